@@ -1,0 +1,23 @@
+# coligo — see README.md. The two commands a new user needs: make demo, make test.
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+
+.PHONY: build demo test bench fuzz clean
+
+build:
+	$(GO) build -o bin/coligo ./cmd/coligo
+
+demo: build
+	./scripts/demo.sh
+
+test:
+	./scripts/test.sh
+
+bench: build
+	./scripts/bench.sh
+
+fuzz:
+	FUZZTIME=30s ./scripts/fuzz.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,276 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Client calls a coligo server's v2 API.
+type Client struct {
+	// BaseURL is the server's address, e.g. "http://127.0.0.1:7070"; "/v2"
+	// is appended unless it is already there.
+	BaseURL string
+	Token   string
+	HTTP    *http.Client
+}
+
+// Error is an error answer of the API.
+type Error struct {
+	StatusCode int
+	Code       string
+	Message    string
+	Trace      string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s (%d %s, trace %s)", e.Message, e.StatusCode, e.Code, e.Trace)
+}
+
+// ListOptions selects a page of a list.
+type ListOptions struct {
+	Limit int
+	Start string
+}
+
+func (o ListOptions) query() url.Values {
+	q := url.Values{}
+	if o.Limit > 0 {
+		q.Set("limit", strconv.Itoa(o.Limit))
+	}
+	if o.Start != "" {
+		q.Set("start", o.Start)
+	}
+	return q
+}
+
+func (c *Client) base() string {
+	b := strings.TrimRight(c.BaseURL, "/")
+	if !strings.HasSuffix(b, "/v2") {
+		b += "/v2"
+	}
+	return b
+}
+
+// Do sends a request with a JSON body (when in is not nil) and decodes a JSON
+// answer into out (when out is not nil). Headers are extra request headers.
+func (c *Client) Do(ctx context.Context, method, path string, q url.Values, headers map[string]string, in, out any) (http.Header, error) {
+	u := c.base() + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return resp.Header, fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var e ErrorResponse
+		if json.Unmarshal(b, &e) == nil && len(e.Errors) > 0 {
+			return resp.Header, &Error{StatusCode: resp.StatusCode, Code: e.Errors[0].Code, Message: e.Errors[0].Message, Trace: e.Trace}
+		}
+		return resp.Header, &Error{StatusCode: resp.StatusCode, Code: "http_error", Message: strings.TrimSpace(string(b))}
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.Header, fmt.Errorf("decode response: %w", err)
+		}
+	}
+	return resp.Header, nil
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+// CreateProject creates a project; it starts in status "creating".
+func (c *Client) CreateProject(ctx context.Context, p ProjectPrototype) (*Project, error) {
+	var out Project
+	_, err := c.Do(ctx, http.MethodPost, "/projects", nil, nil, p, &out)
+	return &out, err
+}
+
+// ListProjects returns one page of projects.
+func (c *Client) ListProjects(ctx context.Context, o ListOptions, includeDeleted bool) (*ProjectList, error) {
+	q := o.query()
+	if includeDeleted {
+		q.Set("include_deleted", "true")
+	}
+	var out ProjectList
+	_, err := c.Do(ctx, http.MethodGet, "/projects", q, nil, nil, &out)
+	return &out, err
+}
+
+// AllProjects follows next.start until the last page.
+func (c *Client) AllProjects(ctx context.Context, includeDeleted bool) ([]Project, error) {
+	var all []Project
+	o := ListOptions{Limit: 100}
+	for {
+		page, err := c.ListProjects(ctx, o, includeDeleted)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.Projects...)
+		if page.Next == nil {
+			return all, nil
+		}
+		o.Start = page.Next.Start
+	}
+}
+
+// GetProject returns a project by id.
+func (c *Client) GetProject(ctx context.Context, id string) (*Project, error) {
+	var out Project
+	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(id), nil, nil, nil, &out)
+	return &out, err
+}
+
+// DeleteProject soft-deletes a project, or crypto-shreds it when hard is set.
+func (c *Client) DeleteProject(ctx context.Context, id string, hard bool) error {
+	q := url.Values{}
+	if hard {
+		q.Set("hard", "true")
+	}
+	_, err := c.Do(ctx, http.MethodDelete, "/projects/"+esc(id), q, nil, nil, nil)
+	return err
+}
+
+// RestoreProject restores a soft-deleted project.
+func (c *Client) RestoreProject(ctx context.Context, id string) (*Project, error) {
+	var out Project
+	_, err := c.Do(ctx, http.MethodPost, "/projects/"+esc(id)+"/restore", nil, nil, nil, &out)
+	return &out, err
+}
+
+// CreateSecret creates a secret.
+func (c *Client) CreateSecret(ctx context.Context, project string, s SecretPrototype) (*Secret, error) {
+	var out Secret
+	_, err := c.Do(ctx, http.MethodPost, "/projects/"+esc(project)+"/secrets", nil, nil, s, &out)
+	return &out, err
+}
+
+// ListSecrets returns one page of secrets, optionally of one format.
+func (c *Client) ListSecrets(ctx context.Context, project string, o ListOptions, format string) (*SecretList, error) {
+	q := o.query()
+	if format != "" {
+		q.Set("format", format)
+	}
+	var out SecretList
+	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/secrets", q, nil, nil, &out)
+	return &out, err
+}
+
+// GetSecret returns a secret; values only for writer, manager and admin.
+func (c *Client) GetSecret(ctx context.Context, project, name string) (*Secret, error) {
+	var out Secret
+	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/secrets/"+esc(name), nil, nil, nil, &out)
+	return &out, err
+}
+
+// ReplaceSecret replaces a secret's data if its entity tag still is ifMatch.
+func (c *Client) ReplaceSecret(ctx context.Context, project, name, ifMatch string, s SecretReplace) (*Secret, error) {
+	var out Secret
+	_, err := c.Do(ctx, http.MethodPut, "/projects/"+esc(project)+"/secrets/"+esc(name), nil, ifMatchHeader(ifMatch), s, &out)
+	return &out, err
+}
+
+// DeleteSecret deletes a secret.
+func (c *Client) DeleteSecret(ctx context.Context, project, name string) error {
+	_, err := c.Do(ctx, http.MethodDelete, "/projects/"+esc(project)+"/secrets/"+esc(name), nil, nil, nil, nil)
+	return err
+}
+
+// CreateConfigMap creates a config map.
+func (c *Client) CreateConfigMap(ctx context.Context, project string, cm ConfigMapPrototype) (*ConfigMap, error) {
+	var out ConfigMap
+	_, err := c.Do(ctx, http.MethodPost, "/projects/"+esc(project)+"/config_maps", nil, nil, cm, &out)
+	return &out, err
+}
+
+// ListConfigMaps returns one page of config maps.
+func (c *Client) ListConfigMaps(ctx context.Context, project string, o ListOptions) (*ConfigMapList, error) {
+	var out ConfigMapList
+	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/config_maps", o.query(), nil, nil, &out)
+	return &out, err
+}
+
+// GetConfigMap returns a config map.
+func (c *Client) GetConfigMap(ctx context.Context, project, name string) (*ConfigMap, error) {
+	var out ConfigMap
+	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/config_maps/"+esc(name), nil, nil, nil, &out)
+	return &out, err
+}
+
+// ReplaceConfigMap replaces a config map's data if its entity tag still is ifMatch.
+func (c *Client) ReplaceConfigMap(ctx context.Context, project, name, ifMatch string, cm ConfigMapReplace) (*ConfigMap, error) {
+	var out ConfigMap
+	_, err := c.Do(ctx, http.MethodPut, "/projects/"+esc(project)+"/config_maps/"+esc(name), nil, ifMatchHeader(ifMatch), cm, &out)
+	return &out, err
+}
+
+// DeleteConfigMap deletes a config map.
+func (c *Client) DeleteConfigMap(ctx context.Context, project, name string) error {
+	_, err := c.Do(ctx, http.MethodDelete, "/projects/"+esc(project)+"/config_maps/"+esc(name), nil, nil, nil, nil)
+	return err
+}
+
+// CreateToken creates a token; the answer carries its value, shown once.
+func (c *Client) CreateToken(ctx context.Context, t TokenPrototype) (*Token, error) {
+	var out Token
+	_, err := c.Do(ctx, http.MethodPost, "/tokens", nil, nil, t, &out)
+	return &out, err
+}
+
+// ListTokens lists the tokens the caller may manage.
+func (c *Client) ListTokens(ctx context.Context) (*TokenList, error) {
+	var out TokenList
+	_, err := c.Do(ctx, http.MethodGet, "/tokens", nil, nil, nil, &out)
+	return &out, err
+}
+
+// RevokeToken deletes a token.
+func (c *Client) RevokeToken(ctx context.Context, id string) error {
+	_, err := c.Do(ctx, http.MethodDelete, "/tokens/"+esc(id), nil, nil, nil, nil)
+	return err
+}
+
+func ifMatchHeader(tag string) map[string]string {
+	if tag == "" {
+		return nil
+	}
+	return map[string]string{"If-Match": tag}
+}

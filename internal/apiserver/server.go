@@ -1,0 +1,266 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/coligo/coligo/internal/auth"
+	"github.com/coligo/coligo/internal/core"
+)
+
+// Store is what the API needs of the store.
+type Store interface {
+	auth.TokenStore
+	CreateProject(ctx context.Context, p core.Project, newSubdomain func() string) (core.Project, error)
+	GetProject(ctx context.Context, id string) (core.Project, error)
+	ListProjects(ctx context.Context) ([]core.Project, error)
+	UpdateProject(ctx context.Context, id string, ifVersion uint64, fn func(*core.Project) error) (core.Project, error)
+	Create(ctx context.Context, ref core.Ref, value []byte, limit int) (core.Record, error)
+	Get(ctx context.Context, ref core.Ref) (core.Record, error)
+	Replace(ctx context.Context, ref core.Ref, value []byte, ifVersion uint64) (core.Record, error)
+	Delete(ctx context.Context, ref core.Ref) error
+	List(ctx context.Context, project, kind, after string, limit int) ([]core.Record, bool, error)
+	ListTokens(ctx context.Context) ([]core.Token, error)
+	DeleteToken(ctx context.Context, id string) error
+	Ping(ctx context.Context) error
+}
+
+// Quotas caps what a project or the server holds; 0 means no cap.
+type Quotas struct {
+	Projects   int
+	Secrets    int
+	ConfigMaps int
+}
+
+// Config configures the API.
+type Config struct {
+	Store               Store
+	Logger              *slog.Logger
+	Registry            *prometheus.Registry // where request metrics go; /metrics serves it
+	Region              string
+	AccountID           string
+	KeyProviders        []string // names of configured key providers; the first is the default
+	SoftDeleteRetention time.Duration
+	Quotas              Quotas
+	Now                 func() time.Time
+}
+
+// API serves /v2 and the health endpoints.
+type API struct {
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// MaxBodyBytes caps a request body.
+const MaxBodyBytes = 2 << 20
+
+// New builds the API handler.
+func New(cfg Config) *API {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux()}
+	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "coligo_api_requests_total", Help: "API requests by route, method and status code.",
+	}, []string{"route", "method", "code"})
+	a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "coligo_api_request_duration_seconds", Help: "API request latency by route and method.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"route", "method"})
+	cfg.Registry.MustRegister(a.requests, a.latency)
+
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	a.handle("GET /readyz", a.readyz, false)
+	a.handle("GET /metrics", a.metrics(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})), true)
+
+	a.handle("GET /v2/projects", a.listProjects, true)
+	a.handle("POST /v2/projects", a.createProject, true)
+	a.handle("GET /v2/projects/{project}", a.getProject, true)
+	a.handle("DELETE /v2/projects/{project}", a.deleteProject, true)
+	a.handle("POST /v2/projects/{project}/restore", a.restoreProject, true)
+	a.handle("GET /v2/projects/{project}/status_details", a.projectStatusDetails, true)
+
+	a.handle("GET /v2/projects/{project}/secrets", a.listSecrets, true)
+	a.handle("POST /v2/projects/{project}/secrets", a.createSecret, true)
+	a.handle("GET /v2/projects/{project}/secrets/{name}", a.getSecret, true)
+	a.handle("PUT /v2/projects/{project}/secrets/{name}", a.replaceSecret, true)
+	a.handle("DELETE /v2/projects/{project}/secrets/{name}", a.deleteSecret, true)
+
+	a.handle("GET /v2/projects/{project}/config_maps", a.listConfigMaps, true)
+	a.handle("POST /v2/projects/{project}/config_maps", a.createConfigMap, true)
+	a.handle("GET /v2/projects/{project}/config_maps/{name}", a.getConfigMap, true)
+	a.handle("PUT /v2/projects/{project}/config_maps/{name}", a.replaceConfigMap, true)
+	a.handle("DELETE /v2/projects/{project}/config_maps/{name}", a.deleteConfigMap, true)
+
+	a.handle("GET /v2/tokens", a.listTokens, true)
+	a.handle("POST /v2/tokens", a.createToken, true)
+	a.handle("DELETE /v2/tokens/{id}", a.revokeToken, true)
+
+	a.handle("/", func(w http.ResponseWriter, r *http.Request) error {
+		return &apiError{status: http.StatusNotFound, code: "resource_not_found", msg: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)}
+	}, true)
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+type principalKey struct{}
+
+func principal(r *http.Request) auth.Principal {
+	p, _ := r.Context().Value(principalKey{}).(auth.Principal)
+	return p
+}
+
+// statusWriter records the status code a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// handle registers h with tracing, metrics, a body limit, authentication
+// (when authn is set) and the error mapping.
+func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) error, authn bool) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		trace := newTrace()
+		sw := &statusWriter{ResponseWriter: w}
+		r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
+		route := r.Pattern
+		if route == "/" {
+			route = "unmatched"
+		}
+		err := func() error {
+			if !authn {
+				return h(sw, r)
+			}
+			p, err := auth.Authenticate(r.Context(), a.cfg.Store, r.Header.Get("Authorization"))
+			if err != nil {
+				return err
+			}
+			return h(sw, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		}()
+		if err != nil {
+			a.writeError(sw, r, trace, err)
+		}
+		code := sw.code
+		if code == 0 {
+			code = http.StatusOK
+		}
+		a.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
+		a.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		a.log.Debug("request", "method", r.Method, "route", route, "code", code, "trace", trace, "duration", time.Since(start))
+	})
+}
+
+func newTrace() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return "coligo-" + hex.EncodeToString(b)
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
+	if err := a.cfg.Store.Ping(r.Context()); err != nil {
+		return fmt.Errorf("store: %w", core.ErrUnavailable)
+	}
+	_, err := w.Write([]byte("ok\n"))
+	return err
+}
+
+func (a *API) metrics(h http.Handler) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !principal(r).Admin() {
+			return fmt.Errorf("metrics need an admin token: %w", core.ErrForbidden)
+		}
+		h.ServeHTTP(w, r)
+		return nil
+	}
+}
+
+// apiError is an error with its wire form decided where it arises.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+var errPreconditionRequired = &apiError{status: http.StatusPreconditionRequired, code: "precondition_required", msg: "If-Match header is required; send the entity_tag of the resource, or * to match any"}
+
+// writeError maps an error to its status code and body: the one place that
+// does. Unexpected errors are logged with the trace and answered with 500 and
+// a message that reveals nothing but the trace.
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, trace string, err error) {
+	status, code, msg := http.StatusInternalServerError, "internal_error", "internal error; an operator can find it in the server log by the trace id"
+	var ae *apiError
+	var fe *core.FieldError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &ae):
+		status, code, msg = ae.status, ae.code, ae.msg
+	case errors.As(err, &mbe):
+		status, code, msg = http.StatusRequestEntityTooLarge, "request_too_large", fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)
+	case errors.As(err, &fe):
+		status, code, msg = http.StatusBadRequest, "invalid_"+fieldCode(fe.Field), fe.Error()
+	case errors.Is(err, core.ErrInvalid):
+		status, code, msg = http.StatusBadRequest, "bad_request", err.Error()
+	case errors.Is(err, core.ErrUnauthenticated):
+		status, code, msg = http.StatusUnauthorized, "unauthorized", err.Error()
+	case errors.Is(err, core.ErrForbidden):
+		status, code, msg = http.StatusForbidden, "forbidden", err.Error()
+	case errors.Is(err, core.ErrNotFound):
+		status, code, msg = http.StatusNotFound, "resource_not_found", "resource not found"
+	case errors.Is(err, core.ErrExists):
+		status, code, msg = http.StatusConflict, "resource_already_exists", err.Error()
+	case errors.Is(err, core.ErrConflict):
+		status, code, msg = http.StatusPreconditionFailed, "entity_tag_mismatch", "If-Match does not match the current entity_tag; get the resource again and retry"
+	case errors.Is(err, core.ErrNotActive):
+		status, code, msg = http.StatusConflict, "project_not_active", err.Error()
+	case errors.Is(err, core.ErrQuota):
+		status, code, msg = http.StatusUnprocessableEntity, "quota_exceeded", err.Error()
+	case errors.Is(err, core.ErrUnavailable):
+		status, code, msg = http.StatusServiceUnavailable, "service_unavailable", err.Error()
+	}
+	if status == http.StatusInternalServerError {
+		a.log.Error("request failed", "method", r.Method, "route", r.Pattern, "trace", trace, "err", err)
+	}
+	writeJSON(w, status, errorBody(status, code, msg, trace))
+}
+
+func fieldCode(field string) string {
+	b := []byte(field)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

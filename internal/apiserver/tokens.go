@@ -1,0 +1,115 @@
+package apiserver
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/auth"
+	"github.com/coligo/coligo/internal/core"
+)
+
+func tokenView(r *http.Request, t core.Token) api.Token {
+	return api.Token{ID: t.ID, Name: t.Name, ProjectID: t.ProjectID, Role: string(t.Role),
+		CreatedAt: rfc3339(t.CreatedAt), Href: baseURL(r) + "/v2/tokens/" + t.ID, ResourceType: "token_v2"}
+}
+
+// createToken mints a token: any token for an admin, a project token of at
+// most manager for the manager of that project.
+func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
+	var in api.TokenPrototype
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	pr := principal(r)
+	if in.ProjectID == "" && !pr.Admin() {
+		if pr.Role.AtLeast(core.RoleManager) {
+			in.ProjectID = pr.ProjectID // a manager's tokens are for its project
+		} else {
+			return fmt.Errorf("only a manager may create tokens: %w", core.ErrForbidden)
+		}
+	}
+	if in.ProjectID != "" {
+		p, err := a.projectByID(r, in.ProjectID, core.RoleManager)
+		if err != nil {
+			return err
+		}
+		if !p.Usable() {
+			return fmt.Errorf("project %s is %s: %w", p.Name, p.Status, core.ErrNotActive)
+		}
+	}
+	t, value, err := auth.Mint(r.Context(), a.cfg.Store, in.Name, in.ProjectID, core.Role(in.Role))
+	if err != nil {
+		return err
+	}
+	a.log.Info("token created", "token", t.ID, "project", t.ProjectID, "role", t.Role, "by", pr.TokenID)
+	out := tokenView(r, t)
+	out.Token = value
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// projectByID authorizes need in project id and loads it.
+func (a *API) projectByID(r *http.Request, id string, need core.Role) (core.Project, error) {
+	if err := auth.Authorize(principal(r), id, need); err != nil {
+		return core.Project{}, err
+	}
+	if !core.IsUUID(id) {
+		return core.Project{}, core.Invalid("project_id", "must be a project id")
+	}
+	return a.cfg.Store.GetProject(r.Context(), id)
+}
+
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
+	pr := principal(r)
+	if !pr.Role.AtLeast(core.RoleManager) {
+		return fmt.Errorf("only a manager may list tokens: %w", core.ErrForbidden)
+	}
+	all, err := a.cfg.Store.ListTokens(r.Context())
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(all, func(x, y core.Token) int {
+		if c := x.CreatedAt.Compare(y.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	out := api.TokenList{Tokens: []api.Token{}}
+	for _, t := range all {
+		if pr.Admin() || t.ProjectID == pr.ProjectID {
+			out.Tokens = append(out.Tokens, tokenView(r, t))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) error {
+	pr := principal(r)
+	id := r.PathValue("id")
+	all, err := a.cfg.Store.ListTokens(r.Context())
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(all, func(t core.Token) bool { return t.ID == id })
+	if i < 0 {
+		return fmt.Errorf("token: %w", core.ErrNotFound)
+	}
+	if !pr.Admin() {
+		if all[i].ProjectID != pr.ProjectID || all[i].ProjectID == "" {
+			return fmt.Errorf("token: %w", core.ErrNotFound)
+		}
+		if !pr.Role.AtLeast(core.RoleManager) {
+			return fmt.Errorf("only a manager may revoke tokens: %w", core.ErrForbidden)
+		}
+	}
+	if err := a.cfg.Store.DeleteToken(r.Context(), id); err != nil {
+		return err
+	}
+	a.log.Info("token revoked", "token", id, "by", pr.TokenID)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}

@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/coligo/coligo/api"
+)
+
+// Main runs the command line and returns the exit code.
+func Main(ctx context.Context, args []string) int {
+	root := newRoot(os.Stdin, os.Stdout, os.Stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", errorMessage(err))
+		return 1
+	}
+	return 0
+}
+
+func errorMessage(err error) string {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return fmt.Sprintf("%s (status %d, code %s, trace %s)", ae.Message, ae.StatusCode, ae.Code, ae.Trace)
+	}
+	return err.Error()
+}
+
+// env holds what every command needs: streams and the resolved settings.
+type env struct {
+	in       io.Reader
+	out, err io.Writer
+
+	endpoint string // flags
+	token    string
+	project  string
+	output   string
+}
+
+func newRoot(in io.Reader, out, errw io.Writer) *cobra.Command {
+	e := &env{in: in, out: out, err: errw}
+	root := &cobra.Command{
+		Use:   "coligo",
+		Short: "coligo: a self-hosted serverless platform with the Code Engine v2 API",
+		Long: `coligo runs apps and jobs from container image pointers, with secrets and
+config maps encrypted under a key per project. One binary is server and CLI.
+
+The CLI finds its server and token in flags, else COLIGO_ENDPOINT and
+COLIGO_TOKEN, else ~/.coligo/config.yaml (written by 'coligo login').`,
+		Example: `  coligo server --data-dir /tmp/coligo
+  coligo login --endpoint http://127.0.0.1:7070 --token-file /tmp/coligo/admin.token
+  coligo project create --name myproject
+  coligo secret create --name db --from-literal password=s3cret`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errw)
+	pf := root.PersistentFlags()
+	pf.StringVar(&e.endpoint, "endpoint", "", "server URL (default: COLIGO_ENDPOINT, the config file, or http://127.0.0.1:7070)")
+	pf.StringVar(&e.token, "token", "", "API token (default: COLIGO_TOKEN or the config file); prefer the environment, flags show in ps")
+	pf.StringVarP(&e.output, "output", "o", "table", "output format: table, json or yaml")
+	root.AddCommand(newServerCmd(), newLoginCmd(e), newProjectCmd(e), newSecretCmd(e), newConfigMapCmd(e), newTokenCmd(e), newVersionCmd(e))
+	return root
+}
+
+// Version is set at build time with -ldflags "-X ...cli.Version=...".
+var Version = "dev"
+
+func newVersionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use: "version", Short: "Print the version", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(e.out, "coligo", Version)
+			return err
+		},
+	}
+}
+
+// client returns an API client for the resolved endpoint and token.
+func (e *env) client() (*api.Client, error) {
+	cfg, err := loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	endpoint := first(e.endpoint, os.Getenv("COLIGO_ENDPOINT"), cfg.Endpoint, "http://127.0.0.1:7070")
+	token := first(e.token, os.Getenv("COLIGO_TOKEN"), cfg.Token)
+	if token == "" {
+		return nil, errors.New("no token: run 'coligo login', or set COLIGO_TOKEN")
+	}
+	return &api.Client{BaseURL: endpoint, Token: token}, nil
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

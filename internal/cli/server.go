@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/coligo/coligo/internal/config"
+	"github.com/coligo/coligo/internal/server"
+)
+
+func newServerCmd() *cobra.Command {
+	cfg := config.Default()
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the coligo server",
+		Long: `Run the coligo server. Every flag can also be set with an environment
+variable COLIGO_<FLAG> (upper case, '-' as '_'), e.g. COLIGO_API_ADDR; a flag
+given on the command line wins.
+
+On first start the server creates the data dir (0700), a 32-byte root key
+(root.key, 0600) unless --root-key-file is given, and an admin token in
+<data-dir>/admin.token (0600).`,
+		Example: `  coligo server --data-dir /tmp/coligo
+  COLIGO_API_ADDR=0.0.0.0:7443 coligo server --tls-self-signed`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			log, err := newLogger(cfg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return server.Run(ctx, cfg, log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the store, root key and admin token")
+	f.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "address of the API; plain HTTP only on loopback")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	f.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate generated into the data dir")
+	f.StringVar(&cfg.RootKeyFile, "root-key-file", "", "32-byte root key file (default: <data-dir>/root.key, created on first start)")
+	f.DurationVar(&cfg.SoftDeleteRetention, "soft-delete-retention", cfg.SoftDeleteRetention, "how long a soft-deleted project can be restored")
+	f.StringVar(&cfg.Region, "region", cfg.Region, "region shown in resources and CRNs")
+	f.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "account id shown in resources and CRNs")
+	f.IntVar(&cfg.MaxProjects, "max-projects", cfg.MaxProjects, "projects the server holds at most, soft-deleted ones included (0: no limit)")
+	f.IntVar(&cfg.MaxSecrets, "max-secrets", cfg.MaxSecrets, "secrets per project at most (0: no limit)")
+	f.IntVar(&cfg.MaxConfigMaps, "max-config-maps", cfg.MaxConfigMaps, "config maps per project at most (0: no limit)")
+	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	return cmd
+}
+
+// applyEnv sets each flag not given on the command line from COLIGO_<NAME>.
+func applyEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil {
+			return
+		}
+		name := "COLIGO_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+			}
+		}
+	})
+	return err
+}
+
+func newLogger(cfg config.Server) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+}

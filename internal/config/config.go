@@ -1,0 +1,114 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Server is the configuration of `coligo server`.
+type Server struct {
+	DataDir             string
+	APIAddr             string
+	TLSCert             string
+	TLSKey              string
+	TLSSelfSigned       bool
+	RootKeyFile         string
+	SoftDeleteRetention time.Duration
+	Region              string
+	AccountID           string
+	MaxProjects         int
+	MaxSecrets          int
+	MaxConfigMaps       int
+	LogLevel            string
+	LogFormat           string
+}
+
+// Default returns the defaults a user sees.
+func Default() Server {
+	return Server{
+		DataDir:             DefaultDataDir(),
+		APIAddr:             "127.0.0.1:7070",
+		SoftDeleteRetention: 168 * time.Hour,
+		Region:              "local",
+		AccountID:           "local",
+		MaxProjects:         20,
+		MaxSecrets:          100,
+		MaxConfigMaps:       100,
+		LogLevel:            "info",
+		LogFormat:           "text",
+	}
+}
+
+// DefaultDataDir is $COLIGO_DATA_DIR, else /var/lib/coligo as root, else
+// $XDG_DATA_HOME/coligo (~/.local/share/coligo).
+func DefaultDataDir() string {
+	if d := os.Getenv("COLIGO_DATA_DIR"); d != "" {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/coligo"
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "coligo")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "coligo")
+}
+
+// Validate checks the configuration; its errors name the flag.
+func (s Server) Validate() error {
+	var errs []error
+	if s.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	host, _, err := net.SplitHostPort(s.APIAddr)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--api-addr %q: %w", s.APIAddr, err))
+	} else if !s.TLS() && !isLoopback(host) {
+		errs = append(errs, fmt.Errorf("--api-addr %s is not a loopback address: plain HTTP is allowed only on loopback; give --tls-cert and --tls-key, or --tls-self-signed", s.APIAddr))
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key must be given together"))
+	}
+	if s.TLSSelfSigned && s.TLSCert != "" {
+		errs = append(errs, errors.New("--tls-self-signed cannot be combined with --tls-cert"))
+	}
+	if s.SoftDeleteRetention <= 0 {
+		errs = append(errs, fmt.Errorf("--soft-delete-retention must be positive, got %s", s.SoftDeleteRetention))
+	}
+	for _, q := range []struct {
+		flag string
+		v    int
+	}{{"--max-projects", s.MaxProjects}, {"--max-secrets", s.MaxSecrets}, {"--max-config-maps", s.MaxConfigMaps}} {
+		if q.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative", q.flag))
+		}
+	}
+	switch s.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("--log-format must be text or json, got %q", s.LogFormat))
+	}
+	switch s.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", s.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// TLS reports whether the API is served over TLS.
+func (s Server) TLS() bool { return s.TLSCert != "" || s.TLSSelfSigned }
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}

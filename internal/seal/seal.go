@@ -1,0 +1,250 @@
+package seal
+
+import (
+	"bytes"
+	"container/list"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/coligo/coligo/internal/core"
+)
+
+const (
+	formatVersion = 1
+	dekSize       = 32
+	nonceSize     = 12
+)
+
+// Wrapper is a root key that wraps and unwraps DEKs. Implementations: the
+// local key file (package keys) and, later, KMS v2 plugins.
+//
+// Wrap and Unwrap must be safe for concurrent use. Unwrap returns an error
+// matching core.ErrUnavailable when the key cannot be used right now (revoked,
+// plugin down), so that callers can tell that from corrupt data.
+type Wrapper interface {
+	// Name is the provider's configured name, e.g. "local".
+	Name() string
+	// Wrap encrypts dek under the current root key version, binding aad.
+	Wrap(ctx context.Context, dek, aad []byte) (keyID string, wrapped []byte, err error)
+	// Unwrap decrypts a DEK wrapped under keyID.
+	Unwrap(ctx context.Context, keyID string, wrapped, aad []byte) ([]byte, error)
+}
+
+// WrappedDEK is the only form in which a DEK is ever stored.
+type WrappedDEK struct {
+	ID        string    `json:"id"`       // random; names the DEK in sealed records
+	Provider  string    `json:"provider"` // the Wrapper's name
+	KeyID     string    `json:"key_id"`   // the root key version that wrapped it
+	Wrapped   []byte    `json:"wrapped"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Sealer seals records under per-project DEKs. It is safe for concurrent use.
+type Sealer struct {
+	wrappers map[string]Wrapper
+	def      string
+	cache    *lru
+}
+
+// New returns a Sealer whose new DEKs are wrapped by def; others may unwrap
+// DEKs they wrapped earlier. cacheSize bounds the number of unwrapped DEKs
+// held in memory.
+func New(def Wrapper, cacheSize int, others ...Wrapper) *Sealer {
+	s := &Sealer{wrappers: map[string]Wrapper{def.Name(): def}, def: def.Name(), cache: newLRU(cacheSize)}
+	for _, w := range others {
+		s.wrappers[w.Name()] = w
+	}
+	return s
+}
+
+// NewDEK creates a DEK for a project and returns it wrapped, encoded for
+// storage, together with what the project shows of it.
+func (s *Sealer) NewDEK(ctx context.Context, projectID string) ([]byte, core.Encryption, error) {
+	dek := make([]byte, dekSize)
+	if _, err := rand.Read(dek); err != nil {
+		return nil, core.Encryption{}, fmt.Errorf("generate dek: %w", err)
+	}
+	w := s.wrappers[s.def]
+	keyID, wrapped, err := w.Wrap(ctx, dek, dekAAD(projectID))
+	if err != nil {
+		return nil, core.Encryption{}, fmt.Errorf("wrap dek with %s: %w", w.Name(), err)
+	}
+	idb := make([]byte, 8)
+	if _, err := rand.Read(idb); err != nil {
+		return nil, core.Encryption{}, fmt.Errorf("generate dek id: %w", err)
+	}
+	now := time.Now().UTC()
+	rec := WrappedDEK{ID: hex.EncodeToString(idb), Provider: w.Name(), KeyID: keyID, Wrapped: wrapped, CreatedAt: now}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, core.Encryption{}, fmt.Errorf("encode dek: %w", err)
+	}
+	aead, err := newAEAD(dek)
+	if err != nil {
+		return nil, core.Encryption{}, err
+	}
+	s.cache.put(string(b), aead)
+	return b, core.Encryption{Provider: w.Name(), KeyID: keyID, KeyVersion: 1, DEKCreatedAt: now}, nil
+}
+
+// Seal encrypts plaintext under the project's DEK with aad bound to it.
+func (s *Sealer) Seal(ctx context.Context, projectID string, wrappedDEK, aad, plaintext []byte) ([]byte, error) {
+	aead, dekID, err := s.key(ctx, projectID, wrappedDEK)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, 2+len(dekID)+nonceSize+len(plaintext)+aead.Overhead())
+	out = append(out, formatVersion, byte(len(dekID)))
+	out = append(out, dekID...)
+	nonce := make([]byte, nonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("generate nonce: %w", err)
+	}
+	out = append(out, nonce...)
+	return aead.Seal(out, nonce, plaintext, aad), nil
+}
+
+// ErrCorrupt is returned by Open for a sealed value that is malformed or fails
+// authentication (tampered, moved to another location, or another key).
+var ErrCorrupt = errors.New("sealed value is corrupt or was not sealed for this location")
+
+// Open decrypts a value that Seal produced for the same project and aad.
+func (s *Sealer) Open(ctx context.Context, projectID string, wrappedDEK, aad, sealed []byte) ([]byte, error) {
+	dekID, nonce, ct, err := Parse(sealed)
+	if err != nil {
+		return nil, err
+	}
+	aead, want, err := s.key(ctx, projectID, wrappedDEK)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(dekID, []byte(want)) {
+		return nil, fmt.Errorf("sealed under dek %x, project has %s: %w", dekID, want, ErrCorrupt)
+	}
+	pt, err := aead.Open(nil, nonce, ct, aad)
+	if err != nil {
+		return nil, ErrCorrupt
+	}
+	return pt, nil
+}
+
+// Parse splits a sealed value into its parts without decrypting it.
+func Parse(sealed []byte) (dekID, nonce, ciphertext []byte, err error) {
+	if len(sealed) < 2 {
+		return nil, nil, nil, fmt.Errorf("%d bytes is too short: %w", len(sealed), ErrCorrupt)
+	}
+	if sealed[0] != formatVersion {
+		return nil, nil, nil, fmt.Errorf("unknown format version %d: %w", sealed[0], ErrCorrupt)
+	}
+	n := int(sealed[1])
+	if len(sealed) < 2+n+nonceSize+16 {
+		return nil, nil, nil, fmt.Errorf("%d bytes is too short: %w", len(sealed), ErrCorrupt)
+	}
+	return sealed[2 : 2+n], sealed[2+n : 2+n+nonceSize], sealed[2+n+nonceSize:], nil
+}
+
+// Forget drops a DEK from the cache; used when it is destroyed.
+func (s *Sealer) Forget(wrappedDEK []byte) { s.cache.remove(string(wrappedDEK)) }
+
+func (s *Sealer) key(ctx context.Context, projectID string, wrappedDEK []byte) (cipher.AEAD, string, error) {
+	var rec WrappedDEK
+	if err := json.Unmarshal(wrappedDEK, &rec); err != nil {
+		return nil, "", fmt.Errorf("decode wrapped dek: %w", ErrCorrupt)
+	}
+	if aead, ok := s.cache.get(string(wrappedDEK)); ok {
+		return aead, rec.ID, nil
+	}
+	w, ok := s.wrappers[rec.Provider]
+	if !ok {
+		return nil, "", fmt.Errorf("key provider %q is not configured: %w", rec.Provider, core.ErrUnavailable)
+	}
+	dek, err := w.Unwrap(ctx, rec.KeyID, rec.Wrapped, dekAAD(projectID))
+	if err != nil {
+		return nil, "", fmt.Errorf("unwrap dek with %s key %s: %w", rec.Provider, rec.KeyID, err)
+	}
+	aead, err := newAEAD(dek)
+	clear(dek)
+	if err != nil {
+		return nil, "", err
+	}
+	s.cache.put(string(wrappedDEK), aead)
+	return aead, rec.ID, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("new cipher: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("new gcm: %w", err)
+	}
+	return aead, nil
+}
+
+// dekAAD binds a wrapped DEK to its project, so it cannot be moved.
+func dekAAD(projectID string) []byte { return []byte("coligo/dek/" + projectID) }
+
+// lru is a bounded cache of unwrapped DEKs, keyed by their wrapped form.
+type lru struct {
+	mu    sync.Mutex
+	max   int
+	order *list.List
+	items map[string]*list.Element
+}
+
+type lruEntry struct {
+	key  string
+	aead cipher.AEAD
+}
+
+func newLRU(max int) *lru {
+	if max < 1 {
+		max = 1
+	}
+	return &lru{max: max, order: list.New(), items: map[string]*list.Element{}}
+}
+
+func (c *lru) get(k string) (cipher.AEAD, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.items[k]
+	if !ok {
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*lruEntry).aead, true
+}
+
+func (c *lru) put(k string, a cipher.AEAD) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[k]; ok {
+		c.order.MoveToFront(e)
+		return
+	}
+	c.items[k] = c.order.PushFront(&lruEntry{key: k, aead: a})
+	for c.order.Len() > c.max {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.items, last.Value.(*lruEntry).key)
+	}
+}
+
+func (c *lru) remove(k string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[k]; ok {
+		c.order.Remove(e)
+		delete(c.items, k)
+	}
+}

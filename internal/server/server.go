@@ -1,0 +1,226 @@
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/coligo/coligo/internal/apiserver"
+	"github.com/coligo/coligo/internal/auth"
+	"github.com/coligo/coligo/internal/config"
+	"github.com/coligo/coligo/internal/controller/project"
+	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/keys"
+	"github.com/coligo/coligo/internal/seal"
+	"github.com/coligo/coligo/internal/store"
+)
+
+// Files in the data dir.
+const (
+	StoreFile    = "coligo.db"
+	RootKeyFile  = "root.key"
+	AdminToken   = "admin.token"
+	selfCertFile = "tls.crt"
+	selfKeyFile  = "tls.key"
+)
+
+// Run runs the server until ctx ends, then shuts down gracefully: in-flight
+// requests finish, controllers stop, the store closes.
+func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("restrict data dir: %w", err)
+	}
+	keyFile, create := cfg.RootKeyFile, false
+	if keyFile == "" {
+		keyFile, create = filepath.Join(cfg.DataDir, RootKeyFile), true
+	}
+	root, err := keys.LoadOrCreateLocal(keyFile, create)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	storeLatency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "coligo_store_operation_duration_seconds", Help: "Store operation latency by operation.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+	}, []string{"op"})
+	reg.MustRegister(storeLatency)
+
+	db, err := store.Open(filepath.Join(cfg.DataDir, StoreFile), seal.New(root, 4096), store.Options{
+		Observe: func(op string, d time.Duration) { storeLatency.WithLabelValues(op).Observe(d.Seconds()) },
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+		log.Info("store closed")
+	}()
+	if err := ensureAdminToken(ctx, db, filepath.Join(cfg.DataDir, AdminToken), log); err != nil {
+		return err
+	}
+
+	handler := apiserver.New(apiserver.Config{
+		Store: db, Logger: log, Registry: reg, Region: cfg.Region, AccountID: cfg.AccountID,
+		KeyProviders: []string{root.Name()}, SoftDeleteRetention: cfg.SoftDeleteRetention,
+		Quotas: apiserver.Quotas{Projects: cfg.MaxProjects, Secrets: cfg.MaxSecrets, ConfigMaps: cfg.MaxConfigMaps},
+	})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.APIAddr, err)
+	}
+	scheme := "http"
+	if cfg.TLS() {
+		tc, err := tlsConfig(cfg)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		ln, scheme = tls.NewListener(ln, tc), "https"
+	}
+
+	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		project.New(project.Config{
+			Store: db, Logger: log, Resync: reaperInterval(cfg.SoftDeleteRetention),
+			Failpoint: os.Getenv("COLIGO_FAILPOINT"),
+		}).Run(ctrlCtx)
+	})
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("api listening", "url", scheme+"://"+ln.Addr().String()+"/v2", "data_dir", cfg.DataDir)
+
+	select {
+	case err = <-serveErr:
+		err = fmt.Errorf("serve api: %w", err)
+	case <-ctx.Done():
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = srv.Shutdown(sctx)
+		cancel()
+	}
+	stopCtrl()
+	wg.Wait()
+	return err
+}
+
+// reaperInterval is how often soft-deleted projects are checked: a quarter of
+// the retention, between 100 ms and one minute.
+func reaperInterval(retention time.Duration) time.Duration {
+	return min(max(retention/4, 100*time.Millisecond), time.Minute)
+}
+
+// ensureAdminToken makes sure the token in path is a valid admin token,
+// minting one (and writing the file, 0600) when it is missing or unknown.
+func ensureAdminToken(ctx context.Context, db *store.DB, path string, log *slog.Logger) error {
+	if b, err := os.ReadFile(path); err == nil {
+		p, err := auth.Authenticate(ctx, db, "Bearer "+strings.TrimSpace(string(b)))
+		if err == nil && p.Admin() {
+			return nil
+		}
+		if err != nil && !errors.Is(err, core.ErrUnauthenticated) {
+			return fmt.Errorf("check admin token: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read admin token: %w", err)
+	}
+	t, value, err := auth.Mint(ctx, db, "admin", "", core.RoleAdmin)
+	if err != nil {
+		return fmt.Errorf("mint admin token: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(value+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write admin token: %w", err)
+	}
+	log.Info("admin token created", "token", t.ID, "file", path)
+	return nil
+}
+
+func tlsConfig(cfg config.Server) (*tls.Config, error) {
+	certFile, keyFile := cfg.TLSCert, cfg.TLSKey
+	if cfg.TLSSelfSigned {
+		certFile, keyFile = filepath.Join(cfg.DataDir, selfCertFile), filepath.Join(cfg.DataDir, selfKeyFile)
+		if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
+			if err := selfSign(cfg.APIAddr, certFile, keyFile); err != nil {
+				return nil, fmt.Errorf("generate self-signed certificate: %w", err)
+			}
+		}
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load tls certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+func selfSign(addr, certFile, keyFile string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "coligo"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else if host != "" && ip == nil {
+			tmpl.DNSNames = append(tmpl.DNSNames, host)
+		}
+	}
+	if h, err := os.Hostname(); err == nil {
+		tmpl.DNSNames = append(tmpl.DNSNames, h)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}

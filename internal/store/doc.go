@@ -1,0 +1,33 @@
+// Package store owns coligo's persistent state: one bbolt file in the data
+// dir, every write committed and fsynced before it returns, every
+// project-scoped record sealed under the project's DEK, and a watch feed so
+// controllers react to changes without scanning.
+//
+// The schema:
+//
+//	(root)
+//	├── meta
+//	│   ├── schema                   → "1"
+//	│   ├── version                  → last version handed out (8 bytes)
+//	│   └── compact_pending          → set by a purge until Compact has run
+//	├── projects
+//	│   └── <project id>             → JSON core.Project (names, status, times; no secret)
+//	├── project_names
+//	│   └── <name>                   → <project id>   (unique among projects not hard-deleted)
+//	├── subdomains
+//	│   └── <subdomain>              → <project id>
+//	├── deks
+//	│   └── <project id>             → JSON seal.WrappedDEK (the DEK only ever wrapped)
+//	├── tokens
+//	│   └── <sha256 of token>        → JSON core.Token
+//	└── data
+//	    └── <project id>
+//	        └── <kind>               (secret, config_map, …)
+//	            └── <name>           → version (8 bytes, big endian) | sealed JSON
+//
+// A record's additional authenticated data is "<project id>/<kind>/<name>", so
+// a sealed value copied to another place fails to open. A hard delete removes
+// the wrapped DEK first, then the project's data bucket, tokens and names,
+// then the project; Compact then rewrites the file so that freed pages holding
+// old bytes are gone from the data dir.
+package store

@@ -1,0 +1,250 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coligo/coligo/api"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	binary = os.Getenv("COLIGO_BIN")
+	if binary == "" {
+		dir, err := os.MkdirTemp("", "coligo-e2e")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		binary = filepath.Join(dir, "coligo")
+		cmd := exec.Command("go", "build", "-o", binary, "../../cmd/coligo")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build coligo:", err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// server is a coligo server process under test.
+type server struct {
+	t       *testing.T
+	dataDir string
+	addr    string
+	args    []string
+	env     []string
+	cmd     *exec.Cmd
+	logPath string
+	admin   string
+	exited  chan struct{}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer starts a server on a fresh data dir.
+func startServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), args: args}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+// start (re)starts the process on the same data dir and address.
+func (s *server) start() {
+	s.t.Helper()
+	s.logPath = filepath.Join(filepath.Dir(s.dataDir), fmt.Sprintf("server-%d.log", time.Now().UnixNano()))
+	logf, err := os.Create(s.logPath)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	args := append([]string{"server", "--data-dir", s.dataDir, "--api-addr", s.addr, "--log-level", "debug"}, s.args...)
+	s.cmd = exec.Command(binary, args...)
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.cmd.Env = append(os.Environ(), s.env...)
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.exited = make(chan struct{})
+	go func() { s.cmd.Wait(); logf.Close(); close(s.exited) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case <-s.exited:
+			s.t.Fatalf("server exited during start:\n%s", s.logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("server not ready after 20s:\n%s", s.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, err := os.ReadFile(filepath.Join(s.dataDir, "admin.token"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.admin = strings.TrimSpace(string(b))
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+		s.t.Errorf("server did not stop within 30s of SIGTERM")
+	}
+}
+
+// kill9 kills the server the hard way.
+func (s *server) kill9() {
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.exited
+}
+
+// waitExit waits for the process to end by itself (a failpoint).
+func (s *server) waitExit(d time.Duration) {
+	s.t.Helper()
+	select {
+	case <-s.exited:
+	case <-time.After(d):
+		s.t.Fatalf("server still running after %s", d)
+	}
+}
+
+func (s *server) logs() string {
+	b, _ := os.ReadFile(s.logPath)
+	return string(b)
+}
+
+// allLogs returns every log the server wrote across restarts.
+func (s *server) allLogs() string {
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(s.dataDir), "server-*.log"))
+	var b strings.Builder
+	for _, f := range files {
+		c, _ := os.ReadFile(f)
+		b.Write(c)
+	}
+	return b.String()
+}
+
+func (s *server) url() string { return "http://" + s.addr }
+
+func (s *server) client(token string) *api.Client {
+	return &api.Client{BaseURL: s.url(), Token: token}
+}
+
+func (s *server) adminClient() *api.Client { return s.client(s.admin) }
+
+// cliResult is what one CLI run printed.
+type cliResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// cli runs the coligo CLI against s with its own config file.
+func (s *server) cli(t *testing.T, cfgFile string, stdin string, env []string, args ...string) cliResult {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "COLIGO_CONFIG="+cfgFile, "COLIGO_ENDPOINT="+s.url())
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return cliResult{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// activeProject creates a project and waits until it is active.
+func activeProject(t *testing.T, c *api.Client, name string) *api.Project {
+	t.Helper()
+	ctx := context.Background()
+	p, err := c.CreateProject(ctx, api.ProjectPrototype{Name: name})
+	if err != nil {
+		t.Fatalf("create project %s: %v", name, err)
+	}
+	return waitStatus(t, c, p.ID, "active")
+}
+
+// waitStatus polls a project until it has status want ("" waits for 404).
+func waitStatus(t *testing.T, c *api.Client, id, want string) *api.Project {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p, err := c.GetProject(context.Background(), id)
+		if want == "" && isStatus(err, 404) {
+			return nil
+		}
+		if err == nil && p.Status == want {
+			return p
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("project %s: want status %q, have %+v (err %v)", id, want, p, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func isStatus(err error, code int) bool {
+	ae, ok := err.(*api.Error)
+	return ok && ae.StatusCode == code
+}
+
+func wantStatus(t *testing.T, err error, code int, what string) {
+	t.Helper()
+	if code < 300 {
+		if err != nil {
+			t.Fatalf("%s: want success, got %v", what, err)
+		}
+		return
+	}
+	if !isStatus(err, code) {
+		t.Fatalf("%s: want status %d, got %v", what, code, err)
+	}
+}
