@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/coligo/coligo/api"
+)
+
+// TestTokenMatrix checks every route for admin, and reader, writer and
+// manager tokens of project A, against project A and project B.
+func TestTokenMatrix(t *testing.T) {
+	s := startServer(t)
+	admin := s.adminClient()
+	ctx := context.Background()
+	a := activeProject(t, admin, "alpha")
+	b := activeProject(t, admin, "beta")
+	tokens := map[string]string{"admin": s.admin, "none": "", "bogus": "coligo_not-a-real-token"}
+	for _, role := range []string{"reader", "writer", "manager"} {
+		tok, err := admin.CreateToken(ctx, api.TokenPrototype{Name: role, ProjectID: a.ID, Role: role})
+		if err != nil || !strings.HasPrefix(tok.Token, "coligo_") {
+			t.Fatalf("create %s token: %+v %v", role, tok, err)
+		}
+		tokens[role] = tok.Token
+	}
+
+	type route struct {
+		name, method, path, body string
+	}
+	// {P} is the project under test. Each call works on fresh names so that
+	// the order of calls does not matter.
+	routes := []route{
+		{"list projects", "GET", "/v2/projects", ""},
+		{"create project", "POST", "/v2/projects", `{"name":"new-{R}"}`},
+		{"get project", "GET", "/v2/projects/{P}", ""},
+		{"status details", "GET", "/v2/projects/{P}/status_details", ""},
+		{"list secrets", "GET", "/v2/projects/{P}/secrets", ""},
+		{"create secret", "POST", "/v2/projects/{P}/secrets", `{"name":"s-{R}","format":"generic","data":{"k":"v"}}`},
+		{"get secret", "GET", "/v2/projects/{P}/secrets/fixed", ""},
+		{"replace secret", "PUT", "/v2/projects/{P}/secrets/fixed", `{"format":"generic","data":{"k":"v2"}}`},
+		{"delete secret", "DELETE", "/v2/projects/{P}/secrets/del-{R}", ""},
+		{"list config maps", "GET", "/v2/projects/{P}/config_maps", ""},
+		{"create config map", "POST", "/v2/projects/{P}/config_maps", `{"name":"c-{R}","data":{"k":"v"}}`},
+		{"get config map", "GET", "/v2/projects/{P}/config_maps/fixed", ""},
+		{"replace config map", "PUT", "/v2/projects/{P}/config_maps/fixed", `{"data":{"k":"v2"}}`},
+		{"delete config map", "DELETE", "/v2/projects/{P}/config_maps/del-{R}", ""},
+		{"create token", "POST", "/v2/tokens", `{"name":"t","project_id":"{P}","role":"reader"}`},
+		{"list tokens", "GET", "/v2/tokens", ""},
+		{"metrics", "GET", "/metrics", ""},
+		{"restore project", "POST", "/v2/projects/{P}/restore", ""},
+		{"delete project", "DELETE", "/v2/projects/{P}", ""},
+	}
+	// want[route][token] for project A and project B; "A"/"B" columns.
+	type codes struct{ A, B int }
+	all := func(c int) map[string]codes {
+		return map[string]codes{"admin": {c, c}, "reader": {c, c}, "writer": {c, c}, "manager": {c, c}}
+	}
+	want := map[string]map[string]codes{
+		"list projects":  all(200),
+		"create project": {"admin": {202, 202}, "reader": {403, 403}, "writer": {403, 403}, "manager": {403, 403}},
+		"get project":    {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"status details": {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"list secrets":   {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"create secret":  {"admin": {201, 201}, "reader": {403, 404}, "writer": {201, 404}, "manager": {201, 404}},
+		"get secret":     {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"replace secret": {"admin": {200, 200}, "reader": {403, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"delete secret":  {"admin": {202, 202}, "reader": {403, 404}, "writer": {202, 404}, "manager": {202, 404}},
+		"list config maps": {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"create config map": {"admin": {201, 201}, "reader": {403, 404}, "writer": {201, 404}, "manager": {201, 404}},
+		"get config map":     {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"replace config map": {"admin": {200, 200}, "reader": {403, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"delete config map":  {"admin": {202, 202}, "reader": {403, 404}, "writer": {202, 404}, "manager": {202, 404}},
+		"create token":       {"admin": {201, 201}, "reader": {403, 404}, "writer": {403, 404}, "manager": {201, 404}},
+		"list tokens":        {"admin": {200, 200}, "reader": {403, 403}, "writer": {403, 403}, "manager": {200, 200}},
+		"metrics":            {"admin": {200, 200}, "reader": {403, 403}, "writer": {403, 403}, "manager": {403, 403}},
+		// restore of an active project: allowed to try (409), or hidden.
+		"restore project": {"admin": {409, 409}, "reader": {403, 404}, "writer": {403, 404}, "manager": {409, 404}},
+		"delete project":  {"admin": {202, 202}, "reader": {403, 404}, "writer": {403, 404}, "manager": {202, 404}},
+	}
+	seq := 0
+	for _, r := range routes {
+		for _, who := range []string{"none", "bogus", "reader", "writer", "manager", "admin"} {
+			for _, target := range []*api.Project{a, b} {
+				col := "A"
+				if target == b {
+					col = "B"
+				}
+				if r.name == "delete project" {
+					// Deleting needs a project of its own for each call.
+					target = activeProject(t, admin, "victim-"+who+"-"+col)
+					if col == "A" && who != "admin" {
+						// Project tokens of A are tested on A itself at the end.
+						continue
+					}
+				}
+				seq++
+				prepare(t, admin, target.ID, seq)
+				code := call(t, s, tokens[who], r.method, r.path, r.body, target.ID, seq)
+				exp := 401
+				if w, ok := want[r.name][who]; ok {
+					exp = w.A
+					if col == "B" {
+						exp = w.B
+					}
+				}
+				if code != exp {
+					t.Errorf("%s as %s on project %s: got %d, want %d", r.name, who, col, code, exp)
+				}
+			}
+		}
+	}
+	// Deleting project A itself: reader and writer may not, manager may.
+	for who, exp := range map[string]int{"reader": 403, "writer": 403} {
+		if code := call(t, s, tokens[who], "DELETE", "/v2/projects/{P}", "", a.ID, 0); code != exp {
+			t.Errorf("delete project A as %s: got %d, want %d", who, code, exp)
+		}
+	}
+	if code := call(t, s, tokens["manager"], "DELETE", "/v2/projects/{P}", "", a.ID, 0); code != 202 {
+		t.Errorf("delete project A as manager: got %d, want 202", code)
+	}
+	// The manager may restore its soft-deleted project; the reader may see it.
+	if code := call(t, s, tokens["reader"], "POST", "/v2/projects/{P}/restore", "", a.ID, 0); code != 403 {
+		t.Errorf("restore as reader: got %d, want 403", code)
+	}
+	if code := call(t, s, tokens["reader"], "GET", "/v2/projects/{P}", "", a.ID, 0); code != 200 {
+		t.Errorf("get soft-deleted project as reader: got %d, want 200", code)
+	}
+	if code := call(t, s, tokens["manager"], "POST", "/v2/projects/{P}/restore", "", a.ID, 0); code != 202 {
+		t.Errorf("restore as manager: got %d, want 202", code)
+	}
+}
+
+// prepare makes the fixed resources that the get/replace routes use.
+func prepare(t *testing.T, c *api.Client, project string, seq int) {
+	t.Helper()
+	ctx := context.Background()
+	c.CreateSecret(ctx, project, api.SecretPrototype{Name: "fixed", Format: "generic", Data: map[string]string{"k": "v"}})
+	c.CreateConfigMap(ctx, project, api.ConfigMapPrototype{Name: "fixed", Data: map[string]string{"k": "v"}})
+	r := strconv.Itoa(seq)
+	c.CreateSecret(ctx, project, api.SecretPrototype{Name: "del-" + r, Format: "generic"})
+	c.CreateConfigMap(ctx, project, api.ConfigMapPrototype{Name: "del-" + r})
+}
+
+func call(t *testing.T, s *server, token, method, path, body, project string, seq int) int {
+	t.Helper()
+	r := strconv.Itoa(seq)
+	path = strings.ReplaceAll(strings.ReplaceAll(path, "{P}", project), "{R}", r)
+	body = strings.ReplaceAll(strings.ReplaceAll(body, "{P}", project), "{R}", r)
+	req, _ := http.NewRequest(method, s.url()+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if method == "PUT" {
+		req.Header.Set("If-Match", "*")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestReaderSeesNoSecretValues(t *testing.T) {
+	s := startServer(t)
+	admin := s.adminClient()
+	ctx := context.Background()
+	p := activeProject(t, admin, "redact")
+	if _, err := admin.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "s", Format: "basic_auth", Data: map[string]string{"username": "u", "password": "hunter2"}}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := admin.CreateToken(ctx, api.TokenPrototype{Name: "r", ProjectID: p.ID, Role: "reader"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.client(tok.Token).GetSecret(ctx, p.ID, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Data["password"] != "REDACTED" || got.Data["username"] != "REDACTED" {
+		t.Errorf("reader got values: %v", got.Data)
+	}
+	// Tokens: listed without values; revoked ones stop working.
+	list, err := admin.ListTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range list.Tokens {
+		if tk.Token != "" {
+			t.Errorf("token list carries a token value")
+		}
+	}
+	if err := admin.RevokeToken(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.client(tok.Token).GetSecret(ctx, p.ID, "s")
+	wantStatus(t, err, 401, "revoked token")
+}
