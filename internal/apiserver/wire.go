@@ -250,4 +250,6 @@ func etag(v uint64) string { return strconv.FormatUint(v, 10) }
 
 func setETag(w http.ResponseWriter, v uint64) { w.Header().Set("ETag", `"`+etag(v)+`"`) }
 
-func rfc3339(t interface{ Format(string) string }) string { return t.Format("2006-01-02T15:04:05Z07:00") }
+func rfc3339(t interface{ Format(string) string }) string {
+	return t.Format("2006-01-02T15:04:05Z07:00")
+}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -42,4 +43,9 @@ func scanDir(t *testing.T, dir string, needles ...[]byte) []string {
 		t.Fatal(err)
 	}
 	return hits
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

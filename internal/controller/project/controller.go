@@ -161,4 +161,3 @@ func (c *Controller) failpoint(step string) {
 	syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {} // the signal is on its way
 }
-
