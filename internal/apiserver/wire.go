@@ -61,9 +61,6 @@ func DecodeJSON(body []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err)
 	}
-	if dec.More() {
-		return badRequest("request body holds more than one JSON value")
-	}
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("request body holds data after the JSON object")
 	}

@@ -39,7 +39,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"malformed json", "POST", sec, `{"name":`, 400, "bad_request", "malformed JSON"},
 		{"not an object", "POST", sec, `[1,2]`, 400, "bad_request", "JSON object"},
 		{"empty body", "POST", sec, ``, 400, "bad_request", "empty"},
-		{"trailing data", "POST", sec, `{"name":"a","format":"generic"} {}`, 400, "bad_request", "more than one"},
+		{"trailing data", "POST", sec, `{"name":"a","format":"generic"} {}`, 400, "bad_request", "after the JSON"},
 		{"unknown field", "POST", sec, `{"name":"a","format":"generic","colour":"red"}`, 400, "invalid_field", `"colour"`},
 		{"wrong type", "POST", sec, `{"name":5,"format":"generic"}`, 400, "invalid_name", `"name"`},
 		{"wrong data type", "POST", sec, `{"name":"a","format":"generic","data":{"k":1}}`, 400, "invalid_data", `"data"`},

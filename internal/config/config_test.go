@@ -1,0 +1,41 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Server)
+		err    string
+	}{
+		{"defaults", func(*Server) {}, ""},
+		{"ipv6 loopback", func(s *Server) { s.APIAddr = "[::1]:7070" }, ""},
+		{"localhost", func(s *Server) { s.APIAddr = "localhost:7070" }, ""},
+		{"public without tls", func(s *Server) { s.APIAddr = "0.0.0.0:7070" }, "loopback"},
+		{"public with self-signed", func(s *Server) { s.APIAddr = "0.0.0.0:7070"; s.TLSSelfSigned = true }, ""},
+		{"cert without key", func(s *Server) { s.APIAddr = "0.0.0.0:7070"; s.TLSCert = "c" }, "--tls-key"},
+		{"bad address", func(s *Server) { s.APIAddr = "nonsense" }, "--api-addr"},
+		{"zero retention", func(s *Server) { s.SoftDeleteRetention = 0 }, "--soft-delete-retention"},
+		{"negative quota", func(s *Server) { s.MaxSecrets = -1 }, "--max-secrets"},
+		{"log format", func(s *Server) { s.LogFormat = "xml" }, "--log-format"},
+		{"no data dir", func(s *Server) { s.DataDir = "" }, "--data-dir"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Default()
+			s.DataDir = "/tmp/x"
+			tt.change(&s)
+			err := s.Validate()
+			if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+				t.Errorf("got %v, want error containing %q", err, tt.err)
+			}
+		})
+	}
+	if Default().SoftDeleteRetention != 168*time.Hour || Default().APIAddr != "127.0.0.1:7070" {
+		t.Error("defaults differ from the documented ones")
+	}
+}

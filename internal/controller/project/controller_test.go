@@ -1,0 +1,86 @@
+package project
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/keys"
+	"github.com/coligo/coligo/internal/seal"
+	"github.com/coligo/coligo/internal/store"
+)
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestController(t *testing.T) {
+	root, _ := keys.NewLocal(bytes.Repeat([]byte{3}, keys.RootKeySize))
+	db, err := store.Open(filepath.Join(t.TempDir(), "c.db"), seal.New(root, 8), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	done := make(chan struct{})
+	go func() {
+		New(Config{Store: db, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Resync: 10 * time.Millisecond, Now: clk.Now}).Run(ctx)
+		close(done)
+	}()
+
+	p, err := db.CreateProject(ctx, core.Project{ID: "p1", Name: "p1", Status: core.ProjectCreating}, func() string { return "s1" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func(id string) core.ProjectStatus {
+		p, err := db.GetProject(ctx, id)
+		if errors.Is(err, core.ErrNotFound) {
+			return "gone"
+		}
+		return p.Status
+	}
+	waitFor(t, "active", func() bool { return status(p.ID) == core.ProjectActive })
+
+	// Soft-deleted: kept until the retention ends, then shredded.
+	db.Create(ctx, core.Ref{Project: p.ID, Kind: core.KindSecret, Name: "s"}, []byte("v"), 0)
+	db.UpdateProject(ctx, p.ID, 0, func(p *core.Project) error {
+		p.Status, p.HardDeleteAt = core.ProjectSoftDeleted, clk.Now().Add(time.Hour)
+		return nil
+	})
+	time.Sleep(50 * time.Millisecond) // several resyncs
+	if s := status(p.ID); s != core.ProjectSoftDeleted {
+		t.Fatalf("before the retention ends: %s", s)
+	}
+	clk.Add(time.Hour)
+	waitFor(t, "reaped", func() bool { return status(p.ID) == "gone" })
+	if pending, _ := db.CompactPending(ctx); pending {
+		t.Error("the hard delete did not compact the store")
+	}
+	cancel()
+	<-done
+}
