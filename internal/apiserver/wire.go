@@ -189,8 +189,10 @@ func EncodeStart(pos string) string { return base64.RawURLEncoding.EncodeToStrin
 
 // DecodeStart reads a start token made by EncodeStart.
 func DecodeStart(s string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) == 0 || len(b) > 512 {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	// Only the canonical encoding is a token we made (the decoder skips
+	// newlines and would accept other spellings).
+	if err != nil || len(b) == 0 || len(b) > 512 || EncodeStart(string(b)) != s {
 		return "", &apiError{status: http.StatusBadRequest, code: "invalid_start", msg: "start is not a token from a previous list response"}
 	}
 	return string(b), nil
