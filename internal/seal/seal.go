@@ -91,7 +91,7 @@ func (s *Sealer) NewDEK(ctx context.Context, projectID string) ([]byte, core.Enc
 	if err != nil {
 		return nil, core.Encryption{}, err
 	}
-	s.cache.put(string(b), aead)
+	s.cache.put(string(b), rec.ID, aead)
 	return b, core.Encryption{Provider: w.Name(), KeyID: keyID, KeyVersion: 1, DEKCreatedAt: now}, nil
 }
 
@@ -155,12 +155,12 @@ func Parse(sealed []byte) (dekID, nonce, ciphertext []byte, err error) {
 func (s *Sealer) Forget(wrappedDEK []byte) { s.cache.remove(string(wrappedDEK)) }
 
 func (s *Sealer) key(ctx context.Context, projectID string, wrappedDEK []byte) (cipher.AEAD, string, error) {
+	if e, ok := s.cache.get(wrappedDEK); ok {
+		return e.aead, e.dekID, nil
+	}
 	var rec WrappedDEK
 	if err := json.Unmarshal(wrappedDEK, &rec); err != nil {
 		return nil, "", fmt.Errorf("decode wrapped dek: %w", ErrCorrupt)
-	}
-	if aead, ok := s.cache.get(string(wrappedDEK)); ok {
-		return aead, rec.ID, nil
 	}
 	w, ok := s.wrappers[rec.Provider]
 	if !ok {
@@ -175,7 +175,7 @@ func (s *Sealer) key(ctx context.Context, projectID string, wrappedDEK []byte) (
 	if err != nil {
 		return nil, "", err
 	}
-	s.cache.put(string(wrappedDEK), aead)
+	s.cache.put(string(wrappedDEK), rec.ID, aead)
 	return aead, rec.ID, nil
 }
 
@@ -203,8 +203,9 @@ type lru struct {
 }
 
 type lruEntry struct {
-	key  string
-	aead cipher.AEAD
+	key   string
+	dekID string
+	aead  cipher.AEAD
 }
 
 func newLRU(max int) *lru {
@@ -214,25 +215,25 @@ func newLRU(max int) *lru {
 	return &lru{max: max, order: list.New(), items: map[string]*list.Element{}}
 }
 
-func (c *lru) get(k string) (cipher.AEAD, bool) {
+func (c *lru) get(k []byte) (*lruEntry, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.items[k]
+	e, ok := c.items[string(k)] // no allocation for a map lookup
 	if !ok {
 		return nil, false
 	}
 	c.order.MoveToFront(e)
-	return e.Value.(*lruEntry).aead, true
+	return e.Value.(*lruEntry), true
 }
 
-func (c *lru) put(k string, a cipher.AEAD) {
+func (c *lru) put(k, dekID string, a cipher.AEAD) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[k]; ok {
 		c.order.MoveToFront(e)
 		return
 	}
-	c.items[k] = c.order.PushFront(&lruEntry{key: k, aead: a})
+	c.items[k] = c.order.PushFront(&lruEntry{key: k, dekID: dekID, aead: a})
 	for c.order.Len() > c.max {
 		last := c.order.Back()
 		c.order.Remove(last)

@@ -87,14 +87,14 @@ func mustLocal(t *testing.T, b byte) *keys.Local {
 
 func TestCacheIsBounded(t *testing.T) {
 	c := newLRU(2)
-	c.put("a", nil)
-	c.put("b", nil)
-	c.get("a")
-	c.put("c", nil)
-	if _, ok := c.get("b"); ok {
+	c.put("a", "1", nil)
+	c.put("b", "2", nil)
+	c.get([]byte("a"))
+	c.put("c", "3", nil)
+	if _, ok := c.get([]byte("b")); ok {
 		t.Error("least recently used entry was kept")
 	}
-	if _, ok := c.get("a"); !ok {
+	if _, ok := c.get([]byte("a")); !ok {
 		t.Error("recently used entry was evicted")
 	}
 	if len(c.items) != 2 || c.order.Len() != 2 {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -57,6 +58,8 @@ type DB struct {
 	// hold it exclusively while they swap or close the file.
 	mu   sync.RWMutex
 	bolt *bolt.DB
+
+	writers atomic.Int32 // write transactions in flight
 }
 
 // Open opens or creates the store file at path.
@@ -82,6 +85,9 @@ func openBolt(path string) (*bolt.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Group commits wait at most this long for company; bbolt's 10 ms
+	// default would be the latency floor of every contended write.
+	b.MaxBatchDelay = time.Millisecond
 	err = b.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bktMeta, bktProjects, bktNames, bktSubdomain, bktDEKs, bktTokens, bktData} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -130,9 +136,10 @@ func (db *DB) view(op string, fn func(tx *bolt.Tx) error) error {
 	return db.bolt.View(fn)
 }
 
-// update runs fn in a write transaction. Concurrent updates are batched into
-// one commit (one fsync); fn may therefore run more than once and must only
-// depend on the transaction.
+// update runs fn in a write transaction that is committed (fsynced) before
+// it returns. A write that finds no other in flight commits at once; writes
+// that arrive while one is committing are grouped into one commit (one
+// fsync), so fn may run more than once and must depend only on tx.
 func (db *DB) update(op string, fn func(tx *bolt.Tx) error) error {
 	start := time.Now()
 	defer func() { db.observe(op, time.Since(start)) }()
@@ -140,6 +147,10 @@ func (db *DB) update(op string, fn func(tx *bolt.Tx) error) error {
 	defer db.mu.RUnlock()
 	if db.bolt == nil {
 		return fmt.Errorf("store is closed: %w", core.ErrUnavailable)
+	}
+	defer db.writers.Add(-1)
+	if db.writers.Add(1) == 1 {
+		return db.bolt.Update(fn)
 	}
 	return db.bolt.Batch(fn)
 }
