@@ -200,20 +200,23 @@ func TestHardDeleteResumesAfterKill(t *testing.T) {
 	s.stop()
 	dek := wrappedDEK(t, s.dataDir, p.ID)
 
+	// First crash: right after the DEK is destroyed, on the delete call.
+	// Second crash: on the restart that resumes it, right after the purge,
+	// which may come before the server is even ready.
 	for _, step := range []string{"hard-delete-after-dek", "hard-delete-after-purge"} {
-		t.Run(step, func(t *testing.T) {
-			s.env = []string{"COLIGO_FAILPOINT=" + step}
+		s.env = []string{"COLIGO_FAILPOINT=" + step}
+		if step == "hard-delete-after-dek" {
 			s.start()
-			if step == "hard-delete-after-dek" {
-				if err := c.DeleteProject(ctx, p.ID, true); err != nil {
-					t.Fatal(err)
-				}
+			if err := c.DeleteProject(ctx, p.ID, true); err != nil {
+				t.Fatal(err)
 			}
-			s.waitExit(20 * time.Second)
-			if !strings.Contains(s.logs(), "failpoint reached") {
-				t.Fatalf("server exited without reaching the failpoint:\n%s", s.logs())
-			}
-		})
+		} else {
+			s.launch()
+		}
+		s.waitExit(20 * time.Second)
+		if !strings.Contains(s.logs(), "failpoint reached") || !strings.Contains(s.logs(), step) {
+			t.Fatalf("server exited without reaching failpoint %s:\n%s", step, s.logs())
+		}
 	}
 	s.env = nil
 	s.start()

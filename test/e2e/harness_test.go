@@ -73,8 +73,16 @@ func startServer(t *testing.T, args ...string) *server {
 	return s
 }
 
-// start (re)starts the process on the same data dir and address.
+// start (re)starts the process on the same data dir and address and waits
+// until it is ready.
 func (s *server) start() {
+	s.t.Helper()
+	s.launch()
+	s.waitReady()
+}
+
+// launch starts the process without waiting for it.
+func (s *server) launch() {
 	s.t.Helper()
 	s.logPath = filepath.Join(filepath.Dir(s.dataDir), fmt.Sprintf("server-%d.log", time.Now().UnixNano()))
 	logf, err := os.Create(s.logPath)
@@ -90,6 +98,10 @@ func (s *server) start() {
 	}
 	s.exited = make(chan struct{})
 	go func() { s.cmd.Wait(); logf.Close(); close(s.exited) }()
+}
+
+func (s *server) waitReady() {
+	s.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + s.addr + "/readyz")
@@ -129,6 +141,9 @@ func (s *server) stop() {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
+		if code := s.cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(s.logs(), "store closed") {
+			s.t.Errorf("SIGTERM: exit code %d, want a clean stop:\n%s", code, s.logs())
+		}
 	case <-time.After(30 * time.Second):
 		s.cmd.Process.Kill()
 		<-s.exited
