@@ -49,11 +49,25 @@ func TestSealOpen(t *testing.T) {
 	tampered := bytes.Clone(sealed)
 	tampered[len(tampered)-1] ^= 1
 	cases := map[string]func() error{
-		"other location":  func() error { _, err := s.Open(ctx, "project-a", dekA, []byte("project-a/secret/other"), sealed); return err },
-		"other project":   func() error { _, err := s.Open(ctx, "project-b", dekB, []byte("project-a/secret/db"), sealed); return err },
-		"tampered":        func() error { _, err := s.Open(ctx, "project-a", dekA, []byte("project-a/secret/db"), tampered); return err },
-		"truncated":       func() error { _, err := s.Open(ctx, "project-a", dekA, nil, sealed[:10]); return err },
-		"unknown version": func() error { b := bytes.Clone(sealed); b[0] = 9; _, err := s.Open(ctx, "project-a", dekA, nil, b); return err },
+		"other location": func() error {
+			_, err := s.Open(ctx, "project-a", dekA, []byte("project-a/secret/other"), sealed)
+			return err
+		},
+		"other project": func() error {
+			_, err := s.Open(ctx, "project-b", dekB, []byte("project-a/secret/db"), sealed)
+			return err
+		},
+		"tampered": func() error {
+			_, err := s.Open(ctx, "project-a", dekA, []byte("project-a/secret/db"), tampered)
+			return err
+		},
+		"truncated": func() error { _, err := s.Open(ctx, "project-a", dekA, nil, sealed[:10]); return err },
+		"unknown version": func() error {
+			b := bytes.Clone(sealed)
+			b[0] = 9
+			_, err := s.Open(ctx, "project-a", dekA, nil, b)
+			return err
+		},
 	}
 	for name, f := range cases {
 		if err := f(); !errors.Is(err, ErrCorrupt) {

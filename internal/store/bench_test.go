@@ -19,7 +19,7 @@ func (plainSealer) NewDEK(context.Context, string) ([]byte, core.Encryption, err
 }
 func (plainSealer) Seal(_ context.Context, _ string, _, _, p []byte) ([]byte, error) { return p, nil }
 func (plainSealer) Open(_ context.Context, _ string, _, _, s []byte) ([]byte, error) { return s, nil }
-func (plainSealer) Forget([]byte)                                                   {}
+func (plainSealer) Forget([]byte)                                                    {}
 
 // BenchmarkSealingCost runs the same store operations on a sealed and an
 // unsealed store in one run, interleaved, and reports sealed/unsealed per
