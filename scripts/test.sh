@@ -14,6 +14,12 @@ fi
 # Integration tests must not skip here: a missing part fails them.
 export COLIGO_REQUIRE_INTEGRATION=1
 
+# The real parts: containerd + runc, CNI plugins, a registry with basic auth.
+source scripts/parts.sh
+parts_install
+trap parts_stop EXIT
+parts_start
+
 echo "== go vet"
 go vet ./...
 

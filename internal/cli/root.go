@@ -10,10 +10,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/engine/local"
 )
 
 // Main runs the command line and returns the exit code.
 func Main(ctx context.Context, args []string) int {
+	if local.IsLogger(args) {
+		// Started by the containerd shim to write an instance's log.
+		return local.RunLogger(args)
+	}
 	root := newRoot(os.Stdin, os.Stdout, os.Stderr)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {

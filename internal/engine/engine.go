@@ -1,0 +1,118 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Engine runs instances. Every method is safe for concurrent use.
+//
+// Instances are named by Spec.ID, unique within a project. Run is idempotent:
+// running an ID that exists returns the existing instance. Instances outlive
+// the coligo process; after a restart List shows them as they are, and
+// Events reports exits from then on.
+type Engine interface {
+	// Run pulls the image (with spec.Auth), creates the instance and starts
+	// it. A pull failure is a *PullError.
+	Run(ctx context.Context, spec Spec) (Instance, error)
+	// Stop sends SIGTERM, waits up to grace, then SIGKILL. Stopping an
+	// instance that is not running is not an error; core.ErrNotFound
+	// (wrapped) when there is no such instance.
+	Stop(ctx context.Context, project, id string, grace time.Duration) error
+	// Remove deletes a stopped instance with its logs and network
+	// allocation. Removing a missing instance is not an error.
+	Remove(ctx context.Context, project, id string) error
+	// List returns the project's instances whose labels include match.
+	List(ctx context.Context, project string, match map[string]string) ([]Instance, error)
+	// Logs writes an instance's output (stdout and stderr) to w; with
+	// follow it keeps writing until the instance exits or ctx ends.
+	Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error
+	// Events reports instance exits until ctx ends.
+	Events(ctx context.Context) (<-chan Event, error)
+	// Purge stops and removes every instance, image reference, network
+	// allocation and log of a project. It is idempotent.
+	Purge(ctx context.Context, project string) error
+}
+
+// Spec is what to run.
+type Spec struct {
+	ID      string // instance name, unique within the project
+	Project string // project id
+	Image   string // image reference, e.g. registry.example.com/ns/app:1
+	Auth    *RegistryAuth
+	Command []string // replaces the image's entrypoint when set
+	Args    []string // replaces the image's arguments when set
+	Env     []string // KEY=VALUE
+	// MilliCPU, MemoryBytes and EphemeralBytes are limits; 0 means none.
+	MilliCPU       int64
+	MemoryBytes    int64
+	EphemeralBytes int64
+	Labels         map[string]string
+}
+
+// RegistryAuth is pull credentials for one registry server.
+type RegistryAuth struct {
+	Server   string
+	Username string
+	Password string
+}
+
+// State is an instance's state.
+type State string
+
+const (
+	StateCreated State = "created" // created, not started
+	StateRunning State = "running"
+	StateExited  State = "exited"
+)
+
+// Instance is an instance as the engine observes it.
+type Instance struct {
+	ID         string
+	Project    string
+	Labels     map[string]string
+	State      State
+	ExitCode   int
+	OOMKilled  bool
+	IP         string
+	CreatedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Event reports that an instance exited.
+type Event struct {
+	Project   string
+	ID        string
+	ExitCode  int
+	OOMKilled bool
+	At        time.Time
+}
+
+// Pull failure reasons, as Code Engine names them.
+const (
+	PullUnauthorized = "fetch_image_failed_wrong_pull_credentials"
+	PullMissingAuth  = "fetch_image_failed_missing_pull_credentials"
+	PullNotFound     = "fetch_image_failed_unknown_manifest"
+	PullUnreachable  = "fetch_image_failed_registry_not_found"
+	PullFailed       = "image_pull_back_off"
+)
+
+// PullError is a failure to pull an image, with the reason users see.
+type PullError struct {
+	Image  string
+	Reason string // one of the Pull* reasons
+	Err    error  // the registry's own words
+}
+
+func (e *PullError) Error() string { return fmt.Sprintf("pull %s: %s: %v", e.Image, e.Reason, e.Err) }
+func (e *PullError) Unwrap() error { return e.Err }
+
+// IsPullError reports whether err is a *PullError and returns it.
+func IsPullError(err error) (*PullError, bool) {
+	var pe *PullError
+	ok := errors.As(err, &pe)
+	return pe, ok
+}

@@ -1,0 +1,240 @@
+package enginetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coligo/coligo/internal/engine"
+)
+
+// Harness gives the suite an engine and the images it needs.
+type Harness struct {
+	// New returns the engine under test; the suite does not close it.
+	New func(t *testing.T) engine.Engine
+	// Image is a private image with busybox and testprog
+	// (internal/itest/testprog) in /bin; Auth pulls it.
+	Image string
+	Auth  *engine.RegistryAuth
+	// Missing is a reference to a tag that does not exist in the registry
+	// of Image; Unreachable one on a registry that does not answer.
+	Missing     string
+	Unreachable string
+}
+
+// Run runs the conformance suite.
+func Run(t *testing.T, h Harness) {
+	e := h.New(t)
+	t.Run("RunExitLogsList", func(t *testing.T) { testRunExit(t, e, h) })
+	t.Run("StopWithGrace", func(t *testing.T) { testStop(t, e, h) })
+	t.Run("MemoryLimitOOM", func(t *testing.T) { testOOM(t, e, h) })
+	t.Run("PullFailures", func(t *testing.T) { testPull(t, e, h) })
+	t.Run("ProjectIsolation", func(t *testing.T) { testIsolation(t, e, h) })
+	t.Run("Purge", func(t *testing.T) { testPurge(t, e, h) })
+}
+
+func rnd() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Project returns a fresh project id for a test and purges it afterwards.
+func Project(t *testing.T, e engine.Engine) string {
+	p := "t" + rnd() + "-0000-0000-0000-000000000000"
+	t.Cleanup(func() { e.Purge(context.Background(), p) })
+	return p
+}
+
+func run(t *testing.T, e engine.Engine, h Harness, project, id string, cmd ...string) engine.Instance {
+	t.Helper()
+	in, err := e.Run(context.Background(), engine.Spec{ID: id, Project: project, Image: h.Image, Auth: h.Auth, Command: cmd,
+		Env: []string{"FOO=bar"}, Labels: map[string]string{"coligo.test": "yes", "coligo.id": id}, MemoryBytes: 64 << 20, MilliCPU: 500})
+	if err != nil {
+		t.Fatalf("run %s: %v", id, err)
+	}
+	return in
+}
+
+// waitExited polls List until the instance has exited.
+func waitExited(t *testing.T, e engine.Engine, project, id string, within time.Duration) engine.Instance {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ins, err := e.List(context.Background(), project, map[string]string{"coligo.id": id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ins) == 1 && ins[0].State == engine.StateExited {
+			return ins[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instance %s has not exited within %s: %+v", id, within, ins)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func testRunExit(t *testing.T, e engine.Engine, h Harness) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := e.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Project(t, e)
+	in := run(t, e, h, p, "exit3", "sh", "-c", "echo hello $FOO; echo oops >&2; exit 3")
+	if in.ID != "exit3" || in.Project != p {
+		t.Errorf("run returned %+v", in)
+	}
+	for {
+		select {
+		case ev := <-events:
+			if ev.Project != p || ev.ID != "exit3" {
+				continue
+			}
+			if ev.ExitCode != 3 || ev.OOMKilled {
+				t.Errorf("exit event %+v, want exit code 3", ev)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no exit event")
+		}
+		break
+	}
+	got := waitExited(t, e, p, "exit3", 10*time.Second)
+	if got.ExitCode != 3 || got.Labels["coligo.test"] != "yes" {
+		t.Errorf("listed %+v", got)
+	}
+	var logs bytes.Buffer
+	if err := e.Logs(ctx, p, "exit3", &logs, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "hello bar") || !strings.Contains(logs.String(), "oops") {
+		t.Errorf("logs %q lack stdout or stderr", logs.String())
+	}
+	// Run is idempotent.
+	again, err := e.Run(ctx, engine.Spec{ID: "exit3", Project: p, Image: h.Image, Auth: h.Auth})
+	if err != nil || again.State != engine.StateExited {
+		t.Errorf("second run of the same id: %+v %v", again, err)
+	}
+	if err := e.Remove(ctx, p, "exit3"); err != nil {
+		t.Fatal(err)
+	}
+	if ins, _ := e.List(ctx, p, nil); len(ins) != 0 {
+		t.Errorf("after remove: %+v", ins)
+	}
+	if err := e.Logs(ctx, p, "exit3", &logs, false); err == nil {
+		t.Error("logs of a removed instance")
+	}
+}
+
+func testStop(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	p := Project(t, e)
+	run(t, e, h, p, "graceful", "sh", "-c", "trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done")
+	run(t, e, h, p, "stubborn", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done")
+	time.Sleep(300 * time.Millisecond) // let the traps be set
+	start := time.Now()
+	if err := e.Stop(ctx, p, "graceful", 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if g := waitExited(t, e, p, "graceful", 5*time.Second); g.ExitCode != 0 || time.Since(start) > 5*time.Second {
+		t.Errorf("graceful stop: %+v after %s", g, time.Since(start))
+	}
+	start = time.Now()
+	if err := e.Stop(ctx, p, "stubborn", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s := waitExited(t, e, p, "stubborn", 5*time.Second)
+	if s.ExitCode != 137 || time.Since(start) < time.Second {
+		t.Errorf("stubborn stop: exit %d after %s, want SIGKILL (137) after the 1s grace", s.ExitCode, time.Since(start))
+	}
+	if err := e.Stop(ctx, p, "stubborn", time.Second); err != nil {
+		t.Errorf("stopping a stopped instance: %v", err)
+	}
+}
+
+func testOOM(t *testing.T, e engine.Engine, h Harness) {
+	p := Project(t, e)
+	// The limit is 64 MiB.
+	run(t, e, h, p, "hog", "testprog", "alloc", "256")
+	got := waitExited(t, e, p, "hog", 30*time.Second)
+	if !got.OOMKilled || got.ExitCode == 0 {
+		t.Errorf("instance over its memory limit: %+v, want OOMKilled", got)
+	}
+}
+
+func testPull(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	p := Project(t, e)
+	cases := []struct {
+		name, image string
+		auth        *engine.RegistryAuth
+		reason      string
+	}{
+		{"no credentials", h.Image, nil, engine.PullMissingAuth},
+		{"wrong password", h.Image, &engine.RegistryAuth{Server: h.Auth.Server, Username: h.Auth.Username, Password: "wrong"}, engine.PullUnauthorized},
+		{"unknown tag", h.Missing, h.Auth, engine.PullNotFound},
+		{"registry down", h.Unreachable, h.Auth, engine.PullUnreachable},
+	}
+	for _, c := range cases {
+		_, err := e.Run(ctx, engine.Spec{ID: "pull-" + rnd(), Project: p, Image: c.image, Auth: c.auth, Command: []string{"true"}})
+		pe, ok := engine.IsPullError(err)
+		if !ok || pe.Reason != c.reason {
+			t.Errorf("%s: got %v, want a pull error %s", c.name, err, c.reason)
+		}
+		if err != nil && strings.Contains(err.Error(), h.Auth.Password) {
+			t.Errorf("%s: the error shows the registry password", c.name)
+		}
+	}
+}
+
+func testIsolation(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	a, b := Project(t, e), Project(t, e)
+	srv := run(t, e, h, a, "web", "testprog", "serve", ":8080")
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.IP == "" && time.Now().Before(deadline) {
+		ins, _ := e.List(ctx, a, map[string]string{"coligo.id": "web"})
+		if len(ins) == 1 {
+			srv = ins[0]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if srv.IP == "" {
+		t.Fatal("the instance has no address")
+	}
+	url := "http://" + srv.IP + ":8080/"
+	run(t, e, h, a, "same-project", "testprog", "fetch", url)
+	run(t, e, h, b, "other-project", "testprog", "fetch", url)
+	same := waitExited(t, e, a, "same-project", 30*time.Second)
+	other := waitExited(t, e, b, "other-project", 60*time.Second)
+	var logs bytes.Buffer
+	e.Logs(ctx, a, "same-project", &logs, false)
+	if same.ExitCode != 0 || !strings.Contains(logs.String(), "coligo-test-page") {
+		t.Errorf("an instance of the same project cannot reach the server: exit %d, %q", same.ExitCode, logs.String())
+	}
+	if other.ExitCode == 0 {
+		t.Errorf("an instance of another project reached the server")
+	}
+}
+
+func testPurge(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	p := Project(t, e)
+	run(t, e, h, p, "running", "sleep", "1000")
+	run(t, e, h, p, "done", "true")
+	waitExited(t, e, p, "done", 10*time.Second)
+	for range 2 { // idempotent
+		if err := e.Purge(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ins, err := e.List(ctx, p, nil); err != nil || len(ins) != 0 {
+		t.Errorf("after purge: %+v %v", ins, err)
+	}
+}

@@ -1,0 +1,632 @@
+package local
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd"
+	apievents "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/remotes/docker"
+	"github.com/containerd/typeurl/v2"
+
+	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
+)
+
+// Labels the engine sets on containers.
+const (
+	labelProject = "coligo.project"
+	labelOOM     = "coligo.oom"
+	labelIP      = "coligo.ip"
+)
+
+// Config configures the local engine.
+type Config struct {
+	ContainerdAddress  string
+	CNIBinDir          string       // default /usr/lib/cni, else /opt/cni/bin
+	Subnet             netip.Prefix // default 10.89.0.0/16
+	StateDir           string
+	InsecureRegistries []string // host:port served over plain HTTP
+	LoggerBinary       string   // the coligo binary; the shim runs it to write logs
+	LogMaxBytes        int64    // per instance; default 1 MiB
+	Logger             *slog.Logger
+}
+
+// Engine is the local engine. It is safe for concurrent use.
+type Engine struct {
+	cfg    Config
+	client *containerd.Client
+	nets   *networks
+	log    *slog.Logger
+
+	mu  sync.Mutex
+	oom map[string]bool // namespace/id of instances that hit their memory limit
+
+	stopOOM context.CancelFunc
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// New connects to containerd and prepares the state dir.
+func New(cfg Config) (*Engine, error) {
+	if cfg.CNIBinDir == "" {
+		cfg.CNIBinDir = "/usr/lib/cni"
+		if _, err := os.Stat(filepath.Join(cfg.CNIBinDir, "bridge")); err != nil {
+			cfg.CNIBinDir = "/opt/cni/bin"
+		}
+	}
+	if !cfg.Subnet.IsValid() {
+		cfg.Subnet = netip.MustParsePrefix("10.89.0.0/16")
+	}
+	if cfg.LogMaxBytes <= 0 {
+		cfg.LogMaxBytes = 1 << 20
+	}
+	if cfg.LoggerBinary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find the coligo binary for logging: %w", err)
+		}
+		cfg.LoggerBinary = exe
+	}
+	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "logs"), filepath.Join(cfg.StateDir, "ipam")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("create engine state dir: %w", err)
+		}
+	}
+	client, err := containerd.New(cfg.ContainerdAddress, containerd.WithTimeout(10*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("connect to containerd at %s: %w", cfg.ContainerdAddress, err)
+	}
+	nets, err := newNetworks(cfg.CNIBinDir, cfg.Subnet, cfg.StateDir)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, client: client, nets: nets, log: cfg.Logger.With("component", "engine-local"), oom: map[string]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stopOOM = cancel
+	go e.watchOOM(ctx)
+	return e, nil
+}
+
+// Close closes the containerd connection; instances keep running.
+func (e *Engine) Close() error {
+	e.stopOOM()
+	return e.client.Close()
+}
+
+// watchOOM records every instance that hits its memory limit, whether or
+// not anyone is reading Events.
+func (e *Engine) watchOOM(ctx context.Context) {
+	for ctx.Err() == nil {
+		envelopes, errs := e.client.Subscribe(ctx, `topic=="/tasks/oom"`)
+	loop:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-errs:
+				break loop
+			case env := <-envelopes:
+				if _, ok := projectOf(env.Namespace); !ok || env.Event == nil {
+					continue
+				}
+				if ev, err := typeurl.UnmarshalAny(env.Event); err == nil {
+					if oom, ok := ev.(*apievents.TaskOOM); ok {
+						e.markOOM(ctx, env.Namespace, oom.ContainerID)
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second): // containerd restarting; subscribe again
+		}
+	}
+}
+
+// oomKilled reports whether an instance hit its memory limit. The OOM event
+// may trail the exit event by a moment, so a SIGKILL exit waits for it briefly.
+func (e *Engine) oomKilled(ns, id string, exitCode int) bool {
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for {
+		e.mu.Lock()
+		oom := e.oom[ns+"/"+id]
+		e.mu.Unlock()
+		if oom || exitCode != 137 || time.Now().After(deadline) {
+			return oom
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Namespace is the containerd namespace of a project.
+func Namespace(project string) string { return "coligo-" + project }
+
+func projectOf(ns string) (string, bool) { return strings.CutPrefix(ns, "coligo-") }
+
+func (e *Engine) nsctx(ctx context.Context, project string) context.Context {
+	return namespaces.WithNamespace(ctx, Namespace(project))
+}
+
+func (e *Engine) logPath(project, id string) string {
+	return filepath.Join(e.cfg.StateDir, "logs", project, id+".log")
+}
+
+// Run implements engine.Engine.
+func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, error) {
+	ctx = e.nsctx(ctx, spec.Project)
+	if c, err := e.client.LoadContainer(ctx, spec.ID); err == nil {
+		return e.inspect(ctx, spec.Project, c)
+	}
+	image, err := e.pull(ctx, spec)
+	if err != nil {
+		return engine.Instance{}, err
+	}
+	opts := []oci.SpecOpts{oci.WithImageConfig(image), oci.WithHostname(spec.ID), oci.WithEnv(spec.Env)}
+	switch {
+	case len(spec.Command) > 0:
+		opts = append(opts, oci.WithProcessArgs(append(append([]string{}, spec.Command...), spec.Args...)...))
+	case len(spec.Args) > 0:
+		opts = append(opts, oci.WithImageConfigArgs(image, spec.Args))
+	}
+	if spec.MemoryBytes > 0 {
+		opts = append(opts, oci.WithMemoryLimit(uint64(spec.MemoryBytes)))
+	}
+	if spec.MilliCPU > 0 {
+		const period = 100000
+		opts = append(opts, oci.WithCPUCFS(spec.MilliCPU*period/1000, period))
+	}
+	labels := map[string]string{labelProject: spec.Project}
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
+	c, err := e.client.NewContainer(ctx, spec.ID,
+		containerd.WithImage(image),
+		containerd.WithNewSnapshot(spec.ID, image),
+		containerd.WithNewSpec(opts...),
+		containerd.WithContainerLabels(labels),
+		containerd.WithRuntime("io.containerd.runc.v2", nil),
+	)
+	if err != nil {
+		if errdefs.IsAlreadyExists(err) {
+			if c, err := e.client.LoadContainer(ctx, spec.ID); err == nil {
+				return e.inspect(ctx, spec.Project, c)
+			}
+		}
+		return engine.Instance{}, fmt.Errorf("create container %s: %w", spec.ID, err)
+	}
+	if err := e.start(ctx, spec.Project, c); err != nil {
+		e.remove(ctx, spec.Project, c)
+		return engine.Instance{}, err
+	}
+	return e.inspect(ctx, spec.Project, c)
+}
+
+// start creates the task with its logger, connects it to the project's
+// network inside the task's network namespace, then starts it.
+func (e *Engine) start(ctx context.Context, project string, c containerd.Container) error {
+	logFile := e.logPath(project, c.ID())
+	if err := os.MkdirAll(filepath.Dir(logFile), 0o700); err != nil {
+		return err
+	}
+	task, err := c.NewTask(ctx, cio.BinaryIO(e.cfg.LoggerBinary, map[string]string{
+		LoggerArg: logFile, "--coligo-log-max": strconv.FormatInt(e.cfg.LogMaxBytes, 10),
+	}))
+	if err != nil {
+		return fmt.Errorf("create task %s: %w", c.ID(), err)
+	}
+	nw, err := e.nets.get(project)
+	if err != nil {
+		task.Delete(ctx, containerd.WithProcessKill)
+		return err
+	}
+	res, err := nw.Setup(ctx, c.ID(), fmt.Sprintf("/proc/%d/ns/net", task.Pid()))
+	if err != nil {
+		task.Delete(ctx, containerd.WithProcessKill)
+		return fmt.Errorf("connect %s to the project network: %w", c.ID(), err)
+	}
+	for name, iface := range res.Interfaces {
+		if name == "lo" || len(iface.IPConfigs) == 0 {
+			continue
+		}
+		if _, err := c.SetLabels(ctx, map[string]string{labelIP: iface.IPConfigs[0].IP.String()}); err != nil {
+			e.log.Warn("record instance address", "instance", c.ID(), "err", err)
+		}
+	}
+	if err := task.Start(ctx); err != nil {
+		task.Delete(ctx, containerd.WithProcessKill)
+		return fmt.Errorf("start task %s: %w", c.ID(), err)
+	}
+	return nil
+}
+
+// pull returns the image, pulling it with the spec's credentials when the
+// project does not have it yet.
+func (e *Engine) pull(ctx context.Context, spec engine.Spec) (containerd.Image, error) {
+	ref, err := normalize(spec.Image)
+	if err != nil {
+		return nil, &engine.PullError{Image: spec.Image, Reason: engine.PullFailed, Err: err}
+	}
+	if img, err := e.client.GetImage(ctx, ref); err == nil {
+		if ok, _ := img.IsUnpacked(ctx, containerd.DefaultSnapshotter); ok {
+			return img, nil
+		}
+	}
+	creds := func(host string) (string, string, error) {
+		if spec.Auth != nil && hostMatches(spec.Auth.Server, host) {
+			return spec.Auth.Username, spec.Auth.Password, nil
+		}
+		return "", "", nil
+	}
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(
+		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(creds))),
+		docker.WithPlainHTTP(func(host string) (bool, error) {
+			for _, h := range e.cfg.InsecureRegistries {
+				if h == host {
+					return true, nil
+				}
+			}
+			return false, nil
+		}),
+	)})
+	img, err := e.client.Pull(ctx, ref, containerd.WithPullUnpack, containerd.WithResolver(resolver))
+	if err != nil {
+		return nil, &engine.PullError{Image: spec.Image, Reason: pullReason(err, spec.Auth != nil), Err: err}
+	}
+	return img, nil
+}
+
+// normalize completes a reference the way Code Engine does: registry
+// docker.io and tag latest by default.
+func normalize(ref string) (string, error) {
+	if ref == "" {
+		return "", errors.New("empty image reference")
+	}
+	name := ref
+	first, _, hasSlash := strings.Cut(ref, "/")
+	if !hasSlash || (!strings.ContainsAny(first, ".:") && first != "localhost") {
+		if !hasSlash {
+			name = "docker.io/library/" + ref
+		} else {
+			name = "docker.io/" + ref
+		}
+	}
+	last := name[strings.LastIndex(name, "/")+1:]
+	if !strings.Contains(last, ":") && !strings.Contains(last, "@") {
+		name += ":latest"
+	}
+	return name, nil
+}
+
+func hostMatches(server, host string) bool {
+	server = strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://")
+	server = strings.TrimSuffix(strings.SplitN(server, "/", 2)[0], "/")
+	return server == host || (server == "docker.io" && host == "registry-1.docker.io")
+}
+
+// pullReason maps a pull error to the reason users see.
+func pullReason(err error, haveAuth bool) string {
+	msg := strings.ToLower(err.Error())
+	var ne net.Error
+	switch {
+	case strings.Contains(msg, "401") || strings.Contains(msg, "unauthorized") || strings.Contains(msg, "authorization") || strings.Contains(msg, "403"):
+		if haveAuth {
+			return engine.PullUnauthorized
+		}
+		return engine.PullMissingAuth
+	case errdefs.IsNotFound(err) || strings.Contains(msg, "not found"):
+		return engine.PullNotFound
+	case errors.As(err, &ne) || strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") || strings.Contains(msg, "i/o timeout"):
+		return engine.PullUnreachable
+	}
+	return engine.PullFailed
+}
+
+// inspect reads an instance's observed state.
+func (e *Engine) inspect(ctx context.Context, project string, c containerd.Container) (engine.Instance, error) {
+	info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err != nil {
+		return engine.Instance{}, fmt.Errorf("inspect %s: %w", c.ID(), err)
+	}
+	in := engine.Instance{ID: c.ID(), Project: project, Labels: info.Labels, State: engine.StateCreated,
+		CreatedAt: info.CreatedAt, IP: info.Labels[labelIP]}
+	e.mu.Lock()
+	in.OOMKilled = e.oom[Namespace(project)+"/"+c.ID()] || info.Labels[labelOOM] == "true"
+	e.mu.Unlock()
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return in, nil
+	}
+	if err != nil {
+		return in, fmt.Errorf("task of %s: %w", c.ID(), err)
+	}
+	st, err := task.Status(ctx)
+	if err != nil {
+		return in, fmt.Errorf("status of %s: %w", c.ID(), err)
+	}
+	switch st.Status {
+	case containerd.Running, containerd.Paused, containerd.Pausing:
+		in.State = engine.StateRunning
+	case containerd.Stopped:
+		in.State, in.ExitCode, in.FinishedAt = engine.StateExited, int(st.ExitStatus), st.ExitTime
+	}
+	return in, nil
+}
+
+// List implements engine.Engine.
+func (e *Engine) List(ctx context.Context, project string, match map[string]string) ([]engine.Instance, error) {
+	ctx = e.nsctx(ctx, project)
+	var filters []string
+	for k, v := range match {
+		filters = append(filters, fmt.Sprintf("labels.%q==%q", k, v))
+	}
+	cs, err := e.client.Containers(ctx, strings.Join(filters, ","))
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	out := make([]engine.Instance, 0, len(cs))
+	for _, c := range cs {
+		in, err := e.inspect(ctx, project, c)
+		if errdefs.IsNotFound(err) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// Stop implements engine.Engine.
+func (e *Engine) Stop(ctx context.Context, project, id string, grace time.Duration) error {
+	ctx = e.nsctx(ctx, project)
+	c, err := e.client.LoadContainer(ctx, id)
+	if err != nil {
+		if errdefs.IsNotFound(err) {
+			return fmt.Errorf("instance %s: %w", id, core.ErrNotFound)
+		}
+		return err
+	}
+	return stopTask(ctx, c, grace)
+}
+
+func stopTask(ctx context.Context, c containerd.Container, grace time.Duration) error {
+	task, err := c.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := task.Status(ctx)
+	if err != nil || st.Status == containerd.Stopped {
+		return err
+	}
+	exited, err := task.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if grace > 0 {
+		if err := task.Kill(ctx, syscall.SIGTERM); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("signal %s: %w", c.ID(), err)
+		}
+		select {
+		case <-exited:
+			return nil
+		case <-time.After(grace):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("kill %s: %w", c.ID(), err)
+	}
+	select {
+	case <-exited:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nil
+}
+
+// Remove implements engine.Engine.
+func (e *Engine) Remove(ctx context.Context, project, id string) error {
+	ctx = e.nsctx(ctx, project)
+	c, err := e.client.LoadContainer(ctx, id)
+	if errdefs.IsNotFound(err) {
+		e.removeLogs(project, id)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return e.remove(ctx, project, c)
+}
+
+func (e *Engine) remove(ctx context.Context, project string, c containerd.Container) error {
+	if task, err := c.Task(ctx, nil); err == nil {
+		if nw, err := e.nets.get(project); err == nil {
+			if err := nw.Remove(ctx, c.ID(), fmt.Sprintf("/proc/%d/ns/net", task.Pid())); err != nil {
+				e.log.Warn("release instance address", "instance", c.ID(), "err", err)
+			}
+		}
+		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete task %s: %w", c.ID(), err)
+		}
+	}
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("delete container %s: %w", c.ID(), err)
+	}
+	e.mu.Lock()
+	delete(e.oom, Namespace(project)+"/"+c.ID())
+	e.mu.Unlock()
+	e.removeLogs(project, c.ID())
+	return nil
+}
+
+func (e *Engine) removeLogs(project, id string) {
+	p := e.logPath(project, id)
+	os.Remove(p)
+	os.Remove(p + ".1")
+}
+
+// Logs implements engine.Engine.
+func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error {
+	p := e.logPath(project, id)
+	if _, err := os.Stat(p); err != nil {
+		if _, err := e.client.LoadContainer(e.nsctx(ctx, project), id); err != nil {
+			return fmt.Errorf("instance %s: %w", id, core.ErrNotFound)
+		}
+	}
+	if b, err := os.ReadFile(p + ".1"); err == nil {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	for {
+		if _, err := io.Copy(w, r); err != nil {
+			return err
+		}
+		if !follow {
+			return nil
+		}
+		in, err := e.inspect(e.nsctx(ctx, project), project, mustLoad(e, ctx, project, id))
+		if err != nil || in.State == engine.StateExited {
+			_, err := io.Copy(w, r)
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func mustLoad(e *Engine, ctx context.Context, project, id string) containerd.Container {
+	c, err := e.client.LoadContainer(e.nsctx(ctx, project), id)
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// Events implements engine.Engine: exits of every coligo project's instances.
+func (e *Engine) Events(ctx context.Context) (<-chan engine.Event, error) {
+	envelopes, errs := e.client.Subscribe(ctx, `topic=="/tasks/exit"`)
+	out := make(chan engine.Event, 256)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case err := <-errs:
+				if err != nil && ctx.Err() == nil {
+					e.log.Error("containerd event stream ended", "err", err)
+				}
+				return
+			case env := <-envelopes:
+				project, ok := projectOf(env.Namespace)
+				if !ok || env.Event == nil {
+					continue
+				}
+				ev, err := typeurl.UnmarshalAny(env.Event)
+				if err != nil {
+					continue
+				}
+				exit, ok := ev.(*apievents.TaskExit)
+				if !ok || exit.ID != exit.ContainerID {
+					continue // not the instance's own process
+				}
+				oom := e.oomKilled(env.Namespace, exit.ContainerID, int(exit.ExitStatus))
+				select {
+				case out <- engine.Event{Project: project, ID: exit.ContainerID, ExitCode: int(exit.ExitStatus), OOMKilled: oom, At: exit.ExitedAt.AsTime()}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// markOOM remembers that an instance hit its memory limit, in memory and as
+// a label so that it survives a restart of coligo.
+func (e *Engine) markOOM(ctx context.Context, ns, id string) {
+	e.mu.Lock()
+	e.oom[ns+"/"+id] = true
+	e.mu.Unlock()
+	ctx = namespaces.WithNamespace(ctx, ns)
+	if c, err := e.client.LoadContainer(ctx, id); err == nil {
+		c.SetLabels(ctx, map[string]string{labelOOM: "true"})
+	}
+}
+
+// Purge implements engine.Engine.
+func (e *Engine) Purge(ctx context.Context, project string) error {
+	ctx = e.nsctx(ctx, project)
+	cs, err := e.client.Containers(ctx)
+	if err != nil {
+		return fmt.Errorf("purge: list containers: %w", err)
+	}
+	for _, c := range cs {
+		if err := stopTask(ctx, c, 0); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("purge: %w", err)
+		}
+		if err := e.remove(ctx, project, c); err != nil {
+			return fmt.Errorf("purge: %w", err)
+		}
+	}
+	is := e.client.ImageService()
+	imgs, err := is.List(ctx)
+	if err != nil {
+		return fmt.Errorf("purge: list images: %w", err)
+	}
+	for i, img := range imgs {
+		var opts []images.DeleteOpt
+		if i == len(imgs)-1 {
+			opts = append(opts, images.SynchronousDelete()) // collect garbage once, at the end
+		}
+		if err := is.Delete(ctx, img.Name, opts...); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("purge: delete image %s: %w", img.Name, err)
+		}
+	}
+	if err := e.nets.remove(project); err != nil {
+		return fmt.Errorf("purge: network: %w", err)
+	}
+	os.RemoveAll(filepath.Join(e.cfg.StateDir, "logs", project))
+	if err := e.client.NamespaceService().Delete(ctx, Namespace(project)); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("purge: delete namespace: %w", err)
+	}
+	return nil
+}

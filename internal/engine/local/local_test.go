@@ -1,0 +1,106 @@
+package local
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/containerd/containerd/namespaces"
+
+	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/engine/enginetest"
+	"github.com/coligo/coligo/internal/itest"
+)
+
+func newEngine(t *testing.T, parts itest.Parts) *Engine {
+	t.Helper()
+	e, err := New(Config{
+		ContainerdAddress: parts.Containerd, CNIBinDir: parts.CNIBinDir, Subnet: netip.MustParsePrefix("10.213.0.0/16"),
+		StateDir: t.TempDir(), InsecureRegistries: []string{parts.Registry}, LoggerBinary: parts.Binary,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func TestConformance(t *testing.T) {
+	parts := itest.Need(t)
+	image := parts.BusyboxImage(t)
+	enginetest.Run(t, enginetest.Harness{
+		New:         func(t *testing.T) engine.Engine { return newEngine(t, parts) },
+		Image:       image,
+		Auth:        parts.Auth(),
+		Missing:     parts.Registry + "/coligo-test/busybox:no-such-tag",
+		Unreachable: "127.0.0.1:1/coligo-test/busybox:1",
+	})
+}
+
+// TestPurgeLeavesNothing checks, below the engine interface, that a purge
+// leaves no namespace, image, snapshot, log, address or isolation rule.
+func TestPurgeLeavesNothing(t *testing.T) {
+	parts := itest.Need(t)
+	image := parts.BusyboxImage(t)
+	e := newEngine(t, parts)
+	ctx := context.Background()
+	p := enginetest.Project(t, e)
+	for _, id := range []string{"a", "b"} {
+		if _, err := e.Run(ctx, engine.Spec{ID: id, Project: p, Image: image, Auth: parts.Auth(), Command: []string{"sleep", "1000"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	br := bridgeName(p)
+	if out, _ := exec.Command("iptables", "-S", "FORWARD").Output(); !strings.Contains(string(out), br) {
+		t.Fatalf("no isolation rule for %s while the project runs", br)
+	}
+	if err := e.Purge(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	nss, err := e.client.NamespaceService().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range nss {
+		if ns == Namespace(p) {
+			t.Errorf("namespace %s remains", ns)
+		}
+	}
+	nctx := namespaces.WithNamespace(ctx, Namespace(p))
+	if imgs, _ := e.client.ImageService().List(nctx); len(imgs) > 0 {
+		t.Errorf("images remain: %v", imgs)
+	}
+	if out, _ := exec.Command("iptables", "-S", "FORWARD").Output(); strings.Contains(string(out), br) {
+		t.Errorf("isolation rule remains")
+	}
+	if err := exec.Command("ip", "link", "show", br).Run(); err == nil {
+		t.Errorf("bridge %s remains", br)
+	}
+	for _, dir := range []string{filepath.Join(e.cfg.StateDir, "logs", p), filepath.Join(e.cfg.StateDir, "ipam", "coligo-"+br)} {
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("%s remains", dir)
+		}
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	tests := map[string]string{
+		"busybox":                       "docker.io/library/busybox:latest",
+		"user/app":                      "docker.io/user/app:latest",
+		"registry.example.com/ns/app:1": "registry.example.com/ns/app:1",
+		"127.0.0.1:5000/app":            "127.0.0.1:5000/app:latest",
+		"localhost/app@sha256:" + strings.Repeat("a", 64): "localhost/app@sha256:" + strings.Repeat("a", 64),
+	}
+	for in, want := range tests {
+		if got, err := normalize(in); err != nil || got != want {
+			t.Errorf("normalize(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}

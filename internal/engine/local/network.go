@@ -1,0 +1,164 @@
+package local
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	gocni "github.com/containerd/go-cni"
+)
+
+// networks gives each project a bridge and a /24 of the configured subnet.
+type networks struct {
+	mu       sync.Mutex
+	binDir   string
+	subnet   netip.Prefix // e.g. 10.89.0.0/16
+	stateDir string
+	index    map[string]int // project → /24 index, persisted
+	cni      map[string]gocni.CNI
+}
+
+func newNetworks(binDir string, subnet netip.Prefix, stateDir string) (*networks, error) {
+	if subnet.Bits() > 23 || !subnet.Addr().Is4() {
+		return nil, fmt.Errorf("--cni-subnet %s must be an IPv4 prefix of /23 or larger", subnet)
+	}
+	n := &networks{binDir: binDir, subnet: subnet.Masked(), stateDir: stateDir, index: map[string]int{}, cni: map[string]gocni.CNI{}}
+	b, err := os.ReadFile(n.file())
+	if err == nil {
+		if err := json.Unmarshal(b, &n.index); err != nil {
+			return nil, fmt.Errorf("read %s: %w", n.file(), err)
+		}
+	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *networks) file() string { return filepath.Join(n.stateDir, "networks.json") }
+
+func bridgeName(project string) string {
+	s := sha256.Sum256([]byte(project))
+	return "clg" + hex.EncodeToString(s[:5]) // 13 characters; Linux allows 15
+}
+
+// subnetOf returns the /24 of index i within the configured subnet.
+func (n *networks) subnetOf(i int) netip.Prefix {
+	a := n.subnet.Addr().As4()
+	base := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8
+	v := base + uint32(i)<<8
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), 0}), 24)
+}
+
+// get returns the project's network, allocating and setting it up on first use.
+func (n *networks) get(project string) (gocni.CNI, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c, ok := n.cni[project]; ok {
+		return c, nil
+	}
+	i, ok := n.index[project]
+	if !ok {
+		used := map[int]bool{}
+		for _, v := range n.index {
+			used[v] = true
+		}
+		max := 1 << (24 - n.subnet.Bits())
+		for i = 1; i < max && used[i]; i++ {
+		}
+		if i >= max {
+			return nil, fmt.Errorf("the CNI subnet %s has no free /24 for another project", n.subnet)
+		}
+		n.index[project] = i
+		if err := n.save(); err != nil {
+			delete(n.index, project)
+			return nil, err
+		}
+	}
+	br := bridgeName(project)
+	conf := map[string]any{
+		"cniVersion": "1.0.0",
+		"name":       "coligo-" + br,
+		"plugins": []any{map[string]any{
+			"type": "bridge", "bridge": br, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+			"ipam": map[string]any{
+				"type":    "host-local",
+				"ranges":  [][]map[string]string{{{"subnet": n.subnetOf(i).String()}}},
+				"routes":  []map[string]string{{"dst": "0.0.0.0/0"}},
+				"dataDir": filepath.Join(n.stateDir, "ipam"),
+			},
+		}},
+	}
+	b, _ := json.Marshal(conf)
+	c, err := gocni.New(gocni.WithPluginDir([]string{n.binDir}), gocni.WithMinNetworkCount(2), gocni.WithLoNetwork, gocni.WithConfListBytes(b))
+	if err != nil {
+		return nil, fmt.Errorf("cni config of project %s: %w", project, err)
+	}
+	if err := isolate(br, n.subnet); err != nil {
+		return nil, err
+	}
+	n.cni[project] = c
+	return c, nil
+}
+
+// remove forgets a project's network: its isolation rule, bridge, IPAM
+// allocations and subnet. Instances must be gone. It is idempotent.
+func (n *networks) remove(project string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	br := bridgeName(project)
+	rule := isolationRule(br, n.subnet)
+	for exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() == nil {
+	}
+	exec.Command("ip", "link", "del", br).Run()
+	// host-local keeps the network's allocations in a folder named after it.
+	os.RemoveAll(filepath.Join(n.stateDir, "ipam", "coligo-"+br))
+	delete(n.cni, project)
+	delete(n.index, project)
+	return n.save()
+}
+
+func (n *networks) save() error {
+	b, err := json.Marshal(n.index)
+	if err != nil {
+		return err
+	}
+	tmp := n.file() + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	return os.Rename(tmp, n.file())
+}
+
+// isolationRule drops what enters from a project's bridge and leaves towards
+// another coligo bridge: projects cannot reach each other.
+func isolationRule(bridge string, all netip.Prefix) []string {
+	return []string{"FORWARD", "-i", bridge, "!", "-o", bridge, "-d", all.String(), "-j", "DROP", "-m", "comment", "--comment", "coligo project isolation"}
+}
+
+func isolate(bridge string, all netip.Prefix) error {
+	rule := isolationRule(bridge, all)
+	if exec.Command("iptables", append([]string{"-C"}, rule...)...).Run() == nil {
+		return nil
+	}
+	if out, err := exec.Command("iptables", append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("iptables isolation rule for %s: %v: %s", bridge, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

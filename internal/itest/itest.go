@@ -1,0 +1,105 @@
+// Package itest gives integration tests the real parts that scripts/test.sh
+// started (containerd, CNI plugins, a registry with basic auth) and the test
+// images they run. When CI or COLIGO_REQUIRE_INTEGRATION is set, a missing
+// part fails the test instead of skipping it.
+package itest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/imagebuild"
+)
+
+// Parts are the addresses of the real parts.
+type Parts struct {
+	Containerd string
+	CNIBinDir  string
+	Registry   string // host:port, plain HTTP, basic auth
+	User       string
+	Password   string
+	Binary     string // the built coligo binary
+}
+
+// Need returns the parts, or skips (fails in CI) when one is missing.
+func Need(t testing.TB) Parts {
+	t.Helper()
+	p := Parts{
+		Containerd: os.Getenv("COLIGO_TEST_CONTAINERD"),
+		CNIBinDir:  os.Getenv("COLIGO_TEST_CNI_BIN_DIR"),
+		Registry:   os.Getenv("COLIGO_TEST_REGISTRY"),
+		User:       os.Getenv("COLIGO_TEST_REGISTRY_USER"),
+		Password:   os.Getenv("COLIGO_TEST_REGISTRY_PASSWORD"),
+		Binary:     os.Getenv("COLIGO_BIN"),
+	}
+	if p.Containerd == "" || p.CNIBinDir == "" || p.Registry == "" || p.Binary == "" {
+		msg := "integration parts missing: run through 'make test' (COLIGO_TEST_CONTAINERD, COLIGO_TEST_CNI_BIN_DIR, COLIGO_TEST_REGISTRY, COLIGO_BIN)"
+		if os.Getenv("CI") != "" || os.Getenv("COLIGO_REQUIRE_INTEGRATION") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
+// Auth is the registry's credentials as an engine sees them.
+func (p Parts) Auth() *engine.RegistryAuth {
+	return &engine.RegistryAuth{Server: p.Registry, Username: p.User, Password: p.Password}
+}
+
+var (
+	busyboxOnce sync.Once
+	busyboxRef  string
+	busyboxErr  error
+)
+
+// TestPage is what /www/index.html of the busybox image holds.
+const TestPage = "coligo-test-page"
+
+// BusyboxImage pushes (once per test binary) an image with Debian's static
+// busybox, /bin/testprog and /www/index.html to the test registry and returns
+// its reference.
+func (p Parts) BusyboxImage(t testing.TB) string {
+	t.Helper()
+	busyboxOnce.Do(func() {
+		files, err := imagebuild.Busybox()
+		if err != nil {
+			busyboxErr = err
+			return
+		}
+		prog, err := imagebuild.GoProgram(filepath.Join(moduleRoot(), "internal", "itest", "testprog"))
+		if err != nil {
+			busyboxErr = err
+			return
+		}
+		files = append(files,
+			imagebuild.File{Path: "www/index.html", Data: []byte(TestPage + "\n"), Mode: 0o644},
+			imagebuild.File{Path: "bin/testprog", Data: prog, Mode: 0o755})
+		img, err := imagebuild.Image(files, []string{"/bin/sh"}, nil)
+		if err != nil {
+			busyboxErr = err
+			return
+		}
+		ref := p.Registry + "/coligo-test/busybox:1"
+		if _, err := imagebuild.Push(context.Background(), ref, img, p.User, p.Password, true); err != nil {
+			busyboxErr = err
+			return
+		}
+		busyboxRef = ref
+	})
+	if busyboxErr != nil {
+		t.Fatalf("test image: %v", busyboxErr)
+	}
+	return busyboxRef
+}
+
+// moduleRoot is the repository's root, found from this file's location.
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}

@@ -1,0 +1,71 @@
+// Command testprog is the program inside the test images (built static,
+// CGO_ENABLED=0). Its first argument picks what it does:
+//
+//	testprog serve ADDR      serve GET / with the page and the JOB_INDEX, if any
+//	testprog fetch URL       GET URL (retrying for 3 s), print the body; exit 1 on failure
+//	testprog alloc MIB       allocate and touch MIB mebibytes, then exit 0
+//	testprog job             print JOB_INDEX and JOB_ARRAY_SIZE; exit 1 if JOB_INDEX is in FAIL_INDICES
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: testprog serve|fetch|alloc|job ...")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "serve":
+		page := "coligo-test-page\n"
+		http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, page) })
+		fmt.Println("serving on", os.Args[2])
+		if err := http.ListenAndServe(os.Args[2], nil); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	case "fetch":
+		c := &http.Client{Timeout: time.Second}
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			resp, err := c.Get(os.Args[2])
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				fmt.Print(string(b))
+				os.Exit(0)
+			}
+			if time.Now().After(deadline) {
+				fmt.Fprintln(os.Stderr, "fetch failed:", err)
+				os.Exit(1)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	case "alloc":
+		n, _ := strconv.Atoi(os.Args[2])
+		b := make([]byte, n<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1
+		}
+		fmt.Println("allocated", n, "MiB")
+	case "job":
+		idx := os.Getenv("JOB_INDEX")
+		fmt.Printf("index %s of %s\n", idx, os.Getenv("JOB_ARRAY_SIZE"))
+		for _, f := range strings.Split(os.Getenv("FAIL_INDICES"), ",") {
+			if f != "" && f == idx {
+				fmt.Fprintln(os.Stderr, "failing on purpose")
+				os.Exit(1)
+			}
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
+		os.Exit(2)
+	}
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Sourced by test.sh (and demo.sh): install the real parts the tests run
+# against from Debian's packages, start each with its own state under $PARTS,
+# wait until it answers, export its address, and stop it on exit by its pid.
+#
+#   containerd + runc       COLIGO_TEST_CONTAINERD   (socket)
+#   CNI plugins             COLIGO_TEST_CNI_BIN_DIR
+#   registry with htpasswd  COLIGO_TEST_REGISTRY (host:port), COLIGO_TEST_REGISTRY_USER/_PASSWORD
+
+parts_install() {
+  local missing=()
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || missing+=(containernetworking-plugins)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  command -v iptables >/dev/null || missing+=(iptables)
+  [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "== apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+parts_pids=()
+parts_stop() {
+  local pid
+  for pid in "${parts_pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${parts_pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  # Our containerd mounted its snapshots under $PARTS; nothing else.
+  if [ -n "${PARTS:-}" ]; then
+    grep -o " $PARTS[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    rm -rf "$PARTS"
+  fi
+}
+
+free_port() {
+  # Ask the kernel for a free port by binding port 0 from bash's /dev/tcp? Not
+  # possible; use the Go toolchain we already need.
+  go run ./scripts/freeport
+}
+
+parts_start() {
+  PARTS=$(mktemp -d /tmp/coligo-parts.XXXXXX)
+  export PARTS
+
+  # containerd with its own root, state and socket; the CRI plugin is off.
+  mkdir -p "$PARTS/containerd"
+  cat >"$PARTS/containerd/config.toml" <<TOML
+version = 2
+root = "$PARTS/containerd/root"
+state = "$PARTS/containerd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$PARTS/containerd/containerd.sock"
+[ttrpc]
+  address = "$PARTS/containerd/containerd.sock.ttrpc"
+TOML
+  containerd --config "$PARTS/containerd/config.toml" >"$PARTS/containerd/log" 2>&1 &
+  parts_pids+=($!)
+  for _ in $(seq 100); do [ -S "$PARTS/containerd/containerd.sock" ] && break; sleep 0.1; done
+  [ -S "$PARTS/containerd/containerd.sock" ] || { cat "$PARTS/containerd/log"; echo "containerd did not start" >&2; return 1; }
+  export COLIGO_TEST_CONTAINERD="$PARTS/containerd/containerd.sock"
+
+  if [ -x /usr/lib/cni/bridge ]; then export COLIGO_TEST_CNI_BIN_DIR=/usr/lib/cni; else export COLIGO_TEST_CNI_BIN_DIR=/opt/cni/bin; fi
+
+  # A registry with basic auth (bcrypt htpasswd made by our own Go helper).
+  local port user pass
+  port=$(free_port)
+  user=coligo-test
+  pass=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  mkdir -p "$PARTS/registry/data"
+  go run ./scripts/htpasswd "$user" "$pass" >"$PARTS/registry/htpasswd"
+  cat >"$PARTS/registry/config.yml" <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $PARTS/registry/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+auth:
+  htpasswd:
+    realm: coligo-test
+    path: $PARTS/registry/htpasswd
+YML
+  docker-registry serve "$PARTS/registry/config.yml" >"$PARTS/registry/log" 2>&1 &
+  parts_pids+=($!)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { cat "$PARTS/registry/log"; echo "registry did not start" >&2; return 1; }
+  export COLIGO_TEST_REGISTRY="127.0.0.1:$port" COLIGO_TEST_REGISTRY_USER="$user" COLIGO_TEST_REGISTRY_PASSWORD="$pass"
+  echo "== parts: containerd at $COLIGO_TEST_CONTAINERD, registry at $COLIGO_TEST_REGISTRY, CNI plugins in $COLIGO_TEST_CNI_BIN_DIR"
+}
