@@ -33,6 +33,10 @@ parts_stop() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  # Shims (and their containers) that our containerd started name its socket.
+  if [ -n "${PARTS:-}" ]; then
+    pkill -KILL -f "containerd-shim.*$PARTS" 2>/dev/null || true
+  fi
   # Our containerd mounted its snapshots under $PARTS; nothing else.
   if [ -n "${PARTS:-}" ]; then
     grep -o " $PARTS[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
@@ -41,8 +45,6 @@ parts_stop() {
 }
 
 free_port() {
-  # Ask the kernel for a free port by binding port 0 from bash's /dev/tcp? Not
-  # possible; use the Go toolchain we already need.
   go run ./scripts/freeport
 }
 
