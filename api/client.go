@@ -117,6 +117,40 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, head
 
 func esc(s string) string { return url.PathEscape(s) }
 
+// stream copies a plain-text answer to w as it arrives.
+func (c *Client) stream(ctx context.Context, path string, q url.Values, w io.Writer) error {
+	u := c.base() + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e ErrorResponse
+		if json.Unmarshal(b, &e) == nil && len(e.Errors) > 0 {
+			return &Error{StatusCode: resp.StatusCode, Code: e.Errors[0].Code, Message: e.Errors[0].Message, Trace: e.Trace}
+		}
+		return &Error{StatusCode: resp.StatusCode, Code: "http_error", Message: strings.TrimSpace(string(b))}
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
 // CreateProject creates a project; it starts in status "creating".
 func (c *Client) CreateProject(ctx context.Context, p ProjectPrototype) (*Project, error) {
 	var out Project

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -40,6 +41,14 @@ type Quotas struct {
 	Projects   int
 	Secrets    int
 	ConfigMaps int
+	Jobs       int
+	JobRuns    int
+}
+
+// LogReader reads an instance's logs; the engine implements it. Reading logs
+// is the one call of the API that reaches past the store.
+type LogReader interface {
+	Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error
 }
 
 // Config configures the API.
@@ -53,6 +62,9 @@ type Config struct {
 	SoftDeleteRetention time.Duration
 	Quotas              Quotas
 	Now                 func() time.Time
+	BaseURL             string    // CE_API_BASE_URL, e.g. http://127.0.0.1:7070/v2
+	Domain              string    // CE_DOMAIN
+	Logs                LogReader // nil when no engine is configured
 }
 
 // API serves /v2 and the health endpoints.
@@ -105,6 +117,18 @@ func New(cfg Config) *API {
 	a.handle("PUT /v2/projects/{project}/config_maps/{name}", a.replaceConfigMap, true)
 	a.handle("DELETE /v2/projects/{project}/config_maps/{name}", a.deleteConfigMap, true)
 
+	a.handle("GET /v2/projects/{project}/jobs", a.listJobs, true)
+	a.handle("POST /v2/projects/{project}/jobs", a.createJob, true)
+	a.handle("GET /v2/projects/{project}/jobs/{name}", a.getJob, true)
+	a.handle("PATCH /v2/projects/{project}/jobs/{name}", a.updateJob, true)
+	a.handle("DELETE /v2/projects/{project}/jobs/{name}", a.deleteJob, true)
+
+	a.handle("GET /v2/projects/{project}/job_runs", a.listJobRuns, true)
+	a.handle("POST /v2/projects/{project}/job_runs", a.createJobRun, true)
+	a.handle("GET /v2/projects/{project}/job_runs/{name}", a.getJobRun, true)
+	a.handle("DELETE /v2/projects/{project}/job_runs/{name}", a.deleteJobRun, true)
+	a.handle("GET /v2/projects/{project}/job_runs/{name}/logs", a.jobRunLogs, true)
+
 	a.handle("GET /v2/tokens", a.listTokens, true)
 	a.handle("POST /v2/tokens", a.createToken, true)
 	a.handle("DELETE /v2/tokens/{id}", a.revokeToken, true)
@@ -136,6 +160,13 @@ func (s *statusWriter) WriteHeader(code int) {
 		s.code = code
 	}
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// Flush lets streamed answers (followed logs) through.
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (s *statusWriter) Write(b []byte) (int, error) {
@@ -254,6 +285,8 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, trace string, e
 	}
 	writeJSON(w, status, errorBody(status, code, msg, trace))
 }
+
+func isNotFound(err error) bool { return errors.Is(err, core.ErrNotFound) }
 
 func fieldCode(field string) string {
 	b := []byte(field)

@@ -71,7 +71,8 @@ COLIGO_TOKEN, else ~/.coligo/config.yaml (written by 'coligo login').`,
 	pf.StringVar(&e.endpoint, "endpoint", "", "server URL (default: COLIGO_ENDPOINT, the config file, or http://127.0.0.1:7070)")
 	pf.StringVar(&e.token, "token", "", "API token (default: COLIGO_TOKEN or the config file); prefer the environment, flags show in ps")
 	pf.StringVarP(&e.output, "output", "o", "table", "output format: table, json or yaml")
-	root.AddCommand(newServerCmd(), newLoginCmd(e), newProjectCmd(e), newSecretCmd(e), newConfigMapCmd(e), newTokenCmd(e), newVersionCmd(e))
+	root.AddCommand(newServerCmd(), newLoginCmd(e), newProjectCmd(e), newSecretCmd(e), newConfigMapCmd(e),
+		newJobCmd(e), newJobRunCmd(e), newTokenCmd(e), newVersionCmd(e))
 	return root
 }
 

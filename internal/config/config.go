@@ -26,6 +26,15 @@ type Server struct {
 	MaxConfigMaps       int
 	LogLevel            string
 	LogFormat           string
+
+	Domain             string
+	ContainerdAddress  string // "" runs without an engine
+	CNIBinDir          string
+	CNISubnet          string
+	InsecureRegistries []string
+	MaxInstances       int
+	MaxJobs            int
+	MaxJobRuns         int
 }
 
 // Default returns the defaults a user sees.
@@ -41,6 +50,12 @@ func Default() Server {
 		MaxConfigMaps:       100,
 		LogLevel:            "info",
 		LogFormat:           "text",
+		Domain:              "localhost",
+		ContainerdAddress:   "/run/containerd/containerd.sock",
+		CNISubnet:           "10.89.0.0/16",
+		MaxInstances:        64,
+		MaxJobs:             100,
+		MaxJobRuns:          100,
 	}
 }
 
@@ -84,9 +99,21 @@ func (s Server) Validate() error {
 	for _, q := range []struct {
 		flag string
 		v    int
-	}{{"--max-projects", s.MaxProjects}, {"--max-secrets", s.MaxSecrets}, {"--max-config-maps", s.MaxConfigMaps}} {
+	}{{"--max-projects", s.MaxProjects}, {"--max-secrets", s.MaxSecrets}, {"--max-config-maps", s.MaxConfigMaps},
+		{"--max-jobs", s.MaxJobs}, {"--max-job-runs", s.MaxJobRuns}} {
 		if q.v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative", q.flag))
+		}
+	}
+	if s.MaxInstances < 1 {
+		errs = append(errs, fmt.Errorf("--max-instances must be at least 1"))
+	}
+	if p, err := netip.ParsePrefix(s.CNISubnet); err != nil || !p.Addr().Is4() || p.Bits() > 23 {
+		errs = append(errs, fmt.Errorf("--cni-subnet %q must be an IPv4 prefix of /23 or larger, e.g. 10.89.0.0/16", s.CNISubnet))
+	}
+	for _, r := range s.InsecureRegistries {
+		if _, _, err := net.SplitHostPort(r); err != nil {
+			errs = append(errs, fmt.Errorf("--insecure-registry %q must be HOST:PORT", r))
 		}
 	}
 	switch s.LogFormat {

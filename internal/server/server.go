@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,8 +28,10 @@ import (
 	"github.com/coligo/coligo/internal/apiserver"
 	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/config"
+	"github.com/coligo/coligo/internal/controller/jobrun"
 	"github.com/coligo/coligo/internal/controller/project"
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine/local"
 	"github.com/coligo/coligo/internal/keys"
 	"github.com/coligo/coligo/internal/seal"
 	"github.com/coligo/coligo/internal/store"
@@ -87,34 +90,56 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		return err
 	}
 
-	handler := apiserver.New(apiserver.Config{
+	eng := openEngine(cfg, log)
+	if eng != nil {
+		defer eng.Close()
+	}
+	scheme := "http"
+	if cfg.TLS() {
+		scheme = "https"
+	}
+	apiCfg := apiserver.Config{
 		Store: db, Logger: log, Registry: reg, Region: cfg.Region, AccountID: cfg.AccountID,
 		KeyProviders: []string{root.Name()}, SoftDeleteRetention: cfg.SoftDeleteRetention,
-		Quotas: apiserver.Quotas{Projects: cfg.MaxProjects, Secrets: cfg.MaxSecrets, ConfigMaps: cfg.MaxConfigMaps},
-	})
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		Quotas: apiserver.Quotas{Projects: cfg.MaxProjects, Secrets: cfg.MaxSecrets, ConfigMaps: cfg.MaxConfigMaps,
+			Jobs: cfg.MaxJobs, JobRuns: cfg.MaxJobRuns},
+		Domain: cfg.Domain,
+	}
+	if eng != nil {
+		apiCfg.Logs = eng
+	}
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.APIAddr, err)
 	}
-	scheme := "http"
 	if cfg.TLS() {
 		tc, err := tlsConfig(cfg)
 		if err != nil {
 			ln.Close()
 			return err
 		}
-		ln, scheme = tls.NewListener(ln, tc), "https"
+		ln = tls.NewListener(ln, tc)
 	}
+	apiCfg.BaseURL = scheme + "://" + ln.Addr().String() + "/v2"
+	handler := apiserver.New(apiCfg)
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		project.New(project.Config{
-			Store: db, Logger: log, Resync: reaperInterval(cfg.SoftDeleteRetention),
-			Failpoint: os.Getenv("COLIGO_FAILPOINT"),
-		}).Run(ctrlCtx)
-	})
+	pcfg := project.Config{
+		Store: db, Logger: log, Resync: reaperInterval(cfg.SoftDeleteRetention),
+		Failpoint: os.Getenv("COLIGO_FAILPOINT"),
+	}
+	if eng != nil {
+		pcfg.Engine = eng
+		wg.Go(func() {
+			jobrun.New(jobrun.Config{
+				Store: db, Engine: eng, Logger: log, MaxInstances: cfg.MaxInstances,
+				Region: cfg.Region, Domain: cfg.Domain, BaseURL: apiCfg.BaseURL,
+			}).Run(ctrlCtx)
+		})
+	}
+	wg.Go(func() { project.New(pcfg).Run(ctrlCtx) })
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -132,6 +157,28 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	stopCtrl()
 	wg.Wait()
 	return err
+}
+
+// openEngine connects the local engine, or returns nil (logged) when there
+// is no containerd to talk to: the API then serves, and workloads wait.
+func openEngine(cfg config.Server, log *slog.Logger) *local.Engine {
+	if cfg.ContainerdAddress == "" {
+		log.Warn("no --containerd-address: running without an engine; job runs will wait")
+		return nil
+	}
+	if _, err := os.Stat(cfg.ContainerdAddress); err != nil {
+		log.Error("containerd is not reachable; running without an engine, job runs will wait", "address", cfg.ContainerdAddress, "err", err)
+		return nil
+	}
+	eng, err := local.New(local.Config{
+		ContainerdAddress: cfg.ContainerdAddress, CNIBinDir: cfg.CNIBinDir, Subnet: netip.MustParsePrefix(cfg.CNISubnet),
+		StateDir: filepath.Join(cfg.DataDir, "engine"), InsecureRegistries: cfg.InsecureRegistries, Logger: log,
+	})
+	if err != nil {
+		log.Error("local engine unavailable; job runs will wait", "err", err)
+		return nil
+	}
+	return eng
 }
 
 // reaperInterval is how often soft-deleted projects are checked: a quarter of

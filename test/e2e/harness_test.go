@@ -54,6 +54,18 @@ type server struct {
 	exited  chan struct{}
 }
 
+// engineArgs points the server at the test run's containerd, CNI plugins and
+// registry when make test started them; without them the server runs with
+// no engine.
+func engineArgs() []string {
+	addr := os.Getenv("COLIGO_TEST_CONTAINERD")
+	if addr == "" {
+		return []string{"--containerd-address", ""}
+	}
+	return []string{"--containerd-address", addr, "--cni-bin-dir", os.Getenv("COLIGO_TEST_CNI_BIN_DIR"),
+		"--cni-subnet", "10.214.0.0/16", "--insecure-registry", os.Getenv("COLIGO_TEST_REGISTRY")}
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -89,7 +101,8 @@ func (s *server) launch() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	args := append([]string{"server", "--data-dir", s.dataDir, "--api-addr", s.addr, "--log-level", "debug"}, s.args...)
+	args := append([]string{"server", "--data-dir", s.dataDir, "--api-addr", s.addr, "--log-level", "debug"}, engineArgs()...)
+	args = append(args, s.args...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	s.cmd.Env = append(os.Environ(), s.env...)

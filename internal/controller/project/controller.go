@@ -2,6 +2,7 @@ package project
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"syscall"
@@ -23,9 +24,15 @@ type Store interface {
 	Watch() (<-chan store.Event, func())
 }
 
+// Purger removes everything an engine holds of a project.
+type Purger interface {
+	Purge(ctx context.Context, project string) error
+}
+
 // Config configures a Controller.
 type Config struct {
 	Store  Store
+	Engine Purger // nil when no engine is configured
 	Logger *slog.Logger
 	// Resync is how often every project is looked at, which is also how
 	// late a reaper may be; default one minute.
@@ -130,14 +137,21 @@ func (c *Controller) reconcile(ctx context.Context, p core.Project) {
 }
 
 // hardDelete crypto-shreds a project: the DEK first, so that nothing of the
-// project can be read even if a later step never runs, then every record,
-// then compaction so that no freed page keeps old bytes.
+// project can be read even if a later step never runs, then what the engine
+// holds (instances, images, network, logs), then every record, then
+// compaction so that no freed page keeps old bytes.
 func (c *Controller) hardDelete(ctx context.Context, p core.Project) error {
 	if err := c.cfg.Store.DestroyDEK(ctx, p.ID); err != nil {
 		return err
 	}
 	c.log.Info("project data key destroyed", "project", p.ID)
 	c.failpoint("hard-delete-after-dek")
+	if c.cfg.Engine != nil {
+		if err := c.cfg.Engine.Purge(ctx, p.ID); err != nil {
+			return fmt.Errorf("purge engine objects: %w", err)
+		}
+		c.log.Info("project instances, images, network and logs removed", "project", p.ID)
+	}
 	if err := c.cfg.Store.PurgeProject(ctx, p.ID); err != nil {
 		return err
 	}

@@ -1,0 +1,461 @@
+package jobrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/store"
+)
+
+// Record kinds this controller reads.
+const (
+	kindJobRun = "job_run"
+)
+
+// Labels on the instances of job runs.
+const (
+	LabelKind   = "coligo.kind"
+	LabelRun    = "coligo.jobrun"
+	LabelJob    = "coligo.job"
+	LabelIndex  = "coligo.index"
+	LabelRetry  = "coligo.retry"
+	kindJobRunV = "jobrun"
+)
+
+// Store is what the controller needs of the store.
+type Store interface {
+	GetProject(ctx context.Context, id string) (core.Project, error)
+	ListProjects(ctx context.Context) ([]core.Project, error)
+	Get(ctx context.Context, ref core.Ref) (core.Record, error)
+	Replace(ctx context.Context, ref core.Ref, value []byte, ifVersion uint64) (core.Record, error)
+	List(ctx context.Context, project, kind, after string, limit int) ([]core.Record, bool, error)
+	Watch() (<-chan store.Event, func())
+}
+
+// Engine is what the controller needs of an engine.
+type Engine interface {
+	Run(ctx context.Context, spec engine.Spec) (engine.Instance, error)
+	Stop(ctx context.Context, project, id string, grace time.Duration) error
+	Remove(ctx context.Context, project, id string) error
+	List(ctx context.Context, project string, match map[string]string) ([]engine.Instance, error)
+	Events(ctx context.Context) (<-chan engine.Event, error)
+}
+
+// Config configures a Controller.
+type Config struct {
+	Store        Store
+	Engine       Engine
+	Logger       *slog.Logger
+	MaxInstances int           // running at once, server-wide; default 64
+	Parallel     int           // instance starts at once; default 8
+	Resync       time.Duration // default 2s: how late a time-out may be seen
+	Now          func() time.Time
+	// What the injected variables say.
+	Region, Domain, BaseURL string
+}
+
+// Controller converges job runs.
+type Controller struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	running map[key]int // instances running per run, for the server-wide cap
+	queue   chan key
+	queued  map[key]bool
+}
+
+type key struct{ project, run string }
+
+// New returns a Controller.
+func New(cfg Config) *Controller {
+	if cfg.MaxInstances <= 0 {
+		cfg.MaxInstances = 64
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 2 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "jobrun-controller"),
+		running: map[key]int{}, queue: make(chan key, 4096), queued: map[key]bool{}}
+}
+
+// Run reconciles until ctx ends.
+func (c *Controller) Run(ctx context.Context) {
+	events, stop := c.cfg.Store.Watch()
+	defer stop()
+	exits, err := c.cfg.Engine.Events(ctx)
+	if err != nil {
+		c.log.Error("engine events", "err", err)
+	}
+	c.resync(ctx)
+	tick := time.NewTicker(c.cfg.Resync)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			c.resync(ctx)
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			switch {
+			case e.Op == store.OpResync:
+				c.resync(ctx)
+			case e.Kind == kindJobRun:
+				c.enqueue(key{e.Project, e.Name})
+			case e.Kind == core.KindProject:
+				c.resync(ctx)
+			}
+		case ev, ok := <-exits:
+			if !ok {
+				// The event stream ended (containerd restarted); resync
+				// covers the gap and a new subscription follows.
+				exits, _ = c.cfg.Engine.Events(ctx)
+				continue
+			}
+			if run, _, _, ok := ParseInstanceName(ev.ID); ok {
+				c.enqueue(key{ev.Project, run})
+			}
+		case k := <-c.queue:
+			c.mu.Lock()
+			delete(c.queued, k)
+			c.mu.Unlock()
+			c.reconcile(ctx, k)
+		}
+	}
+}
+
+func (c *Controller) enqueue(k key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.queued[k] {
+		return
+	}
+	select {
+	case c.queue <- k:
+		c.queued[k] = true
+	default: // the next resync picks it up
+	}
+}
+
+// ParseInstanceName splits "<run>-<index>-<retry>".
+func ParseInstanceName(id string) (run string, index, retry int, ok bool) {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 {
+		return "", 0, 0, false
+	}
+	j := strings.LastIndexByte(id[:i], '-')
+	if j < 0 {
+		return "", 0, 0, false
+	}
+	index, err1 := strconv.Atoi(id[j+1 : i])
+	retry, err2 := strconv.Atoi(id[i+1:])
+	if err1 != nil || err2 != nil {
+		return "", 0, 0, false
+	}
+	return id[:j], index, retry, true
+}
+
+// resync reconciles every run of every project and removes instances whose
+// run is gone.
+func (c *Controller) resync(ctx context.Context) {
+	projects, err := c.cfg.Store.ListProjects(ctx)
+	if err != nil {
+		c.log.Error("list projects", "err", err)
+		return
+	}
+	for _, p := range projects {
+		if p.Status == core.ProjectHardDeleting {
+			continue // the project controller purges it
+		}
+		runs := map[string]bool{}
+		after := ""
+		for {
+			recs, more, err := c.cfg.Store.List(ctx, p.ID, kindJobRun, after, 100)
+			if err != nil {
+				if !errors.Is(err, core.ErrNotFound) {
+					c.log.Error("list job runs", "project", p.ID, "err", err)
+				}
+				break
+			}
+			for _, r := range recs {
+				runs[r.Name] = true
+				after = r.Name
+				c.reconcile(ctx, key{p.ID, r.Name})
+			}
+			if !more {
+				break
+			}
+		}
+		instances, err := c.cfg.Engine.List(ctx, p.ID, map[string]string{LabelKind: kindJobRunV})
+		if err != nil {
+			c.log.Error("list instances", "project", p.ID, "err", err)
+			continue
+		}
+		for _, in := range instances {
+			if !runs[in.Labels[LabelRun]] {
+				c.removeInstance(ctx, p.ID, in)
+			}
+		}
+	}
+}
+
+func (c *Controller) removeInstance(ctx context.Context, project string, in engine.Instance) {
+	if in.State == engine.StateRunning {
+		if err := c.cfg.Engine.Stop(ctx, project, in.ID, 10*time.Second); err != nil {
+			c.log.Warn("stop instance of a deleted run", "instance", in.ID, "err", err)
+		}
+	}
+	if err := c.cfg.Engine.Remove(ctx, project, in.ID); err != nil {
+		c.log.Warn("remove instance of a deleted run", "instance", in.ID, "err", err)
+		return
+	}
+	c.log.Info("instance of a deleted run removed", "project", project, "instance", in.ID)
+}
+
+// reconcile takes a run one step towards done.
+func (c *Controller) reconcile(ctx context.Context, k key) {
+	if err := c.step(ctx, k); err != nil && ctx.Err() == nil {
+		if errors.Is(err, core.ErrConflict) {
+			c.enqueue(k)
+			return
+		}
+		c.log.Error("reconcile job run", "project", k.project, "jobrun", k.run, "err", err)
+	}
+}
+
+func (c *Controller) step(ctx context.Context, k key) error {
+	ref := core.Ref{Project: k.project, Kind: kindJobRun, Name: k.run}
+	rec, err := c.cfg.Store.Get(ctx, ref)
+	if errors.Is(err, core.ErrNotFound) {
+		c.setRunning(k, 0)
+		instances, err := c.cfg.Engine.List(ctx, k.project, map[string]string{LabelRun: k.run})
+		if err != nil {
+			return err
+		}
+		for _, in := range instances {
+			c.removeInstance(ctx, k.project, in)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var run core.JobRun
+	if err := json.Unmarshal(rec.Value, &run); err != nil {
+		return fmt.Errorf("decode job run: %w", err)
+	}
+	p, err := c.cfg.Store.GetProject(ctx, k.project)
+	if err != nil {
+		return err
+	}
+	observed, err := c.cfg.Engine.List(ctx, k.project, map[string]string{LabelRun: k.run})
+	if err != nil {
+		return err
+	}
+	byID := map[string]engine.Instance{}
+	for _, in := range observed {
+		byID[in.ID] = in
+	}
+	now := c.cfg.Now().UTC()
+	before := string(rec.Value)
+
+	switch {
+	case run.Finished():
+		c.stopAll(ctx, k.project, observed)
+		c.setRunning(k, 0)
+		return nil
+	case !p.Usable():
+		// A soft-deleted project keeps its runs as they are (it refuses
+		// writes) with nothing running; a restore resumes them.
+		c.stopAll(ctx, k.project, observed)
+		c.setRunning(k, 0)
+		return nil
+	case run.RunMode == core.ModeTask && !run.StartTime.IsZero() && now.Sub(run.StartTime) >= time.Duration(run.ScaleMaxExecutionTime)*time.Second:
+		c.stopAll(ctx, k.project, observed)
+		c.endRun(&run, now, core.ReasonMaxExecutionTime)
+	default:
+		c.observe(&run, byID, now)
+	}
+
+	// Start what should run, within the server-wide cap.
+	var toStart []int
+	if !run.Finished() {
+		running := 0
+		for _, s := range run.Indices {
+			if s.Status == core.IndexRunning {
+				running++
+			}
+		}
+		budget := c.cfg.MaxInstances - (c.totalRunning() - c.runningOf(k)) - running
+		indices, _ := core.ParseArraySpec(run.ScaleArraySpec)
+		for _, i := range indices {
+			s := run.Indices[i]
+			if s.Status == core.IndexRunning && !exists(byID, core.InstanceName(run.Name, i, s.Retries)) {
+				toStart = append(toStart, i) // decided before a crash, or retried: (re)start
+			}
+		}
+		for _, i := range indices {
+			if budget <= 0 {
+				break
+			}
+			if s := run.Indices[i]; s.Status == core.IndexPending {
+				s.Status, s.StartedAt = core.IndexRunning, now
+				toStart = append(toStart, i)
+				budget--
+			}
+		}
+		if len(toStart) > 0 && run.StartTime.IsZero() {
+			run.StartTime = now
+		}
+	}
+	run.Summarize(now)
+	c.countRunning(k, &run)
+	// Persist the decision before acting on it: after a crash the stored run
+	// names exactly the instances that may exist, and Run is idempotent.
+	b, _ := json.Marshal(run)
+	if string(b) != before {
+		r2, err := c.cfg.Store.Replace(ctx, ref, b, rec.Version)
+		if err != nil {
+			return err
+		}
+		rec = r2
+	}
+	if len(toStart) == 0 {
+		return nil
+	}
+	failures := c.start(ctx, p, &run, toStart)
+	if len(failures) == 0 {
+		return nil
+	}
+	for i, f := range failures {
+		s := run.Indices[i]
+		if f.wait {
+			s.Status, s.StartedAt = core.IndexPending, time.Time{}
+			run.Reason = f.reason
+			continue
+		}
+		s.Status, s.FinishedAt, s.LastFailureReason = core.IndexFailed, now, f.reason
+	}
+	run.Summarize(now)
+	c.countRunning(k, &run)
+	b, _ = json.Marshal(run)
+	_, err = c.cfg.Store.Replace(ctx, ref, b, rec.Version)
+	return err
+}
+
+func exists(m map[string]engine.Instance, id string) bool { _, ok := m[id]; return ok }
+
+// observe folds the engine's view into the run: exits become successes,
+// retries or failures.
+func (c *Controller) observe(run *core.JobRun, byID map[string]engine.Instance, now time.Time) {
+	for i, s := range run.Indices {
+		if s.Status != core.IndexRunning {
+			continue
+		}
+		in, ok := byID[core.InstanceName(run.Name, i, s.Retries)]
+		if !ok || in.State != engine.StateExited {
+			continue
+		}
+		if in.ExitCode == 0 {
+			s.Status, s.FinishedAt = core.IndexSucceeded, nonZero(in.FinishedAt, now)
+			continue
+		}
+		reason := core.ReasonExitCode(in.ExitCode)
+		if in.OOMKilled {
+			reason = core.ReasonOOMKilled
+		}
+		s.LastFailureReason = reason
+		if run.RunMode == core.ModeDaemon || s.Retries < run.ScaleRetryLimit {
+			s.Retries++ // the next attempt starts below
+			s.StartedAt = now
+			continue
+		}
+		s.Status, s.FinishedAt = core.IndexFailed, nonZero(in.FinishedAt, now)
+	}
+	run.Reason = ""
+}
+
+func nonZero(t, def time.Time) time.Time {
+	if t.IsZero() || t.Year() < 2000 {
+		return def
+	}
+	return t.UTC()
+}
+
+// endRun finishes a run early: unfinished indices fail with reason.
+func (c *Controller) endRun(run *core.JobRun, now time.Time, reason string) {
+	for _, s := range run.Indices {
+		if s.Status == core.IndexPending || s.Status == core.IndexRunning {
+			s.Status, s.FinishedAt, s.LastFailureReason = core.IndexFailed, now, reason
+		}
+	}
+	run.Status, run.CompletionTime, run.Reason = core.RunFailed, now, reason
+}
+
+func (c *Controller) stopAll(ctx context.Context, project string, instances []engine.Instance) {
+	var wg sync.WaitGroup
+	for _, in := range instances {
+		if in.State == engine.StateRunning {
+			wg.Go(func() {
+				if err := c.cfg.Engine.Stop(ctx, project, in.ID, 0); err != nil {
+					c.log.Warn("stop instance", "instance", in.ID, "err", err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+func (c *Controller) setRunning(k key, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n == 0 {
+		delete(c.running, k)
+	} else {
+		c.running[k] = n
+	}
+}
+
+func (c *Controller) countRunning(k key, run *core.JobRun) {
+	n := 0
+	for _, s := range run.Indices {
+		if s.Status == core.IndexRunning {
+			n++
+		}
+	}
+	c.setRunning(k, n)
+}
+
+func (c *Controller) runningOf(k key) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.running[k]
+}
+
+func (c *Controller) totalRunning() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.running {
+		n += v
+	}
+	return n
+}

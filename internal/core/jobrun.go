@@ -1,0 +1,114 @@
+package core
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// JobRun statuses. A run goes
+//
+//	pending ──► running ──► completed   (every index succeeded)
+//	   │           │
+//	   └───────────┴──────► failed      (every index finished, one or more failed,
+//	                                      or scale_max_execution_time passed)
+//
+// A daemon run stays running until it is deleted.
+const (
+	RunPending   = "pending"
+	RunRunning   = "running"
+	RunCompleted = "completed"
+	RunFailed    = "failed"
+)
+
+// Index statuses.
+const (
+	IndexPending   = "pending"
+	IndexRunning   = "running"
+	IndexSucceeded = "succeeded"
+	IndexFailed    = "failed"
+)
+
+// Failure reasons of an index.
+const (
+	ReasonMaxExecutionTime = "MaxExecutionTimeExceeded"
+	ReasonOOMKilled        = "OOMKilled"
+)
+
+// ReasonExitCode is the reason of an index whose container exited with code.
+func ReasonExitCode(code int) string { return fmt.Sprintf("ContainerExitedCode%d", code) }
+
+// IndexState is what is known of one array index of a run.
+type IndexState struct {
+	Status            string    `json:"status"`
+	Retries           int       `json:"retries"` // the attempt now running or last run, from 0
+	StartedAt         time.Time `json:"started_at,omitzero"`
+	FinishedAt        time.Time `json:"finished_at,omitzero"`
+	LastFailureReason string    `json:"last_failure_reason,omitempty"`
+}
+
+// JobRun is one execution of a job (or a stand-alone run).
+type JobRun struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	JobName   string    `json:"job_name,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	RunSpec
+	ArraySizeVariableOverride int `json:"scale_array_size_variable_override,omitempty"`
+
+	Status         string              `json:"status"`
+	Reason         string              `json:"reason,omitempty"` // why a run waits or failed as a whole
+	StartTime      time.Time           `json:"start_time,omitzero"`
+	CompletionTime time.Time           `json:"completion_time,omitzero"`
+	Indices        map[int]*IndexState `json:"indices"`
+}
+
+// InstanceName names the instance of one attempt of an index.
+func InstanceName(run string, index, retry int) string {
+	return fmt.Sprintf("%s-%d-%d", run, index, retry)
+}
+
+// Finished reports whether the run is completed or failed.
+func (r *JobRun) Finished() bool { return r.Status == RunCompleted || r.Status == RunFailed }
+
+// Summarize recomputes the run's status from its indices.
+func (r *JobRun) Summarize(now time.Time) {
+	if r.Finished() {
+		return
+	}
+	var running, done, failed int
+	for _, s := range r.Indices {
+		switch s.Status {
+		case IndexRunning:
+			running++
+		case IndexSucceeded:
+			done++
+		case IndexFailed:
+			done++
+			failed++
+		}
+	}
+	switch {
+	case len(r.Indices) > 0 && done == len(r.Indices):
+		r.Status, r.CompletionTime = RunCompleted, now
+		if failed > 0 {
+			r.Status = RunFailed
+		}
+	case running > 0 || done > 0:
+		r.Status = RunRunning
+	default:
+		r.Status = RunPending
+	}
+}
+
+// Counts returns the indices in each status, sorted.
+func (r *JobRun) Counts() map[string][]int {
+	out := map[string][]int{}
+	for i, s := range r.Indices {
+		out[s.Status] = append(out[s.Status], i)
+	}
+	for _, v := range out {
+		slices.Sort(v)
+	}
+	return out
+}
