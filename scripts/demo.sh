@@ -1,22 +1,36 @@
 #!/usr/bin/env bash
-# make demo: start a server with embedded defaults in a temporary data dir,
-# then with the CLI create a project, a generic secret, a registry secret and
-# a config map, list them, delete the project and stop the server.
+# make demo: start containerd and a registry with basic auth (as the tests
+# do), build the sample workload image from examples/hello and push it, start
+# a coligo server with embedded defaults in a temporary data dir, then with
+# the CLI: create a project, a generic secret, a registry secret and a config
+# map, list them, run a 5-index job run of the sample and print each index's
+# log line, delete the project, and stop everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/local/go/bin
 bin=$PWD/bin/coligo
+source scripts/parts.sh
+parts_install
 work=$(mktemp -d)
 export COLIGO_CONFIG=$work/config.yaml
 server_pid=
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then kill -TERM "$server_pid"; wait "$server_pid" || true; fi
+  parts_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 
+echo "== starting containerd and a registry with basic auth"
+parts_start
+image=$COLIGO_TEST_REGISTRY/demo/hello:1
+echo "== building the sample image from examples/hello (no Docker) and pushing it"
+REGISTRY_USER=$COLIGO_TEST_REGISTRY_USER REGISTRY_PASSWORD=$COLIGO_TEST_REGISTRY_PASSWORD go run ./scripts/pushimage ./examples/hello "$image"
+
 echo "== starting coligo server (data dir $work/data, API on a free loopback port)"
-"$bin" server --data-dir "$work/data" --api-addr 127.0.0.1:0 >"$work/server.log" 2>&1 &
+"$bin" server --data-dir "$work/data" --api-addr 127.0.0.1:0 --containerd-address "$COLIGO_TEST_CONTAINERD" \
+  --cni-bin-dir "$COLIGO_TEST_CNI_BIN_DIR" --cni-subnet 10.215.0.0/16 --insecure-registry "$COLIGO_TEST_REGISTRY" >"$work/server.log" 2>&1 &
 server_pid=$!
 endpoint=
 for _ in $(seq 100); do
@@ -30,12 +44,16 @@ echo "== server is at $endpoint"
 step "$bin" login --endpoint "$endpoint" --token-file "$work/data/admin.token"
 step "$bin" project create --name demo-project
 step "$bin" secret create --name api-key --from-literal API_KEY="$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-printf 'demo-password' >"$work/pw"
-step "$bin" secret create --name registry-creds --format registry --server registry.example.com --username robot --password-stdin <"$work/pw"
-step "$bin" configmap create --name settings --from-literal LOG_LEVEL=info --from-literal REGION=local
+printf '%s' "$COLIGO_TEST_REGISTRY_PASSWORD" >"$work/pw"
+step "$bin" secret create --name registry-creds --format registry --server "$COLIGO_TEST_REGISTRY" --username "$COLIGO_TEST_REGISTRY_USER" --password-stdin <"$work/pw"
+step "$bin" configmap create --name settings --from-literal GREETING_NAME=coligo --from-literal LOG_LEVEL=info
 step "$bin" secret list
 step "$bin" configmap list
 step "$bin" secret get --name api-key
+step "$bin" job create --name hello --image "$image" --registry-secret registry-creds --env-from-configmap settings --cpu 0.25 --memory 0.5G
+step "$bin" jobrun submit --job hello --name hello-run --array-size 5 --wait
+step "$bin" jobrun logs --name hello-run
+step "$bin" jobrun get --name hello-run
 step "$bin" project list
 step "$bin" project delete --name demo-project --force
 step "$bin" project list --all
