@@ -1,0 +1,228 @@
+// Command jobrun benchmarks a 100-index job run of a program that exits at
+// once, end to end through a coligo server (submit → completed), against the
+// baseline of the same 100 containers created, started, awaited and deleted
+// directly with the containerd client in the same run.
+//
+//	go run ./bench/jobrun -bin bin/coligo   (needs the parts of scripts/parts.sh)
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/oci"
+	"github.com/containerd/containerd/remotes/docker"
+
+	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/imagebuild"
+)
+
+func main() {
+	bin := flag.String("bin", "bin/coligo", "coligo binary")
+	n := flag.Int("n", 100, "indices")
+	parallel := flag.Int("parallel", 8, "containers started at once by the baseline (coligo's default)")
+	flag.Parse()
+	if err := run(*bin, *n, *parallel); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func env(k string) string {
+	v := os.Getenv(k)
+	if v == "" {
+		fmt.Fprintf(os.Stderr, "bench: %s is not set; run through scripts/bench.sh\n", k)
+		os.Exit(2)
+	}
+	return v
+}
+
+func run(bin string, n, parallel int) error {
+	ctx := context.Background()
+	addr, reg := env("COLIGO_TEST_CONTAINERD"), env("COLIGO_TEST_REGISTRY")
+	user, pass := env("COLIGO_TEST_REGISTRY_USER"), env("COLIGO_TEST_REGISTRY_PASSWORD")
+	prog, err := imagebuild.GoProgram("examples/hello")
+	if err != nil {
+		return err
+	}
+	img, err := imagebuild.Image([]imagebuild.File{{Path: "app", Data: prog, Mode: 0o755}}, []string{"/app"}, nil)
+	if err != nil {
+		return err
+	}
+	ref := reg + "/bench/hello:1"
+	if _, err := imagebuild.Push(ctx, ref, img, user, pass, true); err != nil {
+		return err
+	}
+
+	base, err := baseline(ctx, addr, ref, reg, user, pass, n, parallel)
+	if err != nil {
+		return fmt.Errorf("baseline: %w", err)
+	}
+	col, err := throughColigo(ctx, bin, addr, ref, reg, user, pass, n)
+	if err != nil {
+		return fmt.Errorf("coligo: %w", err)
+	}
+	fmt.Printf("%d-index job run of a program that exits at once, 2 cores\n\n", n)
+	fmt.Println("| path | wall time | instances/s | ÷ baseline |")
+	fmt.Println("|---|---|---|---|")
+	fmt.Printf("| containerd client directly (baseline, %d at a time, no network) | %s | %.1f | 1.00 |\n", parallel, base.Round(time.Millisecond), float64(n)/base.Seconds())
+	fmt.Printf("| coligo job run (submit → completed, with CNI network, logs, status) | %s | %.1f | %.2f |\n", col.Round(time.Millisecond), float64(n)/col.Seconds(), col.Seconds()/base.Seconds())
+	return nil
+}
+
+// baseline pulls the image once, then creates, starts, awaits and deletes n
+// containers with the containerd client, parallel at a time.
+func baseline(ctx context.Context, addr, ref, reg, user, pass string, n, parallel int) (time.Duration, error) {
+	client, err := containerd.New(addr)
+	if err != nil {
+		return 0, err
+	}
+	defer client.Close()
+	ctx = namespaces.WithNamespace(ctx, "coligo-bench-baseline")
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(
+		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(func(string) (string, string, error) { return user, pass, nil }))),
+		docker.WithPlainHTTP(func(h string) (bool, error) { return h == reg, nil }))})
+	image, err := client.Pull(ctx, ref, containerd.WithPullUnpack, containerd.WithResolver(resolver))
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		client.ImageService().Delete(ctx, ref)
+		client.NamespaceService().Delete(ctx, "coligo-bench-baseline")
+	}()
+	start := time.Now()
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := once(ctx, client, image, fmt.Sprintf("base-%d", i)); err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), firstErr
+}
+
+func once(ctx context.Context, client *containerd.Client, image containerd.Image, id string) error {
+	c, err := client.NewContainer(ctx, id, containerd.WithImage(image), containerd.WithNewSnapshot(id, image),
+		containerd.WithNewSpec(oci.WithImageConfig(image), oci.WithEnv([]string{"JOB_INDEX=0"})))
+	if err != nil {
+		return err
+	}
+	defer c.Delete(ctx, containerd.WithSnapshotCleanup)
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		return err
+	}
+	defer task.Delete(ctx)
+	exited, err := task.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if err := task.Start(ctx); err != nil {
+		return err
+	}
+	<-exited
+	return nil
+}
+
+func throughColigo(ctx context.Context, bin, addr, ref, reg, user, pass string, n int) (time.Duration, error) {
+	dir, err := os.MkdirTemp("", "coligo-bench")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	cmd := exec.Command(bin, "server", "--data-dir", filepath.Join(dir, "data"), "--api-addr", "127.0.0.1:0",
+		"--containerd-address", addr, "--cni-bin-dir", os.Getenv("COLIGO_TEST_CNI_BIN_DIR"), "--cni-subnet", "10.216.0.0/16",
+		"--insecure-registry", reg, "--max-instances", "1000")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	re := regexp.MustCompile(`msg="api listening" url=(\S+)/v2`)
+	sc := bufio.NewScanner(stderr)
+	url := ""
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			url = m[1]
+			break
+		}
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	tok, _ := os.ReadFile(filepath.Join(dir, "data", "admin.token"))
+	c := &api.Client{BaseURL: url, Token: strings.TrimSpace(string(tok))}
+	p, err := c.CreateProject(ctx, api.ProjectPrototype{Name: "bench"})
+	if err != nil {
+		return 0, err
+	}
+	for p.Status != "active" {
+		time.Sleep(10 * time.Millisecond)
+		p, _ = c.GetProject(ctx, p.ID)
+	}
+	defer c.DeleteProject(ctx, p.ID, true)
+	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "reg", Format: "registry", Data: map[string]string{"server": reg, "username": user, "password": pass}}); err != nil {
+		return 0, err
+	}
+	// Warm the image cache with a one-index run, as the baseline pulled first.
+	spec := api.RunSpec{ImageReference: ref, ImageSecret: "reg", ScaleCPULimit: "0.125", ScaleMemoryLimit: "0.25G"}
+	if err := submitAndWait(ctx, c, p.ID, "warm", spec); err != nil {
+		return 0, err
+	}
+	spec.ScaleArraySpec = fmt.Sprintf("0-%d", n-1)
+	start := time.Now()
+	if err := submitAndWait(ctx, c, p.ID, "bench", spec); err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	c.DeleteProject(ctx, p.ID, true)
+	for {
+		if _, err := c.GetProject(ctx, p.ID); err != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return d, nil
+}
+
+func submitAndWait(ctx context.Context, c *api.Client, project, name string, spec api.RunSpec) error {
+	if _, err := c.CreateJobRun(ctx, project, api.JobRunPrototype{Name: name, RunSpec: spec}); err != nil {
+		return err
+	}
+	for {
+		r, err := c.GetJobRun(ctx, project, name)
+		if err != nil {
+			return err
+		}
+		if r.Status == "completed" {
+			return nil
+		}
+		if r.Status == "failed" {
+			return fmt.Errorf("run %s failed: %+v", name, r.StatusDetails)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
