@@ -81,7 +81,12 @@ func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), args: args}
 	s.start()
-	t.Cleanup(s.stop)
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.allLogs())
+		}
+	})
 	return s
 }
 

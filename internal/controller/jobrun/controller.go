@@ -68,10 +68,11 @@ type Controller struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex
-	running map[key]int // instances running per run, for the server-wide cap
-	queue   chan key
-	queued  map[key]bool
+	mu             sync.Mutex
+	running        map[key]int              // instances running per run, for the server-wide cap
+	createFailures map[string]createFailure // instances whose create failed
+	queue          chan key
+	queued         map[key]bool
 }
 
 type key struct{ project, run string }
@@ -91,7 +92,7 @@ func New(cfg Config) *Controller {
 		cfg.Now = time.Now
 	}
 	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "jobrun-controller"),
-		running: map[key]int{}, queue: make(chan key, 4096), queued: map[key]bool{}}
+		running: map[key]int{}, createFailures: map[string]createFailure{}, queue: make(chan key, 4096), queued: map[key]bool{}}
 }
 
 // Run reconciles until ctx ends.
@@ -242,6 +243,14 @@ func (c *Controller) reconcile(ctx context.Context, k key) {
 }
 
 func (c *Controller) step(ctx context.Context, k key) error {
+	p, err := c.cfg.Store.GetProject(ctx, k.project)
+	if errors.Is(err, core.ErrNotFound) || p.Status == core.ProjectHardDeleting {
+		c.setRunning(k, 0)
+		return nil // the project controller purges what is left
+	}
+	if err != nil {
+		return err
+	}
 	ref := core.Ref{Project: k.project, Kind: kindJobRun, Name: k.run}
 	rec, err := c.cfg.Store.Get(ctx, ref)
 	if errors.Is(err, core.ErrNotFound) {
@@ -261,10 +270,6 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	var run core.JobRun
 	if err := json.Unmarshal(rec.Value, &run); err != nil {
 		return fmt.Errorf("decode job run: %w", err)
-	}
-	p, err := c.cfg.Store.GetProject(ctx, k.project)
-	if err != nil {
-		return err
 	}
 	observed, err := c.cfg.Engine.List(ctx, k.project, map[string]string{LabelRun: k.run})
 	if err != nil {
@@ -308,7 +313,9 @@ func (c *Controller) step(ctx context.Context, k key) error {
 		indices, _ := core.ParseArraySpec(run.ScaleArraySpec)
 		for _, i := range indices {
 			s := run.Indices[i]
-			if s.Status == core.IndexRunning && !exists(byID, core.InstanceName(run.Name, i, s.Retries)) {
+			id := core.InstanceName(run.Name, i, s.Retries)
+			in, ok := byID[id]
+			if s.Status == core.IndexRunning && (!ok || in.State == engine.StateCreated) && !c.createWaiting(id, now) {
 				toStart = append(toStart, i) // decided before a crash, or retried: (re)start
 			}
 		}
@@ -347,6 +354,9 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	}
 	for i, f := range failures {
 		s := run.Indices[i]
+		if f.later {
+			continue
+		}
 		if f.wait {
 			s.Status, s.StartedAt = core.IndexPending, time.Time{}
 			run.Reason = f.reason
@@ -360,8 +370,6 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	_, err = c.cfg.Store.Replace(ctx, ref, b, rec.Version)
 	return err
 }
-
-func exists(m map[string]engine.Instance, id string) bool { _, ok := m[id]; return ok }
 
 // observe folds the engine's view into the run: exits become successes,
 // retries or failures.

@@ -8,16 +8,19 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 )
 
-// failure is why an index did not start: a failure of the index, or (wait)
-// something it needs that is missing now and may exist later.
+// failure is why an index did not start: a failure of the index, (wait)
+// something it needs that is missing now and may exist later, or (later) an
+// instance that containerd is still creating from before a crash.
 type failure struct {
 	reason string
 	wait   bool
+	later  bool
 }
 
 // start starts the instances of indices, a bounded number at a time.
@@ -72,18 +75,53 @@ func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun
 			if err == nil {
 				return
 			}
-			reason := "ContainerCreateFailed"
+			f := failure{reason: "ContainerCreateFailed"}
 			if pe, ok := engine.IsPullError(err); ok {
-				reason = pe.Reason
+				f.reason = pe.Reason
+			} else if c.createFailed(id, c.cfg.Now()) {
+				// Often a create from before a restart that containerd is
+				// still finishing or tearing down; the next pass tries again.
+				f.later = true
 			}
-			c.log.Warn("instance did not start", "project", p.ID, "instance", id, "reason", reason, "err", err)
+			c.log.Warn("instance did not start", "project", p.ID, "instance", id, "reason", f.reason, "retry_later", f.later, "err", err)
 			mu.Lock()
-			out[i] = failure{reason: reason}
+			out[i] = f
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// Creates of one instance that fail are tried again every createBackoff
+// for createGiveUp, then its index fails with ContainerCreateFailed.
+const (
+	createBackoff = 2 * time.Second
+	createGiveUp  = time.Minute
+)
+
+type createFailure struct{ first, next time.Time }
+
+// createFailed records a failed create of an instance and reports whether
+// to try again later.
+func (c *Controller) createFailed(id string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.createFailures[id]
+	if !ok {
+		f.first = now
+	}
+	f.next = now.Add(createBackoff)
+	c.createFailures[id] = f
+	return now.Sub(f.first) < createGiveUp
+}
+
+// createWaiting reports whether an instance's create is backing off.
+func (c *Controller) createWaiting(id string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.createFailures[id]
+	return ok && now.Before(f.next)
 }
 
 // pullAuth reads the run's registry secret.

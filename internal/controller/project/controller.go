@@ -46,8 +46,9 @@ type Config struct {
 
 // Controller converges projects to their desired state.
 type Controller struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	retry chan struct{}
 }
 
 // New returns a Controller.
@@ -58,7 +59,7 @@ func New(cfg Config) *Controller {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "project-controller")}
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "project-controller"), retry: make(chan struct{}, 1)}
 }
 
 // Run reconciles until ctx ends: every project at start and on each resync,
@@ -74,6 +75,8 @@ func (c *Controller) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			c.resync(ctx)
+		case <-c.retry:
 			c.resync(ctx)
 		case e, ok := <-events:
 			if !ok {
@@ -132,7 +135,14 @@ func (c *Controller) reconcile(ctx context.Context, p core.Project) {
 		err = c.hardDelete(ctx, p)
 	}
 	if err != nil && ctx.Err() == nil {
-		c.log.Error("reconcile project", "project", p.ID, "status", p.Status, "err", err)
+		c.log.Error("reconcile project; retrying", "project", p.ID, "status", p.Status, "err", err)
+		// Retry a failed step soon rather than at the next resync.
+		time.AfterFunc(time.Second, func() {
+			select {
+			case c.retry <- struct{}{}:
+			default:
+			}
+		})
 	}
 }
 

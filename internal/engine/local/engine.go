@@ -19,13 +19,19 @@ import (
 
 	"github.com/containerd/containerd"
 	apievents "github.com/containerd/containerd/api/events"
+	"github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/leases"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/oci"
 	"github.com/containerd/containerd/remotes/docker"
+	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/typeurl/v2"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
@@ -175,11 +181,16 @@ func (e *Engine) logPath(project, id string) string {
 func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, error) {
 	ctx = e.nsctx(ctx, spec.Project)
 	if c, err := e.client.LoadContainer(ctx, spec.ID); err == nil {
-		return e.inspect(ctx, spec.Project, c)
+		return e.resume(ctx, spec.Project, c)
 	}
 	image, err := e.pull(ctx, spec)
 	if err != nil {
 		return engine.Instance{}, err
+	}
+	// A crash between creating the snapshot and the container leaves the
+	// snapshot alone; with no container of this name it is nobody's.
+	if err := e.client.SnapshotService(containerd.DefaultSnapshotter).Remove(ctx, spec.ID); err != nil && !errdefs.IsNotFound(err) {
+		return engine.Instance{}, fmt.Errorf("remove orphaned snapshot %s: %w", spec.ID, err)
 	}
 	opts := []oci.SpecOpts{oci.WithImageConfig(image), oci.WithHostname(spec.ID), oci.WithEnv(spec.Env)}
 	switch {
@@ -219,6 +230,28 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 		return engine.Instance{}, err
 	}
 	return e.inspect(ctx, spec.Project, c)
+}
+
+// resume finishes the start of an instance that a crash interrupted: its
+// container exists but its task was never created or never started.
+func (e *Engine) resume(ctx context.Context, project string, c containerd.Container) (engine.Instance, error) {
+	in, err := e.inspect(ctx, project, c)
+	if err != nil || in.State != engine.StateCreated {
+		return in, err
+	}
+	if t, err := c.Task(ctx, nil); err == nil {
+		// Created but not started: its network may be half set up; begin again.
+		if nw, err := e.nets.get(project); err == nil {
+			nw.Remove(ctx, c.ID(), fmt.Sprintf("/proc/%d/ns/net", t.Pid()))
+		}
+		if _, err := t.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+			return in, fmt.Errorf("delete unstarted task %s: %w", c.ID(), err)
+		}
+	}
+	if err := e.start(ctx, project, c); err != nil {
+		return in, err
+	}
+	return e.inspect(ctx, project, c)
 }
 
 // start creates the task with its logger, connects it to the project's
@@ -347,11 +380,7 @@ func (e *Engine) inspect(ctx context.Context, project string, c containerd.Conta
 	if err != nil {
 		return engine.Instance{}, fmt.Errorf("inspect %s: %w", c.ID(), err)
 	}
-	in := engine.Instance{ID: c.ID(), Project: project, Labels: info.Labels, State: engine.StateCreated,
-		CreatedAt: info.CreatedAt, IP: info.Labels[labelIP]}
-	e.mu.Lock()
-	in.OOMKilled = e.oom[Namespace(project)+"/"+c.ID()] || info.Labels[labelOOM] == "true"
-	e.mu.Unlock()
+	in := e.instance(project, c.ID(), info.Labels, info.CreatedAt)
 	task, err := c.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return in, nil
@@ -372,7 +401,8 @@ func (e *Engine) inspect(ctx context.Context, project string, c containerd.Conta
 	return in, nil
 }
 
-// List implements engine.Engine.
+// List implements engine.Engine. It costs two calls to containerd whatever
+// the number of instances: one for the containers, one for all their tasks.
 func (e *Engine) List(ctx context.Context, project string, match map[string]string) ([]engine.Instance, error) {
 	ctx = e.nsctx(ctx, project)
 	var filters []string
@@ -383,18 +413,46 @@ func (e *Engine) List(ctx context.Context, project string, match map[string]stri
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	resp, err := e.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	procs := map[string]*task.Process{}
+	for _, p := range resp.Tasks {
+		procs[p.ID] = p // containerd names a task's init process after its container
+	}
 	out := make([]engine.Instance, 0, len(cs))
 	for _, c := range cs {
-		in, err := e.inspect(ctx, project, c)
-		if errdefs.IsNotFound(err) {
-			continue // removed meanwhile
-		}
+		info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata)
 		if err != nil {
-			return nil, err
+			continue
+		}
+		in := e.instance(project, c.ID(), info.Labels, info.CreatedAt)
+		if p, ok := procs[c.ID()]; ok {
+			switch p.Status {
+			case task.Status_RUNNING, task.Status_PAUSED, task.Status_PAUSING:
+				in.State = engine.StateRunning
+			case task.Status_STOPPED:
+				in.State, in.ExitCode = engine.StateExited, int(p.ExitStatus)
+				if p.ExitedAt != nil {
+					in.FinishedAt = p.ExitedAt.AsTime()
+				}
+			}
 		}
 		out = append(out, in)
 	}
 	return out, nil
+}
+
+func (e *Engine) instance(project, id string, labels map[string]string, created time.Time) engine.Instance {
+	e.mu.Lock()
+	oom := e.oom[Namespace(project)+"/"+id] || labels[labelOOM] == "true"
+	e.mu.Unlock()
+	return engine.Instance{ID: id, Project: project, Labels: labels, State: engine.StateCreated,
+		CreatedAt: created, IP: labels[labelIP], OOMKilled: oom}
 }
 
 // Stop implements engine.Engine.
@@ -592,6 +650,58 @@ func (e *Engine) markOOM(ctx context.Context, ns, id string) {
 	}
 }
 
+// purgeLeftovers removes what an interrupted create or pull can leave in a
+// namespace without a container or image referring to it: leases,
+// snapshots (children before parents) and content.
+func (e *Engine) purgeLeftovers(ctx context.Context) error {
+	ls := e.client.LeasesService()
+	all, err := ls.List(ctx)
+	if err != nil {
+		return fmt.Errorf("list leases: %w", err)
+	}
+	for _, l := range all {
+		if err := ls.Delete(ctx, l, leases.SynchronousDelete); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete lease %s: %w", l.ID, err)
+		}
+	}
+	sn := e.client.SnapshotService(containerd.DefaultSnapshotter)
+	for {
+		var keys []string
+		if err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+			keys = append(keys, info.Name)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("list snapshots: %w", err)
+		}
+		if len(keys) == 0 {
+			break
+		}
+		removed := 0
+		for _, k := range keys {
+			if err := sn.Remove(ctx, k); err == nil || errdefs.IsNotFound(err) {
+				removed++
+			}
+		}
+		if removed == 0 {
+			return fmt.Errorf("%d snapshots cannot be removed", len(keys))
+		}
+	}
+	cs := e.client.ContentStore()
+	var digests []digest.Digest
+	if err := cs.Walk(ctx, func(info content.Info) error {
+		digests = append(digests, info.Digest)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list content: %w", err)
+	}
+	for _, d := range digests {
+		if err := cs.Delete(ctx, d); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete content %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
 // Purge implements engine.Engine.
 func (e *Engine) Purge(ctx context.Context, project string) error {
 	ctx = e.nsctx(ctx, project)
@@ -620,6 +730,9 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 		if err := is.Delete(ctx, img.Name, opts...); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("purge: delete image %s: %w", img.Name, err)
 		}
+	}
+	if err := e.purgeLeftovers(ctx); err != nil {
+		return fmt.Errorf("purge: %w", err)
 	}
 	if err := e.nets.remove(project); err != nil {
 		return fmt.Errorf("purge: network: %w", err)

@@ -80,6 +80,9 @@ func TestPurgeLeavesNothing(t *testing.T) {
 	if out, _ := exec.Command("iptables", "-S", "FORWARD").Output(); strings.Contains(string(out), br) {
 		t.Errorf("isolation rule remains")
 	}
+	if out, _ := exec.Command("iptables", "-t", "nat", "-S", "POSTROUTING").Output(); strings.Contains(string(out), "10.213.1.0/24") {
+		t.Errorf("masquerade rule remains:\n%s", out)
+	}
 	if err := exec.Command("ip", "link", "show", br).Run(); err == nil {
 		t.Errorf("bridge %s remains", br)
 	}

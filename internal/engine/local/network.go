@@ -86,7 +86,8 @@ func (n *networks) get(project string) (gocni.CNI, error) {
 		"cniVersion": "1.0.0",
 		"name":       "coligo-" + br,
 		"plugins": []any{map[string]any{
-			"type": "bridge", "bridge": br, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+			// ipMasq is one rule per project (see isolate), not one per instance.
+			"type": "bridge", "bridge": br, "isGateway": true, "ipMasq": false, "hairpinMode": true,
 			"ipam": map[string]any{
 				"type":    "host-local",
 				"ranges":  [][]map[string]string{{{"subnet": n.subnetOf(i).String()}}},
@@ -100,7 +101,7 @@ func (n *networks) get(project string) (gocni.CNI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cni config of project %s: %w", project, err)
 	}
-	if err := isolate(br, n.subnet); err != nil {
+	if err := isolate(br, n.subnet, n.subnetOf(i)); err != nil {
 		return nil, err
 	}
 	n.cni[project] = c
@@ -113,8 +114,11 @@ func (n *networks) remove(project string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	br := bridgeName(project)
-	rule := isolationRule(br, n.subnet)
-	for exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() == nil {
+	if i, ok := n.index[project]; ok {
+		for _, rule := range rules(br, n.subnet, n.subnetOf(i)) {
+			for rule.cmd("-D").Run() == nil {
+			}
+		}
 	}
 	exec.Command("ip", "link", "del", br).Run()
 	// host-local keeps the network's allocations in a folder named after it.
@@ -146,19 +150,36 @@ func (n *networks) save() error {
 	return os.Rename(tmp, n.file())
 }
 
-// isolationRule drops what enters from a project's bridge and leaves towards
-// another coligo bridge: projects cannot reach each other.
-func isolationRule(bridge string, all netip.Prefix) []string {
-	return []string{"FORWARD", "-i", bridge, "!", "-o", bridge, "-d", all.String(), "-j", "DROP", "-m", "comment", "--comment", "coligo project isolation"}
+// rules are a project's iptables rules: drop what enters from its bridge
+// and leaves towards another coligo bridge (projects cannot reach each
+// other), and masquerade what leaves its subnet for elsewhere.
+func rules(bridge string, all, own netip.Prefix) []rule {
+	const comment = "coligo project network"
+	return []rule{
+		{"filter", []string{"FORWARD", "-i", bridge, "!", "-o", bridge, "-d", all.String(), "-j", "DROP", "-m", "comment", "--comment", comment}},
+		{"nat", []string{"POSTROUTING", "-s", own.String(), "!", "-d", all.String(), "-j", "MASQUERADE", "-m", "comment", "--comment", comment}},
+	}
 }
 
-func isolate(bridge string, all netip.Prefix) error {
-	rule := isolationRule(bridge, all)
-	if exec.Command("iptables", append([]string{"-C"}, rule...)...).Run() == nil {
-		return nil
-	}
-	if out, err := exec.Command("iptables", append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
-		return fmt.Errorf("iptables isolation rule for %s: %v: %s", bridge, err, strings.TrimSpace(string(out)))
+// rule is one iptables rule: a table and the chain with its match.
+type rule struct {
+	table string
+	spec  []string
+}
+
+// cmd runs iptables with op (-C, -I, -D) on the rule.
+func (r rule) cmd(op string) *exec.Cmd {
+	return exec.Command("iptables", append([]string{"-t", r.table, op}, r.spec...)...)
+}
+
+func isolate(bridge string, all, own netip.Prefix) error {
+	for _, rule := range rules(bridge, all, own) {
+		if rule.cmd("-C").Run() == nil {
+			continue
+		}
+		if out, err := rule.cmd("-I").CombinedOutput(); err != nil {
+			return fmt.Errorf("iptables rule for %s: %v: %s", bridge, err, strings.TrimSpace(string(out)))
+		}
 	}
 	return nil
 }
