@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# make bench: the benchmarks recorded in BENCHMARKS.md.
+# make bench: the benchmarks recorded in BENCHMARKS.md. Starts the real parts
+# (containerd, registry) as make test does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
+source scripts/parts.sh
+parts_install
+trap parts_stop EXIT
+parts_start
 echo "== go test -run '^\$' -bench BenchmarkSealingCost -benchtime 20000x ./internal/store"
 go test -run '^$' -bench BenchmarkSealingCost -benchtime 20000x ./internal/store
 echo
 echo "== go run ./bench/api -bin bin/coligo"
 go run ./bench/api -bin bin/coligo
+echo
+echo "== go run ./bench/jobrun -bin bin/coligo"
+go run ./bench/jobrun -bin bin/coligo 2>&1 | grep -v 'level=info'
