@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -105,5 +106,66 @@ func TestNormalize(t *testing.T) {
 		if got, err := normalize(in); err != nil || got != want {
 			t.Errorf("normalize(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+// TestLimitsAreCgroupLimits checks, from the host, that MilliCPU and
+// MemoryBytes become the container's cgroup (v1, as these machines mount it)
+// CFS quota and memory limit.
+func TestLimitsAreCgroupLimits(t *testing.T) {
+	parts := itest.Need(t)
+	image := parts.BusyboxImage(t)
+	e := newEngine(t, parts)
+	ctx := context.Background()
+	p := enginetest.Project(t, e)
+	if _, err := e.Run(ctx, engine.Spec{ID: "limits", Project: p, Image: image, Auth: parts.Auth(), Command: []string{"sleep", "60"},
+		MilliCPU: 250, MemoryBytes: 256 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(ctx, p, "limits", 0)
+	read := func(controller, file string) string {
+		b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", controller, Namespace(p), "limits", file))
+		if err != nil {
+			t.Fatalf("read the container's cgroup: %v", err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if q := read("cpu", "cpu.cfs_quota_us"); q != "25000" {
+		t.Errorf("CFS quota %s µs, want 25000 (250 millicores of a 100000 µs period)", q)
+	}
+	if m := read("memory", "memory.limit_in_bytes"); m != strconv.Itoa(256<<20) {
+		t.Errorf("memory limit %s, want %d", m, 256<<20)
+	}
+}
+
+func TestLogIsBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "i.log")
+	w, err := newRotating(path, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Repeat("x", 99) + "\n"
+	for range 100 {
+		if n, err := w.Write([]byte(line)); err != nil || n != len(line) {
+			t.Fatalf("write: %d %v", n, err)
+		}
+	}
+	big := strings.Repeat("y", 5000)
+	if n, err := w.Write([]byte(big)); err != nil || n != len(big) {
+		t.Fatalf("big write: %d %v", n, err)
+	}
+	w.close()
+	var total int64
+	for _, p := range []string{path, path + ".1"} {
+		if fi, err := os.Stat(p); err == nil {
+			total += fi.Size()
+		}
+	}
+	if total > 1000 {
+		t.Errorf("log holds %d bytes, bound is 1000", total)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.HasSuffix(string(b), "yyy") {
+		t.Errorf("the newest output is not kept: %q", b)
 	}
 }
