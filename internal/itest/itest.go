@@ -6,11 +6,17 @@ package itest
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/imagebuild"
@@ -102,4 +108,69 @@ func (p Parts) BusyboxImage(t testing.TB) string {
 func moduleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Registry is a registry with basic auth that a test starts and stops itself.
+type Registry struct {
+	Addr, User, Password string
+	cmd                  *exec.Cmd
+}
+
+// StartRegistry starts Debian's docker-registry with htpasswd auth on a free
+// loopback port; it stops when the test ends.
+func StartRegistry(t testing.TB) *Registry {
+	t.Helper()
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := &Registry{Addr: addr, User: "private", Password: "pw-" + filepath.Base(dir)}
+	hash, err := bcrypt.GenerateFromPassword([]byte(r.Password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(r.User+":"+string(hash)+"\n"), 0o600)
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: %s\nauth:\n  htpasswd:\n    realm: private\n    path: %s/htpasswd\n", dir, addr, dir)
+	os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o600)
+	r.cmd = exec.Command("docker-registry", "serve", filepath.Join(dir, "config.yml"))
+	if err := r.cmd.Start(); err != nil {
+		t.Fatalf("start docker-registry: %v", err)
+	}
+	t.Cleanup(r.Stop)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("registry did not start")
+		}
+	}
+}
+
+// Stop ends the registry process.
+func (r *Registry) Stop() {
+	if r.cmd.ProcessState == nil {
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+	}
+}
+
+// PushBusybox pushes the busybox test image to the registry as repo:tag.
+func (r *Registry) PushBusybox(t testing.TB, ref string) {
+	t.Helper()
+	files, err := imagebuild.Busybox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := imagebuild.Image(files, []string{"/bin/sh"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := imagebuild.Push(context.Background(), ref, img, r.User, r.Password, true); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,0 +1,47 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/itest"
+)
+
+// TestRegistryStoppedMidway runs from a private registry of the test's own,
+// stops it, and checks that a run needing a new pull fails with the
+// registry's reason while a run of the cached image still works.
+func TestRegistryStoppedMidway(t *testing.T) {
+	itest.Need(t)
+	reg := itest.StartRegistry(t)
+	reg.PushBusybox(t, reg.Addr+"/private/busybox:1")
+	reg.PushBusybox(t, reg.Addr+"/private/busybox:2")
+	s := startServer(t, "--insecure-registry", reg.Addr)
+	c := s.adminClient()
+	ctx := context.Background()
+	p, _, _ := jobProject(t, s, "midway")
+	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "private", Format: "registry",
+		Data: map[string]string{"server": reg.Addr, "username": reg.User, "password": reg.Password}}); err != nil {
+		t.Fatal(err)
+	}
+	submit := func(name, tag string) *api.JobRun {
+		t.Helper()
+		if _, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{Name: name, RunSpec: api.RunSpec{
+			ImageReference: reg.Addr + "/private/busybox:" + tag, ImageSecret: "private", RunCommands: []string{"true"},
+			ScaleCPULimit: "0.125", ScaleMemoryLimit: "0.25G"}}); err != nil {
+			t.Fatal(err)
+		}
+		return waitRun(t, c, p.ID, name, 60*time.Second, finished)
+	}
+	if r := submit("before", "1"); r.Status != "completed" {
+		t.Fatalf("run before the registry stops: %s %+v", r.Status, r.StatusDetails)
+	}
+	reg.Stop()
+	if r := submit("new-tag", "2"); r.Status != "failed" || r.StatusDetails.IndicesDetails["0"].LastFailureReason != "fetch_image_failed_registry_not_found" {
+		t.Errorf("run of an image not pulled yet: %s %+v", r.Status, r.StatusDetails.IndicesDetails["0"])
+	}
+	if r := submit("cached", "1"); r.Status != "completed" {
+		t.Errorf("run of the cached image: %s %+v", r.Status, r.StatusDetails)
+	}
+}
