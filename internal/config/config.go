@@ -33,6 +33,7 @@ type Server struct {
 	CNISubnet          string
 	InsecureRegistries []string
 	MaxInstances       int
+	ImagePruneInterval time.Duration
 	MaxJobs            int
 	MaxJobRuns         int
 }
@@ -54,6 +55,7 @@ func Default() Server {
 		ContainerdAddress:   "/run/containerd/containerd.sock",
 		CNISubnet:           "10.89.0.0/16",
 		MaxInstances:        64,
+		ImagePruneInterval:  30 * time.Second,
 		MaxJobs:             100,
 		MaxJobRuns:          100,
 	}

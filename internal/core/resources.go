@@ -55,7 +55,14 @@ func ParseBytes(field, s string) (int64, error) {
 	if err != nil || f <= 0 || math.IsInf(f, 0) {
 		return 0, Invalid(field, "%q is not a size such as 512M, 4G or 1Gi", clip(s))
 	}
-	return int64(math.Round(f * mult)), nil
+	if f*mult > 1<<50 { // a pebibyte; also keeps the conversion from overflowing
+		return 0, Invalid(field, "%q is larger than any limit coligo accepts", clip(s))
+	}
+	n := int64(math.Round(f * mult))
+	if n < 1 {
+		return 0, Invalid(field, "%q is less than one byte", clip(s))
+	}
+	return n, nil
 }
 
 // ValidateResources checks cpu, memory and ephemeral storage: a valid

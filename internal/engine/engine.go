@@ -32,6 +32,10 @@ type Engine interface {
 	Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error
 	// Events reports instance exits until ctx ends.
 	Events(ctx context.Context) (<-chan Event, error)
+	// PruneImages removes the project's cached images that no instance uses
+	// and whose reference is not in keep (as given to Run). It returns the
+	// references it removed.
+	PruneImages(ctx context.Context, project string, keep []string) ([]string, error)
 	// Purge stops and removes every instance, image reference, network
 	// allocation and log of a project. It is idempotent.
 	Purge(ctx context.Context, project string) error

@@ -134,7 +134,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		pcfg.Engine = eng
 		wg.Go(func() {
 			jobrun.New(jobrun.Config{
-				Store: db, Engine: eng, Logger: log, MaxInstances: cfg.MaxInstances,
+				Store: db, Engine: eng, Logger: log, MaxInstances: cfg.MaxInstances, PruneEvery: cfg.ImagePruneInterval,
 				Region: cfg.Region, Domain: cfg.Domain, BaseURL: apiCfg.BaseURL,
 			}).Run(ctrlCtx)
 		})

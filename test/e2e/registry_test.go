@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,5 +46,35 @@ func TestRegistryStoppedMidway(t *testing.T) {
 	}
 	if r := submit("cached", "1"); r.Status != "completed" {
 		t.Errorf("run of the cached image: %s %+v", r.Status, r.StatusDetails)
+	}
+}
+
+// TestUnusedImagesAreRemoved checks that coligo keeps an image only while a
+// job or an unfinished run refers to it.
+func TestUnusedImagesAreRemoved(t *testing.T) {
+	s := startServer(t, "--image-prune-interval", "200ms")
+	c := s.adminClient()
+	ctx := context.Background()
+	p, _, image := jobProject(t, s, "prune")
+	images := func() string {
+		out, _ := exec.Command("ctr", "--address", os.Getenv("COLIGO_TEST_CONTAINERD"), "-n", "coligo-"+p.ID, "images", "ls", "-q").Output()
+		return string(out)
+	}
+	if _, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{Name: "once", RunSpec: api.RunSpec{
+		ImageReference: image, ImageSecret: "regcred", RunCommands: []string{"true"}, ScaleCPULimit: "0.125", ScaleMemoryLimit: "0.25G"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitRun(t, c, p.ID, "once", 60*time.Second, finished)
+	if !strings.Contains(images(), image) {
+		// The finished run's instance still holds it until the run goes.
+		t.Fatalf("image missing while the run's instance exists: %q", images())
+	}
+	if err := c.DeleteJobRun(ctx, p.ID, "once"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); strings.Contains(images(), image); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("image still cached with no workload referring to it: %q", images())
+		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 // Record kinds this controller reads.
 const (
+	kindJob    = "job"
 	kindJobRun = "job_run"
 )
 
@@ -48,6 +49,7 @@ type Engine interface {
 	Remove(ctx context.Context, project, id string) error
 	List(ctx context.Context, project string, match map[string]string) ([]engine.Instance, error)
 	Events(ctx context.Context) (<-chan engine.Event, error)
+	PruneImages(ctx context.Context, project string, keep []string) ([]string, error)
 }
 
 // Config configures a Controller.
@@ -58,6 +60,7 @@ type Config struct {
 	MaxInstances int           // running at once, server-wide; default 64
 	Parallel     int           // instance starts at once; default 8
 	Resync       time.Duration // default 2s: how late a time-out may be seen
+	PruneEvery   time.Duration // how often unused images are removed; default 30s
 	Now          func() time.Time
 	// What the injected variables say.
 	Region, Domain, BaseURL string
@@ -71,6 +74,7 @@ type Controller struct {
 	mu             sync.Mutex
 	running        map[key]int              // instances running per run, for the server-wide cap
 	createFailures map[string]createFailure // instances whose create failed
+	pruned         map[string]time.Time     // last image prune per project
 	queue          chan key
 	queued         map[key]bool
 }
@@ -88,11 +92,14 @@ func New(cfg Config) *Controller {
 	if cfg.Resync <= 0 {
 		cfg.Resync = 2 * time.Second
 	}
+	if cfg.PruneEvery <= 0 {
+		cfg.PruneEvery = 30 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "jobrun-controller"),
-		running: map[key]int{}, createFailures: map[string]createFailure{}, queue: make(chan key, 4096), queued: map[key]bool{}}
+		running: map[key]int{}, createFailures: map[string]createFailure{}, pruned: map[string]time.Time{}, queue: make(chan key, 4096), queued: map[key]bool{}}
 }
 
 // Run reconciles until ctx ends.
@@ -215,6 +222,56 @@ func (c *Controller) resync(ctx context.Context) {
 				c.removeInstance(ctx, p.ID, in)
 			}
 		}
+		if p.Usable() && c.pruneDue(p.ID) {
+			c.pruneImages(ctx, p.ID)
+		}
+	}
+}
+
+func (c *Controller) pruneDue(project string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.cfg.Now()
+	if now.Sub(c.pruned[project]) < c.cfg.PruneEvery {
+		return false
+	}
+	c.pruned[project] = now
+	return true
+}
+
+// pruneImages removes the project's cached images that neither a job nor an
+// unfinished run refers to: coligo keeps pointers to images, and images only
+// while a workload needs them.
+func (c *Controller) pruneImages(ctx context.Context, project string) {
+	var keep []string
+	for _, kind := range []string{kindJob, kindJobRun} {
+		after := ""
+		for {
+			recs, more, err := c.cfg.Store.List(ctx, project, kind, after, 100)
+			if err != nil {
+				return // a transient error: the next prune tries again
+			}
+			for _, r := range recs {
+				after = r.Name
+				var w struct {
+					ImageReference string `json:"image_reference"`
+					Status         string `json:"status"`
+				}
+				if json.Unmarshal(r.Value, &w) == nil && w.Status != core.RunCompleted && w.Status != core.RunFailed {
+					keep = append(keep, w.ImageReference)
+				}
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	removed, err := c.cfg.Engine.PruneImages(ctx, project, keep)
+	if err != nil {
+		c.log.Warn("prune images", "project", project, "err", err)
+	}
+	for _, img := range removed {
+		c.log.Info("unused image removed", "project", project, "image", img)
 	}
 }
 

@@ -34,6 +34,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("MemoryLimitOOM", func(t *testing.T) { testOOM(t, e, h) })
 	t.Run("PullFailures", func(t *testing.T) { testPull(t, e, h) })
 	t.Run("ProjectIsolation", func(t *testing.T) { testIsolation(t, e, h) })
+	t.Run("PruneImages", func(t *testing.T) { testPrune(t, e, h) })
 	t.Run("Purge", func(t *testing.T) { testPurge(t, e, h) })
 }
 
@@ -221,6 +222,31 @@ func testIsolation(t *testing.T, e engine.Engine, h Harness) {
 	if other.ExitCode == 0 {
 		t.Errorf("an instance of another project reached the server")
 	}
+}
+
+func testPrune(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	p := Project(t, e)
+	run(t, e, h, p, "user", "sleep", "1000")
+	if removed, err := e.PruneImages(ctx, p, nil); err != nil || len(removed) != 0 {
+		t.Fatalf("pruned an image a running instance uses: %v %v", removed, err)
+	}
+	if err := e.Stop(ctx, p, "user", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Remove(ctx, p, "user"); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := e.PruneImages(ctx, p, []string{h.Image}); err != nil || len(removed) != 0 {
+		t.Fatalf("pruned an image that is kept: %v %v", removed, err)
+	}
+	removed, err := e.PruneImages(ctx, p, nil)
+	if err != nil || len(removed) != 1 {
+		t.Fatalf("prune of an unused image: %v %v", removed, err)
+	}
+	// The next run pulls it again.
+	run(t, e, h, p, "again", "true")
+	waitExited(t, e, p, "again", 30*time.Second)
 }
 
 func testPurge(t *testing.T, e engine.Engine, h Harness) {

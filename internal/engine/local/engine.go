@@ -650,6 +650,42 @@ func (e *Engine) markOOM(ctx context.Context, ns, id string) {
 	}
 }
 
+// PruneImages implements engine.Engine.
+func (e *Engine) PruneImages(ctx context.Context, project string, keep []string) ([]string, error) {
+	ctx = e.nsctx(ctx, project)
+	wanted := map[string]bool{}
+	for _, k := range keep {
+		if ref, err := normalize(k); err == nil {
+			wanted[ref] = true
+		}
+	}
+	cs, err := e.client.Containers(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prune images: %w", err)
+	}
+	for _, c := range cs {
+		if info, err := c.Info(ctx, containerd.WithoutRefreshedMetadata); err == nil {
+			wanted[info.Image] = true
+		}
+	}
+	is := e.client.ImageService()
+	imgs, err := is.List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prune images: %w", err)
+	}
+	var removed []string
+	for _, img := range imgs {
+		if wanted[img.Name] {
+			continue
+		}
+		if err := is.Delete(ctx, img.Name, images.SynchronousDelete()); err != nil && !errdefs.IsNotFound(err) {
+			return removed, fmt.Errorf("prune image %s: %w", img.Name, err)
+		}
+		removed = append(removed, img.Name)
+	}
+	return removed, nil
+}
+
 // purgeLeftovers removes what an interrupted create or pull can leave in a
 // namespace without a container or image referring to it: leases,
 // snapshots (children before parents) and content.
