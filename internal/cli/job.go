@@ -247,7 +247,7 @@ func (e *env) clientAndProject(cmd *cobra.Command) (*api.Client, string, error) 
 func newJobRunCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "jobrun", Short: "Submit and follow job runs of the selected project"}
 	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
-	cmd.AddCommand(newJobRunSubmit(e), newJobRunGet(e), newJobRunList(e), newJobRunLogs(e),
+	cmd.AddCommand(newJobRunSubmit(e), newJobRunResubmit(e), newJobRunGet(e), newJobRunList(e), newJobRunLogs(e), newJobRunEvents(e),
 		newDeleteCmd(e, "jobrun", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteJobRun(cmd.Context(), project, name)
 		}))
@@ -417,6 +417,132 @@ func newJobRunLogs(e *env) *cobra.Command {
 	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
 	cmd.Flags().IntVar(&index, "index", -1, "only this array index (default: all)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing while the instance runs (with --index)")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func newJobRunResubmit(e *env) *cobra.Command {
+	var from, name string
+	var rf runFlags
+	cmd := &cobra.Command{
+		Use: "resubmit", Short: "Submit a new run with the configuration of an earlier one", Args: cobra.NoArgs,
+		Example: "  coligo jobrun resubmit --jobrun nightly-jobrun-x1y2z --array-indices 3",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			over, err := rf.spec(cmd)
+			if err != nil {
+				return err
+			}
+			c, project, err := e.clientAndProject(cmd)
+			if err != nil {
+				return err
+			}
+			old, err := c.GetJobRun(cmd.Context(), project, from)
+			if err != nil {
+				return err
+			}
+			in := api.JobRunPrototype{Name: name, JobName: old.JobName, RunSpec: old.RunSpec,
+				ScaleArraySizeVariableOverride: old.ScaleArraySizeVariableOverride}
+			if old.JobName != "" {
+				in.RunServiceAccount = "" // a run of a job takes the job's
+			} else if name == "" {
+				return errors.New("the run has no job: give --name for the new run")
+			}
+			mergeSpec(&in.RunSpec, over)
+			r, err := c.CreateJobRun(cmd.Context(), project, in)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(e.out, "Submitted job run %s\n", r.Name)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&from, "jobrun", "", "the run to submit again")
+	cmd.Flags().StringVarP(&name, "name", "n", "", "name of the new run (default: <job>-jobrun-<random>)")
+	rf.add(cmd)
+	cmd.MarkFlagRequired("jobrun")
+	return cmd
+}
+
+// mergeSpec overrides base with what over sets.
+func mergeSpec(base *api.RunSpec, over api.RunSpec) {
+	str := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	str(&base.ImageReference, over.ImageReference)
+	str(&base.ImageSecret, over.ImageSecret)
+	str(&base.RunMode, over.RunMode)
+	str(&base.ScaleArraySpec, over.ScaleArraySpec)
+	str(&base.ScaleCPULimit, over.ScaleCPULimit)
+	str(&base.ScaleMemoryLimit, over.ScaleMemoryLimit)
+	str(&base.ScaleEphemeralStorageLimit, over.ScaleEphemeralStorageLimit)
+	if over.RunCommands != nil {
+		base.RunCommands = over.RunCommands
+	}
+	if over.RunArguments != nil {
+		base.RunArguments = over.RunArguments
+	}
+	if over.RunEnvVariables != nil {
+		base.RunEnvVariables = append(base.RunEnvVariables, over.RunEnvVariables...)
+	}
+	if over.ScaleRetryLimit != nil {
+		base.ScaleRetryLimit = over.ScaleRetryLimit
+	}
+	if over.ScaleMaxExecutionTime != nil {
+		base.ScaleMaxExecutionTime = over.ScaleMaxExecutionTime
+	}
+}
+
+// newJobRunEvents prints a run's timeline, as its index details record it:
+// when each index started and finished, and why attempts failed.
+func newJobRunEvents(e *env) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use: "events", Short: "Show when a run's indices started, finished and failed", Args: cobra.NoArgs,
+		Example: "  coligo jobrun events --name nightly-jobrun-x1y2z",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, project, err := e.clientAndProject(cmd)
+			if err != nil {
+				return err
+			}
+			r, err := c.GetJobRun(cmd.Context(), project, name)
+			if err != nil {
+				return err
+			}
+			type event struct{ at, what string }
+			var evs []event
+			if d := r.StatusDetails; d.StartTime != "" {
+				evs = append(evs, event{d.StartTime, "run started"})
+			}
+			for i, d := range r.StatusDetails.IndicesDetails {
+				if d.StartedAt != "" {
+					evs = append(evs, event{d.StartedAt, fmt.Sprintf("index %s attempt %d started", i, d.Retries)})
+				}
+				if d.Retries > 0 && d.LastFailureReason != "" {
+					evs = append(evs, event{d.StartedAt, fmt.Sprintf("index %s retried after %s", i, d.LastFailureReason)})
+				}
+				if d.FinishedAt != "" {
+					what := "index " + i + " " + d.Status
+					if d.Status == "failed" {
+						what += ": " + d.LastFailureReason
+					}
+					evs = append(evs, event{d.FinishedAt, what})
+				}
+			}
+			if d := r.StatusDetails; d.CompletionTime != "" {
+				evs = append(evs, event{d.CompletionTime, "run " + r.Status})
+			}
+			sort.SliceStable(evs, func(a, b int) bool { return evs[a].at < evs[b].at })
+			return e.print(evs, func(w io.Writer) {
+				fmt.Fprintln(w, "Time\tEvent")
+				for _, ev := range evs {
+					fmt.Fprintf(w, "%s\t%s\n", ev.at, ev.what)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

@@ -154,6 +154,14 @@ func TestJobCLI(t *testing.T) {
 	if bad.code == 0 || !strings.Contains(bad.stderr, "scale_array_spec") {
 		t.Errorf("bad array spec: %d %s", bad.code, bad.stderr)
 	}
+	if out := run("jobrun", "events", "--name", "greet-1").stdout; !strings.Contains(out, "index 2 succeeded") || !strings.Contains(out, "run completed") {
+		t.Errorf("jobrun events:\n%s", out)
+	}
+	run("jobrun", "resubmit", "--jobrun", "greet-1", "--name", "greet-2", "--array-indices", "1")
+	r2 := waitRun(t, s.adminClient(), p.ID, "greet-2", 60*time.Second, finished)
+	if r2.Status != "completed" || r2.StatusDetails.Requested != 1 || r2.JobName != "greet" {
+		t.Errorf("resubmitted run: %s %+v", r2.Status, r2.StatusDetails)
+	}
 	run("jobrun", "delete", "--name", "greet-1", "-f")
 	run("job", "delete", "--name", "greet", "-f")
 }
