@@ -101,11 +101,7 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, head
 		return resp.Header, fmt.Errorf("read response: %w", err)
 	}
 	if resp.StatusCode >= 300 {
-		var e ErrorResponse
-		if json.Unmarshal(b, &e) == nil && len(e.Errors) > 0 {
-			return resp.Header, &Error{StatusCode: resp.StatusCode, Code: e.Errors[0].Code, Message: e.Errors[0].Message, Trace: e.Trace}
-		}
-		return resp.Header, &Error{StatusCode: resp.StatusCode, Code: "http_error", Message: strings.TrimSpace(string(b))}
+		return resp.Header, errorFrom(resp.StatusCode, b)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -116,6 +112,15 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, head
 }
 
 func esc(s string) string { return url.PathEscape(s) }
+
+// errorFrom reads an error answer: the API's error body, or its plain text.
+func errorFrom(status int, body []byte) *Error {
+	var e ErrorResponse
+	if json.Unmarshal(body, &e) == nil && len(e.Errors) > 0 {
+		return &Error{StatusCode: status, Code: e.Errors[0].Code, Message: e.Errors[0].Message, Trace: e.Trace}
+	}
+	return &Error{StatusCode: status, Code: "http_error", Message: strings.TrimSpace(string(body))}
+}
 
 // stream copies a plain-text answer to w as it arrives.
 func (c *Client) stream(ctx context.Context, path string, q url.Values, w io.Writer) error {
@@ -141,11 +146,7 @@ func (c *Client) stream(ctx context.Context, path string, q url.Values, w io.Wri
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		var e ErrorResponse
-		if json.Unmarshal(b, &e) == nil && len(e.Errors) > 0 {
-			return &Error{StatusCode: resp.StatusCode, Code: e.Errors[0].Code, Message: e.Errors[0].Message, Trace: e.Trace}
-		}
-		return &Error{StatusCode: resp.StatusCode, Code: "http_error", Message: strings.TrimSpace(string(b))}
+		return errorFrom(resp.StatusCode, b)
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err
