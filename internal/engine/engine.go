@@ -50,6 +50,7 @@ type Spec struct {
 	Command []string // replaces the image's entrypoint when set
 	Args    []string // replaces the image's arguments when set
 	Env     []string // KEY=VALUE
+	UID     int      // user the process runs as; 0 keeps the image's user
 	// MilliCPU, MemoryBytes and EphemeralBytes are limits; 0 means none.
 	MilliCPU       int64
 	MemoryBytes    int64

@@ -62,7 +62,7 @@ func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun
 		}
 		spec := engine.Spec{
 			ID: id, Project: p.ID, Image: run.ImageReference, Auth: auth,
-			Command: run.RunCommands, Args: run.RunArguments, Env: vars,
+			Command: run.RunCommands, Args: run.RunArguments, Env: vars, UID: run.RunAsUser,
 			MilliCPU: milli, MemoryBytes: mem, EphemeralBytes: eph,
 			Labels: map[string]string{LabelKind: kindJobRunV, LabelRun: run.Name, LabelJob: run.JobName,
 				LabelIndex: strconv.Itoa(i), LabelRetry: strconv.Itoa(s.Retries)},

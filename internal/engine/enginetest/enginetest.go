@@ -117,6 +117,20 @@ func testRunExit(t *testing.T, e engine.Engine, h Harness) {
 	if !strings.Contains(logs.String(), "hello bar") || !strings.Contains(logs.String(), "oops") {
 		t.Errorf("logs %q lack stdout or stderr", logs.String())
 	}
+	// The process runs as the spec's user.
+	in2, err := e.Run(ctx, engine.Spec{ID: "uid", Project: p, Image: h.Image, Auth: h.Auth, UID: 1234, Labels: map[string]string{"coligo.id": "uid"}, Command: []string{"sh", "-c", `while read k v; do [ "$k" = Uid: ] && echo "uid $v"; done < /proc/self/status`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, e, p, in2.ID, 10*time.Second)
+	var uid bytes.Buffer
+	e.Logs(ctx, p, "uid", &uid, false)
+	if !strings.Contains(uid.String(), "1234") {
+		t.Errorf("run as uid 1234: %q", uid.String())
+	}
+	if err := e.Remove(ctx, p, "uid"); err != nil {
+		t.Fatal(err)
+	}
 	// Run is idempotent.
 	again, err := e.Run(ctx, engine.Spec{ID: "exit3", Project: p, Image: h.Image, Auth: h.Auth})
 	if err != nil || again.State != engine.StateExited {

@@ -199,6 +199,9 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	case len(spec.Args) > 0:
 		opts = append(opts, oci.WithImageConfigArgs(image, spec.Args))
 	}
+	if spec.UID > 0 {
+		opts = append(opts, oci.WithUIDGID(uint32(spec.UID), uint32(spec.UID)))
+	}
 	if spec.MemoryBytes > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(spec.MemoryBytes)))
 	}
