@@ -14,12 +14,6 @@ import (
 	"github.com/coligo/coligo/internal/core"
 )
 
-// Record kinds of jobs and job runs.
-const (
-	KindJob    = "job"
-	KindJobRun = "job_run"
-)
-
 func toAPISpec(s core.RunSpec) api.RunSpec {
 	out := api.RunSpec{
 		ImageReference: s.ImageReference, ImageSecret: s.ImageSecret, RunArguments: s.RunArguments, RunCommands: s.RunCommands,
@@ -139,7 +133,7 @@ func (a *API) createJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	b, _ := json.Marshal(j)
-	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: KindJob, Name: j.Name}, b, a.cfg.Quotas.Jobs)
+	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJob, Name: j.Name}, b, a.cfg.Quotas.Jobs)
 	if err != nil {
 		return err
 	}
@@ -153,7 +147,7 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: KindJob, Name: r.PathValue("name")})
+	rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJob, Name: r.PathValue("name")})
 	if err != nil {
 		return err
 	}
@@ -167,7 +161,7 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) listJobs(w http.ResponseWriter, r *http.Request) error {
-	return listRecords(a, w, r, KindJob, func(p core.Project, rec core.Record, l *api.JobList) (bool, error) {
+	return listRecords(a, w, r, core.KindJob, func(p core.Project, rec core.Record, l *api.JobList) (bool, error) {
 		j, err := unmarshalRecord[core.Job](rec)
 		if err != nil {
 			return false, err
@@ -199,7 +193,7 @@ func (a *API) updateJob(w http.ResponseWriter, r *http.Request) error {
 	if _, ok := patch["name"]; ok {
 		return core.Invalid("name", "cannot be changed")
 	}
-	ref := core.Ref{Project: p.ID, Kind: KindJob, Name: r.PathValue("name")}
+	ref := core.Ref{Project: p.ID, Kind: core.KindJob, Name: r.PathValue("name")}
 	cur, err := a.cfg.Store.Get(r.Context(), ref)
 	if err != nil {
 		return err
@@ -256,14 +250,14 @@ func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	name := r.PathValue("name")
-	if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: KindJob, Name: name}); err != nil {
+	if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJob, Name: name}); err != nil {
 		return err
 	}
 	// Code Engine deletes the job's runs with it unless told to orphan them.
 	if r.URL.Query().Get("orphan_job_runs") != "true" {
 		after := ""
 		for {
-			recs, more, err := a.cfg.Store.List(r.Context(), p.ID, KindJobRun, after, 100)
+			recs, more, err := a.cfg.Store.List(r.Context(), p.ID, core.KindJobRun, after, 100)
 			if err != nil {
 				return err
 			}
@@ -347,7 +341,7 @@ func (a *API) createJobRun(w http.ResponseWriter, r *http.Request) error {
 		if in.RunServiceAccount != "" {
 			return core.Invalid("run_service_account", "cannot be set on a run of a job")
 		}
-		rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: KindJob, Name: in.JobName})
+		rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJob, Name: in.JobName})
 		if isNotFound(err) {
 			return core.Invalid("job_name", "job %q does not exist", clipTag(in.JobName))
 		}
@@ -391,7 +385,7 @@ func (a *API) createJobRun(w http.ResponseWriter, r *http.Request) error {
 		run.Indices[i] = &core.IndexState{Status: core.IndexPending}
 	}
 	b, _ := json.Marshal(run)
-	if _, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: KindJobRun, Name: run.Name}, b, a.cfg.Quotas.JobRuns); err != nil {
+	if _, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJobRun, Name: run.Name}, b, a.cfg.Quotas.JobRuns); err != nil {
 		return err
 	}
 	a.log.Info("job run submitted", "project", p.ID, "jobrun", run.Name, "indices", len(indices))
@@ -414,7 +408,7 @@ func (a *API) getJobRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: KindJobRun, Name: r.PathValue("name")})
+	rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJobRun, Name: r.PathValue("name")})
 	if err != nil {
 		return err
 	}
@@ -428,7 +422,7 @@ func (a *API) getJobRun(w http.ResponseWriter, r *http.Request) error {
 
 func (a *API) listJobRuns(w http.ResponseWriter, r *http.Request) error {
 	job := r.URL.Query().Get("job_name")
-	return listRecords(a, w, r, KindJobRun, func(p core.Project, rec core.Record, l *api.JobRunList) (bool, error) {
+	return listRecords(a, w, r, core.KindJobRun, func(p core.Project, rec core.Record, l *api.JobRunList) (bool, error) {
 		run, err := unmarshalRecord[core.JobRun](rec)
 		if err != nil || (job != "" && run.JobName != job) {
 			return false, err
@@ -444,7 +438,7 @@ func (a *API) listJobRuns(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteJobRun(w http.ResponseWriter, r *http.Request) error {
-	return a.deleteRecord(w, r, KindJobRun)
+	return a.deleteRecord(w, r, core.KindJobRun)
 }
 
 // jobRunLogs writes the logs of a run's indices (latest attempt of each) as
@@ -457,7 +451,7 @@ func (a *API) jobRunLogs(w http.ResponseWriter, r *http.Request) error {
 	if a.cfg.Logs == nil {
 		return fmt.Errorf("no engine is configured: %w", core.ErrUnavailable)
 	}
-	rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: KindJobRun, Name: r.PathValue("name")})
+	rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJobRun, Name: r.PathValue("name")})
 	if err != nil {
 		return err
 	}

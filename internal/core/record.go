@@ -5,6 +5,8 @@ const (
 	KindProject   = "project"
 	KindSecret    = "secret"
 	KindConfigMap = "config_map"
+	KindJob       = "job"
+	KindJobRun    = "job_run"
 )
 
 // Ref names one project-scoped record: its location, which its sealing binds.

@@ -165,3 +165,39 @@ func TestJobCLI(t *testing.T) {
 	run("jobrun", "delete", "--name", "greet-1", "-f")
 	run("job", "delete", "--name", "greet", "-f")
 }
+
+// TestSoftDeleteStopsInstances checks that a soft delete stops the project's
+// running instances, and that a restore lets its runs go on.
+func TestSoftDeleteStopsInstances(t *testing.T) {
+	s := startServer(t)
+	c := s.adminClient()
+	ctx := context.Background()
+	p, _, image := jobProject(t, s, "softstop")
+	spec := api.RunSpec{ImageReference: image, ImageSecret: "regcred", RunCommands: []string{"sleep", "1000"},
+		RunMode: "daemon", ScaleCPULimit: "0.125", ScaleMemoryLimit: "0.25G"}
+	if _, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{Name: "forever", RunSpec: spec}); err != nil {
+		t.Fatal(err)
+	}
+	addr, ns := os.Getenv("COLIGO_TEST_CONTAINERD"), "coligo-"+p.ID
+	tasks := func() string {
+		out, _ := exec.Command("ctr", "--address", addr, "-n", ns, "tasks", "ls").Output()
+		return string(out)
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s; tasks:\n%s", what, tasks())
+			}
+		}
+	}
+	waitFor("the daemon never ran", func() bool { return strings.Contains(tasks(), "RUNNING") })
+	if err := c.DeleteProject(ctx, p.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the soft delete left the instance running", func() bool { return !strings.Contains(tasks(), "RUNNING") })
+	if _, err := c.RestoreProject(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the restored daemon run did not start again", func() bool { return strings.Contains(tasks(), "RUNNING") })
+}

@@ -16,12 +16,6 @@ import (
 	"github.com/coligo/coligo/internal/store"
 )
 
-// Record kinds this controller reads.
-const (
-	kindJob    = "job"
-	kindJobRun = "job_run"
-)
-
 // Labels on the instances of job runs.
 const (
 	LabelKind   = "coligo.kind"
@@ -126,7 +120,7 @@ func (c *Controller) Run(ctx context.Context) {
 			switch {
 			case e.Op == store.OpResync:
 				c.resync(ctx)
-			case e.Kind == kindJobRun:
+			case e.Kind == core.KindJobRun:
 				c.enqueue(key{e.Project, e.Name})
 			case e.Kind == core.KindProject:
 				c.resync(ctx)
@@ -196,7 +190,7 @@ func (c *Controller) resync(ctx context.Context) {
 		runs := map[string]bool{}
 		after := ""
 		for {
-			recs, more, err := c.cfg.Store.List(ctx, p.ID, kindJobRun, after, 100)
+			recs, more, err := c.cfg.Store.List(ctx, p.ID, core.KindJobRun, after, 100)
 			if err != nil {
 				if !errors.Is(err, core.ErrNotFound) {
 					c.log.Error("list job runs", "project", p.ID, "err", err)
@@ -244,7 +238,7 @@ func (c *Controller) pruneDue(project string) bool {
 // while a workload needs them.
 func (c *Controller) pruneImages(ctx context.Context, project string) {
 	var keep []string
-	for _, kind := range []string{kindJob, kindJobRun} {
+	for _, kind := range []string{core.KindJob, core.KindJobRun} {
 		after := ""
 		for {
 			recs, more, err := c.cfg.Store.List(ctx, project, kind, after, 100)
@@ -308,7 +302,7 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	if err != nil {
 		return err
 	}
-	ref := core.Ref{Project: k.project, Kind: kindJobRun, Name: k.run}
+	ref := core.Ref{Project: k.project, Kind: core.KindJobRun, Name: k.run}
 	rec, err := c.cfg.Store.Get(ctx, ref)
 	if errors.Is(err, core.ErrNotFound) {
 		c.setRunning(k, 0)
