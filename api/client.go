@@ -236,6 +236,14 @@ func (c *Client) GetSecret(ctx context.Context, project, name string) (*Secret, 
 	return &out, err
 }
 
+// GetSecretKeys returns a secret with every value REDACTED, whatever the
+// token may read (coligo's redact=true), so that no value read is recorded.
+func (c *Client) GetSecretKeys(ctx context.Context, project, name string) (*Secret, error) {
+	var out Secret
+	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/secrets/"+esc(name), url.Values{"redact": {"true"}}, nil, nil, &out)
+	return &out, err
+}
+
 // ReplaceSecret replaces a secret's data if its entity tag still is ifMatch.
 func (c *Client) ReplaceSecret(ctx context.Context, project, name, ifMatch string, s SecretReplace) (*Secret, error) {
 	var out Secret

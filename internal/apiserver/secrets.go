@@ -81,7 +81,9 @@ func (a *API) getSecret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	withValues := principal(r).Role.AtLeast(core.RoleWriter)
+	// ?redact=true (coligo's addition) asks for keys only, so that showing a
+	// secret masked does not count as reading its values.
+	withValues := principal(r).Role.AtLeast(core.RoleWriter) && r.URL.Query().Get("redact") != "true"
 	if withValues {
 		a.log.Info("secret values read", "project", p.ID, "secret", s.Name, "token", principal(r).TokenID)
 	}

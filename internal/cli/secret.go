@@ -245,7 +245,11 @@ func newSecretGet(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := c.GetSecret(cmd.Context(), project, name)
+			get := c.GetSecretKeys
+			if show {
+				get = c.GetSecret
+			}
+			s, err := get(cmd.Context(), project, name)
 			if err != nil {
 				return err
 			}

@@ -178,6 +178,16 @@ func TestReaderSeesNoSecretValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	keys, err := admin.GetSecretKeys(ctx, p.ID, "s")
+	if err != nil || keys.Data["password"] != "REDACTED" {
+		t.Fatalf("redacted get: %v %v", keys, err)
+	}
+	if strings.Contains(s.logs(), "secret values read") {
+		t.Errorf("a redacted get was logged as a value read")
+	}
+	if _, err := admin.GetSecret(ctx, p.ID, "s"); err != nil || !strings.Contains(s.logs(), "secret values read") {
+		t.Errorf("a get with values was not logged as a value read: %v", err)
+	}
 	got, err := s.client(tok.Token).GetSecret(ctx, p.ID, "s")
 	if err != nil {
 		t.Fatal(err)
