@@ -109,6 +109,9 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.audit(r, core.AuditProjectCreate, p.ID, "", p.Name); err != nil {
+		return err
+	}
 	a.log.Info("project created", "project", p.ID)
 	writeJSON(w, http.StatusAccepted, a.projectView(r, p))
 	return nil
@@ -235,6 +238,13 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	kind := "soft"
+	if hard {
+		kind = "hard"
+	}
+	if err := a.audit(r, core.AuditProjectDelete, p.ID, kind, ""); err != nil {
+		return err
+	}
 	a.log.Info("project deleted", "project", p.ID, "hard", hard)
 	writeJSON(w, http.StatusAccepted, a.projectView(r, p))
 	return nil
@@ -254,6 +264,9 @@ func (a *API) restoreProject(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := a.audit(r, core.AuditProjectRestore, p.ID, "", ""); err != nil {
 		return err
 	}
 	a.log.Info("project restored", "project", p.ID)

@@ -85,7 +85,10 @@ func (a *API) getSecret(w http.ResponseWriter, r *http.Request) error {
 	// secret masked does not count as reading its values.
 	withValues := principal(r).Role.AtLeast(core.RoleWriter) && r.URL.Query().Get("redact") != "true"
 	if withValues {
-		a.log.Info("secret values read", "project", p.ID, "secret", s.Name, "token", principal(r).TokenID)
+		if err := a.audit(r, core.AuditSecretRead, p.ID, "", s.Name); err != nil {
+			return err
+		}
+		a.log.Info("secret values read", "project", p.ID, "token", principal(r).TokenID)
 	}
 	setETag(w, rec.Version)
 	writeJSON(w, http.StatusOK, a.secretView(r, p, rec, s, withValues))

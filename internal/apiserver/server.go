@@ -34,6 +34,9 @@ type Store interface {
 	ListTokens(ctx context.Context) ([]core.Token, error)
 	DeleteToken(ctx context.Context, id string) error
 	Ping(ctx context.Context) error
+	AppendAudit(ctx context.Context, ev core.AuditEvent, name string) error
+	ListAudit(ctx context.Context, project string, after uint64, limit int) ([]core.AuditEvent, bool, error)
+	AuditTarget(ctx context.Context, ev core.AuditEvent) (string, error)
 }
 
 // Quotas caps what a project or the server holds; 0 means no cap.
@@ -129,6 +132,7 @@ func New(cfg Config) *API {
 	a.handle("DELETE /v2/projects/{project}/job_runs/{name}", a.deleteJobRun, true)
 	a.handle("GET /v2/projects/{project}/job_runs/{name}/logs", a.jobRunLogs, true)
 
+	a.handle("GET /v2/audit_events", a.listAuditEvents, true)
 	a.handle("GET /v2/tokens", a.listTokens, true)
 	a.handle("POST /v2/tokens", a.createToken, true)
 	a.handle("DELETE /v2/tokens/{id}", a.revokeToken, true)

@@ -44,6 +44,9 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.audit(r, core.AuditTokenCreate, t.ProjectID, t.ID, ""); err != nil {
+		return err
+	}
 	a.log.Info("token created", "token", t.ID, "project", t.ProjectID, "role", t.Role, "by", pr.TokenID)
 	out := tokenView(r, t)
 	out.Token = value
@@ -105,6 +108,9 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		if !pr.Role.AtLeast(core.RoleManager) {
 			return fmt.Errorf("only a manager may revoke tokens: %w", core.ErrForbidden)
 		}
+	}
+	if err := a.audit(r, core.AuditTokenRevoke, all[i].ProjectID, id, ""); err != nil {
+		return err
 	}
 	if err := a.cfg.Store.DeleteToken(r.Context(), id); err != nil {
 		return err

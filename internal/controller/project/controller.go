@@ -20,6 +20,7 @@ type Store interface {
 	DestroyDEK(ctx context.Context, projectID string) error
 	PurgeProject(ctx context.Context, projectID string) error
 	CompactPending(ctx context.Context) (bool, error)
+	AppendAudit(ctx context.Context, ev core.AuditEvent, name string) error
 	Compact(ctx context.Context) error
 	Watch() (<-chan store.Event, func())
 }
@@ -155,6 +156,11 @@ func (c *Controller) hardDelete(ctx context.Context, p core.Project) error {
 		return err
 	}
 	c.log.Info("project data key destroyed", "project", p.ID)
+	// Recorded after the shred, so a crash before it repeats it rather than
+	// leaves it out.
+	if err := c.cfg.Store.AppendAudit(ctx, core.AuditEvent{Time: c.cfg.Now(), Actor: "system", Action: core.AuditProjectShred, ProjectID: p.ID}, ""); err != nil {
+		return err
+	}
 	c.failpoint("hard-delete-after-dek")
 	if c.cfg.Engine != nil {
 		if err := c.cfg.Engine.Purge(ctx, p.ID); err != nil {

@@ -1,0 +1,59 @@
+package api
+
+import (
+	"context"
+	"net/http"
+)
+
+// AuditEvent is an entry of the audit log (coligo's addition). Every field
+// but TargetName is covered by Hash; TargetName is the sealed target opened
+// for the caller while the project's key exists.
+type AuditEvent struct {
+	Seq          uint64 `json:"seq"`
+	Time         string `json:"time"`
+	Actor        string `json:"actor"`
+	Action       string `json:"action"`
+	ProjectID    string `json:"project_id,omitempty"`
+	Target       string `json:"target,omitempty"`
+	TargetHash   string `json:"target_hash,omitempty"`
+	SealedTarget []byte `json:"sealed_target,omitempty"`
+	PrevHash     string `json:"prev_hash"`
+	Hash         string `json:"hash"`
+	TargetName   string `json:"target_name,omitempty"`
+}
+
+// AuditEventList is a page of audit events.
+type AuditEventList struct {
+	Limit       int          `json:"limit"`
+	First       *PageRef     `json:"first,omitempty"`
+	Next        *PageRef     `json:"next,omitempty"`
+	AuditEvents []AuditEvent `json:"audit_events"`
+}
+
+// ListAuditEvents returns one page of audit events, optionally of one project.
+func (c *Client) ListAuditEvents(ctx context.Context, o ListOptions, project string) (*AuditEventList, error) {
+	q := o.query()
+	if project != "" {
+		q.Set("project_id", project)
+	}
+	var out AuditEventList
+	_, err := c.Do(ctx, http.MethodGet, "/audit_events", q, nil, nil, &out)
+	return &out, err
+}
+
+// AllAuditEvents follows next.start until the last page.
+func (c *Client) AllAuditEvents(ctx context.Context, project string) ([]AuditEvent, error) {
+	var all []AuditEvent
+	o := ListOptions{Limit: 100}
+	for {
+		page, err := c.ListAuditEvents(ctx, o, project)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page.AuditEvents...)
+		if page.Next == nil {
+			return all, nil
+		}
+		o.Start = page.Next.Start
+	}
+}
