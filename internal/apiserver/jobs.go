@@ -147,11 +147,7 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJob, Name: r.PathValue("name")})
-	if err != nil {
-		return err
-	}
-	j, err := unmarshalRecord[core.Job](rec)
+	rec, j, err := loadRecord[core.Job](a, r, core.Ref{Project: p.ID, Kind: core.KindJob, Name: r.PathValue("name")})
 	if err != nil {
 		return err
 	}
@@ -194,11 +190,7 @@ func (a *API) updateJob(w http.ResponseWriter, r *http.Request) error {
 		return core.Invalid("name", "cannot be changed")
 	}
 	ref := core.Ref{Project: p.ID, Kind: core.KindJob, Name: r.PathValue("name")}
-	cur, err := a.cfg.Store.Get(r.Context(), ref)
-	if err != nil {
-		return err
-	}
-	j, err := unmarshalRecord[core.Job](cur)
+	_, j, err := loadRecord[core.Job](a, r, ref)
 	if err != nil {
 		return err
 	}
@@ -408,11 +400,7 @@ func (a *API) getJobRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJobRun, Name: r.PathValue("name")})
-	if err != nil {
-		return err
-	}
-	run, err := unmarshalRecord[core.JobRun](rec)
+	_, run, err := loadRecord[core.JobRun](a, r, core.Ref{Project: p.ID, Kind: core.KindJobRun, Name: r.PathValue("name")})
 	if err != nil {
 		return err
 	}
@@ -451,11 +439,7 @@ func (a *API) jobRunLogs(w http.ResponseWriter, r *http.Request) error {
 	if a.cfg.Logs == nil {
 		return fmt.Errorf("no engine is configured: %w", core.ErrUnavailable)
 	}
-	rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJobRun, Name: r.PathValue("name")})
-	if err != nil {
-		return err
-	}
-	run, err := unmarshalRecord[core.JobRun](rec)
+	_, run, err := loadRecord[core.JobRun](a, r, core.Ref{Project: p.ID, Kind: core.KindJobRun, Name: r.PathValue("name")})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,17 @@ func (a *API) configMapView(r *http.Request, p core.Project, rec core.Record, c 
 	}
 }
 
+// loadRecord reads a record and decodes its value.
+func loadRecord[T any](a *API, r *http.Request, ref core.Ref) (core.Record, T, error) {
+	rec, err := a.cfg.Store.Get(r.Context(), ref)
+	if err != nil {
+		var zero T
+		return rec, zero, err
+	}
+	v, err := unmarshalRecord[T](rec)
+	return rec, v, err
+}
+
 func unmarshalRecord[T any](rec core.Record) (T, error) {
 	var v T
 	if err := json.Unmarshal(rec.Value, &v); err != nil {
@@ -73,11 +84,7 @@ func (a *API) getSecret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: core.KindSecret, Name: r.PathValue("name")})
-	if err != nil {
-		return err
-	}
-	s, err := unmarshalRecord[core.Secret](rec)
+	rec, s, err := loadRecord[core.Secret](a, r, core.Ref{Project: p.ID, Kind: core.KindSecret, Name: r.PathValue("name")})
 	if err != nil {
 		return err
 	}
@@ -126,11 +133,7 @@ func (a *API) replaceSecret(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ref := core.Ref{Project: p.ID, Kind: core.KindSecret, Name: r.PathValue("name")}
-	cur, err := a.cfg.Store.Get(r.Context(), ref)
-	if err != nil {
-		return err
-	}
-	s, err := unmarshalRecord[core.Secret](cur)
+	_, s, err := loadRecord[core.Secret](a, r, ref)
 	if err != nil {
 		return err
 	}
@@ -195,11 +198,7 @@ func (a *API) getConfigMap(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.cfg.Store.Get(r.Context(), core.Ref{Project: p.ID, Kind: core.KindConfigMap, Name: r.PathValue("name")})
-	if err != nil {
-		return err
-	}
-	c, err := unmarshalRecord[core.ConfigMap](rec)
+	rec, c, err := loadRecord[core.ConfigMap](a, r, core.Ref{Project: p.ID, Kind: core.KindConfigMap, Name: r.PathValue("name")})
 	if err != nil {
 		return err
 	}
@@ -238,11 +237,7 @@ func (a *API) replaceConfigMap(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ref := core.Ref{Project: p.ID, Kind: core.KindConfigMap, Name: r.PathValue("name")}
-	cur, err := a.cfg.Store.Get(r.Context(), ref)
-	if err != nil {
-		return err
-	}
-	c, err := unmarshalRecord[core.ConfigMap](cur)
+	_, c, err := loadRecord[core.ConfigMap](a, r, ref)
 	if err != nil {
 		return err
 	}
