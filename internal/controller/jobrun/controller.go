@@ -322,6 +322,12 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	if err := json.Unmarshal(rec.Value, &run); err != nil {
 		return fmt.Errorf("decode job run: %w", err)
 	}
+	if run.Finished() {
+		// Every instance was stopped before the run was marked finished, so
+		// a finished run costs the engine nothing on each resync.
+		c.setRunning(k, 0)
+		return nil
+	}
 	observed, err := c.cfg.Engine.List(ctx, k.project, map[string]string{LabelRun: k.run})
 	if err != nil {
 		return err
@@ -334,10 +340,6 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	before := string(rec.Value)
 
 	switch {
-	case run.Finished():
-		c.stopAll(ctx, k.project, observed)
-		c.setRunning(k, 0)
-		return nil
 	case !p.Usable():
 		// A soft-deleted project keeps its runs as they are (it refuses
 		// writes) with nothing running; a restore resumes them.

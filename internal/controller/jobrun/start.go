@@ -73,6 +73,9 @@ func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun
 			defer func() { <-sem; wg.Done() }()
 			_, err := c.cfg.Engine.Run(ctx, spec)
 			if err == nil {
+				c.mu.Lock()
+				delete(c.createFailures, id)
+				c.mu.Unlock()
 				return
 			}
 			f := failure{reason: "ContainerCreateFailed"}
