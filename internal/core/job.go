@@ -135,16 +135,8 @@ func ValidateJobRunName(name string) error {
 
 // ValidateRunSpec checks a defaulted spec.
 func ValidateRunSpec(s RunSpec) error {
-	if s.ImageReference == "" {
-		return Invalid("image_reference", "is required")
-	}
-	if len(s.ImageReference) > 256 || strings.ContainsAny(s.ImageReference, " \t\n") {
-		return Invalid("image_reference", "must be at most 256 characters without spaces")
-	}
-	if s.ImageSecret != "" {
-		if err := ValidateResourceName(s.ImageSecret); err != nil {
-			return Invalid("image_secret", "%v", err.(*FieldError).Message)
-		}
+	if err := validateImage(s.ImageReference, s.ImageSecret); err != nil {
+		return err
 	}
 	switch s.RunMode {
 	case ModeTask:

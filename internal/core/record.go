@@ -7,6 +7,8 @@ const (
 	KindConfigMap = "config_map"
 	KindJob       = "job"
 	KindJobRun    = "job_run"
+	KindApp       = "app"
+	KindRevision  = "revision"
 )
 
 // Ref names one project-scoped record: its location, which its sealing binds.

@@ -1,0 +1,345 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Route sends the requests for one host to a revision.
+type Route struct {
+	Revision string // revision key, as given to SetRevision
+	Public   bool   // served by the public listener; project-only apps are not
+}
+
+// RevisionConfig is how a revision is served.
+type RevisionConfig struct {
+	Concurrency int           // requests in flight per instance, at most
+	Timeout     time.Duration // per request, from arrival to the end of the response
+	H2C         bool          // instances speak cleartext HTTP/2
+}
+
+// Endpoint is a ready instance.
+type Endpoint struct {
+	ID   string
+	Addr string // host:port
+}
+
+// Config configures a Router.
+type Config struct {
+	QueueDepth int              // requests waiting per revision before 503; default 100
+	Wake       func(rev string) // told when a request waits for a revision with no ready instance
+	Logger     *slog.Logger
+	Registry   prometheus.Registerer // may be nil
+}
+
+// Router is an http.Handler. It is safe for concurrent use.
+type Router struct {
+	cfg    Config
+	log    *slog.Logger
+	routes atomic.Pointer[map[string]Route]
+
+	mu   sync.Mutex
+	revs map[string]*revision
+
+	proxy, proxyH2C *httputil.ReverseProxy
+	requests        *prometheus.CounterVec
+}
+
+type ctxKey struct{}
+
+// New returns a Router with no routes.
+func New(cfg Config) *Router {
+	if cfg.QueueDepth <= 0 {
+		cfg.QueueDepth = 100
+	}
+	if cfg.Wake == nil {
+		cfg.Wake = func(string) {}
+	}
+	r := &Router{cfg: cfg, log: cfg.Logger.With("component", "router"), revs: map[string]*revision{}}
+	empty := map[string]Route{}
+	r.routes.Store(&empty)
+	r.proxy = r.newProxy(newTransport(false))
+	r.proxyH2C = r.newProxy(newTransport(true))
+	r.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "coligo_router_requests_total", Help: "Requests through the router by status code.",
+	}, []string{"code"})
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(r.requests)
+	}
+	return r
+}
+
+func newTransport(h2c bool) *http.Transport {
+	t := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        4096,
+		MaxIdleConnsPerHost: 1024,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+		WriteBufferSize:     32 << 10,
+		ReadBufferSize:      32 << 10,
+	}
+	if h2c {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return t
+}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
+func (r *Router) newProxy(t http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Transport:     t,
+		FlushInterval: -1, // stream: every write reaches the client at once
+		BufferPool:    &bufferPool{},
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(pr.In.Context().Value(ctxKey{}).(*proxied).b.url)
+			pr.Out.Host = pr.In.Host
+			pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			pr.SetXForwarded()
+		},
+		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
+			if errors.Is(req.Context().Err(), context.DeadlineExceeded) {
+				timeoutResponse(w, req.Context().Value(ctxKey{}).(*proxied).timeout)
+				return
+			}
+			if errors.Is(err, context.Canceled) {
+				return // the client went away
+			}
+			r.log.Warn("proxy", "host", req.Host, "err", err)
+			plain(w, http.StatusBadGateway, "the app's instance did not answer: %v\n", err)
+		},
+		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
+	}
+}
+
+// SetRoutes replaces the routing table: host (without port) → route.
+func (r *Router) SetRoutes(routes map[string]Route) {
+	m := make(map[string]Route, len(routes))
+	for h, rt := range routes {
+		m[strings.ToLower(h)] = rt
+	}
+	r.routes.Store(&m)
+}
+
+// SetRevision sets how a revision is served and its ready instances. An
+// instance left out stops getting new requests; those in flight finish.
+func (r *Router) SetRevision(key string, c RevisionConfig, ready []Endpoint) {
+	rev := r.revision(key)
+	rev.mu.Lock()
+	defer rev.mu.Unlock()
+	rev.cfg = c
+	keep := make([]*backend, 0, len(ready))
+	for _, ep := range ready {
+		b := rev.all[ep.ID]
+		if b == nil || b.addr != ep.Addr {
+			b = &backend{id: ep.ID, addr: ep.Addr, url: &url.URL{Scheme: "http", Host: ep.Addr}}
+			rev.all[ep.ID] = b
+		}
+		keep = append(keep, b)
+	}
+	rev.ready = keep
+	for id, b := range rev.all {
+		if b.inflight == 0 && !contains(keep, b) {
+			delete(rev.all, id)
+		}
+	}
+	rev.dispatch()
+}
+
+// RemoveRevision forgets a revision; requests waiting for it get 503.
+func (r *Router) RemoveRevision(key string) {
+	r.mu.Lock()
+	rev := r.revs[key]
+	delete(r.revs, key)
+	r.mu.Unlock()
+	if rev == nil {
+		return
+	}
+	rev.mu.Lock()
+	defer rev.mu.Unlock()
+	rev.ready = nil
+	for _, w := range rev.waiters {
+		close(w.ch)
+	}
+	rev.waiters = nil
+}
+
+// InFlight is the number of requests an instance of a revision is serving.
+func (r *Router) InFlight(key, id string) int {
+	r.mu.Lock()
+	rev := r.revs[key]
+	r.mu.Unlock()
+	if rev == nil {
+		return 0
+	}
+	rev.mu.Lock()
+	defer rev.mu.Unlock()
+	if b := rev.all[id]; b != nil {
+		return b.inflight
+	}
+	return 0
+}
+
+// Stat is a revision's load since the last call to Stats.
+type Stat struct {
+	Concurrency float64 // average requests in flight or waiting
+	Waiting     bool    // requests wait and no instance is ready
+}
+
+// Stats returns and resets the load of every revision.
+func (r *Router) Stats() map[string]Stat {
+	now := time.Now()
+	r.mu.Lock()
+	revs := make(map[string]*revision, len(r.revs))
+	for k, v := range r.revs {
+		revs[k] = v
+	}
+	r.mu.Unlock()
+	out := make(map[string]Stat, len(revs))
+	for k, rev := range revs {
+		rev.mu.Lock()
+		rev.account(now)
+		var avg float64
+		if d := now.Sub(rev.since).Seconds(); d > 0 {
+			avg = rev.area / d
+		}
+		rev.area, rev.since = 0, now
+		out[k] = Stat{Concurrency: avg, Waiting: len(rev.waiters) > 0 && len(rev.ready) == 0}
+		rev.mu.Unlock()
+	}
+	return out
+}
+
+func (r *Router) revision(key string) *revision {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rev := r.revs[key]
+	if rev == nil {
+		now := time.Now()
+		rev = &revision{key: key, all: map[string]*backend{}, last: now, since: now, depth: r.cfg.QueueDepth,
+			cfg: RevisionConfig{Concurrency: 100, Timeout: 300 * time.Second}}
+		r.revs[key] = rev
+	}
+	return rev
+}
+
+// ServeHTTP routes a request by its Host.
+func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	host := strings.ToLower(req.Host)
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	rt, ok := (*r.routes.Load())[host]
+	if !ok || !rt.Public {
+		r.requests.WithLabelValues("404").Inc()
+		plain(w, http.StatusNotFound, "no app is served at %s\n", host)
+		return
+	}
+	r.serve(w, req, rt.Revision)
+}
+
+func (r *Router) serve(w http.ResponseWriter, req *http.Request, key string) {
+	rev := r.revision(key)
+	rev.mu.Lock()
+	timeout := rev.cfg.Timeout
+	h2c := rev.cfg.H2C
+	rev.mu.Unlock()
+	ctx, cancel := context.WithTimeout(req.Context(), timeout)
+	defer cancel()
+	b, err := rev.acquire(ctx, func() { r.cfg.Wake(key) })
+	switch {
+	case errors.Is(err, errQueueFull):
+		r.requests.WithLabelValues("503").Inc()
+		plain(w, http.StatusServiceUnavailable, "too many requests: every instance is at its concurrency limit and %d requests are waiting\n", r.cfg.QueueDepth)
+		return
+	case errors.Is(err, errGone):
+		r.requests.WithLabelValues("503").Inc()
+		plain(w, http.StatusServiceUnavailable, "the app's revision is going away; try again\n")
+		return
+	case err != nil:
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			r.requests.WithLabelValues("504").Inc()
+			timeoutResponse(w, timeout)
+		}
+		return
+	}
+	defer rev.release(b)
+	sw := &statusWriter{ResponseWriter: w}
+	req = req.WithContext(context.WithValue(ctx, ctxKey{}, &proxied{b: b, timeout: timeout}))
+	if h2c {
+		r.proxyH2C.ServeHTTP(sw, req)
+	} else {
+		r.proxy.ServeHTTP(sw, req)
+	}
+	r.requests.WithLabelValues(statusLabel(sw.code)).Inc()
+}
+
+// proxied is what the proxy needs to know of a request, in its context.
+type proxied struct {
+	b       *backend
+	timeout time.Duration
+}
+
+func timeoutResponse(w http.ResponseWriter, timeout time.Duration) {
+	plain(w, http.StatusGatewayTimeout, "the request took longer than the app's scale_request_timeout (%s)\n", timeout)
+}
+
+func plain(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, format, args...)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush and Hijack.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func statusLabel(code int) string {
+	if code == 0 {
+		code = http.StatusOK
+	}
+	return fmt.Sprint(code)
+}

@@ -1,0 +1,350 @@
+package router
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// instance is an app instance: a real HTTP server on loopback.
+func instance(t *testing.T, h http.HandlerFunc) Endpoint {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return Endpoint{ID: s.URL, Addr: strings.TrimPrefix(s.URL, "http://")}
+}
+
+func newRouter(t *testing.T, cfg Config) (*Router, string) {
+	t.Helper()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	r := New(cfg)
+	s := httptest.NewServer(r)
+	t.Cleanup(s.Close)
+	return r, s.URL
+}
+
+func get(t *testing.T, base, host string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/path?q=1", nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", host, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestUnknownHost(t *testing.T) {
+	r, base := newRouter(t, Config{})
+	r.SetRoutes(map[string]Route{"private.p.localhost": {Revision: "p/a-00001", Public: false}})
+	for _, host := range []string{"nothing.localhost", "private.p.localhost:8080"} {
+		code, body := get(t, base, host)
+		if code != 404 || !strings.Contains(body, "no app is served at") {
+			t.Errorf("%s: %d %q, want 404 naming the host", host, code, body)
+		}
+	}
+}
+
+func TestProxiesWithForwardedHeaders(t *testing.T) {
+	ep := instance(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "host=%s uri=%s xff=%s xfh=%s xfp=%s", r.Host, r.RequestURI,
+			r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-Proto"))
+	})
+	r, base := newRouter(t, Config{})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+	code, body := get(t, base, "App.P.localhost:8080")
+	want := "host=App.P.localhost:8080 uri=/path?q=1 xff=127.0.0.1 xfh=App.P.localhost:8080 xfp=http"
+	if code != 200 || body != want {
+		t.Errorf("got %d %q, want 200 %q", code, body, want)
+	}
+}
+
+// gate is an instance whose requests block until released.
+type gate struct {
+	mu      sync.Mutex
+	release chan struct{}
+	arrived chan string
+}
+
+func newGate() *gate { return &gate{release: make(chan struct{}), arrived: make(chan string, 100)} }
+
+func (g *gate) handler(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		g.arrived <- name
+		<-g.release
+		fmt.Fprint(w, name)
+	}
+}
+
+func TestLeastInFlight(t *testing.T) {
+	g := newGate()
+	a, b := instance(t, g.handler("a")), instance(t, g.handler("b"))
+	r, base := newRouter(t, Config{})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{a, b})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { get(t, base, "app.p.localhost") })
+	}
+	got := map[string]int{}
+	for range 4 {
+		got[<-g.arrived]++
+	}
+	close(g.release)
+	wg.Wait()
+	if got["a"] != 2 || got["b"] != 2 {
+		t.Errorf("4 concurrent requests went %v, want 2 to each instance", got)
+	}
+}
+
+func TestConcurrencyCapQueuesThen503(t *testing.T) {
+	g := newGate()
+	ep := instance(t, g.handler("a"))
+	r, base := newRouter(t, Config{QueueDepth: 1})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 1, Timeout: time.Minute}, []Endpoint{ep})
+	codes := make(chan int, 2)
+	go func() { c, _ := get(t, base, "app.p.localhost"); codes <- c }()
+	<-g.arrived
+	go func() { c, _ := get(t, base, "app.p.localhost"); codes <- c }()
+	waitFor(t, func() bool { return queued(r, "rev") == 1 })
+	select {
+	case name := <-g.arrived:
+		t.Fatalf("a second request reached the instance (%s) past concurrency 1", name)
+	default:
+	}
+	code, body := get(t, base, "app.p.localhost")
+	if code != 503 || !strings.Contains(body, "concurrency limit") {
+		t.Errorf("third request: %d %q, want 503", code, body)
+	}
+	close(g.release)
+	for range 2 {
+		if c := <-codes; c != 200 {
+			t.Errorf("queued request got %d", c)
+		}
+	}
+}
+
+func queued(r *Router, key string) int {
+	rev := r.revision(key)
+	rev.mu.Lock()
+	defer rev.mu.Unlock()
+	return len(rev.waiters)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRequestTimeout(t *testing.T) {
+	ep := instance(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	})
+	r, base := newRouter(t, Config{})
+	r.SetRoutes(map[string]Route{"slow.p.localhost": {Revision: "rev", Public: true}, "cold.p.localhost": {Revision: "cold", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: 200 * time.Millisecond}, []Endpoint{ep})
+	r.SetRevision("cold", RevisionConfig{Concurrency: 10, Timeout: 200 * time.Millisecond}, nil)
+	for _, host := range []string{"slow.p.localhost", "cold.p.localhost"} {
+		code, body := get(t, base, host)
+		if code != 504 || !strings.Contains(body, "scale_request_timeout (200ms)") {
+			t.Errorf("%s: %d %q, want 504 naming the timeout", host, code, body)
+		}
+	}
+	if n := queued(r, "cold"); n != 0 {
+		t.Errorf("%d requests still queued after their timeout", n)
+	}
+}
+
+func TestScaleFromZeroHoldsAndWakes(t *testing.T) {
+	woken := make(chan string, 10)
+	r, base := newRouter(t, Config{Wake: func(rev string) { woken <- rev }})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, nil)
+	done := make(chan string)
+	go func() { _, body := get(t, base, "app.p.localhost"); done <- body }()
+	if got := <-woken; got != "rev" {
+		t.Fatalf("woke %q", got)
+	}
+	if st := r.Stats()["rev"]; !st.Waiting {
+		t.Errorf("stats %+v: want Waiting while held", st)
+	}
+	ep := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello") })
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+	select {
+	case body := <-done:
+		if body != "hello" {
+			t.Errorf("held request got %q", body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("held request not served once an instance was ready")
+	}
+}
+
+func TestDrainKeepsInFlightRequests(t *testing.T) {
+	g := newGate()
+	old := instance(t, g.handler("old"))
+	r, base := newRouter(t, Config{})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{old})
+	done := make(chan string)
+	go func() { _, body := get(t, base, "app.p.localhost"); done <- body }()
+	<-g.arrived
+	fresh := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "new") })
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{fresh})
+	if n := r.InFlight("rev", old.ID); n != 1 {
+		t.Errorf("draining instance in flight = %d, want 1", n)
+	}
+	if _, body := get(t, base, "app.p.localhost"); body != "new" {
+		t.Errorf("new request went to %q, want the new instance", body)
+	}
+	close(g.release)
+	if body := <-done; body != "old" {
+		t.Errorf("in-flight request got %q", body)
+	}
+	if n := r.InFlight("rev", old.ID); n != 0 {
+		t.Errorf("drained instance in flight = %d", n)
+	}
+}
+
+func TestStreamsWithoutBuffering(t *testing.T) {
+	next := make(chan struct{})
+	ep := instance(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-next
+		fmt.Fprint(w, "second\n")
+	})
+	r, base := newRouter(t, Config{})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+	req, _ := http.NewRequest("GET", base, nil)
+	req.Host = "app.p.localhost"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	if err != nil || line != "first\n" {
+		t.Fatalf("first line %q, %v", line, err)
+	}
+	close(next)
+	if line, _ := br.ReadString('\n'); line != "second\n" {
+		t.Errorf("second line %q", line)
+	}
+}
+
+func TestWebSocketUpgrade(t *testing.T) {
+	ep := instance(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			http.Error(w, "want an upgrade", 400)
+			return
+		}
+		conn, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		rw.Flush()
+		line, _ := rw.ReadString('\n')
+		rw.WriteString("echo " + line)
+		rw.Flush()
+	})
+	r, base := newRouter(t, Config{})
+	r.SetRoutes(map[string]Route{"ws.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "GET /ws HTTP/1.1\r\nHost: ws.p.localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	fmt.Fprint(conn, "ping\n")
+	if line, _ := br.ReadString('\n'); line != "echo ping\n" {
+		t.Errorf("through the upgraded connection: %q", line)
+	}
+}
+
+func TestH2C(t *testing.T) {
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Proto)
+	}))
+	s.Config.Protocols = new(http.Protocols)
+	s.Config.Protocols.SetUnencryptedHTTP2(true)
+	s.Start()
+	t.Cleanup(s.Close)
+	r, base := newRouter(t, Config{})
+	r.SetRoutes(map[string]Route{"grpc.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute, H2C: true},
+		[]Endpoint{{ID: "i", Addr: strings.TrimPrefix(s.URL, "http://")}})
+	if code, body := get(t, base, "grpc.p.localhost"); code != 200 || body != "HTTP/2.0" {
+		t.Errorf("got %d %q, want the instance to see HTTP/2.0", code, body)
+	}
+}
+
+func TestStatsAverageConcurrency(t *testing.T) {
+	g := newGate()
+	ep := instance(t, g.handler("a"))
+	r, base := newRouter(t, Config{})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+	r.Stats()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { get(t, base, "app.p.localhost") })
+	}
+	for range 3 {
+		<-g.arrived
+	}
+	r.Stats() // from here on exactly 3 are in flight
+	time.Sleep(100 * time.Millisecond)
+	st := r.Stats()["rev"]
+	close(g.release)
+	wg.Wait()
+	if st.Concurrency < 2.9 || st.Concurrency > 3.01 {
+		t.Errorf("average concurrency %.3f, want 3", st.Concurrency)
+	}
+}
+
+func TestRemoveRevisionReleasesWaiters(t *testing.T) {
+	var woken atomic.Int32
+	r, base := newRouter(t, Config{Wake: func(string) { woken.Add(1) }})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	done := make(chan int)
+	go func() { c, _ := get(t, base, "app.p.localhost"); done <- c }()
+	waitFor(t, func() bool { return woken.Load() == 1 })
+	r.RemoveRevision("rev")
+	if code := <-done; code != 503 {
+		t.Errorf("held request of a removed revision got %d, want 503", code)
+	}
+}
