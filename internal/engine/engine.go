@@ -15,8 +15,13 @@ import (
 // the coligo process; after a restart List shows them as they are, and
 // Events reports exits from then on.
 type Engine interface {
-	// Run pulls the image (with spec.Auth), creates the instance and starts
-	// it. A pull failure is a *PullError.
+	// Pull resolves image in its registry (with auth) now, fetches what the
+	// project does not have yet, keeps it unpacked and returns the reference
+	// pinned to the digest it resolved to ("name@sha256:…"), which Run then
+	// starts without asking the registry again. A failure is a *PullError.
+	Pull(ctx context.Context, project, image string, auth *RegistryAuth) (string, error)
+	// Run pulls the image (with spec.Auth) unless the project has it,
+	// creates the instance and starts it. A pull failure is a *PullError.
 	Run(ctx context.Context, spec Spec) (Instance, error)
 	// Stop sends SIGTERM, waits up to grace, then SIGKILL. Stopping an
 	// instance that is not running is not an error; core.ErrNotFound
@@ -56,6 +61,17 @@ type Spec struct {
 	MemoryBytes    int64
 	EphemeralBytes int64
 	Labels         map[string]string
+	// Mounts are directories of files mounted read-only into the instance
+	// (a secret or config map as one file per key). The engine keeps them
+	// in memory-backed storage where the host has it and removes them with
+	// the instance.
+	Mounts []Mount
+}
+
+// Mount is a directory of files to mount into an instance.
+type Mount struct {
+	Dir   string            // absolute path in the instance
+	Files map[string][]byte // file name → content
 }
 
 // RegistryAuth is pull credentials for one registry server.

@@ -233,12 +233,12 @@ func (c *Controller) pruneDue(project string) bool {
 	return true
 }
 
-// pruneImages removes the project's cached images that neither a job nor an
-// unfinished run refers to: coligo keeps pointers to images, and images only
-// while a workload needs them.
+// pruneImages removes the project's cached images that no job, unfinished
+// run or live app revision refers to: coligo keeps pointers to images, and
+// images only while a workload needs them.
 func (c *Controller) pruneImages(ctx context.Context, project string) {
 	var keep []string
-	for _, kind := range []string{core.KindJob, core.KindJobRun} {
+	for _, kind := range []string{core.KindJob, core.KindJobRun, core.KindRevision} {
 		after := ""
 		for {
 			recs, more, err := c.cfg.Store.List(ctx, project, kind, after, 100)
@@ -249,10 +249,14 @@ func (c *Controller) pruneImages(ctx context.Context, project string) {
 				after = r.Name
 				var w struct {
 					ImageReference string `json:"image_reference"`
+					ImageDigest    string `json:"image_digest"`
 					Status         string `json:"status"`
 				}
 				if json.Unmarshal(r.Value, &w) == nil && w.Status != core.RunCompleted && w.Status != core.RunFailed {
 					keep = append(keep, w.ImageReference)
+					if w.ImageDigest != "" {
+						keep = append(keep, w.ImageDigest)
+					}
 				}
 			}
 			if !more {

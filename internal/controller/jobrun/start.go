@@ -2,14 +2,11 @@ package jobrun
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/coligo/coligo/internal/controller/runenv"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 )
@@ -25,16 +22,15 @@ type failure struct {
 
 // start starts the instances of indices, a bounded number at a time.
 func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun, indices []int) map[int]failure {
-	auth, fail := c.pullAuth(ctx, p.ID, run)
-	env, envFail := c.userEnv(ctx, p.ID, run.RunEnvVariables)
 	out := map[int]failure{}
-	if fail != nil || envFail != nil {
-		f := fail
-		if f == nil {
-			f = envFail
-		}
+	auth, fail := runenv.PullAuth(ctx, c.cfg.Store, p.ID, run.ImageSecret)
+	var env []string
+	if fail == nil {
+		env, fail = runenv.UserEnv(ctx, c.cfg.Store, p.ID, run.RunEnvVariables)
+	}
+	if fail != nil {
 		for _, i := range indices {
-			out[i] = *f
+			out[i] = failure{reason: fail.Reason, wait: fail.Wait}
 		}
 		return out
 	}
@@ -127,114 +123,3 @@ func (c *Controller) createWaiting(id string, now time.Time) bool {
 	return ok && now.Before(f.next)
 }
 
-// pullAuth reads the run's registry secret.
-func (c *Controller) pullAuth(ctx context.Context, project string, run *core.JobRun) (*engine.RegistryAuth, *failure) {
-	if run.ImageSecret == "" {
-		return nil, nil
-	}
-	s, err := c.secret(ctx, project, run.ImageSecret)
-	if errors.Is(err, core.ErrNotFound) {
-		return nil, &failure{reason: "fetch_image_failed_missing_pull_secret"}
-	}
-	if err != nil || s.Format != core.FormatRegistry {
-		return nil, &failure{reason: "fetch_image_failed_missing_pull_secret"}
-	}
-	return &engine.RegistryAuth{Server: s.Data["server"], Username: s.Data["username"], Password: s.Data["password"]}, nil
-}
-
-func (c *Controller) secret(ctx context.Context, project, name string) (core.Secret, error) {
-	var s core.Secret
-	rec, err := c.cfg.Store.Get(ctx, core.Ref{Project: project, Kind: core.KindSecret, Name: name})
-	if err != nil {
-		return s, err
-	}
-	return s, json.Unmarshal(rec.Value, &s)
-}
-
-func (c *Controller) configMap(ctx context.Context, project, name string) (map[string]string, error) {
-	rec, err := c.cfg.Store.Get(ctx, core.Ref{Project: project, Kind: core.KindConfigMap, Name: name})
-	if err != nil {
-		return nil, err
-	}
-	var cm core.ConfigMap
-	return cm.Data, json.Unmarshal(rec.Value, &cm)
-}
-
-// userEnv resolves run_env_variables with Code Engine's precedence: full
-// references in order (the last wins), then literals and key references,
-// which beat full references whatever their order.
-func (c *Controller) userEnv(ctx context.Context, project string, vars []core.EnvVar) ([]string, *failure) {
-	values := map[string]string{}
-	var order []string
-	set := func(k, v string) {
-		if _, ok := values[k]; !ok {
-			order = append(order, k)
-		}
-		values[k] = v
-	}
-	load := func(typ, ref string) (map[string]string, *failure) {
-		var data map[string]string
-		var err error
-		if typ == core.EnvSecretFull || typ == core.EnvSecretKey {
-			var s core.Secret
-			s, err = c.secret(ctx, project, ref)
-			data = s.Data
-		} else {
-			data, err = c.configMap(ctx, project, ref)
-		}
-		if errors.Is(err, core.ErrNotFound) {
-			return nil, &failure{reason: fmt.Sprintf("waiting for %s %q, which does not exist", kindWord(typ), ref), wait: true}
-		}
-		if err != nil {
-			return nil, &failure{reason: fmt.Sprintf("read %s %q: %v", kindWord(typ), ref, err), wait: true}
-		}
-		return data, nil
-	}
-	for _, full := range []bool{true, false} {
-		for _, v := range vars {
-			switch {
-			case full && (v.Type == core.EnvSecretFull || v.Type == core.EnvConfigMapFull):
-				data, f := load(v.Type, v.Reference)
-				if f != nil {
-					return nil, f
-				}
-				keys := make([]string, 0, len(data))
-				for k := range data {
-					keys = append(keys, k)
-				}
-				slices.Sort(keys)
-				for _, k := range keys {
-					set(v.Prefix+k, data[k])
-				}
-			case !full && (v.Type == core.EnvLiteral || v.Type == ""):
-				set(v.Name, v.Value)
-			case !full && (v.Type == core.EnvSecretKey || v.Type == core.EnvConfigMapKey):
-				data, f := load(v.Type, v.Reference)
-				if f != nil {
-					return nil, f
-				}
-				val, ok := data[v.Key]
-				if !ok {
-					return nil, &failure{reason: fmt.Sprintf("waiting for key %q in %s %q", v.Key, kindWord(v.Type), v.Reference), wait: true}
-				}
-				name := v.Name
-				if name == "" {
-					name = v.Key
-				}
-				set(name, val)
-			}
-		}
-	}
-	out := make([]string, 0, len(order))
-	for _, k := range order {
-		out = append(out, k+"="+values[k])
-	}
-	return out, nil
-}
-
-func kindWord(typ string) string {
-	if typ == core.EnvSecretFull || typ == core.EnvSecretKey {
-		return "secret"
-	}
-	return "config map"
-}

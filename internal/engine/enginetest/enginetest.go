@@ -33,6 +33,8 @@ func Run(t *testing.T, h Harness) {
 	t.Run("StopWithGrace", func(t *testing.T) { testStop(t, e, h) })
 	t.Run("MemoryLimitOOM", func(t *testing.T) { testOOM(t, e, h) })
 	t.Run("PullFailures", func(t *testing.T) { testPull(t, e, h) })
+	t.Run("PullPinsDigest", func(t *testing.T) { testPullPins(t, e, h) })
+	t.Run("Mounts", func(t *testing.T) { testMounts(t, e, h) })
 	t.Run("ProjectIsolation", func(t *testing.T) { testIsolation(t, e, h) })
 	t.Run("PruneImages", func(t *testing.T) { testPrune(t, e, h) })
 	t.Run("Purge", func(t *testing.T) { testPurge(t, e, h) })
@@ -205,6 +207,61 @@ func testPull(t *testing.T, e engine.Engine, h Harness) {
 		if err != nil && strings.Contains(err.Error(), h.Auth.Password) {
 			t.Errorf("%s: the error shows the registry password", c.name)
 		}
+	}
+}
+
+func testPullPins(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	p := Project(t, e)
+	pinned, err := e.Pull(ctx, p, h.Image, h.Auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, digest, ok := strings.Cut(pinned, "@sha256:")
+	if !ok || len(digest) != 64 || !strings.HasSuffix(repo, strings.Split(strings.SplitN(h.Image, "/", 2)[1], ":")[0]) {
+		t.Fatalf("pinned %q, want <repository>@sha256:<64 hex>", pinned)
+	}
+	// The pinned image runs without credentials: the engine has it.
+	in, err := e.Run(ctx, engine.Spec{ID: "pinned", Project: p, Image: pinned, Command: []string{"true"}, Labels: map[string]string{"coligo.id": "pinned"}})
+	if err != nil {
+		t.Fatalf("run the pinned image: %v", err)
+	}
+	if got := waitExited(t, e, p, in.ID, 10*time.Second); got.ExitCode != 0 {
+		t.Errorf("pinned instance exited %d", got.ExitCode)
+	}
+	for _, c := range []struct {
+		image  string
+		auth   *engine.RegistryAuth
+		reason string
+	}{{h.Image, nil, engine.PullMissingAuth}, {h.Missing, h.Auth, engine.PullNotFound}} {
+		// Pull asks the registry even when the project has the image.
+		if _, err := e.Pull(ctx, p, c.image, c.auth); err == nil {
+			t.Errorf("pull %s without the right credentials succeeded", c.image)
+		} else if pe, ok := engine.IsPullError(err); !ok || pe.Reason != c.reason {
+			t.Errorf("pull %s: %v, want %s", c.image, err, c.reason)
+		}
+	}
+}
+
+func testMounts(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	p := Project(t, e)
+	in, err := e.Run(ctx, engine.Spec{ID: "mounts", Project: p, Image: h.Image, Auth: h.Auth, UID: 1000,
+		Labels:  map[string]string{"coligo.id": "mounts"},
+		Mounts:  []engine.Mount{{Dir: "/etc/secret", Files: map[string][]byte{"password": []byte("s3cr3t"), "user": []byte("me")}}, {Dir: "/config", Files: map[string][]byte{"mode": []byte("fast")}}},
+		Command: []string{"sh", "-c", `echo "$(cat /etc/secret/user):$(cat /etc/secret/password):$(cat /config/mode)"; echo x > /etc/secret/new && echo writable`},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, e, p, in.ID, 10*time.Second)
+	var out bytes.Buffer
+	e.Logs(ctx, p, "mounts", &out, false)
+	if !strings.Contains(out.String(), "me:s3cr3t:fast") {
+		t.Errorf("mounted files as seen by uid 1000: %q", out.String())
+	}
+	if strings.Contains(out.String(), "writable") {
+		t.Error("a mount is writable")
 	}
 }
 

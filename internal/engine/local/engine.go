@@ -3,6 +3,8 @@ package local
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +34,8 @@ import (
 	"github.com/containerd/containerd/snapshots"
 	"github.com/containerd/typeurl/v2"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
@@ -50,6 +54,7 @@ type Config struct {
 	CNIBinDir          string       // default /usr/lib/cni, else /opt/cni/bin
 	Subnet             netip.Prefix // default 10.89.0.0/16
 	StateDir           string
+	RunDir             string   // mounted files; default under /run (tmpfs), by StateDir
 	InsecureRegistries []string // host:port served over plain HTTP
 	LoggerBinary       string   // the coligo binary; the shim runs it to write logs
 	LogMaxBytes        int64    // per instance; default 1 MiB
@@ -82,6 +87,10 @@ func New(cfg Config) (*Engine, error) {
 	if !cfg.Subnet.IsValid() {
 		cfg.Subnet = netip.MustParsePrefix("10.89.0.0/16")
 	}
+	if cfg.RunDir == "" {
+		sum := sha256.Sum256([]byte(cfg.StateDir))
+		cfg.RunDir = filepath.Join("/run/coligo", hex.EncodeToString(sum[:6]))
+	}
 	if cfg.LogMaxBytes <= 0 {
 		cfg.LogMaxBytes = 1 << 20
 	}
@@ -92,10 +101,13 @@ func New(cfg Config) (*Engine, error) {
 		}
 		cfg.LoggerBinary = exe
 	}
-	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "logs"), filepath.Join(cfg.StateDir, "ipam")} {
+	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "logs"), filepath.Join(cfg.StateDir, "ipam"), cfg.RunDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("create engine state dir: %w", err)
 		}
+	}
+	if err := ensureTmpfs(cfg.RunDir); err != nil {
+		return nil, err
 	}
 	client, err := containerd.New(cfg.ContainerdAddress, containerd.WithTimeout(10*time.Second))
 	if err != nil {
@@ -116,7 +128,26 @@ func New(cfg Config) (*Engine, error) {
 // Close closes the containerd connection; instances keep running.
 func (e *Engine) Close() error {
 	e.stopOOM()
+	if entries, err := os.ReadDir(e.cfg.RunDir); err == nil && len(entries) == 0 {
+		unix.Unmount(e.cfg.RunDir, unix.MNT_DETACH)
+	}
 	return e.client.Close()
+}
+
+// ensureTmpfs mounts a memory-backed file system at dir unless it is one
+// already, so that mounted secrets never reach a disk.
+func ensureTmpfs(dir string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("run dir %s: %w", dir, err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		return nil
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700,size=64m"); err != nil {
+		return fmt.Errorf("mount tmpfs at %s for mounted secrets: %w", dir, err)
+	}
+	return nil
 }
 
 // watchOOM records every instance that hits its memory limit, whether or
@@ -183,7 +214,7 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	if c, err := e.client.LoadContainer(ctx, spec.ID); err == nil {
 		return e.resume(ctx, spec.Project, c)
 	}
-	image, err := e.pull(ctx, spec)
+	image, err := e.fetch(ctx, spec.Image, spec.Auth, false)
 	if err != nil {
 		return engine.Instance{}, err
 	}
@@ -208,6 +239,13 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	if spec.MilliCPU > 0 {
 		const period = 100000
 		opts = append(opts, oci.WithCPUCFS(spec.MilliCPU*period/1000, period))
+	}
+	if len(spec.Mounts) > 0 {
+		mounts, err := e.writeMounts(spec.Project, spec.ID, spec.Mounts)
+		if err != nil {
+			return engine.Instance{}, err
+		}
+		opts = append(opts, oci.WithMounts(mounts))
 	}
 	labels := map[string]string{labelProject: spec.Project}
 	for k, v := range spec.Labels {
@@ -234,6 +272,34 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	}
 	return e.inspect(ctx, spec.Project, c)
 }
+
+// writeMounts writes the files of an instance's mounts under the run dir
+// and returns the read-only bind mounts of their directories.
+func (e *Engine) writeMounts(project, id string, ms []engine.Mount) ([]specs.Mount, error) {
+	base := e.mountDir(project, id)
+	if err := os.RemoveAll(base); err != nil {
+		return nil, fmt.Errorf("mounts of %s: %w", id, err)
+	}
+	var out []specs.Mount
+	for i, m := range ms {
+		dir := filepath.Join(base, strconv.Itoa(i))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("mounts of %s: %w", id, err)
+		}
+		for name, data := range m.Files {
+			if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+				return nil, fmt.Errorf("mounts of %s: %q is not a file name", id, name)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				return nil, fmt.Errorf("mounts of %s: %w", id, err)
+			}
+		}
+		out = append(out, specs.Mount{Destination: m.Dir, Type: "bind", Source: dir, Options: []string{"rbind", "ro", "nosuid", "nodev"}})
+	}
+	return out, nil
+}
+
+func (e *Engine) mountDir(project, id string) string { return filepath.Join(e.cfg.RunDir, project, id) }
 
 // resume finishes the start of an instance that a crash interrupted: its
 // container exists but its task was never created or never started.
@@ -295,21 +361,49 @@ func (e *Engine) start(ctx context.Context, project string, c containerd.Contain
 	return nil
 }
 
-// pull returns the image, pulling it with the spec's credentials when the
-// project does not have it yet.
-func (e *Engine) pull(ctx context.Context, spec engine.Spec) (containerd.Image, error) {
-	ref, err := normalize(spec.Image)
+// Pull implements engine.Engine.
+func (e *Engine) Pull(ctx context.Context, project, image string, auth *engine.RegistryAuth) (string, error) {
+	ctx = e.nsctx(ctx, project)
+	img, err := e.fetch(ctx, image, auth, true)
 	if err != nil {
-		return nil, &engine.PullError{Image: spec.Image, Reason: engine.PullFailed, Err: err}
+		return "", err
 	}
-	if img, err := e.client.GetImage(ctx, ref); err == nil {
-		if ok, _ := img.IsUnpacked(ctx, containerd.DefaultSnapshotter); ok {
-			return img, nil
+	ref, _ := normalize(image)
+	pinned := repository(ref) + "@" + img.Target().Digest.String()
+	if _, err := e.client.ImageService().Create(ctx, images.Image{Name: pinned, Target: img.Target()}); err != nil && !errdefs.IsAlreadyExists(err) {
+		return "", fmt.Errorf("record pinned image %s: %w", pinned, err)
+	}
+	return pinned, nil
+}
+
+// repository strips the tag or digest of a normalized reference.
+func repository(ref string) string {
+	if i := strings.LastIndexByte(ref, '@'); i >= 0 {
+		ref = ref[:i]
+	}
+	if i := strings.LastIndexByte(ref, ':'); i > strings.LastIndexByte(ref, '/') {
+		ref = ref[:i]
+	}
+	return ref
+}
+
+// fetch returns the image, pulling it with auth when the project does not
+// have it unpacked yet, or always when fresh (to see what a tag points to now).
+func (e *Engine) fetch(ctx context.Context, image string, auth *engine.RegistryAuth, fresh bool) (containerd.Image, error) {
+	ref, err := normalize(image)
+	if err != nil {
+		return nil, &engine.PullError{Image: image, Reason: engine.PullFailed, Err: err}
+	}
+	if !fresh {
+		if img, err := e.client.GetImage(ctx, ref); err == nil {
+			if ok, _ := img.IsUnpacked(ctx, containerd.DefaultSnapshotter); ok {
+				return img, nil
+			}
 		}
 	}
 	creds := func(host string) (string, string, error) {
-		if spec.Auth != nil && hostMatches(spec.Auth.Server, host) {
-			return spec.Auth.Username, spec.Auth.Password, nil
+		if auth != nil && hostMatches(auth.Server, host) {
+			return auth.Username, auth.Password, nil
 		}
 		return "", "", nil
 	}
@@ -326,7 +420,7 @@ func (e *Engine) pull(ctx context.Context, spec engine.Spec) (containerd.Image, 
 	)})
 	img, err := e.client.Pull(ctx, ref, containerd.WithPullUnpack, containerd.WithResolver(resolver))
 	if err != nil {
-		return nil, &engine.PullError{Image: spec.Image, Reason: pullReason(err, spec.Auth != nil), Err: err}
+		return nil, &engine.PullError{Image: image, Reason: pullReason(err, auth != nil), Err: err}
 	}
 	return img, nil
 }
@@ -542,6 +636,7 @@ func (e *Engine) remove(ctx context.Context, project string, c containerd.Contai
 	delete(e.oom, Namespace(project)+"/"+c.ID())
 	e.mu.Unlock()
 	e.removeLogs(project, c.ID())
+	os.RemoveAll(e.mountDir(project, c.ID()))
 	return nil
 }
 
@@ -777,6 +872,7 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 		return fmt.Errorf("purge: network: %w", err)
 	}
 	os.RemoveAll(filepath.Join(e.cfg.StateDir, "logs", project))
+	os.RemoveAll(filepath.Join(e.cfg.RunDir, project))
 	if err := e.client.NamespaceService().Delete(ctx, Namespace(project)); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("purge: delete namespace: %w", err)
 	}

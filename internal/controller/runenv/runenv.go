@@ -1,0 +1,138 @@
+package runenv
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
+)
+
+// Store is what resolving needs of the store.
+type Store interface {
+	Get(ctx context.Context, ref core.Ref) (core.Record, error)
+}
+
+// Failure is why an instance cannot start: a reason users see, and whether
+// it waits for something that may exist later (a secret, a key).
+type Failure struct {
+	Reason string
+	Wait   bool
+}
+
+// PullAuth reads a registry secret as pull credentials; nil when secret is "".
+func PullAuth(ctx context.Context, st Store, project, secret string) (*engine.RegistryAuth, *Failure) {
+	if secret == "" {
+		return nil, nil
+	}
+	s, err := Secret(ctx, st, project, secret)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil, &Failure{Reason: "fetch_image_failed_missing_pull_secret"}
+	}
+	if err != nil || s.Format != core.FormatRegistry {
+		return nil, &Failure{Reason: "fetch_image_failed_missing_pull_secret"}
+	}
+	return &engine.RegistryAuth{Server: s.Data["server"], Username: s.Data["username"], Password: s.Data["password"]}, nil
+}
+
+// Secret reads a secret.
+func Secret(ctx context.Context, st Store, project, name string) (core.Secret, error) {
+	var s core.Secret
+	rec, err := st.Get(ctx, core.Ref{Project: project, Kind: core.KindSecret, Name: name})
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(rec.Value, &s)
+}
+
+// ConfigMap reads a config map's data.
+func ConfigMap(ctx context.Context, st Store, project, name string) (map[string]string, error) {
+	rec, err := st.Get(ctx, core.Ref{Project: project, Kind: core.KindConfigMap, Name: name})
+	if err != nil {
+		return nil, err
+	}
+	var cm core.ConfigMap
+	return cm.Data, json.Unmarshal(rec.Value, &cm)
+}
+
+// UserEnv resolves run_env_variables with Code Engine's precedence: full
+// references in order (the last wins), then literals and key references,
+// which beat full references whatever their order.
+func UserEnv(ctx context.Context, st Store, project string, vars []core.EnvVar) ([]string, *Failure) {
+	values := map[string]string{}
+	var order []string
+	set := func(k, v string) {
+		if _, ok := values[k]; !ok {
+			order = append(order, k)
+		}
+		values[k] = v
+	}
+	load := func(typ, ref string) (map[string]string, *Failure) {
+		var data map[string]string
+		var err error
+		if typ == core.EnvSecretFull || typ == core.EnvSecretKey {
+			var s core.Secret
+			s, err = Secret(ctx, st, project, ref)
+			data = s.Data
+		} else {
+			data, err = ConfigMap(ctx, st, project, ref)
+		}
+		if errors.Is(err, core.ErrNotFound) {
+			return nil, &Failure{Reason: fmt.Sprintf("waiting for %s %q, which does not exist", kindWord(typ), ref), Wait: true}
+		}
+		if err != nil {
+			return nil, &Failure{Reason: fmt.Sprintf("read %s %q: %v", kindWord(typ), ref, err), Wait: true}
+		}
+		return data, nil
+	}
+	for _, full := range []bool{true, false} {
+		for _, v := range vars {
+			switch {
+			case full && (v.Type == core.EnvSecretFull || v.Type == core.EnvConfigMapFull):
+				data, f := load(v.Type, v.Reference)
+				if f != nil {
+					return nil, f
+				}
+				keys := make([]string, 0, len(data))
+				for k := range data {
+					keys = append(keys, k)
+				}
+				slices.Sort(keys)
+				for _, k := range keys {
+					set(v.Prefix+k, data[k])
+				}
+			case !full && (v.Type == core.EnvLiteral || v.Type == ""):
+				set(v.Name, v.Value)
+			case !full && (v.Type == core.EnvSecretKey || v.Type == core.EnvConfigMapKey):
+				data, f := load(v.Type, v.Reference)
+				if f != nil {
+					return nil, f
+				}
+				val, ok := data[v.Key]
+				if !ok {
+					return nil, &Failure{Reason: fmt.Sprintf("waiting for key %q in %s %q", v.Key, kindWord(v.Type), v.Reference), Wait: true}
+				}
+				name := v.Name
+				if name == "" {
+					name = v.Key
+				}
+				set(name, val)
+			}
+		}
+	}
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		out = append(out, k+"="+values[k])
+	}
+	return out, nil
+}
+
+func kindWord(typ string) string {
+	if typ == core.EnvSecretFull || typ == core.EnvSecretKey {
+		return "secret"
+	}
+	return "config map"
+}
