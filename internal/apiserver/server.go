@@ -46,6 +46,7 @@ type Quotas struct {
 	ConfigMaps int
 	Jobs       int
 	JobRuns    int
+	Apps       int
 }
 
 // LogReader reads an instance's logs; the engine implements it. Reading logs
@@ -65,9 +66,11 @@ type Config struct {
 	SoftDeleteRetention time.Duration
 	Quotas              Quotas
 	Now                 func() time.Time
-	BaseURL             string    // CE_API_BASE_URL, e.g. http://127.0.0.1:7070/v2
-	Domain              string    // CE_DOMAIN
-	Logs                LogReader // nil when no engine is configured
+	BaseURL             string      // CE_API_BASE_URL, e.g. http://127.0.0.1:7070/v2
+	Domain              string      // CE_DOMAIN
+	Logs                LogReader   // nil when no engine is configured
+	Apps                AppObserver // nil when no engine is configured
+	RouterPort          string      // ":8080" as app URLs show it; "" for port 80
 }
 
 // API serves /v2 and the health endpoints.
@@ -131,6 +134,17 @@ func New(cfg Config) *API {
 	a.handle("GET /v2/projects/{project}/job_runs/{name}", a.getJobRun, true)
 	a.handle("DELETE /v2/projects/{project}/job_runs/{name}", a.deleteJobRun, true)
 	a.handle("GET /v2/projects/{project}/job_runs/{name}/logs", a.jobRunLogs, true)
+
+	a.handle("GET /v2/projects/{project}/apps", a.listApps, true)
+	a.handle("POST /v2/projects/{project}/apps", a.createApp, true)
+	a.handle("GET /v2/projects/{project}/apps/{name}", a.getApp, true)
+	a.handle("PATCH /v2/projects/{project}/apps/{name}", a.updateApp, true)
+	a.handle("DELETE /v2/projects/{project}/apps/{name}", a.deleteApp, true)
+	a.handle("GET /v2/projects/{project}/apps/{app}/revisions", a.listRevisions, true)
+	a.handle("GET /v2/projects/{project}/apps/{app}/revisions/{name}", a.getRevision, true)
+	a.handle("DELETE /v2/projects/{project}/apps/{app}/revisions/{name}", a.deleteRevision, true)
+	a.handle("GET /v2/projects/{project}/apps/{app}/instances", a.listInstances, true)
+	a.handle("GET /v2/projects/{project}/apps/{app}/logs", a.appLogs, true)
 
 	a.handle("GET /v2/audit_events", a.listAuditEvents, true)
 	a.handle("GET /v2/tokens", a.listTokens, true)

@@ -65,6 +65,11 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.DurationVar(&cfg.ImagePruneInterval, "image-prune-interval", cfg.ImagePruneInterval, "how often cached images that no job or unfinished run refers to are removed")
 	f.IntVar(&cfg.MaxJobs, "max-jobs", cfg.MaxJobs, "jobs per project at most (0: no limit)")
 	f.IntVar(&cfg.MaxJobRuns, "max-job-runs", cfg.MaxJobRuns, "job runs per project at most (0: no limit)")
+	f.IntVar(&cfg.MaxApps, "max-apps", cfg.MaxApps, "apps per project at most (0: no limit)")
+	f.StringVar(&cfg.RouterAddr, "router-addr", cfg.RouterAddr, "address of the router that serves apps at http://<app>.<project subdomain>.<domain>")
+	f.IntVar(&cfg.RouterQueueDepth, "router-queue-depth", cfg.RouterQueueDepth, "requests that wait per revision when every instance is at scale_concurrency; more get 503")
+	f.DurationVar(&cfg.AutoscaleStableWindow, "autoscale-stable-window", cfg.AutoscaleStableWindow, "window of average concurrency the autoscaler follows; an app scales to zero after this long without requests")
+	f.DurationVar(&cfg.AutoscalePanicWindow, "autoscale-panic-window", cfg.AutoscalePanicWindow, "short window the autoscaler follows when demand exceeds twice the capacity")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	return cmd

@@ -36,6 +36,12 @@ type Server struct {
 	ImagePruneInterval time.Duration
 	MaxJobs            int
 	MaxJobRuns         int
+
+	MaxApps               int
+	RouterAddr            string
+	RouterQueueDepth      int
+	AutoscaleStableWindow time.Duration
+	AutoscalePanicWindow  time.Duration
 }
 
 // Default returns the defaults a user sees.
@@ -58,6 +64,12 @@ func Default() Server {
 		ImagePruneInterval:  30 * time.Second,
 		MaxJobs:             100,
 		MaxJobRuns:          100,
+
+		MaxApps:               40,
+		RouterAddr:            "127.0.0.1:8080",
+		RouterQueueDepth:      100,
+		AutoscaleStableWindow: 60 * time.Second,
+		AutoscalePanicWindow:  6 * time.Second,
 	}
 }
 
@@ -102,10 +114,22 @@ func (s Server) Validate() error {
 		flag string
 		v    int
 	}{{"--max-projects", s.MaxProjects}, {"--max-secrets", s.MaxSecrets}, {"--max-config-maps", s.MaxConfigMaps},
-		{"--max-jobs", s.MaxJobs}, {"--max-job-runs", s.MaxJobRuns}} {
+		{"--max-jobs", s.MaxJobs}, {"--max-job-runs", s.MaxJobRuns}, {"--max-apps", s.MaxApps}} {
 		if q.v < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative", q.flag))
 		}
+	}
+	if _, _, err := net.SplitHostPort(s.RouterAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--router-addr %q: %w", s.RouterAddr, err))
+	}
+	if s.RouterQueueDepth < 1 {
+		errs = append(errs, fmt.Errorf("--router-queue-depth must be at least 1"))
+	}
+	if s.AutoscaleStableWindow < time.Second {
+		errs = append(errs, fmt.Errorf("--autoscale-stable-window must be at least 1s, got %s", s.AutoscaleStableWindow))
+	}
+	if s.AutoscalePanicWindow < 100*time.Millisecond || s.AutoscalePanicWindow > s.AutoscaleStableWindow {
+		errs = append(errs, fmt.Errorf("--autoscale-panic-window must be from 100ms to --autoscale-stable-window, got %s", s.AutoscalePanicWindow))
 	}
 	if s.MaxInstances < 1 {
 		errs = append(errs, fmt.Errorf("--max-instances must be at least 1"))

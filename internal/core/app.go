@@ -379,3 +379,45 @@ func validateMounts(ms []VolumeMount) error {
 	}
 	return nil
 }
+
+// Platform is what the server tells instances about where they run.
+type Platform struct {
+	Region  string // CE_REGION
+	Domain  string // CE_DOMAIN
+	BaseURL string // CE_API_BASE_URL
+}
+
+// AppEnv is the environment coligo sets in an app's instances
+// (computed_env_variables), as Code Engine does (§2.1).
+func AppEnv(pl Platform, p Project, app, revision string, port int) []EnvVar {
+	lit := func(k, v string) EnvVar { return EnvVar{Type: EnvLiteral, Name: k, Value: v} }
+	return []EnvVar{
+		lit("CE_API_BASE_URL", pl.BaseURL), lit("CE_APP", app), lit("CE_DOMAIN", pl.Domain),
+		lit("CE_PROJECT_ID", p.ID), lit("CE_REGION", pl.Region), lit("CE_SUBDOMAIN", p.Subdomain),
+		lit("K_CONFIGURATION", app), lit("K_REVISION", revision), lit("K_SERVICE", app),
+		lit("PORT", fmt.Sprint(port)),
+	}
+}
+
+// AppHost is the host name of an app on the router: <app>.<subdomain>.<domain>.
+func AppHost(app string, p Project, domain string) string { return app + "." + p.Subdomain + "." + domain }
+
+// Instance statuses of apps.
+const (
+	InstancePending = "pending"
+	InstanceRunning = "running"
+	InstanceFailed  = "failed"
+)
+
+// AppInstance is an app instance as the app controller observes it.
+type AppInstance struct {
+	Name      string
+	App       string
+	Revision  string
+	Status    string // pending, running, failed
+	Ready     bool
+	Draining  bool
+	Restarts  int
+	StartedAt time.Time
+	IP        string
+}

@@ -49,6 +49,7 @@ type Router struct {
 	cfg    Config
 	log    *slog.Logger
 	routes atomic.Pointer[map[string]Route]
+	wake   atomic.Pointer[func(string)]
 
 	mu   sync.Mutex
 	revs map[string]*revision
@@ -68,6 +69,7 @@ func New(cfg Config) *Router {
 		cfg.Wake = func(string) {}
 	}
 	r := &Router{cfg: cfg, log: cfg.Logger.With("component", "router"), revs: map[string]*revision{}}
+	r.wake.Store(&cfg.Wake)
 	empty := map[string]Route{}
 	r.routes.Store(&empty)
 	r.proxy = r.newProxy(newTransport(false))
@@ -135,6 +137,10 @@ func (r *Router) newProxy(t http.RoundTripper) *httputil.ReverseProxy {
 		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelDebug),
 	}
 }
+
+// SetWake sets the function told when a request waits for a revision with
+// no ready instance (the autoscaler's), replacing Config.Wake.
+func (r *Router) SetWake(wake func(rev string)) { r.wake.Store(&wake) }
 
 // SetRoutes replaces the routing table: host (without port) → route.
 func (r *Router) SetRoutes(routes map[string]Route) {
@@ -270,7 +276,7 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, key string) {
 	rev.mu.Unlock()
 	ctx, cancel := context.WithTimeout(req.Context(), timeout)
 	defer cancel()
-	b, err := rev.acquire(ctx, func() { r.cfg.Wake(key) })
+	b, err := rev.acquire(ctx, func() { (*r.wake.Load())(key) })
 	switch {
 	case errors.Is(err, errQueueFull):
 		r.requests.WithLabelValues("503").Inc()

@@ -28,11 +28,13 @@ import (
 	"github.com/coligo/coligo/internal/apiserver"
 	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/config"
+	"github.com/coligo/coligo/internal/controller/app"
 	"github.com/coligo/coligo/internal/controller/jobrun"
 	"github.com/coligo/coligo/internal/controller/project"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine/local"
 	"github.com/coligo/coligo/internal/keys"
+	"github.com/coligo/coligo/internal/router"
 	"github.com/coligo/coligo/internal/seal"
 	"github.com/coligo/coligo/internal/store"
 )
@@ -102,11 +104,21 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		Store: db, Logger: log, Registry: reg, Region: cfg.Region, AccountID: cfg.AccountID,
 		KeyProviders: []string{root.Name()}, SoftDeleteRetention: cfg.SoftDeleteRetention,
 		Quotas: apiserver.Quotas{Projects: cfg.MaxProjects, Secrets: cfg.MaxSecrets, ConfigMaps: cfg.MaxConfigMaps,
-			Jobs: cfg.MaxJobs, JobRuns: cfg.MaxJobRuns},
+			Jobs: cfg.MaxJobs, JobRuns: cfg.MaxJobRuns, Apps: cfg.MaxApps},
 		Domain: cfg.Domain,
 	}
+	rt := router.New(router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg})
+	var apps *app.Controller
 	if eng != nil {
 		apiCfg.Logs = eng
+	}
+	routerLn, err := net.Listen("tcp", cfg.RouterAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (--router-addr): %w", cfg.RouterAddr, err)
+	}
+	defer routerLn.Close()
+	if _, port, _ := net.SplitHostPort(routerLn.Addr().String()); port != "80" {
+		apiCfg.RouterPort = ":" + port
 	}
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
@@ -121,6 +133,15 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		ln = tls.NewListener(ln, tc)
 	}
 	apiCfg.BaseURL = scheme + "://" + ln.Addr().String() + "/v2"
+	if eng != nil {
+		apps = app.New(app.Config{
+			Store: db, Engine: eng, Router: rt, Logger: log,
+			Platform:     core.Platform{Region: cfg.Region, Domain: cfg.Domain, BaseURL: apiCfg.BaseURL},
+			StableWindow: cfg.AutoscaleStableWindow, PanicWindow: cfg.AutoscalePanicWindow,
+		})
+		rt.SetWake(apps.Wake)
+		apiCfg.Apps = apps
+	}
 	handler := apiserver.New(apiCfg)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
@@ -139,10 +160,23 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 			}).Run(ctrlCtx)
 		})
 	}
+	if apps != nil {
+		wg.Go(func() { apps.Run(ctrlCtx) })
+	}
 	wg.Go(func() { project.New(pcfg).Run(ctrlCtx) })
 
-	serveErr := make(chan error, 1)
+	routerSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols),
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	routerSrv.Protocols.SetHTTP1(true)
+	routerSrv.Protocols.SetUnencryptedHTTP2(true)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if err := routerSrv.Serve(routerLn); !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- fmt.Errorf("router: %w", err)
+		}
+	}()
+	log.Info("router listening", "addr", routerLn.Addr().String(), "domain", cfg.Domain)
 	log.Info("api listening", "url", scheme+"://"+ln.Addr().String()+"/v2", "data_dir", cfg.DataDir)
 
 	select {
@@ -152,6 +186,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err = srv.Shutdown(sctx)
+		routerSrv.Shutdown(sctx)
 		cancel()
 	}
 	stopCtrl()

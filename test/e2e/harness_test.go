@@ -46,6 +46,7 @@ type server struct {
 	t       *testing.T
 	dataDir string
 	addr    string
+	router  string // the router's address, fixed across restarts
 	args    []string
 	env     []string
 	cmd     *exec.Cmd
@@ -79,7 +80,7 @@ func freeAddr(t *testing.T) string {
 // startServer starts a server on a fresh data dir.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), args: args}
+	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), router: freeAddr(t), args: args}
 	s.start()
 	t.Cleanup(func() {
 		s.stop()
@@ -106,7 +107,7 @@ func (s *server) launch() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	args := append([]string{"server", "--data-dir", s.dataDir, "--api-addr", s.addr, "--log-level", "debug"}, engineArgs()...)
+	args := append([]string{"server", "--data-dir", s.dataDir, "--api-addr", s.addr, "--router-addr", s.router, "--log-level", "debug"}, engineArgs()...)
 	args = append(args, s.args...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf

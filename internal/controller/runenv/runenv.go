@@ -136,3 +136,34 @@ func kindWord(typ string) string {
 	}
 	return "config map"
 }
+
+// Mounts reads the secrets and config maps of run_volume_mounts as
+// directories of files, one per key.
+func Mounts(ctx context.Context, st Store, project string, ms []core.VolumeMount) ([]engine.Mount, *Failure) {
+	var out []engine.Mount
+	for _, m := range ms {
+		var data map[string]string
+		var err error
+		what := "config map"
+		if m.Type == core.MountSecret {
+			what = "secret"
+			var s core.Secret
+			s, err = Secret(ctx, st, project, m.Reference)
+			data = s.Data
+		} else {
+			data, err = ConfigMap(ctx, st, project, m.Reference)
+		}
+		if errors.Is(err, core.ErrNotFound) {
+			return nil, &Failure{Reason: fmt.Sprintf("waiting for %s %q, which does not exist", what, m.Reference), Wait: true}
+		}
+		if err != nil {
+			return nil, &Failure{Reason: fmt.Sprintf("read %s %q: %v", what, m.Reference, err), Wait: true}
+		}
+		files := make(map[string][]byte, len(data))
+		for k, v := range data {
+			files[k] = []byte(v)
+		}
+		out = append(out, engine.Mount{Dir: m.MountPath, Files: files})
+	}
+	return out, nil
+}

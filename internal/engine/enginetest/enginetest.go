@@ -226,6 +226,9 @@ func testPullPins(t *testing.T, e engine.Engine, h Harness) {
 	if err != nil {
 		t.Fatalf("run the pinned image: %v", err)
 	}
+	if in.IP == "" {
+		t.Error("Run returned no address for the instance")
+	}
 	if got := waitExited(t, e, p, in.ID, 10*time.Second); got.ExitCode != 0 {
 		t.Errorf("pinned instance exited %d", got.ExitCode)
 	}

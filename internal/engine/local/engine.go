@@ -266,11 +266,14 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 		}
 		return engine.Instance{}, fmt.Errorf("create container %s: %w", spec.ID, err)
 	}
-	if err := e.start(ctx, spec.Project, c); err != nil {
+	ip, err := e.start(ctx, spec.Project, c)
+	if err != nil {
 		e.remove(ctx, spec.Project, c)
 		return engine.Instance{}, err
 	}
-	return e.inspect(ctx, spec.Project, c)
+	in, err := e.inspect(ctx, spec.Project, c)
+	in.IP = ip
+	return in, err
 }
 
 // writeMounts writes the files of an instance's mounts under the run dir
@@ -317,48 +320,53 @@ func (e *Engine) resume(ctx context.Context, project string, c containerd.Contai
 			return in, fmt.Errorf("delete unstarted task %s: %w", c.ID(), err)
 		}
 	}
-	if err := e.start(ctx, project, c); err != nil {
+	ip, err := e.start(ctx, project, c)
+	if err != nil {
 		return in, err
 	}
-	return e.inspect(ctx, project, c)
+	in, err = e.inspect(ctx, project, c)
+	in.IP = ip
+	return in, err
 }
 
 // start creates the task with its logger, connects it to the project's
 // network inside the task's network namespace, then starts it.
-func (e *Engine) start(ctx context.Context, project string, c containerd.Container) error {
+func (e *Engine) start(ctx context.Context, project string, c containerd.Container) (string, error) {
 	logFile := e.logPath(project, c.ID())
 	if err := os.MkdirAll(filepath.Dir(logFile), 0o700); err != nil {
-		return err
+		return "", err
 	}
 	task, err := c.NewTask(ctx, cio.BinaryIO(e.cfg.LoggerBinary, map[string]string{
 		LoggerArg: logFile, "--coligo-log-max": strconv.FormatInt(e.cfg.LogMaxBytes, 10),
 	}))
 	if err != nil {
-		return fmt.Errorf("create task %s: %w", c.ID(), err)
+		return "", fmt.Errorf("create task %s: %w", c.ID(), err)
 	}
 	nw, err := e.nets.get(project)
 	if err != nil {
 		task.Delete(ctx, containerd.WithProcessKill)
-		return err
+		return "", err
 	}
 	res, err := nw.Setup(ctx, c.ID(), fmt.Sprintf("/proc/%d/ns/net", task.Pid()))
 	if err != nil {
 		task.Delete(ctx, containerd.WithProcessKill)
-		return fmt.Errorf("connect %s to the project network: %w", c.ID(), err)
+		return "", fmt.Errorf("connect %s to the project network: %w", c.ID(), err)
 	}
+	ip := ""
 	for name, iface := range res.Interfaces {
 		if name == "lo" || len(iface.IPConfigs) == 0 {
 			continue
 		}
-		if _, err := c.SetLabels(ctx, map[string]string{labelIP: iface.IPConfigs[0].IP.String()}); err != nil {
+		ip = iface.IPConfigs[0].IP.String()
+		if _, err := c.SetLabels(ctx, map[string]string{labelIP: ip}); err != nil {
 			e.log.Warn("record instance address", "instance", c.ID(), "err", err)
 		}
 	}
 	if err := task.Start(ctx); err != nil {
 		task.Delete(ctx, containerd.WithProcessKill)
-		return fmt.Errorf("start task %s: %w", c.ID(), err)
+		return "", fmt.Errorf("start task %s: %w", c.ID(), err)
 	}
-	return nil
+	return ip, nil
 }
 
 // Pull implements engine.Engine.

@@ -2,18 +2,25 @@
 // CGO_ENABLED=0). Its first argument picks what it does:
 //
 //	testprog serve ADDR      serve GET / with the page and the JOB_INDEX, if any
+//	testprog app             an app on $PORT: / answers "hello from $K_REVISION $VERSION",
+//	                         /env the environment, /sleep?ms=N after N ms, /file?path=P a
+//	                         file; SIGTERM finishes requests in flight, then exits
 //	testprog fetch URL       GET URL (retrying for 3 s), print the body; exit 1 on failure
 //	testprog alloc MIB       allocate and touch MIB mebibytes, then exit 0
 //	testprog job             print JOB_INDEX and JOB_ARRAY_SIZE; exit 1 if JOB_INDEX is in FAIL_INDICES
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -31,6 +38,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+	case "app":
+		app()
 	case "fetch":
 		c := &http.Client{Timeout: time.Second}
 		deadline := time.Now().Add(3 * time.Second)
@@ -67,5 +76,46 @@ func main() {
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", os.Args[1])
 		os.Exit(2)
+	}
+}
+
+func app() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s %s\n", os.Getenv("K_REVISION"), os.Getenv("VERSION"))
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		env := os.Environ()
+		slices.Sort(env)
+		fmt.Fprintln(w, strings.Join(env, "\n"))
+	})
+	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		select {
+		case <-time.After(time.Duration(ms) * time.Millisecond):
+			fmt.Fprintf(w, "slept %d ms in %s\n", ms, os.Getenv("HOSTNAME"))
+		case <-r.Context().Done():
+		}
+	})
+	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile(r.URL.Query().Get("path"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Write(b)
+	})
+	srv := &http.Server{Addr: ":" + os.Getenv("PORT"), Handler: mux}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
+	go func() {
+		<-stop
+		fmt.Println("SIGTERM: finishing requests")
+		srv.Shutdown(context.Background())
+	}()
+	fmt.Println("app listening on", srv.Addr)
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 }

@@ -1,0 +1,257 @@
+package api
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+)
+
+// Resource types of apps.
+const (
+	ResourceTypeApp         = "app_v2"
+	ResourceTypeAppRevision = "app_revision_v2"
+	ResourceTypeAppInstance = "app_instance_v2"
+)
+
+// Probe is a liveness or readiness probe.
+type Probe struct {
+	Type             string `json:"type"`
+	Path             string `json:"path,omitempty"`
+	Port             int    `json:"port,omitempty"`
+	Interval         int    `json:"interval,omitempty"`
+	InitialDelay     int    `json:"initial_delay,omitempty"`
+	Timeout          int    `json:"timeout,omitempty"`
+	FailureThreshold int    `json:"failure_threshold,omitempty"`
+}
+
+// VolumeMount is an entry of run_volume_mounts.
+type VolumeMount struct {
+	Type      string `json:"type"`
+	Reference string `json:"reference"`
+	MountPath string `json:"mount_path"`
+	SubPath   string `json:"sub_path,omitempty"`
+}
+
+// AppSpec holds the image_*, probe_*, run_* and scale_* fields of an app.
+// In a prototype or patch every field is optional.
+type AppSpec struct {
+	ImageReference             string        `json:"image_reference,omitempty"`
+	ImageSecret                string        `json:"image_secret,omitempty"`
+	ImagePort                  *int          `json:"image_port,omitempty"`
+	ImagePortName              string        `json:"image_port_name,omitempty"` // coligo: http1 or h2c
+	ManagedDomainMappings      string        `json:"managed_domain_mappings,omitempty"`
+	ProbeLiveness              *Probe        `json:"probe_liveness,omitempty"`
+	ProbeReadiness             *Probe        `json:"probe_readiness,omitempty"`
+	RunArguments               []string      `json:"run_arguments,omitempty"`
+	RunCommands                []string      `json:"run_commands,omitempty"`
+	RunAsUser                  *int          `json:"run_as_user,omitempty"`
+	RunEnvVariables            []EnvVar      `json:"run_env_variables,omitempty"`
+	RunServiceAccount          string        `json:"run_service_account,omitempty"`
+	RunVolumeMounts            []VolumeMount `json:"run_volume_mounts,omitempty"`
+	ScaleConcurrency           *int          `json:"scale_concurrency,omitempty"`
+	ScaleConcurrencyTarget     *int          `json:"scale_concurrency_target,omitempty"`
+	ScaleCPULimit              string        `json:"scale_cpu_limit,omitempty"`
+	ScaleMemoryLimit           string        `json:"scale_memory_limit,omitempty"`
+	ScaleEphemeralStorageLimit string        `json:"scale_ephemeral_storage_limit,omitempty"`
+	ScaleDownDelay             *int          `json:"scale_down_delay,omitempty"`
+	ScaleInitialInstances      *int          `json:"scale_initial_instances,omitempty"`
+	ScaleMaxInstances          *int          `json:"scale_max_instances,omitempty"`
+	ScaleMinInstances          *int          `json:"scale_min_instances,omitempty"`
+	ScaleRequestTimeout        *int          `json:"scale_request_timeout,omitempty"`
+}
+
+// AppPrototype is the body of POST /projects/{id}/apps.
+type AppPrototype struct {
+	Name string `json:"name"`
+	AppSpec
+}
+
+// AppStatusDetails tells which revisions exist and serve.
+type AppStatusDetails struct {
+	LatestCreatedRevision string `json:"latest_created_revision,omitempty"`
+	LatestReadyRevision   string `json:"latest_ready_revision,omitempty"`
+	Reason                string `json:"reason"`
+}
+
+// App is an app.
+type App struct {
+	CreatedAt            string           `json:"created_at"`
+	EntityTag            string           `json:"entity_tag"`
+	Href                 string           `json:"href"`
+	ID                   string           `json:"id"`
+	Name                 string           `json:"name"`
+	ProjectID            string           `json:"project_id"`
+	Region               string           `json:"region"`
+	ResourceType         string           `json:"resource_type"`
+	ComputedEnvVariables []EnvVar         `json:"computed_env_variables"`
+	Endpoint             string           `json:"endpoint,omitempty"`
+	EndpointInternal     string           `json:"endpoint_internal"`
+	Status               string           `json:"status"`
+	StatusDetails        AppStatusDetails `json:"status_details"`
+	AppSpec
+}
+
+// AppList is a page of apps.
+type AppList struct {
+	Limit int      `json:"limit"`
+	First *PageRef `json:"first,omitempty"`
+	Next  *PageRef `json:"next,omitempty"`
+	Apps  []App    `json:"apps"`
+}
+
+// AppRevisionStatusDetails tells how far a revision is.
+type AppRevisionStatusDetails struct {
+	ActualInstances int    `json:"actual_instances"`
+	Reason          string `json:"reason"`
+	Message         string `json:"message,omitempty"` // coligo: the cause in words
+}
+
+// AppRevision is an immutable snapshot of an app.
+type AppRevision struct {
+	AppName              string                   `json:"app_name"`
+	CreatedAt            string                   `json:"created_at"`
+	Href                 string                   `json:"href"`
+	ID                   string                   `json:"id"`
+	Name                 string                   `json:"name"`
+	ProjectID            string                   `json:"project_id"`
+	Region               string                   `json:"region"`
+	ResourceType         string                   `json:"resource_type"`
+	ComputedEnvVariables []EnvVar                 `json:"computed_env_variables"`
+	ImageDigest          string                   `json:"image_digest,omitempty"` // coligo: the pinned image
+	Status               string                   `json:"status"`
+	StatusDetails        AppRevisionStatusDetails `json:"status_details"`
+	AppSpec
+}
+
+// AppRevisionList is a page of revisions.
+type AppRevisionList struct {
+	Limit     int           `json:"limit"`
+	First     *PageRef      `json:"first,omitempty"`
+	Next      *PageRef      `json:"next,omitempty"`
+	Revisions []AppRevision `json:"revisions"`
+}
+
+// ContainerState is the state of an instance's container.
+type ContainerState struct {
+	ContainerStatus string `json:"container_status"`
+	StartedAt       string `json:"started_at,omitempty"`
+}
+
+// ContainerStatus is the current and last observed state of a container.
+type ContainerStatus struct {
+	CurrentState ContainerState `json:"current_state"`
+}
+
+// AppInstanceStatusDetails are the details of an instance.
+type AppInstanceStatusDetails struct {
+	Restarts      int             `json:"restarts"`
+	UserContainer ContainerStatus `json:"user_container"`
+	Ready         bool            `json:"ready"` // coligo: receives requests
+}
+
+// AppInstance is a running instance of an app revision.
+type AppInstance struct {
+	AppName                    string                   `json:"app_name"`
+	CreatedAt                  string                   `json:"created_at"`
+	Href                       string                   `json:"href"`
+	ID                         string                   `json:"id"`
+	Name                       string                   `json:"name"`
+	ProjectID                  string                   `json:"project_id"`
+	Region                     string                   `json:"region"`
+	ResourceType               string                   `json:"resource_type"`
+	RevisionName               string                   `json:"revision_name"`
+	ScaleCPULimit              string                   `json:"scale_cpu_limit"`
+	ScaleMemoryLimit           string                   `json:"scale_memory_limit"`
+	ScaleEphemeralStorageLimit string                   `json:"scale_ephemeral_storage_limit"`
+	Status                     string                   `json:"status"`
+	StatusDetails              AppInstanceStatusDetails `json:"status_details"`
+}
+
+// AppInstanceList is a page of instances.
+type AppInstanceList struct {
+	Limit     int           `json:"limit"`
+	First     *PageRef      `json:"first,omitempty"`
+	Next      *PageRef      `json:"next,omitempty"`
+	Instances []AppInstance `json:"instances"`
+}
+
+func appPath(project string, parts ...string) string {
+	p := "/projects/" + url.PathEscape(project) + "/apps"
+	for _, s := range parts {
+		p += "/" + url.PathEscape(s)
+	}
+	return p
+}
+
+// CreateApp creates an app.
+func (c *Client) CreateApp(ctx context.Context, project string, a AppPrototype) (*App, error) {
+	var out App
+	_, err := c.Do(ctx, http.MethodPost, appPath(project), nil, nil, a, &out)
+	return &out, err
+}
+
+// GetApp reads an app.
+func (c *Client) GetApp(ctx context.Context, project, name string) (*App, error) {
+	var out App
+	_, err := c.Do(ctx, http.MethodGet, appPath(project, name), nil, nil, nil, &out)
+	return &out, err
+}
+
+// ListApps lists a page of apps.
+func (c *Client) ListApps(ctx context.Context, project string, o ListOptions) (*AppList, error) {
+	var out AppList
+	_, err := c.Do(ctx, http.MethodGet, appPath(project), o.query(), nil, nil, &out)
+	return &out, err
+}
+
+// UpdateApp applies a merge patch (any JSON object) to an app.
+func (c *Client) UpdateApp(ctx context.Context, project, name, ifMatch string, patch any) (*App, error) {
+	var out App
+	_, err := c.Do(ctx, http.MethodPatch, appPath(project, name), nil,
+		map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}, patch, &out)
+	return &out, err
+}
+
+// DeleteApp deletes an app with its revisions and instances.
+func (c *Client) DeleteApp(ctx context.Context, project, name string) error {
+	_, err := c.Do(ctx, http.MethodDelete, appPath(project, name), nil, nil, nil, nil)
+	return err
+}
+
+// ListAppRevisions lists a page of an app's revisions.
+func (c *Client) ListAppRevisions(ctx context.Context, project, app string, o ListOptions) (*AppRevisionList, error) {
+	var out AppRevisionList
+	_, err := c.Do(ctx, http.MethodGet, appPath(project, app, "revisions"), o.query(), nil, nil, &out)
+	return &out, err
+}
+
+// GetAppRevision reads a revision.
+func (c *Client) GetAppRevision(ctx context.Context, project, app, name string) (*AppRevision, error) {
+	var out AppRevision
+	_, err := c.Do(ctx, http.MethodGet, appPath(project, app, "revisions", name), nil, nil, nil, &out)
+	return &out, err
+}
+
+// DeleteAppRevision deletes an inactive revision.
+func (c *Client) DeleteAppRevision(ctx context.Context, project, app, name string) error {
+	_, err := c.Do(ctx, http.MethodDelete, appPath(project, app, "revisions", name), nil, nil, nil, nil)
+	return err
+}
+
+// ListAppInstances lists a page of an app's instances.
+func (c *Client) ListAppInstances(ctx context.Context, project, app string, o ListOptions) (*AppInstanceList, error) {
+	var out AppInstanceList
+	_, err := c.Do(ctx, http.MethodGet, appPath(project, app, "instances"), o.query(), nil, nil, &out)
+	return &out, err
+}
+
+// AppLogs writes the logs of an app's instance (all instances when
+// instance is "") to w.
+func (c *Client) AppLogs(ctx context.Context, project, app, instance string, w io.Writer) error {
+	q := url.Values{}
+	if instance != "" {
+		q.Set("instance", instance)
+	}
+	return c.stream(ctx, appPath(project, app, "logs"), q, w)
+}

@@ -1,0 +1,500 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/core"
+)
+
+// AppObserver tells what the app controller observes of instances.
+type AppObserver interface {
+	Instances(project, app string) []core.AppInstance
+}
+
+func toAPIAppSpec(s core.AppSpec) api.AppSpec {
+	out := api.AppSpec{
+		ImageReference: s.ImageReference, ImageSecret: s.ImageSecret, ImagePort: &s.ImagePort, ImagePortName: s.ImagePortName,
+		ManagedDomainMappings: s.ManagedDomainMappings, RunArguments: s.RunArguments, RunCommands: s.RunCommands,
+		RunAsUser: &s.RunAsUser, RunServiceAccount: s.RunServiceAccount, ScaleConcurrency: &s.ScaleConcurrency,
+		ScaleCPULimit: s.ScaleCPULimit, ScaleMemoryLimit: s.ScaleMemoryLimit, ScaleEphemeralStorageLimit: s.ScaleEphemeralStorageLimit,
+		ScaleDownDelay: &s.ScaleDownDelay, ScaleInitialInstances: &s.ScaleInitialInstances, ScaleMaxInstances: &s.ScaleMaxInstances,
+		ScaleMinInstances: &s.ScaleMinInstances, ScaleRequestTimeout: &s.ScaleRequestTimeout, RunEnvVariables: []api.EnvVar{},
+		RunVolumeMounts: []api.VolumeMount{},
+	}
+	target := s.Target()
+	out.ScaleConcurrencyTarget = &target
+	if s.ProbeReadiness != nil {
+		p := api.Probe(*s.ProbeReadiness)
+		out.ProbeReadiness = &p
+	}
+	if s.ProbeLiveness != nil {
+		p := api.Probe(*s.ProbeLiveness)
+		out.ProbeLiveness = &p
+	}
+	for _, e := range s.RunEnvVariables {
+		out.RunEnvVariables = append(out.RunEnvVariables, api.EnvVar(e))
+	}
+	for _, m := range s.RunVolumeMounts {
+		out.RunVolumeMounts = append(out.RunVolumeMounts, api.VolumeMount(m))
+	}
+	return out
+}
+
+// appSpecFrom builds a spec from a prototype (or a patched one): Code
+// Engine's defaults for what is unset, then validation.
+func appSpecFrom(in api.AppSpec) (core.AppSpec, error) {
+	s := core.NewAppSpec()
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	setInt := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&s.ImageReference, in.ImageReference)
+	set(&s.ImageSecret, in.ImageSecret)
+	set(&s.ImagePortName, in.ImagePortName)
+	set(&s.ManagedDomainMappings, in.ManagedDomainMappings)
+	set(&s.RunServiceAccount, in.RunServiceAccount)
+	set(&s.ScaleCPULimit, in.ScaleCPULimit)
+	set(&s.ScaleMemoryLimit, in.ScaleMemoryLimit)
+	set(&s.ScaleEphemeralStorageLimit, in.ScaleEphemeralStorageLimit)
+	setInt(&s.ImagePort, in.ImagePort)
+	setInt(&s.RunAsUser, in.RunAsUser)
+	setInt(&s.ScaleConcurrency, in.ScaleConcurrency)
+	setInt(&s.ScaleConcurrencyTarget, in.ScaleConcurrencyTarget)
+	setInt(&s.ScaleDownDelay, in.ScaleDownDelay)
+	setInt(&s.ScaleInitialInstances, in.ScaleInitialInstances)
+	setInt(&s.ScaleMaxInstances, in.ScaleMaxInstances)
+	setInt(&s.ScaleMinInstances, in.ScaleMinInstances)
+	setInt(&s.ScaleRequestTimeout, in.ScaleRequestTimeout)
+	if in.ScaleConcurrencyTarget != nil && *in.ScaleConcurrencyTarget == 0 {
+		return s, core.Invalid("scale_concurrency_target", "must be from 1 to %d", core.MaxConcurrency)
+	}
+	if s.ScaleConcurrencyTarget == s.ScaleConcurrency {
+		s.ScaleConcurrencyTarget = 0 // the default: follows scale_concurrency
+	}
+	if in.RunArguments != nil {
+		s.RunArguments = in.RunArguments
+	}
+	if in.RunCommands != nil {
+		s.RunCommands = in.RunCommands
+	}
+	if in.ProbeReadiness != nil {
+		p := core.Probe(*in.ProbeReadiness)
+		s.ProbeReadiness = &p
+	}
+	if in.ProbeLiveness != nil {
+		p := core.Probe(*in.ProbeLiveness)
+		s.ProbeLiveness = &p
+	}
+	for _, e := range in.RunEnvVariables {
+		if e.Type == "" {
+			e.Type = core.EnvLiteral
+		}
+		s.RunEnvVariables = append(s.RunEnvVariables, core.EnvVar(e))
+	}
+	for _, m := range in.RunVolumeMounts {
+		s.RunVolumeMounts = append(s.RunVolumeMounts, core.VolumeMount(m))
+	}
+	return s, core.ValidateAppSpec(s)
+}
+
+func (a *API) platform() core.Platform {
+	return core.Platform{Region: a.cfg.Region, Domain: a.cfg.Domain, BaseURL: a.cfg.BaseURL}
+}
+
+func apiEnv(vars []core.EnvVar) []api.EnvVar {
+	out := make([]api.EnvVar, 0, len(vars))
+	for _, e := range vars {
+		out = append(out, api.EnvVar(e))
+	}
+	return out
+}
+
+// appRevisions reads an app's revisions, oldest first.
+func (a *API) appRevisions(r *http.Request, project, app string) ([]core.Revision, error) {
+	var out []core.Revision
+	after := ""
+	for {
+		recs, more, err := a.cfg.Store.List(r.Context(), project, core.KindRevision, after, 100)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range recs {
+			after = rec.Name
+			rev, err := unmarshalRecord[core.Revision](rec)
+			if err != nil {
+				return nil, err
+			}
+			if rev.AppName == app {
+				out = append(out, rev)
+			}
+		}
+		if !more {
+			break
+		}
+	}
+	slices.SortFunc(out, func(x, y core.Revision) int { return x.Generation - y.Generation })
+	return out, nil
+}
+
+func (a *API) appView(r *http.Request, p core.Project, rec core.Record, app core.App) (api.App, error) {
+	revs, err := a.appRevisions(r, p.ID, app.Name)
+	if err != nil {
+		return api.App{}, err
+	}
+	var latest, ready *core.Revision
+	for i := range revs {
+		if revs[i].Generation == app.Generation {
+			latest = &revs[i]
+		}
+		if revs[i].Status == core.RevisionReady {
+			ready = &revs[i]
+		}
+	}
+	status, reason := core.AppStatus(latest, ready)
+	out := api.App{
+		CreatedAt: rfc3339(app.CreatedAt), EntityTag: etag(rec.Version), Href: baseURL(r) + "/v2/projects/" + p.ID + "/apps/" + app.Name,
+		ID: app.ID, Name: app.Name, ProjectID: p.ID, Region: a.cfg.Region, ResourceType: api.ResourceTypeApp,
+		ComputedEnvVariables: apiEnv(core.AppEnv(a.platform(), p, app.Name, core.RevisionName(app.Name, app.Generation), app.ImagePort)),
+		EndpointInternal:     "http://" + app.Name + "." + p.Subdomain + ".svc",
+		Status:               status, StatusDetails: api.AppStatusDetails{LatestCreatedRevision: core.RevisionName(app.Name, app.Generation), Reason: reason},
+		AppSpec: toAPIAppSpec(app.AppSpec),
+	}
+	if latest == nil {
+		out.StatusDetails.LatestCreatedRevision = ""
+	}
+	if ready != nil {
+		out.StatusDetails.LatestReadyRevision = ready.Name
+	}
+	if app.ManagedDomainMappings != core.VisibilityProject {
+		out.Endpoint = "http://" + core.AppHost(app.Name, p, a.cfg.Domain) + a.cfg.RouterPort
+	}
+	return out, nil
+}
+
+func (a *API) createApp(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleWriter)
+	if err != nil {
+		return err
+	}
+	var in api.AppPrototype
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if err := core.ValidateAppName(in.Name); err != nil {
+		return err
+	}
+	spec, err := appSpecFrom(in.AppSpec)
+	if err != nil {
+		return err
+	}
+	app := core.App{ID: uuid.NewString(), Name: in.Name, CreatedAt: a.cfg.Now().UTC(), Generation: 1, AppSpec: spec}
+	b, _ := json.Marshal(app)
+	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindApp, Name: app.Name}, b, a.cfg.Quotas.Apps)
+	if err != nil {
+		return err
+	}
+	return a.writeApp(w, r, http.StatusCreated, p, rec, app)
+}
+
+func (a *API) writeApp(w http.ResponseWriter, r *http.Request, code int, p core.Project, rec core.Record, app core.App) error {
+	view, err := a.appView(r, p, rec, app)
+	if err != nil {
+		return err
+	}
+	setETag(w, rec.Version)
+	writeJSON(w, code, view)
+	return nil
+}
+
+func (a *API) getApp(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleReader)
+	if err != nil {
+		return err
+	}
+	rec, app, err := loadRecord[core.App](a, r, core.Ref{Project: p.ID, Kind: core.KindApp, Name: r.PathValue("name")})
+	if err != nil {
+		return err
+	}
+	return a.writeApp(w, r, http.StatusOK, p, rec, app)
+}
+
+func (a *API) listApps(w http.ResponseWriter, r *http.Request) error {
+	return listRecords(a, w, r, core.KindApp, func(p core.Project, rec core.Record, l *api.AppList) (bool, error) {
+		app, err := unmarshalRecord[core.App](rec)
+		if err != nil {
+			return false, err
+		}
+		view, err := a.appView(r, p, rec, app)
+		if err != nil {
+			return false, err
+		}
+		l.Apps = append(l.Apps, view)
+		return true, nil
+	}, func(l *api.AppList, limit int, first, next *api.PageRef) {
+		l.Limit, l.First, l.Next = limit, first, next
+		if l.Apps == nil {
+			l.Apps = []api.App{}
+		}
+	})
+}
+
+// updateApp applies an RFC 7386 merge patch to an app. Every update makes a
+// new revision, even one that changes nothing, as in Code Engine.
+func (a *API) updateApp(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleWriter)
+	if err != nil {
+		return err
+	}
+	version, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	var patch map[string]json.RawMessage
+	if err := decode(r, &patch); err != nil {
+		return err
+	}
+	if _, ok := patch["name"]; ok {
+		return core.Invalid("name", "cannot be changed")
+	}
+	ref := core.Ref{Project: p.ID, Kind: core.KindApp, Name: r.PathValue("name")}
+	_, app, err := loadRecord[core.App](a, r, ref)
+	if err != nil {
+		return err
+	}
+	cur := toAPIAppSpec(app.AppSpec)
+	if app.ScaleConcurrencyTarget == 0 {
+		cur.ScaleConcurrencyTarget = nil // keep following scale_concurrency
+	}
+	curJSON, _ := json.Marshal(cur)
+	merged, err := mergePatch(curJSON, patch)
+	if err != nil {
+		return err
+	}
+	var in api.AppSpec
+	if err := DecodeJSON(merged, &in); err != nil {
+		return err
+	}
+	if app.AppSpec, err = appSpecFrom(in); err != nil {
+		return err
+	}
+	app.Generation++
+	b, _ := json.Marshal(app)
+	rec, err := a.cfg.Store.Replace(r.Context(), ref, b, version)
+	if err != nil {
+		return err
+	}
+	return a.writeApp(w, r, http.StatusOK, p, rec, app)
+}
+
+func (a *API) deleteApp(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleWriter)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: core.KindApp, Name: name}); err != nil {
+		return err
+	}
+	revs, err := a.appRevisions(r, p.ID, name)
+	if err != nil {
+		return err
+	}
+	for _, rev := range revs {
+		if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: core.KindRevision, Name: rev.Name}); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func (a *API) revisionView(r *http.Request, p core.Project, rev core.Revision) api.AppRevision {
+	actual := 0
+	if a.cfg.Apps != nil {
+		for _, in := range a.cfg.Apps.Instances(p.ID, rev.AppName) {
+			if in.Revision == rev.Name && in.Ready {
+				actual++
+			}
+		}
+	}
+	return api.AppRevision{
+		AppName: rev.AppName, CreatedAt: rfc3339(rev.CreatedAt), ID: rev.ID, Name: rev.Name, ProjectID: p.ID, Region: a.cfg.Region,
+		Href:         baseURL(r) + "/v2/projects/" + p.ID + "/apps/" + rev.AppName + "/revisions/" + rev.Name,
+		ResourceType: api.ResourceTypeAppRevision, ImageDigest: rev.ImageDigest, Status: rev.Status,
+		ComputedEnvVariables: apiEnv(core.AppEnv(a.platform(), p, rev.AppName, rev.Name, rev.ImagePort)),
+		StatusDetails:        api.AppRevisionStatusDetails{ActualInstances: actual, Reason: rev.Reason, Message: rev.Message},
+		AppSpec:              toAPIAppSpec(rev.AppSpec),
+	}
+}
+
+// appOf checks that the app of the path exists and returns its name.
+func (a *API) appOf(r *http.Request, p core.Project) (core.App, error) {
+	_, app, err := loadRecord[core.App](a, r, core.Ref{Project: p.ID, Kind: core.KindApp, Name: r.PathValue("app")})
+	return app, err
+}
+
+func (a *API) listRevisions(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleReader)
+	if err != nil {
+		return err
+	}
+	if _, err := a.appOf(r, p); err != nil {
+		return err
+	}
+	app := r.PathValue("app")
+	return listRecords(a, w, r, core.KindRevision, func(p core.Project, rec core.Record, l *api.AppRevisionList) (bool, error) {
+		rev, err := unmarshalRecord[core.Revision](rec)
+		if err != nil || rev.AppName != app {
+			return false, err
+		}
+		l.Revisions = append(l.Revisions, a.revisionView(r, p, rev))
+		return true, nil
+	}, func(l *api.AppRevisionList, limit int, first, next *api.PageRef) {
+		l.Limit, l.First, l.Next = limit, first, next
+		if l.Revisions == nil {
+			l.Revisions = []api.AppRevision{}
+		}
+	})
+}
+
+// loadRevision reads the revision of the path, which must belong to the app
+// of the path.
+func (a *API) loadRevision(r *http.Request, p core.Project) (core.Revision, error) {
+	_, rev, err := loadRecord[core.Revision](a, r, core.Ref{Project: p.ID, Kind: core.KindRevision, Name: r.PathValue("name")})
+	if err == nil && rev.AppName != r.PathValue("app") {
+		return rev, fmt.Errorf("revision %q of app %q: %w", r.PathValue("name"), r.PathValue("app"), core.ErrNotFound)
+	}
+	return rev, err
+}
+
+func (a *API) getRevision(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleReader)
+	if err != nil {
+		return err
+	}
+	rev, err := a.loadRevision(r, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, a.revisionView(r, p, rev))
+	return nil
+}
+
+func (a *API) deleteRevision(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleWriter)
+	if err != nil {
+		return err
+	}
+	app, err := a.appOf(r, p)
+	if err != nil {
+		return err
+	}
+	rev, err := a.loadRevision(r, p)
+	if err != nil {
+		return err
+	}
+	if rev.Generation == app.Generation {
+		return core.Invalid("name", "revision %s is the app's latest; update or delete the app instead", rev.Name)
+	}
+	if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: core.KindRevision, Name: rev.Name}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+func (a *API) listInstances(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleReader)
+	if err != nil {
+		return err
+	}
+	app, err := a.appOf(r, p)
+	if err != nil {
+		return err
+	}
+	pg, err := parsePage(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	out := api.AppInstanceList{Instances: []api.AppInstance{}, Limit: pg.limit}
+	var all []core.AppInstance
+	if a.cfg.Apps != nil {
+		all = a.cfg.Apps.Instances(p.ID, app.Name)
+	}
+	next := ""
+	for _, in := range all {
+		if in.Name <= pg.start && pg.start != "" {
+			continue
+		}
+		if len(out.Instances) == pg.limit {
+			next = out.Instances[len(out.Instances)-1].Name
+			break
+		}
+		st := api.ContainerState{ContainerStatus: "running"}
+		if in.Status == core.InstancePending {
+			st.ContainerStatus = "pending"
+		}
+		if !in.StartedAt.IsZero() {
+			st.StartedAt = rfc3339(in.StartedAt)
+		}
+		out.Instances = append(out.Instances, api.AppInstance{
+			AppName: app.Name, Name: in.Name, ID: in.Name, RevisionName: in.Revision, ProjectID: p.ID, Region: a.cfg.Region,
+			Href:         baseURL(r) + "/v2/projects/" + p.ID + "/apps/" + app.Name + "/instances/" + url.PathEscape(in.Name),
+			ResourceType: api.ResourceTypeAppInstance, CreatedAt: rfc3339(in.StartedAt), Status: in.Status,
+			ScaleCPULimit: app.ScaleCPULimit, ScaleMemoryLimit: app.ScaleMemoryLimit, ScaleEphemeralStorageLimit: app.ScaleEphemeralStorageLimit,
+			StatusDetails: api.AppInstanceStatusDetails{Restarts: in.Restarts, UserContainer: api.ContainerStatus{CurrentState: st}, Ready: in.Ready},
+		})
+	}
+	out.First, out.Next = pageRefs(r, pg.limit, next)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// appLogs writes the logs of one instance (?instance=) or of all the app's
+// instances, each under a header.
+func (a *API) appLogs(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleReader)
+	if err != nil {
+		return err
+	}
+	if a.cfg.Logs == nil || a.cfg.Apps == nil {
+		return fmt.Errorf("no engine is configured: %w", core.ErrUnavailable)
+	}
+	app, err := a.appOf(r, p)
+	if err != nil {
+		return err
+	}
+	want := r.URL.Query().Get("instance")
+	instances := a.cfg.Apps.Instances(p.ID, app.Name)
+	if want != "" && !slices.ContainsFunc(instances, func(in core.AppInstance) bool { return in.Name == want }) {
+		return core.Invalid("instance", "%q is not an instance of app %s", clipTag(want), app.Name)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fw := flushWriter{w}
+	for _, in := range instances {
+		if want != "" && in.Name != want {
+			continue
+		}
+		if want == "" {
+			fmt.Fprintf(fw, "==> %s <==\n", in.Name)
+		}
+		follow := want != "" && r.URL.Query().Get("follow") == "true"
+		if err := a.cfg.Logs.Logs(r.Context(), p.ID, in.Name, fw, follow); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}

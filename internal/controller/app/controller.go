@@ -1,0 +1,454 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/coligo/coligo/internal/autoscaler"
+	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/router"
+	"github.com/coligo/coligo/internal/store"
+)
+
+// Labels on the instances of apps.
+const (
+	LabelKind     = "coligo.kind"
+	LabelApp      = "coligo.app"
+	LabelRevision = "coligo.revision"
+	kindApp       = "app"
+)
+
+// Store is what the controller needs of the store.
+type Store interface {
+	ListProjects(ctx context.Context) ([]core.Project, error)
+	Get(ctx context.Context, ref core.Ref) (core.Record, error)
+	Create(ctx context.Context, ref core.Ref, value []byte, limit int) (core.Record, error)
+	Replace(ctx context.Context, ref core.Ref, value []byte, ifVersion uint64) (core.Record, error)
+	Delete(ctx context.Context, ref core.Ref) error
+	List(ctx context.Context, project, kind, after string, limit int) ([]core.Record, bool, error)
+	Watch() (<-chan store.Event, func())
+}
+
+// Engine is what the controller needs of an engine.
+type Engine interface {
+	Pull(ctx context.Context, project, image string, auth *engine.RegistryAuth) (string, error)
+	Run(ctx context.Context, spec engine.Spec) (engine.Instance, error)
+	Stop(ctx context.Context, project, id string, grace time.Duration) error
+	Remove(ctx context.Context, project, id string) error
+	List(ctx context.Context, project string, match map[string]string) ([]engine.Instance, error)
+	Events(ctx context.Context) (<-chan engine.Event, error)
+}
+
+// Router is what the controller needs of the router.
+type Router interface {
+	SetRoutes(routes map[string]router.Route)
+	SetRevision(key string, c router.RevisionConfig, ready []router.Endpoint)
+	RemoveRevision(key string)
+	InFlight(key, id string) int
+	Stats() map[string]router.Stat
+}
+
+// Config configures a Controller.
+type Config struct {
+	Store        Store
+	Engine       Engine
+	Router       Router
+	Logger       *slog.Logger
+	Platform     core.Platform
+	StableWindow time.Duration // default 60s
+	PanicWindow  time.Duration // default 6s
+	MaxInstances int           // per revision when scale_max_instances is 0; default 250
+	StartTimeout time.Duration // a revision that has no ready instance by then fails; default 10m
+	Now          func() time.Time
+}
+
+// Controller converges apps. Create it with New and call Wake from the
+// router.
+type Controller struct {
+	cfg  Config
+	log  *slog.Logger
+	tick time.Duration
+
+	mu   sync.Mutex
+	revs map[string]*revState // by revision key
+	wake chan string
+	kick chan struct{}
+	ctx  context.Context
+}
+
+// New returns a Controller.
+func New(cfg Config) *Controller {
+	if cfg.StableWindow <= 0 {
+		cfg.StableWindow = 60 * time.Second
+	}
+	if cfg.PanicWindow <= 0 {
+		cfg.PanicWindow = 6 * time.Second
+	}
+	if cfg.MaxInstances <= 0 {
+		cfg.MaxInstances = core.MaxScaleInstances
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 10 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	tick := min(max(cfg.PanicWindow/6, 100*time.Millisecond), time.Second)
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "app-controller"), tick: tick,
+		revs: map[string]*revState{}, wake: make(chan string, 256), kick: make(chan struct{}, 1)}
+}
+
+// Wake tells the controller that a request waits for a revision with no
+// ready instance. It does not block.
+func (c *Controller) Wake(key string) {
+	select {
+	case c.wake <- key:
+	default:
+	}
+}
+
+func (c *Controller) poke() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// RevisionKey names a revision to the router.
+func RevisionKey(project, revision string) string { return project + "/" + revision }
+
+// Run converges until ctx ends. Instances keep running after it returns.
+func (c *Controller) Run(ctx context.Context) {
+	c.ctx = ctx
+	events, stop := c.cfg.Store.Watch()
+	defer stop()
+	exits, err := c.cfg.Engine.Events(ctx)
+	if err != nil {
+		c.log.Error("engine events", "err", err)
+	}
+	c.adopt(ctx)
+	c.sync(ctx)
+	tick := time.NewTicker(c.tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			c.autoscale()
+			c.probe(ctx)
+			c.sync(ctx)
+		case e, ok := <-events:
+			if !ok {
+				return
+			}
+			if e.Op == store.OpResync || e.Kind == core.KindApp || e.Kind == core.KindRevision || e.Kind == core.KindProject ||
+				e.Kind == core.KindSecret || e.Kind == core.KindConfigMap {
+				c.sync(ctx)
+			}
+		case key := <-c.wake:
+			c.mu.Lock()
+			if rs := c.revs[key]; rs != nil {
+				rs.woken = true
+			}
+			c.mu.Unlock()
+			c.sync(ctx)
+		case <-c.kick:
+			c.sync(ctx)
+		case ev, ok := <-exits:
+			if !ok {
+				exits, _ = c.cfg.Engine.Events(ctx)
+				continue
+			}
+			c.exited(ctx, ev)
+		}
+	}
+}
+
+// autoscale feeds the router's load into the autoscaler for every revision.
+func (c *Controller) autoscale() {
+	stats := c.cfg.Router.Stats()
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, rs := range c.revs {
+		st := stats[key]
+		rs.samples = append(rs.samples, autoscaler.Sample{At: now, Concurrency: st.Concurrency})
+		cut := 0
+		for cut < len(rs.samples) && now.Sub(rs.samples[cut].At) > c.cfg.StableWindow {
+			cut++
+		}
+		rs.samples = rs.samples[cut:]
+		if st.Waiting {
+			rs.woken = true
+		}
+		spec := rs.rec.AppSpec
+		maxN := spec.ScaleMaxInstances
+		if maxN == 0 {
+			maxN = c.cfg.MaxInstances
+		}
+		d, next := autoscaler.Decide(autoscaler.Spec{
+			Target: float64(spec.Target()), Min: spec.ScaleMinInstances, Max: maxN,
+			ScaleDownDelay: time.Duration(spec.ScaleDownDelay) * time.Second,
+			StableWindow:   c.cfg.StableWindow, PanicWindow: c.cfg.PanicWindow,
+		}, autoscaler.Stats{Samples: rs.samples, Since: rs.since, Ready: rs.count(phaseReady), Waiting: rs.woken}, rs.scale, now)
+		rs.scale = next
+		if d.Want != rs.autoWant {
+			c.log.Debug("autoscale", "revision", key, "want", d.Want, "stable", d.StableAvg, "panic", d.Panic)
+		}
+		rs.autoWant = d.Want
+	}
+}
+
+// sync reads the desired state from the store and converges every app.
+func (c *Controller) sync(ctx context.Context) {
+	projects, err := c.cfg.Store.ListProjects(ctx)
+	if err != nil {
+		c.log.Error("list projects", "err", err)
+		return
+	}
+	routes := map[string]router.Route{}
+	seen := map[string]bool{}
+	for _, p := range projects {
+		if p.Status != core.ProjectActive {
+			continue // soft-deleted projects serve nothing; hard deletes purge the engine
+		}
+		apps, err := listAll[core.App](ctx, c.cfg.Store, p.ID, core.KindApp)
+		if err != nil {
+			c.log.Warn("list apps", "project", p.ID, "err", err)
+			c.keepProject(p.ID, seen)
+			continue
+		}
+		revs, err := listAll[core.Revision](ctx, c.cfg.Store, p.ID, core.KindRevision)
+		if err != nil {
+			c.log.Warn("list revisions", "project", p.ID, "err", err)
+			c.keepProject(p.ID, seen)
+			continue
+		}
+		byApp := map[string][]versioned[core.Revision]{}
+		for _, r := range revs {
+			byApp[r.v.AppName] = append(byApp[r.v.AppName], r)
+		}
+		for _, a := range apps {
+			c.syncApp(ctx, p, a.v, byApp[a.v.Name], routes, seen)
+		}
+	}
+	c.mu.Lock()
+	for key, rs := range c.revs {
+		if !seen[key] {
+			rs.gone = true
+			c.converge(rs, 0)
+			if len(rs.insts) == 0 {
+				c.cfg.Router.RemoveRevision(key)
+				delete(c.revs, key)
+			}
+		}
+	}
+	c.mu.Unlock()
+	c.cfg.Router.SetRoutes(routes)
+}
+
+// keepProject marks a project's known revisions as seen when its records
+// cannot be read now (a key that is unavailable): nothing is stopped.
+func (c *Controller) keepProject(project string, seen map[string]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key, rs := range c.revs {
+		if rs.project.ID == project {
+			seen[key] = true
+		}
+	}
+}
+
+type versioned[T any] struct {
+	v       T
+	version uint64
+}
+
+func listAll[T any](ctx context.Context, st Store, project, kind string) ([]versioned[T], error) {
+	var out []versioned[T]
+	after := ""
+	for {
+		recs, more, err := st.List(ctx, project, kind, after, 100)
+		if err != nil {
+			if errors.Is(err, core.ErrNotFound) {
+				return out, nil
+			}
+			return nil, err
+		}
+		for _, r := range recs {
+			after = r.Name
+			var v T
+			if err := json.Unmarshal(r.Value, &v); err != nil {
+				return nil, err
+			}
+			out = append(out, versioned[T]{v, r.Version})
+		}
+		if !more {
+			return out, nil
+		}
+	}
+}
+
+// syncApp converges one app: its latest revision exists, traffic goes to
+// the newest ready one, others drain, at most one inactive one is kept.
+func (c *Controller) syncApp(ctx context.Context, p core.Project, a core.App, revs []versioned[core.Revision], routes map[string]router.Route, seen map[string]bool) {
+	latestName := core.RevisionName(a.Name, a.Generation)
+	if !slices.ContainsFunc(revs, func(r versioned[core.Revision]) bool { return r.v.Name == latestName }) {
+		r := core.Revision{ID: uuid.NewString(), Name: latestName, AppName: a.Name, Generation: a.Generation,
+			CreatedAt: c.cfg.Now().UTC(), AppSpec: a.AppSpec, Status: core.RevisionLoading, Reason: core.ReasonDeploying}
+		b, _ := json.Marshal(r)
+		rec, err := c.cfg.Store.Create(ctx, core.Ref{Project: p.ID, Kind: core.KindRevision, Name: r.Name}, b, 0)
+		if err != nil && !errors.Is(err, core.ErrExists) {
+			c.log.Warn("create revision", "project", p.ID, "revision", r.Name, "err", err)
+			return
+		}
+		if err == nil {
+			c.log.Info("revision created", "project", p.ID, "revision", r.Name)
+			revs = append(revs, versioned[core.Revision]{r, rec.Version})
+		}
+	}
+	slices.SortFunc(revs, func(x, y versioned[core.Revision]) int { return x.v.Generation - y.v.Generation })
+	latest := revs[len(revs)-1]
+	var serving *versioned[core.Revision]
+	for i := len(revs) - 1; i >= 0; i-- {
+		if revs[i].v.Status == core.RevisionReady {
+			serving = &revs[i]
+			break
+		}
+	}
+	if serving == nil {
+		serving = &latest
+	}
+	// Keep the latest, the serving one and the newest inactive one.
+	keep := map[string]bool{latest.v.Name: true, serving.v.Name: true}
+	for i := len(revs) - 1; i >= 0; i-- {
+		if !keep[revs[i].v.Name] {
+			keep[revs[i].v.Name] = true
+			break
+		}
+	}
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range revs {
+		key := RevisionKey(p.ID, r.v.Name)
+		if !keep[r.v.Name] {
+			if err := c.cfg.Store.Delete(ctx, core.Ref{Project: p.ID, Kind: core.KindRevision, Name: r.v.Name}); err != nil && !errors.Is(err, core.ErrNotFound) {
+				c.log.Warn("remove old revision", "revision", r.v.Name, "err", err)
+			}
+			continue
+		}
+		seen[key] = true
+		rs := c.revs[key]
+		if rs == nil {
+			rs = &revState{key: key, insts: map[string]*inst{}, since: now}
+			c.revs[key] = rs
+		}
+		rs.project, rs.rec, rs.version = p, r.v, r.version
+		isServing := r.v.Name == serving.v.Name
+		if isServing && !rs.serving {
+			rs.since = now // a full window of its own traffic before it scales down
+		}
+		rs.serving = isServing
+		c.persistStatus(ctx, rs)
+
+		want := 0
+		switch {
+		case rs.rec.Status == core.RevisionFailed:
+		case r.v.Name == latest.v.Name && rs.rec.Status != core.RevisionReady:
+			want = max(rs.rec.ScaleInitialInstances, rs.autoWant)
+			if rs.rec.ScaleInitialInstances == 0 && rs.rec.ImageDigest != "" && !rs.waiting {
+				rs.setStatus(core.RevisionReady, core.ReasonReady, "")
+			}
+		case isServing:
+			want = rs.autoWant
+		}
+		if rs.woken && rs.rec.Status != core.RevisionFailed && (isServing || r.v.Name == latest.v.Name) {
+			want = max(want, 1)
+		}
+		if r.v.Name == latest.v.Name || rs.rec.Status != core.RevisionFailed {
+			c.ensurePulled(rs)
+		}
+		c.converge(rs, want)
+		c.cfg.Router.SetRevision(key, router.RevisionConfig{
+			Concurrency: rs.rec.ScaleConcurrency, Timeout: time.Duration(rs.rec.ScaleRequestTimeout) * time.Second,
+			H2C: rs.rec.ImagePortName == core.PortH2C,
+		}, rs.endpoints())
+	}
+	routes[core.AppHost(a.Name, p, c.cfg.Platform.Domain)] = router.Route{
+		Revision: RevisionKey(p.ID, serving.v.Name), Public: a.ManagedDomainMappings != core.VisibilityProject,
+	}
+}
+
+// persistStatus writes the status the controller has reached for a
+// revision when it differs from its record. Called with c.mu held.
+func (c *Controller) persistStatus(ctx context.Context, rs *revState) {
+	want := rs.rec
+	if rs.status != "" {
+		want.Status, want.Reason, want.Message = rs.status, rs.reason, rs.message
+	}
+	if rs.digest != "" {
+		want.ImageDigest = rs.digest
+	}
+	if want.Status == rs.rec.Status && want.Reason == rs.rec.Reason && want.Message == rs.rec.Message && want.ImageDigest == rs.rec.ImageDigest {
+		return
+	}
+	b, _ := json.Marshal(want)
+	rec, err := c.cfg.Store.Replace(ctx, core.Ref{Project: rs.project.ID, Kind: core.KindRevision, Name: want.Name}, b, rs.version)
+	if err != nil {
+		if !errors.Is(err, core.ErrNotFound) {
+			c.log.Warn("record revision status", "revision", rs.key, "err", err)
+		}
+		return
+	}
+	if want.Status != rs.rec.Status {
+		c.log.Info("revision status", "project", rs.project.ID, "revision", want.Name, "status", want.Status, "reason", want.Reason)
+	}
+	rs.rec, rs.version = want, rec.Version
+}
+
+// Instances returns the instances of an app as observed now.
+func (c *Controller) Instances(project, app string) []core.AppInstance {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []core.AppInstance
+	for _, rs := range c.revs {
+		if rs.project.ID != project || rs.rec.AppName != app {
+			continue
+		}
+		for _, in := range rs.insts {
+			status := core.InstancePending
+			if in.phase == phaseReady || in.phase == phaseDraining {
+				status = core.InstanceRunning
+			}
+			out = append(out, core.AppInstance{Name: in.id, App: app, Revision: rs.rec.Name, Status: status,
+				Ready: in.phase == phaseReady, Draining: in.phase == phaseDraining, StartedAt: in.created, IP: in.ip})
+		}
+	}
+	slices.SortFunc(out, func(a, b core.AppInstance) int {
+		if a.Revision != b.Revision {
+			return cmpStr(a.Revision, b.Revision)
+		}
+		return cmpStr(a.Name, b.Name)
+	})
+	return out
+}
+
+func cmpStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,502 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/coligo/coligo/internal/autoscaler"
+	"github.com/coligo/coligo/internal/controller/runenv"
+	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/router"
+)
+
+type phase int
+
+const (
+	phaseStarting phase = iota // created or adopted, not yet ready
+	phaseReady                 // gets requests
+	phaseDraining              // gets no new requests; stopped once idle
+)
+
+// revState is what the controller knows of a revision. Guarded by c.mu.
+type revState struct {
+	key     string
+	project core.Project
+	rec     core.Revision
+	version uint64
+	insts   map[string]*inst
+
+	// Status the controller has reached, written to the record by sync.
+	status, reason, message string
+	digest                  string
+	waiting                 bool // instances cannot start: a secret or config map is missing
+
+	serving  bool
+	gone     bool
+	woken    bool // a request waits for an instance
+	samples  []autoscaler.Sample
+	since    time.Time
+	scale    autoscaler.State
+	autoWant int
+
+	pulling   bool
+	nextPull  time.Time
+	exits     int // instance exits in a row
+	nextStart time.Time
+	firstTry  time.Time
+}
+
+type inst struct {
+	id, ip      string
+	phase       phase
+	created     time.Time
+	readyFails  int
+	liveFails   int
+	nextProbe   time.Time
+	probing     bool
+	unready     bool // failed its readiness probe after being ready
+	liveRestart bool
+}
+
+func (rs *revState) setStatus(status, reason, message string) {
+	rs.status, rs.reason, rs.message = status, reason, message
+}
+
+func (rs *revState) count(p phase) int {
+	n := 0
+	for _, in := range rs.insts {
+		if in.phase == p && !in.unready {
+			n++
+		}
+	}
+	return n
+}
+
+func (rs *revState) endpoints() []router.Endpoint {
+	var out []router.Endpoint
+	for _, in := range rs.insts {
+		if in.phase == phaseReady && !in.unready {
+			out = append(out, router.Endpoint{ID: in.id, Addr: net.JoinHostPort(in.ip, strconv.Itoa(rs.rec.ImagePort))})
+		}
+	}
+	slices.SortFunc(out, func(a, b router.Endpoint) int { return cmpStr(a.ID, b.ID) })
+	return out
+}
+
+// ensurePulled pins the revision's image (once; again every 10s while the
+// pull fails). Called with c.mu held.
+func (c *Controller) ensurePulled(rs *revState) {
+	if rs.rec.ImageDigest != "" || rs.digest != "" || rs.pulling || c.cfg.Now().Before(rs.nextPull) {
+		return
+	}
+	rs.pulling = true
+	project, spec := rs.project.ID, rs.rec.AppSpec
+	c.log.Debug("pinning image", "revision", rs.key, "image", spec.ImageReference)
+	go func() {
+		ctx := c.ctx
+		auth, fail := runenv.PullAuth(ctx, c.cfg.Store, project, spec.ImageSecret)
+		var pinned string
+		var err error
+		if fail == nil {
+			pinned, err = c.cfg.Engine.Pull(ctx, project, spec.ImageReference, auth)
+		}
+		c.mu.Lock()
+		rs.pulling = false
+		switch {
+		case fail != nil:
+			rs.setStatus(core.RevisionFailed, fail.Reason, "registry secret "+spec.ImageSecret+" is missing or not a registry secret")
+			rs.nextPull = c.cfg.Now().Add(10 * time.Second)
+		case err != nil:
+			reason := engine.PullFailed
+			if pe, ok := engine.IsPullError(err); ok {
+				reason = pe.Reason
+			}
+			c.log.Warn("pull failed", "revision", rs.key, "reason", reason, "err", err)
+			rs.setStatus(core.RevisionFailed, reason, err.Error())
+			rs.nextPull = c.cfg.Now().Add(10 * time.Second)
+		default:
+			c.log.Info("image pinned", "revision", rs.key, "image", pinned)
+			rs.digest = pinned
+			if rs.rec.Status == core.RevisionFailed || rs.status == core.RevisionFailed {
+				rs.setStatus(core.RevisionLoading, core.ReasonDeploying, "")
+			}
+		}
+		c.mu.Unlock()
+		c.poke()
+	}()
+}
+
+// converge starts or drains instances toward want. Called with c.mu held.
+func (c *Controller) converge(rs *revState, want int) {
+	active := 0
+	for _, in := range rs.insts {
+		if in.phase != phaseDraining {
+			active++
+		}
+	}
+	now := c.cfg.Now()
+	digest := rs.rec.ImageDigest
+	if digest == "" {
+		digest = rs.digest
+	}
+	for ; active < want && digest != "" && !rs.gone && !now.Before(rs.nextStart); active++ {
+		c.start(rs, digest)
+	}
+	if active <= want {
+		return
+	}
+	// Drain the excess: instances not ready yet first, then the least busy.
+	var cand []*inst
+	for _, in := range rs.insts {
+		if in.phase != phaseDraining {
+			cand = append(cand, in)
+		}
+	}
+	slices.SortFunc(cand, func(a, b *inst) int {
+		if (a.phase == phaseReady) != (b.phase == phaseReady) {
+			if a.phase == phaseReady {
+				return 1
+			}
+			return -1
+		}
+		return c.cfg.Router.InFlight(rs.key, a.id) - c.cfg.Router.InFlight(rs.key, b.id)
+	})
+	for _, in := range cand[:active-want] {
+		c.drain(rs, in)
+	}
+}
+
+func randomSuffix() string {
+	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 5)
+	rand.Read(b)
+	for i := range b {
+		b[i] = letters[int(b[i])%len(letters)]
+	}
+	return string(b)
+}
+
+// start creates an instance and probes it until ready. Called with c.mu held.
+func (c *Controller) start(rs *revState, image string) {
+	id := rs.rec.Name + "-" + randomSuffix()
+	in := &inst{id: id, phase: phaseStarting, created: c.cfg.Now()}
+	rs.insts[id] = in
+	if rs.firstTry.IsZero() {
+		rs.firstTry = in.created
+	}
+	p, spec := rs.project, rs.rec
+	go func() {
+		ctx := c.ctx
+		es, fail := c.instanceSpec(ctx, p, spec, id, image)
+		var ip string
+		var err error
+		if fail == nil {
+			var observed engine.Instance
+			observed, err = c.cfg.Engine.Run(ctx, es)
+			ip = observed.IP
+		}
+		c.mu.Lock()
+		switch {
+		case fail != nil:
+			delete(rs.insts, id)
+			rs.waiting = true
+			if fail.Wait {
+				rs.setStatus(core.RevisionLoading, core.ReasonWaiting, fail.Reason)
+			} else {
+				rs.setStatus(core.RevisionFailed, fail.Reason, "")
+			}
+			rs.nextStart = c.cfg.Now().Add(time.Second)
+		case err != nil:
+			c.log.Warn("instance did not start", "instance", id, "err", err)
+			delete(rs.insts, id)
+			go c.cfg.Engine.Remove(context.WithoutCancel(ctx), p.ID, id)
+			rs.nextStart = c.cfg.Now().Add(time.Second)
+		default:
+			rs.waiting = false
+			in.ip = ip
+		}
+		c.mu.Unlock()
+		if fail == nil && err == nil {
+			c.waitReady(rs, in)
+		}
+		c.poke()
+	}()
+}
+
+// instanceSpec is what an instance of a revision runs.
+func (c *Controller) instanceSpec(ctx context.Context, p core.Project, r core.Revision, id, image string) (engine.Spec, *runenv.Failure) {
+	env, fail := runenv.UserEnv(ctx, c.cfg.Store, p.ID, r.RunEnvVariables)
+	if fail != nil {
+		return engine.Spec{}, fail
+	}
+	mounts, fail := runenv.Mounts(ctx, c.cfg.Store, p.ID, r.RunVolumeMounts)
+	if fail != nil {
+		return engine.Spec{}, fail
+	}
+	for _, e := range core.AppEnv(c.cfg.Platform, p, r.AppName, r.Name, r.ImagePort) {
+		env = append(env, e.Name+"="+e.Value)
+	}
+	env = append(env, "HOSTNAME="+id)
+	milli, _ := core.ParseCPU(r.ScaleCPULimit)
+	mem, _ := core.ParseBytes("scale_memory_limit", r.ScaleMemoryLimit)
+	eph, _ := core.ParseBytes("scale_ephemeral_storage_limit", r.ScaleEphemeralStorageLimit)
+	return engine.Spec{
+		ID: id, Project: p.ID, Image: image, Command: r.RunCommands, Args: r.RunArguments, Env: env, UID: r.RunAsUser,
+		MilliCPU: milli, MemoryBytes: mem, EphemeralBytes: eph, Mounts: mounts,
+		Labels: map[string]string{LabelKind: kindApp, LabelApp: r.AppName, LabelRevision: r.Name},
+	}, nil
+}
+
+// waitReady probes a starting instance fast (every 5 ms) until its
+// readiness probe passes, it exits, or the start timeout passes.
+func (c *Controller) waitReady(rs *revState, in *inst) {
+	c.mu.Lock()
+	probe, ip := rs.rec.Readiness(), in.ip
+	c.mu.Unlock()
+	deadline := time.Now().Add(c.cfg.StartTimeout)
+	if probe.InitialDelay > 0 {
+		time.Sleep(time.Duration(probe.InitialDelay) * time.Second)
+	}
+	for {
+		c.mu.Lock()
+		alive := rs.insts[in.id] == in && in.phase == phaseStarting
+		c.mu.Unlock()
+		if !alive || c.ctx.Err() != nil {
+			return
+		}
+		if ip != "" && check(c.ctx, probe, ip, 250*time.Millisecond) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.mu.Lock()
+			rs.setStatus(core.RevisionFailed, core.ReasonInitialScaleNever, "no instance passed its readiness probe within "+c.cfg.StartTimeout.String())
+			c.drain(rs, in)
+			c.mu.Unlock()
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rs.insts[in.id] != in || in.phase != phaseStarting {
+		return
+	}
+	in.phase = phaseReady
+	in.nextProbe = c.cfg.Now().Add(time.Duration(probe.Interval) * time.Second)
+	rs.exits, rs.woken = 0, false
+	if rs.rec.Status != core.RevisionReady || rs.status != core.RevisionReady {
+		rs.setStatus(core.RevisionReady, core.ReasonReady, "")
+	}
+	c.cfg.Router.SetRevision(rs.key, router.RevisionConfig{
+		Concurrency: rs.rec.ScaleConcurrency, Timeout: time.Duration(rs.rec.ScaleRequestTimeout) * time.Second,
+		H2C: rs.rec.ImagePortName == core.PortH2C,
+	}, rs.endpoints())
+	c.log.Debug("instance ready", "instance", in.id, "after", time.Since(in.created))
+}
+
+// check runs a probe once.
+func check(ctx context.Context, p core.Probe, ip string, timeout time.Duration) error {
+	addr := net.JoinHostPort(ip, strconv.Itoa(p.Port))
+	ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Duration(p.Timeout)*time.Second))
+	defer cancel()
+	if p.Type != core.ProbeHTTP {
+		conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+p.Path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "coligo-probe")
+	resp, err := probeClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 399 {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+var probeClient = &http.Client{
+	Transport:     &http.Transport{DisableKeepAlives: true},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// probe runs the periodic readiness and liveness probes of ready
+// instances whose time has come.
+func (c *Controller) probe(ctx context.Context) {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rs := range c.revs {
+		for _, in := range rs.insts {
+			if in.phase != phaseReady || in.probing || now.Before(in.nextProbe) {
+				continue
+			}
+			in.probing = true
+			ready := rs.rec.Readiness()
+			live, hasLive := rs.rec.Liveness()
+			go func() {
+				rerr := check(ctx, ready, in.ip, 0)
+				var lerr error
+				if hasLive {
+					lerr = check(ctx, live, in.ip, 0)
+				}
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				in.probing = false
+				in.nextProbe = c.cfg.Now().Add(time.Duration(ready.Interval) * time.Second)
+				changed := false
+				if rerr != nil {
+					if in.readyFails++; in.readyFails >= ready.FailureThreshold && !in.unready {
+						c.log.Warn("instance failed its readiness probe", "instance", in.id, "err", rerr)
+						in.unready, changed = true, true
+					}
+				} else {
+					in.readyFails = 0
+					changed = in.unready
+					in.unready = false
+				}
+				if lerr != nil {
+					if in.liveFails++; in.liveFails >= live.FailureThreshold && in.phase == phaseReady {
+						c.log.Warn("instance failed its liveness probe; restarting it", "instance", in.id, "err", lerr)
+						c.drain(rs, in)
+						changed = true
+					}
+				} else {
+					in.liveFails = 0
+				}
+				if changed {
+					c.poke()
+				}
+			}()
+		}
+	}
+}
+
+// drain takes an instance out of rotation, waits for its requests to
+// finish, then stops it (SIGTERM, SIGKILL after the request timeout) and
+// removes it. Called with c.mu held.
+func (c *Controller) drain(rs *revState, in *inst) {
+	if in.phase == phaseDraining {
+		return
+	}
+	in.phase = phaseDraining
+	timeout := time.Duration(rs.rec.ScaleRequestTimeout) * time.Second
+	c.cfg.Router.SetRevision(rs.key, router.RevisionConfig{
+		Concurrency: rs.rec.ScaleConcurrency, Timeout: timeout, H2C: rs.rec.ImagePortName == core.PortH2C,
+	}, rs.endpoints())
+	project := rs.project.ID
+	go func() {
+		ctx := context.WithoutCancel(c.ctx)
+		deadline := time.Now().Add(timeout)
+		for c.cfg.Router.InFlight(rs.key, in.id) > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := c.cfg.Engine.Stop(ctx, project, in.id, timeout); err != nil {
+			c.log.Debug("stop instance", "instance", in.id, "err", err)
+		}
+		if err := c.cfg.Engine.Remove(ctx, project, in.id); err != nil {
+			c.log.Warn("remove instance", "instance", in.id, "err", err)
+			return // the next adopt or restart collects it
+		}
+		c.mu.Lock()
+		delete(rs.insts, in.id)
+		c.mu.Unlock()
+		c.poke()
+	}()
+}
+
+// exited handles an instance that exited on its own.
+func (c *Controller) exited(ctx context.Context, ev engine.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rs := range c.revs {
+		in := rs.insts[ev.ID]
+		if in == nil || rs.project.ID != ev.Project || in.phase == phaseDraining {
+			continue
+		}
+		c.log.Warn("instance exited", "instance", ev.ID, "exit_code", ev.ExitCode, "oom", ev.OOMKilled)
+		wasReady := in.phase == phaseReady
+		in.phase = phaseDraining
+		delete(rs.insts, ev.ID)
+		go c.cfg.Engine.Remove(context.WithoutCancel(ctx), ev.Project, ev.ID)
+		rs.exits++
+		// Back off 1 s, 2 s, 4 s … up to 30 s while instances keep exiting.
+		rs.nextStart = c.cfg.Now().Add(min(time.Second<<min(rs.exits-1, 5), 30*time.Second))
+		if !wasReady && rs.exits >= 3 && rs.rec.Status != core.RevisionReady {
+			rs.setStatus(core.RevisionFailed, core.ReasonContainerExit(ev.ExitCode), fmt.Sprintf("instances exit with code %d before they are ready", ev.ExitCode))
+		}
+		if wasReady {
+			c.cfg.Router.SetRevision(rs.key, router.RevisionConfig{
+				Concurrency: rs.rec.ScaleConcurrency, Timeout: time.Duration(rs.rec.ScaleRequestTimeout) * time.Second,
+				H2C: rs.rec.ImagePortName == core.PortH2C,
+			}, rs.endpoints())
+		}
+		c.poke()
+		return
+	}
+}
+
+// adopt takes over the app instances the engine runs from before a restart:
+// running ones are probed and serve again; exited ones and those of
+// unknown revisions are removed by the first sync.
+func (c *Controller) adopt(ctx context.Context) {
+	projects, err := c.cfg.Store.ListProjects(ctx)
+	if err != nil {
+		return
+	}
+	for _, p := range projects {
+		if p.Status == core.ProjectHardDeleting {
+			continue
+		}
+		ins, err := c.cfg.Engine.List(ctx, p.ID, map[string]string{LabelKind: kindApp})
+		if err != nil {
+			c.log.Warn("list app instances", "project", p.ID, "err", err)
+			continue
+		}
+		for _, e := range ins {
+			rev := e.Labels[LabelRevision]
+			if e.State != engine.StateRunning || rev == "" {
+				c.cfg.Engine.Remove(ctx, p.ID, e.ID)
+				continue
+			}
+			rec, err := c.cfg.Store.Get(ctx, core.Ref{Project: p.ID, Kind: core.KindRevision, Name: rev})
+			if err != nil {
+				c.log.Info("removing an instance of a revision that is gone", "instance", e.ID)
+				c.cfg.Engine.Stop(ctx, p.ID, e.ID, 0)
+				c.cfg.Engine.Remove(ctx, p.ID, e.ID)
+				continue
+			}
+			var r core.Revision
+			if err := json.Unmarshal(rec.Value, &r); err != nil {
+				continue
+			}
+			key := RevisionKey(p.ID, rev)
+			c.mu.Lock()
+			rs := c.revs[key]
+			if rs == nil {
+				rs = &revState{key: key, insts: map[string]*inst{}, since: c.cfg.Now(), project: p, rec: r, version: rec.Version}
+				c.revs[key] = rs
+			}
+			in := &inst{id: e.ID, ip: e.IP, phase: phaseStarting, created: e.CreatedAt}
+			rs.insts[e.ID] = in
+			c.mu.Unlock()
+			c.log.Info("adopted instance", "instance", e.ID)
+			go func() { c.waitReady(rs, in); c.poke() }()
+		}
+	}
+}

@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coligo/coligo/api"
+)
+
+// appServer starts a server whose autoscaler windows are short enough for
+// tests: scale to zero after 4 s without requests.
+func appServer(t *testing.T, args ...string) *server {
+	return startServer(t, append([]string{"--autoscale-stable-window", "4s", "--autoscale-panic-window", "1s"}, args...)...)
+}
+
+// testApp is the prototype of an app that runs testprog's app mode.
+func testApp(name, image string) api.AppPrototype {
+	return api.AppPrototype{Name: name, AppSpec: api.AppSpec{
+		ImageReference: image, ImageSecret: "regcred", RunCommands: []string{"/bin/testprog", "app"},
+		ScaleCPULimit: "0.25", ScaleMemoryLimit: "0.5G",
+		RunEnvVariables: []api.EnvVar{{Type: "literal", Name: "VERSION", Value: "v1"}},
+	}}
+}
+
+// waitApp polls an app until done reports true.
+func waitApp(t *testing.T, c *api.Client, project, name string, within time.Duration, done func(*api.App) bool) *api.App {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		a, err := c.GetApp(context.Background(), project, name)
+		if err == nil && done(a) {
+			return a
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("app %s: condition not met within %s: %+v %v", name, within, a, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func instances(t *testing.T, c *api.Client, project, app string) []api.AppInstance {
+	t.Helper()
+	l, err := c.ListAppInstances(context.Background(), project, app, api.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Instances
+}
+
+// waitInstances polls until the app has n ready instances (and no others
+// when exact).
+func waitInstances(t *testing.T, c *api.Client, project, app string, within time.Duration, ok func(ready, all int) bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ins := instances(t, c, project, app)
+		ready := 0
+		for _, in := range ins {
+			if in.StatusDetails.Ready {
+				ready++
+			}
+		}
+		if ok(ready, len(ins)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("app %s: instances not as wanted within %s: %+v", app, within, ins)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var routerClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}, Timeout: 60 * time.Second}
+
+// call sends a request through the server's router for the app's host.
+func routerGet(s *server, a *api.App, path string) (int, string, error) {
+	host := strings.TrimPrefix(a.Endpoint, "http://")
+	req, _ := http.NewRequest("GET", "http://"+s.router+path, nil)
+	req.Host = host
+	resp, err := routerClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func mustCall(t *testing.T, s *server, a *api.App, path string) string {
+	t.Helper()
+	code, body, err := routerGet(s, a, path)
+	if err != nil || code != 200 {
+		t.Fatalf("GET %s%s: %d %q %v", a.Endpoint, path, code, body, err)
+	}
+	return body
+}
+
+func TestAppServesScalesToZeroAndBack(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	p, _, image := jobProject(t, s, "apps")
+	ctx := context.Background()
+	created, err := c.CreateApp(ctx, p.ID, testApp("hello", image))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Status != "deploying" || *created.ImagePort != 8080 || *created.ScaleConcurrency != 100 || *created.ScaleMaxInstances != 10 ||
+		*created.ScaleInitialInstances != 1 || *created.ScaleRequestTimeout != 300 || created.ManagedDomainMappings != "local_public" {
+		t.Errorf("created app lacks Code Engine's defaults: %+v", created)
+	}
+	wantURL := fmt.Sprintf("http://hello.%s.localhost:%s", p.Name, s.router[strings.LastIndex(s.router, ":")+1:])
+	if created.Endpoint != wantURL || created.EndpointInternal != "http://hello."+p.Name+".svc" {
+		t.Errorf("endpoints %q %q, want %q", created.Endpoint, created.EndpointInternal, wantURL)
+	}
+	a := waitApp(t, c, p.ID, "hello", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	if a.StatusDetails.LatestReadyRevision != "hello-00001" || a.StatusDetails.LatestCreatedRevision != "hello-00001" {
+		t.Errorf("status details %+v", a.StatusDetails)
+	}
+	if got := mustCall(t, s, a, "/"); got != "hello from hello-00001 v1\n" {
+		t.Errorf("GET / = %q", got)
+	}
+	env := mustCall(t, s, a, "/env")
+	for _, want := range []string{"PORT=8080", "K_REVISION=hello-00001", "K_SERVICE=hello", "K_CONFIGURATION=hello", "CE_APP=hello",
+		"CE_SUBDOMAIN=" + p.Name, "CE_PROJECT_ID=" + p.ID, "CE_DOMAIN=localhost", "CE_REGION=local", "CE_API_BASE_URL=http://" + s.addr + "/v2",
+		"HOSTNAME=hello-00001-", "VERSION=v1"} {
+		if !strings.Contains(env, want) {
+			t.Errorf("instance environment lacks %s:\n%s", want, env)
+		}
+	}
+	var logs strings.Builder
+	if err := c.AppLogs(ctx, p.ID, "hello", "", &logs); err != nil || !strings.Contains(logs.String(), "app listening on :8080") {
+		t.Errorf("app logs %q %v", logs.String(), err)
+	}
+	if code, body, _ := routerGet(s, &api.App{Endpoint: "http://nothing." + p.Name + ".localhost"}, "/"); code != 404 || !strings.Contains(body, "no app") {
+		t.Errorf("unknown host: %d %q", code, body)
+	}
+
+	// No requests for the stable window: down to zero.
+	waitInstances(t, c, p.ID, "hello", 30*time.Second, func(ready, all int) bool { return all == 0 })
+	start := time.Now()
+	if got := mustCall(t, s, a, "/"); got != "hello from hello-00001 v1\n" {
+		t.Errorf("GET / after scale to zero = %q", got)
+	}
+	t.Logf("first request after scale to zero answered in %s", time.Since(start))
+	waitInstances(t, c, p.ID, "hello", 5*time.Second, func(ready, all int) bool { return ready == 1 })
+	revs, err := c.ListAppRevisions(ctx, p.ID, "hello", api.ListOptions{})
+	if err != nil || len(revs.Revisions) != 1 || revs.Revisions[0].Status != "ready" || !strings.Contains(revs.Revisions[0].ImageDigest, "@sha256:") {
+		t.Errorf("revisions %+v %v", revs, err)
+	}
+}
+
+func TestAppUpdateUnderLoad(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	p, _, image := jobProject(t, s, "updates")
+	ctx := context.Background()
+	if _, err := c.CreateApp(ctx, p.ID, testApp("web", image)); err != nil {
+		t.Fatal(err)
+	}
+	a := waitApp(t, c, p.ID, "web", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+
+	// A load generator runs through two updates.
+	var failed, ok atomic.Int64
+	var lastMu sync.Mutex
+	last := ""
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, body, err := routerGet(s, a, "/")
+				if err != nil || code != 200 {
+					failed.Add(1)
+					t.Logf("failed request: %d %q %v", code, body, err)
+					continue
+				}
+				ok.Add(1)
+				lastMu.Lock()
+				last = body
+				lastMu.Unlock()
+			}
+		})
+	}
+	for i, version := range []string{"v2", "v3"} {
+		cur, err := c.GetApp(ctx, p.ID, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.UpdateApp(ctx, p.ID, "web", cur.EntityTag, map[string]any{
+			"run_env_variables": []api.EnvVar{{Type: "literal", Name: "VERSION", Value: version}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		rev := fmt.Sprintf("web-%05d", i+2)
+		waitApp(t, c, p.ID, "web", 60*time.Second, func(a *api.App) bool {
+			return a.Status == "ready" && a.StatusDetails.LatestReadyRevision == rev
+		})
+		want := "hello from " + rev + " " + version + "\n"
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			lastMu.Lock()
+			got := last
+			lastMu.Unlock()
+			if got == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("traffic not on %s 10 s after it was ready: last answer %q", rev, got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d requests failed during updates", failed.Load(), failed.Load()+ok.Load())
+	}
+	t.Logf("%d requests during two updates, %d failed", ok.Load(), failed.Load())
+	// The serving revision and one inactive one are kept.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		revs, err := c.ListAppRevisions(ctx, p.ID, "web", api.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, r := range revs.Revisions {
+			names = append(names, r.Name)
+		}
+		if strings.Join(names, ",") == "web-00002,web-00003" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revisions %v, want web-00002,web-00003", names)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Old revisions' instances are gone.
+	waitInstances(t, c, p.ID, "web", 20*time.Second, func(ready, all int) bool {
+		for _, in := range instances(t, c, p.ID, "web") {
+			if in.RevisionName != "web-00003" {
+				return false
+			}
+		}
+		return true
+	})
+}
