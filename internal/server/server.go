@@ -172,6 +172,15 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	go func() {
+		if apps != nil {
+			// Serve once the routes are known, so that no request after a
+			// restart meets an empty table.
+			select {
+			case <-apps.Synced():
+			case <-time.After(30 * time.Second):
+				log.Warn("the app controller has not synced within 30s; serving the router anyway")
+			}
+		}
 		if err := routerSrv.Serve(routerLn); !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- fmt.Errorf("router: %w", err)
 		}

@@ -257,3 +257,136 @@ func TestAppUpdateUnderLoad(t *testing.T) {
 		return true
 	})
 }
+
+func TestAppAutoscalesOnConcurrency(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	p, _, image := jobProject(t, s, "scaling")
+	ctx := context.Background()
+	proto := testApp("busy", image)
+	proto.ScaleConcurrency, proto.ScaleConcurrencyTarget, proto.ScaleMaxInstances = intp(10), intp(2), intp(6)
+	if _, err := c.CreateApp(ctx, p.ID, proto); err != nil {
+		t.Fatal(err)
+	}
+	a := waitApp(t, c, p.ID, "busy", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	// Six clients keep six requests in flight: the target of 2 per
+	// instance predicts 3 instances.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 6 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if code, _, err := routerGet(s, a, "/sleep?ms=300"); err != nil || code != 200 {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	waitInstances(t, c, p.ID, "busy", 30*time.Second, func(ready, all int) bool { return ready >= 2 && ready <= 4 })
+	// Hold the load for a stable window and check the count stays near 3.
+	seen := map[int]bool{}
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		n := 0
+		for _, in := range instances(t, c, p.ID, "busy") {
+			if in.StatusDetails.Ready {
+				n++
+			}
+		}
+		seen[n] = true
+	}
+	close(stop)
+	wg.Wait()
+	for n := range seen {
+		if n < 2 || n > 4 {
+			t.Errorf("under a steady 6 concurrent requests with target 2 the app had %d ready instances (seen %v), want 3±1", n, seen)
+		}
+	}
+	if failed.Load() != 0 {
+		t.Errorf("%d requests failed while scaling", failed.Load())
+	}
+	// Silence: back to zero after the stable window.
+	waitInstances(t, c, p.ID, "busy", 30*time.Second, func(ready, all int) bool { return all == 0 })
+}
+
+func TestAppRequestTimeoutAndQueue(t *testing.T) {
+	s := appServer(t, "--router-queue-depth", "2")
+	c := s.adminClient()
+	p, _, image := jobProject(t, s, "limits")
+	ctx := context.Background()
+	proto := testApp("narrow", image)
+	proto.ScaleConcurrency, proto.ScaleMinInstances, proto.ScaleMaxInstances, proto.ScaleRequestTimeout = intp(1), intp(1), intp(1), intp(2)
+	if _, err := c.CreateApp(ctx, p.ID, proto); err != nil {
+		t.Fatal(err)
+	}
+	a := waitApp(t, c, p.ID, "narrow", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+
+	start := time.Now()
+	code, body, err := routerGet(s, a, "/sleep?ms=5000")
+	if err != nil || code != 504 || !strings.Contains(body, "scale_request_timeout (2s)") {
+		t.Errorf("a request past the timeout: %d %q %v, want 504", code, body, err)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("504 came after %s, want about 2s", d)
+	}
+	// Wait until the instance is idle again (its request was cut).
+	time.Sleep(200 * time.Millisecond)
+
+	// Concurrency 1: one in flight, two queue, the fourth gets 503.
+	codes := make(chan int, 3)
+	for range 3 {
+		go func() { code, _, _ := routerGet(s, a, "/sleep?ms=500"); codes <- code }()
+		time.Sleep(100 * time.Millisecond)
+	}
+	code, body, _ = routerGet(s, a, "/")
+	if code != 503 || !strings.Contains(body, "concurrency limit") {
+		t.Errorf("request beyond the queue: %d %q, want 503", code, body)
+	}
+	for range 3 {
+		if code := <-codes; code != 200 {
+			t.Errorf("an in-flight or queued request got %d, want 200", code)
+		}
+	}
+}
+
+func TestAppKeepsServingThroughRestart(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	p, _, image := jobProject(t, s, "restarts")
+	ctx := context.Background()
+	proto := testApp("steady", image)
+	proto.ScaleMinInstances = intp(1)
+	if _, err := c.CreateApp(ctx, p.ID, proto); err != nil {
+		t.Fatal(err)
+	}
+	a := waitApp(t, c, p.ID, "steady", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	waitInstances(t, c, p.ID, "steady", 10*time.Second, func(ready, all int) bool { return ready == 1 && all == 1 })
+	before := instances(t, c, p.ID, "steady")[0].Name
+
+	for _, how := range []string{"SIGTERM", "SIGKILL"} {
+		if how == "SIGTERM" {
+			s.stop()
+		} else {
+			s.kill9()
+		}
+		// Requests while the router is down fail; the instance lives on.
+		if _, _, err := routerGet(s, a, "/"); err == nil {
+			t.Fatalf("%s: the router answered while the server was down", how)
+		}
+		s.start()
+		for i := range 50 {
+			if got := mustCall(t, s, a, "/"); got != "hello from steady-00001 v1\n" {
+				t.Fatalf("%s: request %d after the restart: %q", how, i, got)
+			}
+		}
+		ins := instances(t, s.adminClient(), p.ID, "steady")
+		if len(ins) != 1 || ins[0].Name != before {
+			t.Fatalf("%s: instances after the restart %+v, want only %s", how, ins, before)
+		}
+	}
+}

@@ -79,9 +79,10 @@ type Controller struct {
 
 	mu   sync.Mutex
 	revs map[string]*revState // by revision key
-	wake chan string
-	kick chan struct{}
-	ctx  context.Context
+	wake   chan string
+	kick   chan struct{}
+	ctx    context.Context
+	synced chan struct{} // closed after the first sync
 }
 
 // New returns a Controller.
@@ -103,7 +104,7 @@ func New(cfg Config) *Controller {
 	}
 	tick := min(max(cfg.PanicWindow/6, 100*time.Millisecond), time.Second)
 	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "app-controller"), tick: tick,
-		revs: map[string]*revState{}, wake: make(chan string, 256), kick: make(chan struct{}, 1)}
+		revs: map[string]*revState{}, wake: make(chan string, 256), kick: make(chan struct{}, 1), synced: make(chan struct{})}
 }
 
 // Wake tells the controller that a request waits for a revision with no
@@ -122,6 +123,10 @@ func (c *Controller) poke() {
 	}
 }
 
+// Synced is closed once the controller has adopted the instances that run
+// from before a restart and published the routes.
+func (c *Controller) Synced() <-chan struct{} { return c.synced }
+
 // RevisionKey names a revision to the router.
 func RevisionKey(project, revision string) string { return project + "/" + revision }
 
@@ -136,6 +141,7 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 	c.adopt(ctx)
 	c.sync(ctx)
+	close(c.synced)
 	tick := time.NewTicker(c.tick)
 	defer tick.Stop()
 	for {

@@ -494,6 +494,7 @@ func (c *Controller) adopt(ctx context.Context) {
 			}
 			in := &inst{id: e.ID, ip: e.IP, phase: phaseStarting, created: e.CreatedAt}
 			rs.insts[e.ID] = in
+			rs.autoWant++ // until the autoscaler has seen a window, keep what runs
 			c.mu.Unlock()
 			c.log.Info("adopted instance", "instance", e.ID)
 			go func() { c.waitReady(rs, in); c.poke() }()
