@@ -172,9 +172,6 @@ func (a *API) appView(r *http.Request, p core.Project, rec core.Record, app core
 		Status:               status, StatusDetails: api.AppStatusDetails{LatestCreatedRevision: core.RevisionName(app.Name, app.Generation), Reason: reason},
 		AppSpec: toAPIAppSpec(app.AppSpec),
 	}
-	if latest == nil {
-		out.StatusDetails.LatestCreatedRevision = ""
-	}
 	if ready != nil {
 		out.StatusDetails.LatestReadyRevision = ready.Name
 	}

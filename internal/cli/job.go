@@ -58,26 +58,38 @@ func (f *runFlags) spec(cmd *cobra.Command) (api.RunSpec, error) {
 	if cmd.Flags().Changed("maxexecutiontime") {
 		s.ScaleMaxExecutionTime = &f.maxExecutionTime
 	}
-	for _, e := range f.env {
+	vars, err := envVars(f.env, f.envFromSecret, f.envFromConfigMap)
+	s.RunEnvVariables = vars
+	if err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// envVars turns --env, --env-from-secret and --env-from-configmap into
+// run_env_variables.
+func envVars(env, fromSecret, fromConfigMap []string) ([]api.EnvVar, error) {
+	var out []api.EnvVar
+	for _, e := range env {
 		k, v, ok := strings.Cut(e, "=")
 		if !ok || k == "" {
-			return s, fmt.Errorf("--env wants NAME=VALUE, got %q", k)
+			return nil, fmt.Errorf("--env wants NAME=VALUE, got %q", k)
 		}
-		s.RunEnvVariables = append(s.RunEnvVariables, api.EnvVar{Type: "literal", Name: k, Value: v})
+		out = append(out, api.EnvVar{Type: "literal", Name: k, Value: v})
 	}
 	for _, pair := range []struct {
 		vals      []string
 		full, key string
-	}{{f.envFromSecret, "secret_full_reference", "secret_key_reference"}, {f.envFromConfigMap, "config_map_full_reference", "config_map_key_reference"}} {
+	}{{fromSecret, "secret_full_reference", "secret_key_reference"}, {fromConfigMap, "config_map_full_reference", "config_map_key_reference"}} {
 		for _, v := range pair.vals {
 			vars, err := envFrom(v, pair.full, pair.key)
 			if err != nil {
-				return s, err
+				return nil, err
 			}
-			s.RunEnvVariables = append(s.RunEnvVariables, vars...)
+			out = append(out, vars...)
 		}
 	}
-	return s, nil
+	return out, nil
 }
 
 // envFrom parses Code Engine's --env-from-* syntax.

@@ -70,9 +70,9 @@ COLIGO_TOKEN, else ~/.coligo/config.yaml (written by 'coligo login').`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&e.endpoint, "endpoint", "", "server URL (default: COLIGO_ENDPOINT, the config file, or http://127.0.0.1:7070)")
 	pf.StringVar(&e.token, "token", "", "API token (default: COLIGO_TOKEN or the config file); prefer the environment, flags show in ps")
-	pf.StringVarP(&e.output, "output", "o", "table", "output format: table, json or yaml")
+	pf.StringVarP(&e.output, "output", "o", "table", "output format: table, json or yaml (app get also: url, project-url)")
 	root.AddCommand(newServerCmd(), newLoginCmd(e), newProjectCmd(e), newSecretCmd(e), newConfigMapCmd(e),
-		newJobCmd(e), newJobRunCmd(e), newTokenCmd(e), newAuditCmd(e), newVersionCmd(e))
+		newJobCmd(e), newJobRunCmd(e), newAppCmd(e), newRevisionCmd(e), newTokenCmd(e), newAuditCmd(e), newVersionCmd(e))
 	return root
 }
 

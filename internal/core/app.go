@@ -400,7 +400,9 @@ func AppEnv(pl Platform, p Project, app, revision string, port int) []EnvVar {
 }
 
 // AppHost is the host name of an app on the router: <app>.<subdomain>.<domain>.
-func AppHost(app string, p Project, domain string) string { return app + "." + p.Subdomain + "." + domain }
+func AppHost(app string, p Project, domain string) string {
+	return app + "." + p.Subdomain + "." + domain
+}
 
 // Instance statuses of apps.
 const (

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,15 @@ func TestAppServesScalesToZeroAndBack(t *testing.T) {
 	}
 	t.Logf("first request after scale to zero answered in %s", time.Since(start))
 	waitInstances(t, c, p.ID, "hello", 5*time.Second, func(ready, all int) bool { return ready == 1 })
+	// The instance that woke stays for the next requests: no second cold start.
+	woke := instances(t, c, p.ID, "hello")[0].Name
+	for range 10 {
+		time.Sleep(100 * time.Millisecond)
+		mustCall(t, s, a, "/")
+	}
+	if ins := instances(t, c, p.ID, "hello"); len(ins) != 1 || ins[0].Name != woke {
+		t.Errorf("instances a second after waking: %+v, want only %s", ins, woke)
+	}
 	revs, err := c.ListAppRevisions(ctx, p.ID, "hello", api.ListOptions{})
 	if err != nil || len(revs.Revisions) != 1 || revs.Revisions[0].Status != "ready" || !strings.Contains(revs.Revisions[0].ImageDigest, "@sha256:") {
 		t.Errorf("revisions %+v %v", revs, err)
@@ -388,5 +398,81 @@ func TestAppKeepsServingThroughRestart(t *testing.T) {
 		if len(ins) != 1 || ins[0].Name != before {
 			t.Fatalf("%s: instances after the restart %+v, want only %s", how, ins, before)
 		}
+	}
+}
+
+func TestAppCLI(t *testing.T) {
+	s := appServer(t)
+	p, _, image := jobProject(t, s, "appcli")
+	c := s.adminClient()
+	ctx := context.Background()
+	if _, err := c.CreateConfigMap(ctx, p.ID, api.ConfigMapPrototype{Name: "settings", Data: map[string]string{"LOG_LEVEL": "debug"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	run := func(args ...string) cliResult {
+		t.Helper()
+		r := s.cli(t, cfg, "", nil, args...)
+		if r.code != 0 {
+			t.Fatalf("coligo %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+		return r
+	}
+	run("login", "--endpoint", s.url(), "--token-file", filepath.Join(s.dataDir, "admin.token"))
+	run("project", "select", "--name", p.Name)
+	created := run("app", "create", "--name", "cli", "--image", image, "--registry-secret", "regcred",
+		"--command", "/bin/testprog", "--argument", "app", "--env", "VERSION=one", "--cpu", "0.25", "--memory", "0.5G",
+		"--mount-configmap", "/etc/settings=settings", "--probe-ready", "type=http,path=/", "--max-scale", "3")
+	lines := strings.Split(strings.TrimSpace(created.stdout), "\n")
+	url := lines[len(lines)-1]
+	if !strings.HasPrefix(created.stdout, "Created app cli\n") || !strings.Contains(created.stdout, "revision cli-00001: ready, 1 of 1 instances ready") ||
+		url != fmt.Sprintf("http://cli.%s.localhost:%s", p.Name, s.router[strings.LastIndex(s.router, ":")+1:]) {
+		t.Errorf("app create --wait printed:\n%s", created.stdout)
+	}
+	if got := strings.TrimSpace(run("app", "get", "--name", "cli", "-o", "url").stdout); got != url {
+		t.Errorf("app get -o url = %q, want %q", got, url)
+	}
+	a := &api.App{Endpoint: url}
+	if got := mustCall(t, s, a, "/file?path=/etc/settings/LOG_LEVEL"); got != "debug" {
+		t.Errorf("mounted config map file holds %q", got)
+	}
+	updated := run("app", "update", "--name", "cli", "--env", "VERSION=two")
+	if !strings.Contains(updated.stdout, "revision cli-00002: ready") {
+		t.Errorf("app update printed:\n%s", updated.stdout)
+	}
+	if got := mustCall(t, s, a, "/"); got != "hello from cli-00002 two\n" {
+		t.Errorf("after update: %q", got)
+	}
+	revs := run("revision", "list", "--app", "cli").stdout
+	if !strings.Contains(revs, "cli-00001") || !strings.Contains(revs, "cli-00002") || !strings.Contains(revs, "@sha256:") {
+		t.Errorf("revision list:\n%s", revs)
+	}
+	if got := run("revision", "get", "--name", "cli-00002", "-o", "json").stdout; !strings.Contains(got, `"status": "ready"`) {
+		t.Errorf("revision get:\n%s", got)
+	}
+	if got := run("app", "list").stdout; !strings.Contains(got, "cli") || !strings.Contains(got, "ready") || !strings.Contains(got, url) {
+		t.Errorf("app list:\n%s", got)
+	}
+	if got := run("app", "logs", "--name", "cli").stdout; !strings.Contains(got, "app listening on :8080") {
+		t.Errorf("app logs:\n%s", got)
+	}
+	if got := run("app", "events", "--name", "cli").stdout; !strings.Contains(got, "instance cli-00002-") {
+		t.Errorf("app events:\n%s", got)
+	}
+	for _, bad := range [][]string{
+		{"app", "create", "--name", "bad", "--image", image, "--port", "grpc:1", "--no-wait"},
+		{"app", "create", "--name", "bad", "--image", image, "--probe-ready", "path=/"},
+		{"app", "create", "--name", "bad", "--image", image, "--visibility", "internet"},
+		{"app", "create", "--name", "bad", "--image", image, "--max-scale", "300"},
+	} {
+		if r := s.cli(t, cfg, "", nil, bad...); r.code == 0 || r.stderr == "" {
+			t.Errorf("coligo %s: exit %d, want an error\n%s", strings.Join(bad, " "), r.code, r.stdout)
+		}
+	}
+	if got := run("app", "delete", "--name", "cli", "-f").stdout; got != "Deleted app cli\n" {
+		t.Errorf("app delete printed %q", got)
+	}
+	if _, err := c.ListAppInstances(ctx, p.ID, "cli", api.ListOptions{}); !strings.Contains(fmt.Sprint(err), "404") {
+		t.Errorf("instances of a deleted app: %v, want 404", err)
 	}
 }

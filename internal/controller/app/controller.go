@@ -77,8 +77,8 @@ type Controller struct {
 	log  *slog.Logger
 	tick time.Duration
 
-	mu   sync.Mutex
-	revs map[string]*revState // by revision key
+	mu     sync.Mutex
+	revs   map[string]*revState // by revision key
 	wake   chan string
 	kick   chan struct{}
 	ctx    context.Context
@@ -193,9 +193,6 @@ func (c *Controller) autoscale() {
 			cut++
 		}
 		rs.samples = rs.samples[cut:]
-		if st.Waiting {
-			rs.woken = true
-		}
 		spec := rs.rec.AppSpec
 		maxN := spec.ScaleMaxInstances
 		if maxN == 0 {
@@ -205,8 +202,9 @@ func (c *Controller) autoscale() {
 			Target: float64(spec.Target()), Min: spec.ScaleMinInstances, Max: maxN,
 			ScaleDownDelay: time.Duration(spec.ScaleDownDelay) * time.Second,
 			StableWindow:   c.cfg.StableWindow, PanicWindow: c.cfg.PanicWindow,
-		}, autoscaler.Stats{Samples: rs.samples, Since: rs.since, Ready: rs.count(phaseReady), Waiting: rs.woken}, rs.scale, now)
+		}, autoscaler.Stats{Samples: rs.samples, Since: rs.since, Ready: rs.count(phaseReady), Waiting: rs.woken || st.Waiting}, rs.scale, now)
 		rs.scale = next
+		rs.woken = false // a wake-up counts once, here, after it started an instance
 		if d.Want != rs.autoWant {
 			c.log.Debug("autoscale", "revision", key, "want", d.Want, "stable", d.StableAvg, "panic", d.Panic)
 		}
@@ -377,6 +375,11 @@ func (c *Controller) syncApp(ctx context.Context, p core.Project, a core.App, re
 			}
 		case isServing:
 			want = rs.autoWant
+			if now.Sub(rs.since) < c.cfg.StableWindow {
+				// Serving for less than a window: the autoscaler's last
+				// tick may predate the instances it now has; keep them.
+				want = max(want, rs.active())
+			}
 		}
 		if rs.woken && rs.rec.Status != core.RevisionFailed && (isServing || r.v.Name == latest.v.Name) {
 			want = max(want, 1)

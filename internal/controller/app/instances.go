@@ -80,6 +80,17 @@ func (rs *revState) count(p phase) int {
 	return n
 }
 
+// active is the number of instances that are not draining.
+func (rs *revState) active() int {
+	n := 0
+	for _, in := range rs.insts {
+		if in.phase != phaseDraining {
+			n++
+		}
+	}
+	return n
+}
+
 func (rs *revState) endpoints() []router.Endpoint {
 	var out []router.Endpoint
 	for _, in := range rs.insts {
@@ -136,12 +147,7 @@ func (c *Controller) ensurePulled(rs *revState) {
 
 // converge starts or drains instances toward want. Called with c.mu held.
 func (c *Controller) converge(rs *revState, want int) {
-	active := 0
-	for _, in := range rs.insts {
-		if in.phase != phaseDraining {
-			active++
-		}
-	}
+	active := rs.active()
 	now := c.cfg.Now()
 	digest := rs.rec.ImageDigest
 	if digest == "" {
@@ -291,7 +297,7 @@ func (c *Controller) waitReady(rs *revState, in *inst) {
 	}
 	in.phase = phaseReady
 	in.nextProbe = c.cfg.Now().Add(time.Duration(probe.Interval) * time.Second)
-	rs.exits, rs.woken = 0, false
+	rs.exits = 0
 	if rs.rec.Status != core.RevisionReady || rs.status != core.RevisionReady {
 		rs.setStatus(core.RevisionReady, core.ReasonReady, "")
 	}

@@ -122,4 +122,3 @@ func (c *Controller) createWaiting(id string, now time.Time) bool {
 	f, ok := c.createFailures[id]
 	return ok && now.Before(f.next)
 }
-
