@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"time"
 )
 
@@ -41,6 +42,12 @@ type Engine interface {
 	// and whose reference is not in keep (as given to Run). It returns the
 	// references it removed.
 	PruneImages(ctx context.Context, project string, keep []string) ([]string, error)
+	// ProjectNetwork sets up the project's network if it is not yet and
+	// makes each of names resolve, inside the project's instances, to the
+	// gateway: the host's address on that network, where coligo serves the
+	// project's internal endpoints. It returns the gateway and the subnet of
+	// the project's instances. Names replace those of the previous call.
+	ProjectNetwork(ctx context.Context, project string, names []string) (gateway netip.Addr, subnet netip.Prefix, err error)
 	// Purge stops and removes every instance, image reference, network
 	// allocation and log of a project. It is idempotent.
 	Purge(ctx context.Context, project string) error

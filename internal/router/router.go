@@ -21,6 +21,7 @@ import (
 type Route struct {
 	Revision string // revision key, as given to SetRevision
 	Public   bool   // served by the public listener; project-only apps are not
+	Project  string // served to this project's instances by its internal listener
 }
 
 // RevisionConfig is how a revision is served.
@@ -51,8 +52,9 @@ type Router struct {
 	routes atomic.Pointer[map[string]Route]
 	wake   atomic.Pointer[func(string)]
 
-	mu   sync.Mutex
-	revs map[string]*revision
+	mu       sync.Mutex
+	revs     map[string]*revision
+	internal map[string]*internalServer // by project
 
 	proxy, proxyH2C *httputil.ReverseProxy
 	requests        *prometheus.CounterVec
@@ -68,7 +70,7 @@ func New(cfg Config) *Router {
 	if cfg.Wake == nil {
 		cfg.Wake = func(string) {}
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger.With("component", "router"), revs: map[string]*revision{}}
+	r := &Router{cfg: cfg, log: cfg.Logger.With("component", "router"), revs: map[string]*revision{}, internal: map[string]*internalServer{}}
 	r.wake.Store(&cfg.Wake)
 	empty := map[string]Route{}
 	r.routes.Store(&empty)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -346,5 +347,45 @@ func TestRemoveRevisionReleasesWaiters(t *testing.T) {
 	r.RemoveRevision("rev")
 	if code := <-done; code != 503 {
 		t.Errorf("held request of a removed revision got %d, want 503", code)
+	}
+}
+
+func TestInternalListenerServesOnlyItsProject(t *testing.T) {
+	ep := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "internal") })
+	r, _ := newRouter(t, Config{})
+	t.Cleanup(r.Close)
+	r.SetRoutes(map[string]Route{
+		"private.p.svc": {Revision: "rev", Project: "p"},
+		"other.q.svc":   {Revision: "rev", Project: "q"},
+	})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+	addr := func() netip.AddrPort {
+		ln, _ := net.Listen("tcp", "127.0.0.1:0")
+		defer ln.Close()
+		return netip.MustParseAddrPort(ln.Addr().String())
+	}
+	own, foreign := addr(), addr()
+	if err := r.ServeProject("p", own, netip.MustParsePrefix("127.0.0.0/8")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ServeProject("p", own, netip.MustParsePrefix("127.0.0.0/8")); err != nil {
+		t.Fatalf("serving again with the same values: %v", err)
+	}
+	if err := r.ServeProject("x", foreign, netip.MustParsePrefix("10.0.0.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + own.String()
+	if code, body := get(t, base, "private.p.svc"); code != 200 || body != "internal" {
+		t.Errorf("own project: %d %q", code, body)
+	}
+	if code, _ := get(t, base, "other.q.svc"); code != 404 {
+		t.Errorf("another project's app on this project's listener: %d, want 404", code)
+	}
+	if code, _ := get(t, "http://"+foreign.String(), "private.p.svc"); code != 403 {
+		t.Errorf("a client outside the project's subnet: %d, want 403", code)
+	}
+	r.StopProject("p")
+	if _, err := http.Get(base); err == nil {
+		t.Error("the listener still answers after StopProject")
 	}
 }

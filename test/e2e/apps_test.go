@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -474,5 +475,85 @@ func TestAppCLI(t *testing.T) {
 	}
 	if _, err := c.ListAppInstances(ctx, p.ID, "cli", api.ListOptions{}); !strings.Contains(fmt.Sprint(err), "404") {
 		t.Errorf("instances of a deleted app: %v, want 404", err)
+	}
+}
+
+var runs int
+
+// defaultGateway reads the default route's gateway from /proc/net/route.
+func defaultGateway(t *testing.T, table string) string {
+	t.Helper()
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 2 && f[1] == "00000000" {
+			v, err := strconv.ParseUint(f[2], 16, 32)
+			if err == nil {
+				return fmt.Sprintf("%d.%d.%d.%d", byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+			}
+		}
+	}
+	t.Fatalf("no default route in:\n%s", table)
+	return ""
+}
+
+// fetchFrom runs testprog fetch URL [HOST] as a job run in project and
+// returns whether it succeeded and what it printed.
+func fetchFrom(t *testing.T, c *api.Client, project, image string, fetch ...string) (bool, string) {
+	t.Helper()
+	return runIn(t, c, project, image, append([]string{"/bin/testprog", "fetch"}, fetch...)...)
+}
+
+// runIn runs a command as a job run in project and returns whether it
+// succeeded and what it printed.
+func runIn(t *testing.T, c *api.Client, project, image string, command ...string) (bool, string) {
+	t.Helper()
+	ctx := context.Background()
+	runs++
+	run, err := c.CreateJobRun(ctx, project, api.JobRunPrototype{Name: fmt.Sprintf("run-%d", runs), RunSpec: api.RunSpec{ImageReference: image, ImageSecret: "regcred",
+		RunCommands: command, ScaleRetryLimit: intp(0), ScaleCPULimit: "0.25", ScaleMemoryLimit: "0.5G"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := waitRun(t, c, project, run.Name, 60*time.Second, finished)
+	var logs strings.Builder
+	c.JobRunLogs(ctx, project, run.Name, 0, false, &logs)
+	return r.Status == "completed", logs.String()
+}
+
+func TestAppProjectVisibility(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	p, _, image := jobProject(t, s, "inside")
+	other, _, _ := jobProject(t, s, "outside")
+	ctx := context.Background()
+	proto := testApp("private", image)
+	proto.ManagedDomainMappings = "local"
+	if _, err := c.CreateApp(ctx, p.ID, proto); err != nil {
+		t.Fatal(err)
+	}
+	a := waitApp(t, c, p.ID, "private", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	if a.Endpoint != "" || a.EndpointInternal != "http://private.inside.svc" {
+		t.Errorf("endpoints of a project-only app: %q %q", a.Endpoint, a.EndpointInternal)
+	}
+	if code, body, _ := routerGet(s, &api.App{Endpoint: "http://private.inside.localhost"}, "/"); code != 404 {
+		t.Errorf("the public router served a project-only app: %d %q", code, body)
+	}
+	ok, out := fetchFrom(t, c, p.ID, image, a.EndpointInternal+"/")
+	if !ok || !strings.Contains(out, "hello from private-00001 v1") {
+		t.Errorf("from a container of the same project: ok=%v %q", ok, out)
+	}
+	if ok, out := fetchFrom(t, c, other.ID, image, a.EndpointInternal+"/"); ok || strings.Contains(out, "hello from") {
+		t.Errorf("from another project's container: ok=%v %q", ok, out)
+	}
+	// Nor by the address of the project's gateway, with the right Host.
+	_, route := runIn(t, c, p.ID, image, "cat", "/proc/net/route")
+	gw := defaultGateway(t, route)
+	if ok, out := fetchFrom(t, c, other.ID, image, "http://"+gw+"/", "private.inside.svc"); ok || strings.Contains(out, "hello from") {
+		t.Errorf("from another project's container through %s: ok=%v %q", gw, ok, out)
+	}
+	// Scaled to zero, the internal endpoint wakes it too.
+	waitInstances(t, c, p.ID, "private", 30*time.Second, func(ready, all int) bool { return all == 0 })
+	if ok, out := fetchFrom(t, c, p.ID, image, "http://private.inside.svc.cluster.local/"); !ok || !strings.Contains(out, "hello from") {
+		t.Errorf("after scale to zero, from the same project: ok=%v %q", ok, out)
 	}
 }

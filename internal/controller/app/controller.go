@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +47,7 @@ type Engine interface {
 	Remove(ctx context.Context, project, id string) error
 	List(ctx context.Context, project string, match map[string]string) ([]engine.Instance, error)
 	Events(ctx context.Context) (<-chan engine.Event, error)
+	ProjectNetwork(ctx context.Context, project string, names []string) (netip.Addr, netip.Prefix, error)
 }
 
 // Router is what the controller needs of the router.
@@ -54,6 +57,8 @@ type Router interface {
 	RemoveRevision(key string)
 	InFlight(key, id string) int
 	Stats() map[string]router.Stat
+	ServeProject(project string, addr netip.AddrPort, subnet netip.Prefix) error
+	StopProject(project string)
 }
 
 // Config configures a Controller.
@@ -77,12 +82,13 @@ type Controller struct {
 	log  *slog.Logger
 	tick time.Duration
 
-	mu     sync.Mutex
-	revs   map[string]*revState // by revision key
-	wake   chan string
-	kick   chan struct{}
-	ctx    context.Context
-	synced chan struct{} // closed after the first sync
+	mu       sync.Mutex
+	revs     map[string]*revState // by revision key
+	internal map[string]string    // project → the names its internal endpoint serves; only sync touches it
+	wake     chan string
+	kick     chan struct{}
+	ctx      context.Context
+	synced   chan struct{} // closed after the first sync
 }
 
 // New returns a Controller.
@@ -104,7 +110,7 @@ func New(cfg Config) *Controller {
 	}
 	tick := min(max(cfg.PanicWindow/6, 100*time.Millisecond), time.Second)
 	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "app-controller"), tick: tick,
-		revs: map[string]*revState{}, wake: make(chan string, 256), kick: make(chan struct{}, 1), synced: make(chan struct{})}
+		revs: map[string]*revState{}, internal: map[string]string{}, wake: make(chan string, 256), kick: make(chan struct{}, 1), synced: make(chan struct{})}
 }
 
 // Wake tells the controller that a request waits for a revision with no
@@ -221,6 +227,7 @@ func (c *Controller) sync(ctx context.Context) {
 	}
 	routes := map[string]router.Route{}
 	seen := map[string]bool{}
+	served := map[string]bool{}
 	for _, p := range projects {
 		if p.Status != core.ProjectActive {
 			continue // soft-deleted projects serve nothing; hard deletes purge the engine
@@ -241,8 +248,23 @@ func (c *Controller) sync(ctx context.Context) {
 		for _, r := range revs {
 			byApp[r.v.AppName] = append(byApp[r.v.AppName], r)
 		}
+		var names []string
 		for _, a := range apps {
 			c.syncApp(ctx, p, a.v, byApp[a.v.Name], routes, seen)
+			for _, h := range internalHosts(a.v.Name, p) {
+				routes[h] = router.Route{Revision: routes[core.AppHost(a.v.Name, p, c.cfg.Platform.Domain)].Revision, Project: p.ID}
+				names = append(names, h)
+			}
+		}
+		if len(names) > 0 {
+			c.serveProject(ctx, p.ID, names)
+			served[p.ID] = true
+		}
+	}
+	for project := range c.internal {
+		if !served[project] {
+			c.cfg.Router.StopProject(project)
+			delete(c.internal, project)
 		}
 	}
 	c.mu.Lock()
@@ -258,6 +280,32 @@ func (c *Controller) sync(ctx context.Context) {
 	}
 	c.mu.Unlock()
 	c.cfg.Router.SetRoutes(routes)
+}
+
+// internalHosts are the names of an app's project-internal endpoint.
+func internalHosts(app string, p core.Project) []string {
+	h := app + "." + p.Subdomain + ".svc"
+	return []string{h, h + ".cluster.local"}
+}
+
+// serveProject makes the project's internal endpoint names resolve in its
+// instances and serves them on its gateway, when they changed.
+func (c *Controller) serveProject(ctx context.Context, project string, names []string) {
+	slices.Sort(names)
+	key := strings.Join(names, " ")
+	if cur, ok := c.internal[project]; ok && cur == key {
+		return
+	}
+	gw, subnet, err := c.cfg.Engine.ProjectNetwork(ctx, project, names)
+	if err != nil {
+		c.log.Warn("project network", "project", project, "err", err)
+		return
+	}
+	if err := c.cfg.Router.ServeProject(project, netip.AddrPortFrom(gw, 80), subnet); err != nil {
+		c.log.Warn("serve project endpoints", "project", project, "err", err)
+		return
+	}
+	c.internal[project] = key
 }
 
 // keepProject marks a project's known revisions as seen when its records

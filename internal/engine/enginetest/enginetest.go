@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("PullFailures", func(t *testing.T) { testPull(t, e, h) })
 	t.Run("PullPinsDigest", func(t *testing.T) { testPullPins(t, e, h) })
 	t.Run("Mounts", func(t *testing.T) { testMounts(t, e, h) })
+	t.Run("ProjectNetworkNames", func(t *testing.T) { testProjectNetwork(t, e, h) })
 	t.Run("ProjectIsolation", func(t *testing.T) { testIsolation(t, e, h) })
 	t.Run("PruneImages", func(t *testing.T) { testPrune(t, e, h) })
 	t.Run("Purge", func(t *testing.T) { testPurge(t, e, h) })
@@ -265,6 +267,36 @@ func testMounts(t *testing.T, e engine.Engine, h Harness) {
 	}
 	if strings.Contains(out.String(), "writable") {
 		t.Error("a mount is writable")
+	}
+}
+
+func testProjectNetwork(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	p := Project(t, e)
+	gw, sub, err := e.ProjectNetwork(ctx, p, []string{"one.p.svc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sub.Contains(gw) {
+		t.Fatalf("gateway %s is not in the project's subnet %s", gw, sub)
+	}
+	// An instance started before a name is added sees it too.
+	in, err := e.Run(ctx, engine.Spec{ID: "hosts", Project: p, Image: h.Image, Auth: h.Auth, Labels: map[string]string{"coligo.id": "hosts"},
+		Command: []string{"sh", "-c", "sleep 1; cat /etc/hosts"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := netip.ParseAddr(in.IP); err != nil || !sub.Contains(a) {
+		t.Errorf("instance address %q is not in %s", in.IP, sub)
+	}
+	if _, _, err := e.ProjectNetwork(ctx, p, []string{"one.p.svc", "two.p.svc"}); err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, e, p, "hosts", 10*time.Second)
+	var out bytes.Buffer
+	e.Logs(ctx, p, "hosts", &out, false)
+	if !strings.Contains(out.String(), gw.String()+"\tone.p.svc two.p.svc") || !strings.Contains(out.String(), "localhost") {
+		t.Errorf("/etc/hosts in the instance:\n%s", out.String())
 	}
 }
 

@@ -71,6 +71,8 @@ type Engine struct {
 	mu  sync.Mutex
 	oom map[string]bool // namespace/id of instances that hit their memory limit
 
+	hostsMu sync.Mutex // project hosts files
+
 	stopOOM context.CancelFunc
 }
 
@@ -240,13 +242,11 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 		const period = 100000
 		opts = append(opts, oci.WithCPUCFS(spec.MilliCPU*period/1000, period))
 	}
-	if len(spec.Mounts) > 0 {
-		mounts, err := e.writeMounts(spec.Project, spec.ID, spec.Mounts)
-		if err != nil {
-			return engine.Instance{}, err
-		}
-		opts = append(opts, oci.WithMounts(mounts))
+	mounts, err := e.writeMounts(spec.Project, spec.ID, spec.Mounts)
+	if err != nil {
+		return engine.Instance{}, err
 	}
+	opts = append(opts, oci.WithMounts(mounts))
 	labels := map[string]string{labelProject: spec.Project}
 	for k, v := range spec.Labels {
 		labels[k] = v
@@ -277,13 +277,18 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 }
 
 // writeMounts writes the files of an instance's mounts under the run dir
-// and returns the read-only bind mounts of their directories.
+// and returns the read-only bind mounts of their directories, and of the
+// project's hosts file.
 func (e *Engine) writeMounts(project, id string, ms []engine.Mount) ([]specs.Mount, error) {
 	base := e.mountDir(project, id)
 	if err := os.RemoveAll(base); err != nil {
 		return nil, fmt.Errorf("mounts of %s: %w", id, err)
 	}
-	var out []specs.Mount
+	hosts, err := e.hostsFile(project, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("hosts file of %s: %w", id, err)
+	}
+	out := []specs.Mount{{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: []string{"rbind", "ro", "nosuid", "nodev"}}}
 	for i, m := range ms {
 		dir := filepath.Join(base, strconv.Itoa(i))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -303,6 +308,47 @@ func (e *Engine) writeMounts(project, id string, ms []engine.Mount) ([]specs.Mou
 }
 
 func (e *Engine) mountDir(project, id string) string { return filepath.Join(e.cfg.RunDir, project, id) }
+
+// hostsFile writes the project's /etc/hosts, shared by its instances: the
+// loopback names and, on the gateway, the given names. Without replace it
+// only makes sure the file exists. It is rewritten in place, so running
+// instances see new names at once.
+func (e *Engine) hostsFile(project string, names []string, replace bool) (string, error) {
+	e.hostsMu.Lock()
+	defer e.hostsMu.Unlock()
+	path := filepath.Join(e.cfg.RunDir, project, "hosts")
+	if _, err := os.Stat(path); err == nil && !replace {
+		return path, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+	if len(names) > 0 {
+		gw, _, err := e.nets.addresses(project)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%s\t%s\n", gw, strings.Join(names, " "))
+	}
+	if cur, err := os.ReadFile(path); err == nil && string(cur) == b.String() {
+		return path, nil
+	}
+	return path, os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// ProjectNetwork implements engine.Engine.
+func (e *Engine) ProjectNetwork(ctx context.Context, project string, names []string) (netip.Addr, netip.Prefix, error) {
+	gw, sub, err := e.nets.addresses(project)
+	if err != nil {
+		return gw, sub, err
+	}
+	if _, err := e.hostsFile(project, names, true); err != nil {
+		return gw, sub, fmt.Errorf("hosts file of project %s: %w", project, err)
+	}
+	return gw, sub, nil
+}
 
 // resume finishes the start of an instance that a crash interrupted: its
 // container exists but its task was never created or never started.

@@ -108,6 +108,18 @@ func (n *networks) get(project string) (gocni.CNI, error) {
 	return c, nil
 }
 
+// addresses returns the gateway and subnet of a project's network,
+// allocating it if needed.
+func (n *networks) addresses(project string) (netip.Addr, netip.Prefix, error) {
+	if _, err := n.get(project); err != nil {
+		return netip.Addr{}, netip.Prefix{}, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	sub := n.subnetOf(n.index[project])
+	return sub.Addr().Next(), sub, nil // host-local gives the bridge the first address
+}
+
 // remove forgets a project's network: its isolation rule, bridge, IPAM
 // allocations and subnet. Instances must be gone. It is idempotent.
 func (n *networks) remove(project string) error {

@@ -5,7 +5,8 @@
 //	testprog app             an app on $PORT: / answers "hello from $K_REVISION $VERSION",
 //	                         /env the environment, /sleep?ms=N after N ms, /file?path=P a
 //	                         file; SIGTERM finishes requests in flight, then exits
-//	testprog fetch URL       GET URL (retrying for 3 s), print the body; exit 1 on failure
+//	testprog fetch URL [HOST] GET URL (with Host HOST), retrying for 3 s; print the
+//	                         body; exit 1 when there is no answer or its status is 400 or more
 //	testprog alloc MIB       allocate and touch MIB mebibytes, then exit 0
 //	testprog job             print JOB_INDEX and JOB_ARRAY_SIZE; exit 1 if JOB_INDEX is in FAIL_INDICES
 package main
@@ -43,12 +44,24 @@ func main() {
 	case "fetch":
 		c := &http.Client{Timeout: time.Second}
 		deadline := time.Now().Add(3 * time.Second)
+		req, err := http.NewRequest("GET", os.Args[2], nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		if len(os.Args) > 3 {
+			req.Host = os.Args[3]
+		}
 		for {
-			resp, err := c.Get(os.Args[2])
+			resp, err := c.Do(req)
 			if err == nil {
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				fmt.Print(string(b))
+				if resp.StatusCode >= 400 {
+					fmt.Fprintln(os.Stderr, "status", resp.StatusCode)
+					os.Exit(1)
+				}
 				os.Exit(0)
 			}
 			if time.Now().After(deadline) {
