@@ -119,6 +119,10 @@ type Event struct {
 	At        time.Time
 }
 
+// ErrNoCommand is returned (wrapped) by Run when the instance's command
+// does not exist in its image: trying again cannot help.
+var ErrNoCommand = errors.New("the command is not in the image")
+
 // Pull failure reasons, as Code Engine names them.
 const (
 	PullUnauthorized = "fetch_image_failed_wrong_pull_credentials"

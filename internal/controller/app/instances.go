@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -223,6 +224,9 @@ func (c *Controller) start(rs *revState, image string) {
 		case err != nil:
 			c.log.Warn("instance did not start", "instance", id, "err", err)
 			delete(rs.insts, id)
+			if errors.Is(err, engine.ErrNoCommand) && rs.rec.Status != core.RevisionReady {
+				rs.setStatus(core.RevisionFailed, core.ReasonContainerExit(127), err.Error())
+			}
 			go c.cfg.Engine.Remove(context.WithoutCancel(ctx), p.ID, id)
 			rs.nextStart = c.cfg.Now().Add(time.Second)
 		default:

@@ -2,6 +2,7 @@ package jobrun
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -77,6 +78,8 @@ func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun
 			f := failure{reason: "ContainerCreateFailed"}
 			if pe, ok := engine.IsPullError(err); ok {
 				f.reason = pe.Reason
+			} else if errors.Is(err, engine.ErrNoCommand) {
+				f.reason = "CommandNotFound"
 			} else if c.createFailed(id, c.cfg.Now()) {
 				// Often a create from before a restart that containerd is
 				// still finishing or tearing down; the next pass tries again.

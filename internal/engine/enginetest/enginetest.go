@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -233,6 +234,10 @@ func testPullPins(t *testing.T, e engine.Engine, h Harness) {
 	}
 	if got := waitExited(t, e, p, in.ID, 10*time.Second); got.ExitCode != 0 {
 		t.Errorf("pinned instance exited %d", got.ExitCode)
+	}
+	// A command that is not in the image is not worth trying again.
+	if _, err := e.Run(ctx, engine.Spec{ID: "nocmd", Project: p, Image: pinned, Command: []string{"no-such-command"}}); !errors.Is(err, engine.ErrNoCommand) {
+		t.Errorf("run a command that is not in the image: %v, want ErrNoCommand", err)
 	}
 	for _, c := range []struct {
 		image  string

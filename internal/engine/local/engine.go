@@ -386,6 +386,10 @@ func (e *Engine) start(ctx context.Context, project string, c containerd.Contain
 		LoggerArg: logFile, "--coligo-log-max": strconv.FormatInt(e.cfg.LogMaxBytes, 10),
 	}))
 	if err != nil {
+		if msg := err.Error(); strings.Contains(msg, "executable file not found") || strings.Contains(msg, "exec format error") ||
+			(strings.Contains(msg, "exec: ") && strings.Contains(msg, "no such file or directory")) {
+			return "", fmt.Errorf("create task %s: %w: %v", c.ID(), engine.ErrNoCommand, err)
+		}
 		return "", fmt.Errorf("create task %s: %w", c.ID(), err)
 	}
 	nw, err := e.nets.get(project)
