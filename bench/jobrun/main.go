@@ -7,15 +7,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,7 +21,7 @@ import (
 	"github.com/containerd/containerd/remotes/docker"
 
 	"github.com/coligo/coligo/api"
-	"github.com/coligo/coligo/internal/imagebuild"
+	"github.com/coligo/coligo/bench/internal/benchkit"
 )
 
 func main() {
@@ -40,29 +35,12 @@ func main() {
 	}
 }
 
-func env(k string) string {
-	v := os.Getenv(k)
-	if v == "" {
-		fmt.Fprintf(os.Stderr, "bench: %s is not set; run through scripts/bench.sh\n", k)
-		os.Exit(2)
-	}
-	return v
-}
-
 func run(bin string, n, parallel int) error {
 	ctx := context.Background()
-	addr, reg := env("COLIGO_TEST_CONTAINERD"), env("COLIGO_TEST_REGISTRY")
-	user, pass := env("COLIGO_TEST_REGISTRY_USER"), env("COLIGO_TEST_REGISTRY_PASSWORD")
-	prog, err := imagebuild.GoProgram("examples/hello")
+	addr, reg := benchkit.Env("COLIGO_TEST_CONTAINERD"), benchkit.Env("COLIGO_TEST_REGISTRY")
+	user, pass := benchkit.Env("COLIGO_TEST_REGISTRY_USER"), benchkit.Env("COLIGO_TEST_REGISTRY_PASSWORD")
+	ref, err := benchkit.PushHello(ctx, reg, user, pass)
 	if err != nil {
-		return err
-	}
-	img, err := imagebuild.Image([]imagebuild.File{{Path: "app", Data: prog, Mode: 0o755}}, []string{"/app"}, nil)
-	if err != nil {
-		return err
-	}
-	ref := reg + "/bench/hello:1"
-	if _, err := imagebuild.Push(ctx, ref, img, user, pass, true); err != nil {
 		return err
 	}
 
@@ -147,46 +125,18 @@ func once(ctx context.Context, client *containerd.Client, image containerd.Image
 }
 
 func throughColigo(ctx context.Context, bin, addr, ref, reg, user, pass string, n int) (time.Duration, error) {
-	dir, err := os.MkdirTemp("", "coligo-bench")
+	s, err := benchkit.Start(bin, "--containerd-address", addr, "--cni-bin-dir", os.Getenv("COLIGO_TEST_CNI_BIN_DIR"),
+		"--cni-subnet", "10.216.0.0/16", "--insecure-registry", reg, "--max-instances", "1000")
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
-	cmd := exec.Command(bin, "server", "--data-dir", filepath.Join(dir, "data"), "--api-addr", "127.0.0.1:0",
-		"--containerd-address", addr, "--cni-bin-dir", os.Getenv("COLIGO_TEST_CNI_BIN_DIR"), "--cni-subnet", "10.216.0.0/16",
-		"--insecure-registry", reg, "--max-instances", "1000")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
-	re := regexp.MustCompile(`msg="api listening" url=(\S+)/v2`)
-	sc := bufio.NewScanner(stderr)
-	url := ""
-	for sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			url = m[1]
-			break
-		}
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	tok, _ := os.ReadFile(filepath.Join(dir, "data", "admin.token"))
-	c := &api.Client{BaseURL: url, Token: strings.TrimSpace(string(tok))}
-	p, err := c.CreateProject(ctx, api.ProjectPrototype{Name: "bench"})
+	defer s.Stop()
+	c := s.Client()
+	p, cleanup, err := s.Project(ctx, "bench", reg, user, pass)
 	if err != nil {
 		return 0, err
 	}
-	for p.Status != "active" {
-		time.Sleep(10 * time.Millisecond)
-		p, _ = c.GetProject(ctx, p.ID)
-	}
-	defer c.DeleteProject(ctx, p.ID, true)
-	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "reg", Format: "registry", Data: map[string]string{"server": reg, "username": user, "password": pass}}); err != nil {
-		return 0, err
-	}
+	defer cleanup()
 	// Warm the image cache with a one-index run, as the baseline pulled first.
 	spec := api.RunSpec{ImageReference: ref, ImageSecret: "reg", ScaleCPULimit: "0.125", ScaleMemoryLimit: "0.25G"}
 	if err := submitAndWait(ctx, c, p.ID, "warm", spec); err != nil {
@@ -197,15 +147,7 @@ func throughColigo(ctx context.Context, bin, addr, ref, reg, user, pass string, 
 	if err := submitAndWait(ctx, c, p.ID, "bench", spec); err != nil {
 		return 0, err
 	}
-	d := time.Since(start)
-	c.DeleteProject(ctx, p.ID, true)
-	for {
-		if _, err := c.GetProject(ctx, p.ID); err != nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return d, nil
+	return time.Since(start), nil
 }
 
 func submitAndWait(ctx context.Context, c *api.Client, project, name string, spec api.RunSpec) error {

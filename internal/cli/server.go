@@ -70,6 +70,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.IntVar(&cfg.RouterQueueDepth, "router-queue-depth", cfg.RouterQueueDepth, "requests that wait per revision when every instance is at scale_concurrency; more get 503")
 	f.DurationVar(&cfg.AutoscaleStableWindow, "autoscale-stable-window", cfg.AutoscaleStableWindow, "window of average concurrency the autoscaler follows; an app scales to zero after this long without requests")
 	f.DurationVar(&cfg.AutoscalePanicWindow, "autoscale-panic-window", cfg.AutoscalePanicWindow, "short window the autoscaler follows when demand exceeds twice the capacity")
+	f.StringVar(&cfg.OCIRuntime, "oci-runtime", cfg.OCIRuntime, "OCI runtime binary the runc shim runs instances with: runc, or crun where it works with the host's cgroups")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	return cmd

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -42,6 +43,7 @@ type Server struct {
 	RouterQueueDepth      int
 	AutoscaleStableWindow time.Duration
 	AutoscalePanicWindow  time.Duration
+	OCIRuntime            string // the runc shim's OCI runtime binary: runc or crun
 }
 
 // Default returns the defaults a user sees.
@@ -70,6 +72,7 @@ func Default() Server {
 		RouterQueueDepth:      100,
 		AutoscaleStableWindow: 60 * time.Second,
 		AutoscalePanicWindow:  6 * time.Second,
+		OCIRuntime:            "runc",
 	}
 }
 
@@ -130,6 +133,9 @@ func (s Server) Validate() error {
 	}
 	if s.AutoscalePanicWindow < 100*time.Millisecond || s.AutoscalePanicWindow > s.AutoscaleStableWindow {
 		errs = append(errs, fmt.Errorf("--autoscale-panic-window must be from 100ms to --autoscale-stable-window, got %s", s.AutoscalePanicWindow))
+	}
+	if s.OCIRuntime == "" || strings.ContainsAny(s.OCIRuntime, " \t\n") {
+		errs = append(errs, fmt.Errorf("--oci-runtime must name an OCI runtime binary such as runc or crun, got %q", s.OCIRuntime))
 	}
 	if s.MaxInstances < 1 {
 		errs = append(errs, fmt.Errorf("--max-instances must be at least 1"))

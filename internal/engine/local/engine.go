@@ -21,6 +21,7 @@ import (
 
 	"github.com/containerd/containerd"
 	apievents "github.com/containerd/containerd/api/events"
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/cio"
@@ -58,6 +59,7 @@ type Config struct {
 	InsecureRegistries []string // host:port served over plain HTTP
 	LoggerBinary       string   // the coligo binary; the shim runs it to write logs
 	LogMaxBytes        int64    // per instance; default 1 MiB
+	OCIRuntime         string   // the runc shim's OCI runtime binary, e.g. crun; default runc
 	Logger             *slog.Logger
 }
 
@@ -256,7 +258,7 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 		containerd.WithNewSnapshot(spec.ID, image),
 		containerd.WithNewSpec(opts...),
 		containerd.WithContainerLabels(labels),
-		containerd.WithRuntime("io.containerd.runc.v2", nil),
+		e.runtime(),
 	)
 	if err != nil {
 		if errdefs.IsAlreadyExists(err) {
@@ -274,6 +276,14 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	in, err := e.inspect(ctx, spec.Project, c)
 	in.IP = ip
 	return in, err
+}
+
+// runtime is the runc shim with the configured OCI runtime binary.
+func (e *Engine) runtime() containerd.NewContainerOpts {
+	if e.cfg.OCIRuntime == "" || e.cfg.OCIRuntime == "runc" {
+		return containerd.WithRuntime("io.containerd.runc.v2", nil)
+	}
+	return containerd.WithRuntime("io.containerd.runc.v2", &runcoptions.Options{BinaryName: e.cfg.OCIRuntime})
 }
 
 // writeMounts writes the files of an instance's mounts under the run dir
