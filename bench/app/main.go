@@ -280,7 +280,8 @@ func createApp(ctx context.Context, c *api.Client, project string, a api.AppProt
 func intp(i int) *int { return &i }
 
 // coligoColdStarts measures requests to an app that the autoscaler scaled
-// to zero, on a server with a 1 s stable window.
+// to zero, on a server with a 1 s stable window, each a second after the
+// app reached zero.
 func coligoColdStarts(ctx context.Context, bin string, pt parts, rt string, trials int) ([]time.Duration, error) {
 	s, err := benchkit.Start(bin, "--containerd-address", pt.containerd, "--cni-bin-dir", pt.cniDir, "--cni-subnet", "10.216.0.0/16",
 		"--insecure-registry", pt.reg, "--autoscale-stable-window", "1s", "--autoscale-panic-window", "200ms", "--oci-runtime", rt)
@@ -304,6 +305,9 @@ func coligoColdStarts(ctx context.Context, bin string, pt parts, rt string, tria
 		if err := waitApp(ctx, c, p.ID, "cold", func(_, all int) bool { return all == 0 }); err != nil {
 			return nil, err
 		}
+		// Idle, as an app at zero is between requests: coligo prepares an
+		// instance meanwhile (about 100 ms).
+		time.Sleep(time.Second)
 		d, err := firstByte("http://"+s.Router+"/", host)
 		if err != nil {
 			return nil, err

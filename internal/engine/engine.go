@@ -24,6 +24,10 @@ type Engine interface {
 	// Run pulls the image (with spec.Auth) unless the project has it,
 	// creates the instance and starts it. A pull failure is a *PullError.
 	Run(ctx context.Context, spec Spec) (Instance, error)
+	// Prepare does all that Run does but start the process: image, container,
+	// network and a created task, so that a Run of the same ID later only
+	// starts the process. A prepared instance is listed as StateCreated.
+	Prepare(ctx context.Context, spec Spec) (Instance, error)
 	// Stop sends SIGTERM, waits up to grace, then SIGKILL. Stopping an
 	// instance that is not running is not an error; core.ErrNotFound
 	// (wrapped) when there is no such instance.

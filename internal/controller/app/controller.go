@@ -43,6 +43,7 @@ type Store interface {
 type Engine interface {
 	Pull(ctx context.Context, project, image string, auth *engine.RegistryAuth) (string, error)
 	Run(ctx context.Context, spec engine.Spec) (engine.Instance, error)
+	Prepare(ctx context.Context, spec engine.Spec) (engine.Instance, error)
 	Stop(ctx context.Context, project, id string, grace time.Duration) error
 	Remove(ctx context.Context, project, id string) error
 	List(ctx context.Context, project string, match map[string]string) ([]engine.Instance, error)
@@ -161,6 +162,9 @@ func (c *Controller) Run(ctx context.Context) {
 		case e, ok := <-events:
 			if !ok {
 				return
+			}
+			if e.Kind == core.KindSecret || e.Kind == core.KindConfigMap {
+				c.discardPrepared(e.Project)
 			}
 			if e.Op == store.OpResync || e.Kind == core.KindApp || e.Kind == core.KindRevision || e.Kind == core.KindProject ||
 				e.Kind == core.KindSecret || e.Kind == core.KindConfigMap {
@@ -483,6 +487,9 @@ func (c *Controller) Instances(project, app string) []core.AppInstance {
 			continue
 		}
 		for _, in := range rs.insts {
+			if in.phase == phasePrepared {
+				continue // not started: not an instance users see
+			}
 			status := core.InstancePending
 			if in.phase == phaseReady || in.phase == phaseDraining {
 				status = core.InstanceRunning

@@ -25,6 +25,7 @@ const (
 	phaseStarting phase = iota // created or adopted, not yet ready
 	phaseReady                 // gets requests
 	phaseDraining              // gets no new requests; stopped once idle
+	phasePrepared              // created with its network, process not started: a fast cold start
 )
 
 // revState is what the controller knows of a revision. Guarded by c.mu.
@@ -49,6 +50,7 @@ type revState struct {
 	autoWant int
 
 	pulling   bool
+	preparing bool
 	nextPull  time.Time
 	exits     int // instance exits in a row
 	nextStart time.Time
@@ -81,15 +83,25 @@ func (rs *revState) count(p phase) int {
 	return n
 }
 
-// active is the number of instances that are not draining.
+// active is the number of instances that are starting or ready.
 func (rs *revState) active() int {
 	n := 0
 	for _, in := range rs.insts {
-		if in.phase != phaseDraining {
+		if in.phase == phaseStarting || in.phase == phaseReady {
 			n++
 		}
 	}
 	return n
+}
+
+// prepared returns a prepared instance ready to start, or nil.
+func (rs *revState) prepared() *inst {
+	for _, in := range rs.insts {
+		if in.phase == phasePrepared && in.ip != "" {
+			return in
+		}
+	}
+	return nil
 }
 
 func (rs *revState) endpoints() []router.Endpoint {
@@ -146,7 +158,8 @@ func (c *Controller) ensurePulled(rs *revState) {
 	}()
 }
 
-// converge starts or drains instances toward want. Called with c.mu held.
+// converge starts or drains instances toward want, and keeps one prepared
+// instance for a serving revision at zero. Called with c.mu held.
 func (c *Controller) converge(rs *revState, want int) {
 	active := rs.active()
 	now := c.cfg.Now()
@@ -155,7 +168,20 @@ func (c *Controller) converge(rs *revState, want int) {
 		digest = rs.digest
 	}
 	for ; active < want && digest != "" && !rs.gone && !now.Before(rs.nextStart); active++ {
-		c.start(rs, digest)
+		if in := rs.prepared(); in != nil {
+			c.startPrepared(rs, in)
+		} else {
+			c.start(rs, digest)
+		}
+	}
+	keepPrepared := rs.serving && !rs.gone && rs.rec.Status == core.RevisionReady && digest != ""
+	for _, in := range rs.insts {
+		if in.phase == phasePrepared && !keepPrepared {
+			c.discard(rs, in)
+		}
+	}
+	if keepPrepared && want == 0 && active == 0 && !rs.preparing && rs.prepared() == nil && !now.Before(rs.nextStart) {
+		c.prepare(rs, digest)
 	}
 	if active <= want {
 		return
@@ -163,7 +189,7 @@ func (c *Controller) converge(rs *revState, want int) {
 	// Drain the excess: instances not ready yet first, then the least busy.
 	var cand []*inst
 	for _, in := range rs.insts {
-		if in.phase != phaseDraining {
+		if in.phase == phaseStarting || in.phase == phaseReady {
 			cand = append(cand, in)
 		}
 	}
@@ -178,6 +204,93 @@ func (c *Controller) converge(rs *revState, want int) {
 	})
 	for _, in := range cand[:active-want] {
 		c.drain(rs, in)
+	}
+}
+
+// prepare creates an instance up to its process, so that the next request
+// to a revision at zero only waits for the process to start. Called with
+// c.mu held.
+func (c *Controller) prepare(rs *revState, image string) {
+	id := rs.rec.Name + "-" + randomSuffix()
+	in := &inst{id: id, phase: phasePrepared}
+	rs.insts[id] = in
+	rs.preparing = true
+	p, spec := rs.project, rs.rec
+	go func() {
+		ctx := c.ctx
+		es, fail := c.instanceSpec(ctx, p, spec, id, image)
+		var observed engine.Instance
+		var err error
+		if fail == nil {
+			observed, err = c.cfg.Engine.Prepare(ctx, es)
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		rs.preparing = false
+		if fail != nil || err != nil {
+			c.log.Debug("instance not prepared", "instance", id, "err", err)
+			delete(rs.insts, id)
+			go c.cfg.Engine.Remove(context.WithoutCancel(ctx), p.ID, id)
+			rs.nextStart = c.cfg.Now().Add(time.Second)
+			return
+		}
+		if rs.insts[id] == in && in.phase == phasePrepared {
+			in.ip = observed.IP
+		}
+	}()
+}
+
+// startPrepared starts the process of a prepared instance. Called with
+// c.mu held.
+func (c *Controller) startPrepared(rs *revState, in *inst) {
+	in.phase, in.created = phaseStarting, c.cfg.Now()
+	if rs.firstTry.IsZero() {
+		rs.firstTry = in.created
+	}
+	project := rs.project.ID
+	c.log.Debug("starting a prepared instance", "instance", in.id)
+	go func() {
+		_, err := c.cfg.Engine.Run(c.ctx, engine.Spec{ID: in.id, Project: project})
+		if err != nil {
+			c.log.Warn("prepared instance did not start", "instance", in.id, "err", err)
+			c.mu.Lock()
+			delete(rs.insts, in.id)
+			rs.nextStart = c.cfg.Now().Add(time.Second)
+			c.mu.Unlock()
+			c.cfg.Engine.Remove(context.WithoutCancel(c.ctx), project, in.id)
+			c.poke()
+			return
+		}
+		c.waitReady(rs, in)
+		c.poke()
+	}()
+}
+
+// discard removes a prepared instance. Called with c.mu held.
+func (c *Controller) discard(rs *revState, in *inst) {
+	delete(rs.insts, in.id)
+	project := rs.project.ID
+	go func() {
+		if err := c.cfg.Engine.Remove(context.WithoutCancel(c.ctx), project, in.id); err != nil {
+			c.log.Warn("remove prepared instance", "instance", in.id, "err", err)
+		}
+	}()
+}
+
+// discardPrepared removes a project's prepared instances, whose environment
+// and files may be out of date after a secret or config map changed.
+func (c *Controller) discardPrepared(project string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rs := range c.revs {
+		if rs.project.ID != project {
+			continue
+		}
+		for _, in := range rs.insts {
+			if in.phase == phasePrepared {
+				c.discard(rs, in)
+			}
+		}
 	}
 }
 

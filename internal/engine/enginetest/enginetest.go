@@ -38,6 +38,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("PullPinsDigest", func(t *testing.T) { testPullPins(t, e, h) })
 	t.Run("Mounts", func(t *testing.T) { testMounts(t, e, h) })
 	t.Run("ProjectNetworkNames", func(t *testing.T) { testProjectNetwork(t, e, h) })
+	t.Run("PrepareThenRun", func(t *testing.T) { testPrepare(t, e, h) })
 	t.Run("ProjectIsolation", func(t *testing.T) { testIsolation(t, e, h) })
 	t.Run("PruneImages", func(t *testing.T) { testPrune(t, e, h) })
 	t.Run("Purge", func(t *testing.T) { testPurge(t, e, h) })
@@ -302,6 +303,51 @@ func testProjectNetwork(t *testing.T, e engine.Engine, h Harness) {
 	e.Logs(ctx, p, "hosts", &out, false)
 	if !strings.Contains(out.String(), gw.String()+"\tone.p.svc two.p.svc") || !strings.Contains(out.String(), "localhost") {
 		t.Errorf("/etc/hosts in the instance:\n%s", out.String())
+	}
+}
+
+func testPrepare(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	p := Project(t, e)
+	spec := engine.Spec{ID: "prepared", Project: p, Image: h.Image, Auth: h.Auth, Env: []string{"FOO=prepared"},
+		Labels: map[string]string{"coligo.id": "prepared"}, Command: []string{"sh", "-c", "echo started $FOO"}}
+	in, err := e.Prepare(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.State != engine.StateCreated || in.IP == "" {
+		t.Fatalf("prepared instance %+v, want created with an address", in)
+	}
+	if again, err := e.Prepare(ctx, spec); err != nil || again.State != engine.StateCreated {
+		t.Errorf("prepare again: %+v %v", again, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	var out bytes.Buffer
+	e.Logs(ctx, p, "prepared", &out, false)
+	if out.Len() != 0 {
+		t.Errorf("a prepared instance ran its process: %q", out.String())
+	}
+	run, err := e.Run(ctx, engine.Spec{ID: "prepared", Project: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.IP != in.IP {
+		t.Errorf("started instance has address %q, prepared %q", run.IP, in.IP)
+	}
+	waitExited(t, e, p, "prepared", 10*time.Second)
+	e.Logs(ctx, p, "prepared", &out, false)
+	if !strings.Contains(out.String(), "started prepared") {
+		t.Errorf("logs of the started instance: %q", out.String())
+	}
+	// A prepared instance that is never started can be removed.
+	if _, err := e.Prepare(ctx, engine.Spec{ID: "unused", Project: p, Image: h.Image, Auth: h.Auth, Command: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Remove(ctx, p, "unused"); err != nil {
+		t.Fatal(err)
+	}
+	if ins, _ := e.List(ctx, p, nil); len(ins) != 1 {
+		t.Errorf("after removing the unused prepared instance: %+v", ins)
 	}
 }
 

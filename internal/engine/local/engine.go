@@ -21,8 +21,8 @@ import (
 
 	"github.com/containerd/containerd"
 	apievents "github.com/containerd/containerd/api/events"
-	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/api/services/tasks/v1"
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/content"
@@ -44,9 +44,10 @@ import (
 
 // Labels the engine sets on containers.
 const (
-	labelProject = "coligo.project"
-	labelOOM     = "coligo.oom"
-	labelIP      = "coligo.ip"
+	labelProject  = "coligo.project"
+	labelOOM      = "coligo.oom"
+	labelIP       = "coligo.ip"
+	labelPrepared = "coligo.prepared"
 )
 
 // Config configures the local engine.
@@ -214,9 +215,20 @@ func (e *Engine) logPath(project, id string) string {
 
 // Run implements engine.Engine.
 func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, error) {
+	return e.create(ctx, spec, true)
+}
+
+// Prepare implements engine.Engine.
+func (e *Engine) Prepare(ctx context.Context, spec engine.Spec) (engine.Instance, error) {
+	return e.create(ctx, spec, false)
+}
+
+// create makes an instance up to its created task, connected to the
+// project's network, and starts its process when start is set.
+func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engine.Instance, error) {
 	ctx = e.nsctx(ctx, spec.Project)
 	if c, err := e.client.LoadContainer(ctx, spec.ID); err == nil {
-		return e.resume(ctx, spec.Project, c)
+		return e.resume(ctx, spec.Project, c, start)
 	}
 	image, err := e.fetch(ctx, spec.Image, spec.Auth, false)
 	if err != nil {
@@ -268,7 +280,7 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 		}
 		return engine.Instance{}, fmt.Errorf("create container %s: %w", spec.ID, err)
 	}
-	ip, err := e.start(ctx, spec.Project, c)
+	ip, err := e.start(ctx, spec.Project, c, start)
 	if err != nil {
 		e.remove(ctx, spec.Project, c)
 		return engine.Instance{}, err
@@ -362,12 +374,24 @@ func (e *Engine) ProjectNetwork(ctx context.Context, project string, names []str
 
 // resume finishes the start of an instance that a crash interrupted: its
 // container exists but its task was never created or never started.
-func (e *Engine) resume(ctx context.Context, project string, c containerd.Container) (engine.Instance, error) {
+func (e *Engine) resume(ctx context.Context, project string, c containerd.Container, start bool) (engine.Instance, error) {
 	in, err := e.inspect(ctx, project, c)
 	if err != nil || in.State != engine.StateCreated {
 		return in, err
 	}
-	if t, err := c.Task(ctx, nil); err == nil {
+	t, err := c.Task(ctx, nil)
+	if err == nil && in.Labels[labelPrepared] == "true" && in.IP != "" {
+		// Prepared: everything is in place but the process.
+		if !start {
+			return in, nil
+		}
+		if err := t.Start(ctx); err != nil {
+			return in, fmt.Errorf("start prepared task %s: %w", c.ID(), err)
+		}
+		in.State = engine.StateRunning
+		return in, nil
+	}
+	if err == nil {
 		// Created but not started: its network may be half set up; begin again.
 		if nw, err := e.nets.get(project); err == nil {
 			nw.Remove(ctx, c.ID(), fmt.Sprintf("/proc/%d/ns/net", t.Pid()))
@@ -376,7 +400,7 @@ func (e *Engine) resume(ctx context.Context, project string, c containerd.Contai
 			return in, fmt.Errorf("delete unstarted task %s: %w", c.ID(), err)
 		}
 	}
-	ip, err := e.start(ctx, project, c)
+	ip, err := e.start(ctx, project, c, start)
 	if err != nil {
 		return in, err
 	}
@@ -387,7 +411,7 @@ func (e *Engine) resume(ctx context.Context, project string, c containerd.Contai
 
 // start creates the task with its logger, connects it to the project's
 // network inside the task's network namespace, then starts it.
-func (e *Engine) start(ctx context.Context, project string, c containerd.Container) (string, error) {
+func (e *Engine) start(ctx context.Context, project string, c containerd.Container, run bool) (string, error) {
 	logFile := e.logPath(project, c.ID())
 	if err := os.MkdirAll(filepath.Dir(logFile), 0o700); err != nil {
 		return "", err
@@ -418,9 +442,17 @@ func (e *Engine) start(ctx context.Context, project string, c containerd.Contain
 			continue
 		}
 		ip = iface.IPConfigs[0].IP.String()
-		if _, err := c.SetLabels(ctx, map[string]string{labelIP: ip}); err != nil {
-			e.log.Warn("record instance address", "instance", c.ID(), "err", err)
-		}
+	}
+	labels := map[string]string{labelIP: ip}
+	if !run {
+		labels[labelPrepared] = "true"
+	}
+	if _, err := c.SetLabels(ctx, labels); err != nil {
+		task.Delete(ctx, containerd.WithProcessKill)
+		return "", fmt.Errorf("record the address of %s: %w", c.ID(), err)
+	}
+	if !run {
+		return ip, nil
 	}
 	if err := task.Start(ctx); err != nil {
 		task.Delete(ctx, containerd.WithProcessKill)
