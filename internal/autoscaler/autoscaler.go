@@ -78,12 +78,18 @@ func Decide(spec Spec, st Stats, prev State, now time.Time) (Decision, State) {
 	d.HaveHistory = !st.Since.IsZero() && now.Sub(st.Since) >= spec.StableWindow
 	d.NoTraffic = nStable > 0 && stable == 0
 
+	// A step in demand shows in the newest sample a whole panic window
+	// before the average has caught up: scale-ups follow it at once.
+	burst := panicAvg
+	if n := len(st.Samples); n > 0 && st.Samples[n-1].Concurrency > burst && !st.Samples[n-1].At.After(now) {
+		burst = st.Samples[n-1].Concurrency
+	}
 	wantStable := int(math.Ceil(stable / spec.Target))
-	wantPanic := int(math.Ceil(panicAvg / spec.Target))
+	wantPanic := int(math.Ceil(burst / spec.Target))
 	next := State{PanicSince: prev.PanicSince, LastPanic: prev.LastPanic, PanicWant: prev.PanicWant}
 
 	capacity := float64(max(st.Ready, 1)) * spec.Target
-	if nPanic > 0 && panicAvg >= spec.PanicThreshold*capacity {
+	if nPanic > 0 && burst >= spec.PanicThreshold*capacity {
 		if next.PanicSince.IsZero() {
 			next.PanicSince = now
 		}

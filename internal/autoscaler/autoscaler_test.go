@@ -70,6 +70,16 @@ func TestDecide(t *testing.T) {
 			prev:  State{Recent: []Want{{At: now.Add(-31 * time.Second), N: 5}}},
 			want:  0, noTraf: true,
 		},
+		{
+			name:  "a step shows in the newest sample",
+			stats: Stats{Samples: append(steady(now.Add(-time.Second), 59*time.Second, 5), Sample{At: now, Concurrency: 50}), Since: long, Ready: 1},
+			want:  5, panic: true,
+		},
+		{
+			name:  "one busy sample within capacity does not panic",
+			stats: Stats{Samples: append(steady(now.Add(-time.Second), 59*time.Second, 5), Sample{At: now, Concurrency: 15}), Since: long, Ready: 1},
+			want:  1,
+		},
 		{name: "min equals max does not scale", spec: func(s *Spec) { s.Min, s.Max = 3, 3 }, stats: Stats{Samples: steady(now, time.Minute, 300), Since: long, Ready: 3}, want: 3, panic: true},
 	}
 	for _, tt := range tests {
@@ -111,8 +121,8 @@ func TestDecideOverTime(t *testing.T) {
 	if at(60) != 0 {
 		t.Errorf("before the step: %d instances, want 0 after a silent minute", at(60))
 	}
-	if at(66) < 5 {
-		t.Errorf("6 s into the step: %d instances, want the panic to reach 5", at(66))
+	if at(62) < 5 {
+		t.Errorf("2 s into the step: %d instances, want the panic to reach 5", at(62))
 	}
 	if at(100) != 5 {
 		t.Errorf("steady at 50: %d instances, want 5", at(100))

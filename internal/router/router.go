@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,12 +53,13 @@ type Router struct {
 	routes atomic.Pointer[map[string]Route]
 	wake   atomic.Pointer[func(string)]
 
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	revs     map[string]*revision
 	internal map[string]*internalServer // by project
 
 	proxy, proxyH2C *httputil.ReverseProxy
 	requests        *prometheus.CounterVec
+	ok              prometheus.Counter
 }
 
 type ctxKey struct{}
@@ -79,6 +81,7 @@ func New(cfg Config) *Router {
 	r.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "coligo_router_requests_total", Help: "Requests through the router by status code.",
 	}, []string{"code"})
+	r.ok = r.requests.WithLabelValues("200")
 	if cfg.Registry != nil {
 		cfg.Registry.MustRegister(r.requests)
 	}
@@ -116,9 +119,11 @@ func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 func (r *Router) newProxy(t http.RoundTripper) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Transport:     t,
-		FlushInterval: -1, // stream: every write reaches the client at once
-		BufferPool:    &bufferPool{},
+		Transport: t,
+		// FlushInterval 0: a response of known length goes out in one write;
+		// a stream (no Content-Length, or text/event-stream) is flushed on
+		// every write, so it reaches the client unbuffered.
+		BufferPool: &bufferPool{},
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(pr.In.Context().Value(ctxKey{}).(*proxied).b.url)
 			pr.Out.Host = pr.In.Host
@@ -243,9 +248,15 @@ func (r *Router) Stats() map[string]Stat {
 }
 
 func (r *Router) revision(key string) *revision {
+	r.mu.RLock()
+	rev := r.revs[key]
+	r.mu.RUnlock()
+	if rev != nil {
+		return rev
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rev := r.revs[key]
+	rev = r.revs[key]
 	if rev == nil {
 		now := time.Now()
 		rev = &revision{key: key, all: map[string]*backend{}, last: now, since: now, depth: r.cfg.QueueDepth,
@@ -303,7 +314,20 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, key string) {
 	} else {
 		r.proxy.ServeHTTP(sw, req)
 	}
-	r.requests.WithLabelValues(statusLabel(sw.code)).Inc()
+	r.count(sw.code)
+}
+
+// count counts a response by status code; the counters of the usual codes
+// are looked up once.
+func (r *Router) count(code int) {
+	if code == 0 {
+		code = http.StatusOK
+	}
+	if code == http.StatusOK {
+		r.ok.Inc()
+		return
+	}
+	r.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 }
 
 // proxied is what the proxy needs to know of a request, in its context.
@@ -344,10 +368,3 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach Flush and Hijack.
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-func statusLabel(code int) string {
-	if code == 0 {
-		code = http.StatusOK
-	}
-	return fmt.Sprint(code)
-}
