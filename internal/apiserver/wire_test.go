@@ -105,3 +105,30 @@ func FuzzDecodeStart(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppSpecFrom decodes an app prototype and builds its spec: no input
+// panics, and whatever is accepted is a valid spec.
+func FuzzAppSpecFrom(f *testing.F) {
+	f.Add([]byte(`{"name":"a","image_reference":"r/i:1","scale_max_instances":0,"probe_readiness":{"type":"http","path":"/"}}`))
+	f.Add([]byte(`{"image_reference":"r","run_volume_mounts":[{"type":"secret","reference":"s","mount_path":"/s"}],"scale_concurrency_target":0}`))
+	f.Add([]byte(`{"image_reference":"r","image_port":9090,"managed_domain_mappings":"local","scale_cpu_limit":"0.5","scale_memory_limit":"2G"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var in api.AppPrototype
+		if DecodeJSON(b, &in) != nil {
+			return
+		}
+		s, err := appSpecFrom(in.AppSpec)
+		if err != nil {
+			if !errors.Is(err, core.ErrInvalid) {
+				t.Fatalf("error of another class: %v", err)
+			}
+			return
+		}
+		if err := core.ValidateAppSpec(s); err != nil {
+			t.Fatalf("accepted an invalid spec: %v", err)
+		}
+		if s.Target() < 1 || s.Target() > s.ScaleConcurrency {
+			t.Fatalf("target %d outside 1..%d", s.Target(), s.ScaleConcurrency)
+		}
+	})
+}

@@ -134,3 +134,34 @@ func TestDecideOverTime(t *testing.T) {
 		t.Errorf("100 s after the step ended: %d instances, want 0", at(200))
 	}
 }
+
+// FuzzDecide feeds the autoscaler arbitrary load: the number it wants is
+// always within the bounds, and never below 1 while a request waits.
+func FuzzDecide(f *testing.F) {
+	f.Add(uint16(10), uint8(0), uint8(10), uint16(30), []byte{0, 5, 50, 200, 0})
+	f.Add(uint16(1), uint8(2), uint8(0), uint16(0), []byte{255, 255, 1})
+	f.Fuzz(func(t *testing.T, target uint16, minN, maxN uint8, delay uint16, load []byte) {
+		spec := Spec{Target: float64(target%1000 + 1), Min: int(minN), Max: int(maxN), ScaleDownDelay: time.Duration(delay) * time.Millisecond,
+			StableWindow: 10 * time.Second, PanicWindow: time.Second}
+		if spec.Max > 0 && spec.Min > spec.Max {
+			spec.Min = spec.Max
+		}
+		var samples []Sample
+		var st State
+		ready := 0
+		for i, l := range load {
+			now := t0.Add(time.Duration(i) * 200 * time.Millisecond)
+			samples = append(samples, Sample{At: now, Concurrency: float64(l)})
+			var d Decision
+			waiting := l%7 == 0 && ready == 0
+			d, st = Decide(spec, Stats{Samples: samples, Since: t0, Ready: ready, Waiting: waiting}, st, now)
+			if d.Want < spec.Min || (spec.Max > 0 && d.Want > spec.Max) {
+				t.Fatalf("want %d outside %d..%d", d.Want, spec.Min, spec.Max)
+			}
+			if waiting && d.Want < 1 && (spec.Max == 0 || spec.Max >= 1) {
+				t.Fatalf("a request waits and the autoscaler wants %d", d.Want)
+			}
+			ready = d.Want
+		}
+	})
+}
