@@ -14,7 +14,7 @@ import (
 // TestTokenMatrix checks every route for admin, and reader, writer and
 // manager tokens of project A, against project A and project B.
 func TestTokenMatrix(t *testing.T) {
-	s := startServer(t)
+	s := startServer(t, "--max-apps", "0") // each call makes an app to delete
 	admin := s.adminClient()
 	ctx := context.Background()
 	a := activeProject(t, admin, "alpha")
@@ -48,6 +48,13 @@ func TestTokenMatrix(t *testing.T) {
 		{"get config map", "GET", "/v2/projects/{P}/config_maps/fixed", ""},
 		{"replace config map", "PUT", "/v2/projects/{P}/config_maps/fixed", `{"data":{"k":"v2"}}`},
 		{"delete config map", "DELETE", "/v2/projects/{P}/config_maps/del-{R}", ""},
+		{"list apps", "GET", "/v2/projects/{P}/apps", ""},
+		{"create app", "POST", "/v2/projects/{P}/apps", `{"name":"a-{R}","image_reference":"` + nowhereImage + `"}`},
+		{"get app", "GET", "/v2/projects/{P}/apps/fixed", ""},
+		{"update app", "PATCH", "/v2/projects/{P}/apps/fixed", `{"scale_max_instances":3}`},
+		{"delete app", "DELETE", "/v2/projects/{P}/apps/del-{R}", ""},
+		{"list revisions", "GET", "/v2/projects/{P}/apps/fixed/revisions", ""},
+		{"list instances", "GET", "/v2/projects/{P}/apps/fixed/instances", ""},
 		{"create token", "POST", "/v2/tokens", `{"name":"t","project_id":"{P}","role":"reader"}`},
 		{"list tokens", "GET", "/v2/tokens", ""},
 		{"metrics", "GET", "/metrics", ""},
@@ -74,6 +81,13 @@ func TestTokenMatrix(t *testing.T) {
 		"get config map":     {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
 		"replace config map": {"admin": {200, 200}, "reader": {403, 404}, "writer": {200, 404}, "manager": {200, 404}},
 		"delete config map":  {"admin": {202, 202}, "reader": {403, 404}, "writer": {202, 404}, "manager": {202, 404}},
+		"list apps":          {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"create app":         {"admin": {201, 201}, "reader": {403, 404}, "writer": {201, 404}, "manager": {201, 404}},
+		"get app":            {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"update app":         {"admin": {200, 200}, "reader": {403, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"delete app":         {"admin": {202, 202}, "reader": {403, 404}, "writer": {202, 404}, "manager": {202, 404}},
+		"list revisions":     {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
+		"list instances":     {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
 		"create token":       {"admin": {201, 201}, "reader": {403, 404}, "writer": {403, 404}, "manager": {201, 404}},
 		"list tokens":        {"admin": {200, 200}, "reader": {403, 403}, "writer": {403, 403}, "manager": {200, 200}},
 		"metrics":            {"admin": {200, 200}, "reader": {403, 403}, "writer": {403, 403}, "manager": {403, 403}},
@@ -143,7 +157,15 @@ func prepare(t *testing.T, c *api.Client, project string, seq int) {
 	r := strconv.Itoa(seq)
 	c.CreateSecret(ctx, project, api.SecretPrototype{Name: "del-" + r, Format: "generic"})
 	c.CreateConfigMap(ctx, project, api.ConfigMapPrototype{Name: "del-" + r})
+	app := api.AppPrototype{Name: "fixed", AppSpec: api.AppSpec{ImageReference: nowhereImage, ScaleInitialInstances: intp(0)}}
+	c.CreateApp(ctx, project, app)
+	app.Name = "del-" + r
+	c.CreateApp(ctx, project, app)
 }
+
+// nowhereImage is an image on a loopback port where nothing listens: apps
+// of it fail to pull at once, and nothing leaves the machine.
+const nowhereImage = "127.0.0.1:1/none/app:1"
 
 func call(t *testing.T, s *server, token, method, path, body, project string, seq int) int {
 	t.Helper()
@@ -154,8 +176,11 @@ func call(t *testing.T, s *server, token, method, path, body, project string, se
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	if method == "PUT" {
+	if method == "PUT" || method == "PATCH" {
 		req.Header.Set("If-Match", "*")
+	}
+	if method == "PATCH" {
+		req.Header.Set("Content-Type", "application/merge-patch+json")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
