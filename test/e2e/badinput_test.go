@@ -27,6 +27,10 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	if _, err := c.CreateConfigMap(ctx, p.ID, api.ConfigMapPrototype{Name: "exists", Data: map[string]string{"k": "v"}}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := c.CreateApp(ctx, p.ID, api.AppPrototype{Name: "exists", AppSpec: api.AppSpec{ImageReference: nowhereImage, ScaleInitialInstances: intp(0)}}); err != nil {
+		t.Fatal(err)
+	}
+	apps := "/v2/projects/" + p.ID + "/apps"
 	big := strings.Repeat("x", 1<<20)
 	huge := `{"name":"h","format":"generic","data":{"k":"` + strings.Repeat("x", 2<<20) + `"}}`
 	sec := "/v2/projects/" + p.ID + "/secrets"
@@ -71,6 +75,23 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"hard not a bool", "DELETE", "/v2/projects/" + p.ID + "?hard=yes", ``, 400, "invalid_hard", "hard"},
 		{"token bad role", "POST", "/v2/tokens", `{"name":"t","project_id":"` + p.ID + `","role":"owner"}`, 400, "invalid_role", "owner"},
 		{"admin token with project", "POST", "/v2/tokens", `{"name":"t","project_id":"` + p.ID + `","role":"admin"}`, 400, "invalid_role", "admin"},
+		{"app without image", "POST", apps, `{"name":"a"}`, 400, "invalid_image_reference", "required"},
+		{"app name with a digit first", "POST", apps, `{"name":"1a","image_reference":"r/i"}`, 400, "invalid_name", "letter"},
+		{"app reserved port", "POST", apps, `{"name":"a","image_reference":"r/i","image_port":8012}`, 400, "invalid_image_port", "reserved"},
+		{"app concurrency too high", "POST", apps, `{"name":"a","image_reference":"r/i","scale_concurrency":1001}`, 400, "invalid_scale_concurrency", "1000"},
+		{"app min over max", "POST", apps, `{"name":"a","image_reference":"r/i","scale_min_instances":5,"scale_max_instances":2}`, 400, "invalid_scale_min_instances", "scale_max_instances"},
+		{"app timeout too long", "POST", apps, `{"name":"a","image_reference":"r/i","scale_request_timeout":601}`, 400, "invalid_scale_request_timeout", "600"},
+		{"app bad cpu memory pair", "POST", apps, `{"name":"a","image_reference":"r/i","scale_cpu_limit":"1","scale_memory_limit":"1G"}`, 400, "invalid_scale_memory_limit", "combination"},
+		{"app private visibility", "POST", apps, `{"name":"a","image_reference":"r/i","managed_domain_mappings":"local_private"}`, 400, "invalid_managed_domain_mappings", "private"},
+		{"app probe type", "POST", apps, `{"name":"a","image_reference":"r/i","probe_readiness":{"type":"exec"}}`, 400, "invalid_probe_readiness", "exec"},
+		{"app mount twice", "POST", apps, `{"name":"a","image_reference":"r/i","run_volume_mounts":[{"type":"secret","reference":"s","mount_path":"/m"},{"type":"config_map","reference":"c","mount_path":"/m"}]}`, 400, "invalid_run_volume_mounts", "twice"},
+		{"app unknown field", "POST", apps, `{"name":"a","image_reference":"r/i","colour":"red"}`, 400, "invalid_field", `"colour"`},
+		{"duplicate app", "POST", apps, `{"name":"exists","image_reference":"r/i"}`, 409, "resource_already_exists", "exists"},
+		{"app patch no if-match", "PATCH", apps + "/exists", `{"scale_max_instances":2}`, 428, "precondition_required", "If-Match"},
+		{"app patch name", "PATCH", apps + "/exists", `{"name":"other"}`, 400, "invalid_name", "cannot be changed"},
+		{"app patch bad value", "PATCH", apps + "/exists", `{"scale_max_instances":-1}`, 400, "invalid_scale_max_instances", "-1"},
+		{"delete latest revision", "DELETE", apps + "/exists/revisions/exists-00001", ``, 400, "invalid_name", "latest"},
+		{"revision of another app", "GET", apps + "/exists/revisions/other-00001", ``, 404, "resource_not_found", "not found"},
 		{"project id not a uuid", "GET", "/v2/projects/not-a-uuid", ``, 404, "resource_not_found", "not found"},
 	}
 	before := snapshot(t, c, p.ID)
@@ -83,8 +104,9 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			case "replace bad if-match":
 				req.Header.Set("If-Match", `"12345678"`)
-			case "replace changes format":
+			case "replace changes format", "app patch name", "app patch bad value":
 				req.Header.Set("If-Match", "*")
+				req.Header.Set("Content-Type", "application/merge-patch+json")
 			default:
 				req.Header.Set("Content-Type", "application/json")
 			}
@@ -122,6 +144,7 @@ func snapshot(t *testing.T, c *api.Client, project string) string {
 	ss, _ := c.ListSecrets(ctx, project, api.ListOptions{Limit: 100}, "")
 	cs, _ := c.ListConfigMaps(ctx, project, api.ListOptions{Limit: 100})
 	tl, _ := c.ListTokens(ctx)
+	al, _ := c.ListApps(ctx, project, api.ListOptions{Limit: 100})
 	var b strings.Builder
 	for _, p := range ps {
 		b.WriteString(p.ID + p.Status + p.EntityTag + ";")
@@ -131,6 +154,9 @@ func snapshot(t *testing.T, c *api.Client, project string) string {
 	}
 	for _, cm := range cs.ConfigMaps {
 		b.WriteString(cm.Name + cm.EntityTag + ";")
+	}
+	for _, a := range al.Apps {
+		b.WriteString(a.Name + a.EntityTag + ";")
 	}
 	for _, tk := range tl.Tokens {
 		b.WriteString(tk.ID + ";")
