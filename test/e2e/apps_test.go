@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -311,15 +313,37 @@ func TestAppAutoscalesOnConcurrency(t *testing.T) {
 		}
 		seen[n] = true
 	}
+	// Down to one client of long requests: the scale-down cuts none of them.
+	longStop := make(chan struct{})
+	var longWG sync.WaitGroup
+	var longOK atomic.Int64
+	longWG.Go(func() {
+		for {
+			select {
+			case <-longStop:
+				return
+			default:
+			}
+			if code, _, err := routerGet(s, a, "/sleep?ms=700"); err != nil || code != 200 {
+				failed.Add(1)
+				t.Logf("long request during scale-down: %d %v", code, err)
+			} else {
+				longOK.Add(1)
+			}
+		}
+	})
 	close(stop)
 	wg.Wait()
+	waitInstances(t, c, p.ID, "busy", 30*time.Second, func(ready, all int) bool { return all == 1 })
+	close(longStop)
+	longWG.Wait()
 	for n := range seen {
 		if n < 2 || n > 4 {
 			t.Errorf("under a steady 6 concurrent requests with target 2 the app had %d ready instances (seen %v), want 3±1", n, seen)
 		}
 	}
-	if failed.Load() != 0 {
-		t.Errorf("%d requests failed while scaling", failed.Load())
+	if failed.Load() != 0 || longOK.Load() == 0 {
+		t.Errorf("%d requests failed while scaling up and down (%d long ones succeeded)", failed.Load(), longOK.Load())
 	}
 	// Silence: back to zero after the stable window.
 	waitInstances(t, c, p.ID, "busy", 30*time.Second, func(ready, all int) bool { return all == 0 })
@@ -555,5 +579,114 @@ func TestAppProjectVisibility(t *testing.T) {
 	waitInstances(t, c, p.ID, "private", 30*time.Second, func(ready, all int) bool { return all == 0 })
 	if ok, out := fetchFrom(t, c, p.ID, image, "http://private.inside.svc.cluster.local/"); !ok || !strings.Contains(out, "hello from") {
 		t.Errorf("after scale to zero, from the same project: ok=%v %q", ok, out)
+	}
+}
+
+func TestAppFailuresAndWarnings(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	p, parts, image := jobProject(t, s, "failures")
+	ctx := context.Background()
+	revision := func(app, name string) *api.AppRevision {
+		t.Helper()
+		r, err := c.GetAppRevision(ctx, p.ID, app, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	// An image that does not exist: failed, with the pull reason.
+	missing := testApp("missing", parts.Registry+"/coligo-test/busybox:no-such-tag")
+	if _, err := c.CreateApp(ctx, p.ID, missing); err != nil {
+		t.Fatal(err)
+	}
+	a := waitApp(t, c, p.ID, "missing", 30*time.Second, func(a *api.App) bool { return a.Status == "failed" })
+	if a.StatusDetails.Reason != "no_revision_ready" {
+		t.Errorf("failed app reason %q", a.StatusDetails.Reason)
+	}
+	if r := revision("missing", "missing-00001"); r.Status != "failed" || r.StatusDetails.Reason != "fetch_image_failed_unknown_manifest" {
+		t.Errorf("revision of a missing image: %s %s", r.Status, r.StatusDetails.Reason)
+	}
+	// No pull secret: the reason says so.
+	noSecret := testApp("nosecret", image)
+	noSecret.ImageSecret = "no-such-secret"
+	c.CreateApp(ctx, p.ID, noSecret)
+	waitApp(t, c, p.ID, "nosecret", 30*time.Second, func(a *api.App) bool { return a.Status == "failed" })
+	if r := revision("nosecret", "nosecret-00001"); r.StatusDetails.Reason != "fetch_image_failed_missing_pull_secret" {
+		t.Errorf("revision without its pull secret: %s", r.StatusDetails.Reason)
+	}
+	// A ready app updated to a command that is not in the image: it keeps
+	// serving the old revision and warns.
+	if _, err := c.CreateApp(ctx, p.ID, testApp("good", image)); err != nil {
+		t.Fatal(err)
+	}
+	good := waitApp(t, c, p.ID, "good", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	if _, err := c.UpdateApp(ctx, p.ID, "good", good.EntityTag, map[string]any{"run_commands": []string{"/bin/no-such-program"}}); err != nil {
+		t.Fatal(err)
+	}
+	w := waitApp(t, c, p.ID, "good", 30*time.Second, func(a *api.App) bool { return a.Status == "warning" })
+	if w.StatusDetails.Reason != "ready_but_latest_revision_failed" || w.StatusDetails.LatestReadyRevision != "good-00001" || w.StatusDetails.LatestCreatedRevision != "good-00002" {
+		t.Errorf("status details of a failed update: %+v", w.StatusDetails)
+	}
+	if r := revision("good", "good-00002"); r.StatusDetails.Reason != "container_failed_exit_code_127" {
+		t.Errorf("revision with a missing command: %s %s", r.StatusDetails.Reason, r.StatusDetails.Message)
+	}
+	if got := mustCall(t, s, good, "/"); got != "hello from good-00001 v1\n" {
+		t.Errorf("after the failed update the app answers %q, want the old revision", got)
+	}
+	// A revision whose instances crash before they are ready fails too.
+	cur, _ := c.GetApp(ctx, p.ID, "good")
+	if _, err := c.UpdateApp(ctx, p.ID, "good", cur.EntityTag, map[string]any{"run_commands": []string{"sh", "-c", "exit 3"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitApp(t, c, p.ID, "good", 60*time.Second, func(a *api.App) bool {
+		return a.Status == "warning" && a.StatusDetails.LatestCreatedRevision == "good-00003"
+	})
+	if r := revision("good", "good-00003"); r.StatusDetails.Reason != "container_failed_exit_code_3" {
+		t.Errorf("revision whose instances exit 3: %s", r.StatusDetails.Reason)
+	}
+}
+
+func TestAppSoftDeleteStopsAndRestoreServes(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	p, _, image := jobProject(t, s, "pausing")
+	ctx := context.Background()
+	proto := testApp("kept", image)
+	proto.ScaleMinInstances = intp(1)
+	if _, err := c.CreateApp(ctx, p.ID, proto); err != nil {
+		t.Fatal(err)
+	}
+	a := waitApp(t, c, p.ID, "kept", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	mustCall(t, s, a, "/")
+	if err := c.DeleteProject(ctx, p.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	// A soft-deleted project serves nothing and runs nothing.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, _, _ := routerGet(s, a, "/")
+		out, _ := exec.Command("ctr", "--address", os.Getenv("COLIGO_TEST_CONTAINERD"), "-n", "coligo-"+p.ID, "tasks", "ls", "-q").Output()
+		if code == 404 && strings.TrimSpace(string(out)) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after a soft delete: router answers %d, tasks %q", code, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := c.RestoreProject(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, p.ID, "active")
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		if code, body, _ := routerGet(s, a, "/"); code == 200 && body == "hello from kept-00001 v1\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the restored project's app does not serve again")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
