@@ -4,7 +4,9 @@
 # a coligo server with embedded defaults in a temporary data dir, then with
 # the CLI: create a project, a generic secret, a registry secret and a config
 # map, list them, run a 5-index job run of the sample and print each index's
-# log line, delete the project, and stop everything.
+# log line; deploy the same image as an app, call its URL through the router,
+# wait until it has scaled to zero and call it again to show the cold start;
+# delete the project, and stop everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
@@ -28,9 +30,10 @@ image=$COLIGO_TEST_REGISTRY/demo/hello:1
 echo "== building the sample image from examples/hello (no Docker) and pushing it"
 REGISTRY_USER=$COLIGO_TEST_REGISTRY_USER REGISTRY_PASSWORD=$COLIGO_TEST_REGISTRY_PASSWORD go run ./scripts/pushimage ./examples/hello "$image"
 
-echo "== starting coligo server (data dir $work/data, API on a free loopback port)"
-"$bin" server --data-dir "$work/data" --api-addr 127.0.0.1:0 --containerd-address "$COLIGO_TEST_CONTAINERD" \
-  --cni-bin-dir "$COLIGO_TEST_CNI_BIN_DIR" --cni-subnet 10.215.0.0/16 --insecure-registry "$COLIGO_TEST_REGISTRY" >"$work/server.log" 2>&1 &
+echo "== starting coligo server (data dir $work/data, API and router on free loopback ports, apps scale to zero after 5 s idle)"
+"$bin" server --data-dir "$work/data" --api-addr 127.0.0.1:0 --router-addr 127.0.0.1:0 --containerd-address "$COLIGO_TEST_CONTAINERD" \
+  --cni-bin-dir "$COLIGO_TEST_CNI_BIN_DIR" --cni-subnet 10.215.0.0/16 --insecure-registry "$COLIGO_TEST_REGISTRY" \
+  --autoscale-stable-window 5s --autoscale-panic-window 1s >"$work/server.log" 2>&1 &
 server_pid=$!
 endpoint=
 for _ in $(seq 100); do
@@ -54,6 +57,23 @@ step "$bin" job create --name hello --image "$image" --registry-secret registry-
 step "$bin" jobrun submit --job hello --name hello-run --array-size 5 --wait
 step "$bin" jobrun logs --name hello-run
 step "$bin" jobrun get --name hello-run
+
+step "$bin" app create --name hello-app --image "$image" --registry-secret registry-creds --env-from-configmap settings --cpu 0.25 --memory 0.5G
+url=$("$bin" app get --name hello-app -o url)
+step curl -s "$url"
+step "$bin" app get --name hello-app
+echo
+echo "== waiting for hello-app to scale to zero (no requests for the 5 s stable window)"
+for _ in $(seq 300); do
+  "$bin" revision list --app hello-app -o json | grep -q '"actual_instances": 0' && break
+  sleep 0.1
+done
+step "$bin" revision list --app hello-app
+sleep 2 # idle, as apps at zero are between requests; coligo keeps one instance prepared meanwhile
+echo
+echo "== the first request after scale to zero starts an instance (cold start)"
+step curl -s -w 'status %{http_code}, first byte after %{time_starttransfer} s\n' "$url"
+step "$bin" app logs --name hello-app
 step "$bin" project list
 step "$bin" project delete --name demo-project --force
 step "$bin" project list --all

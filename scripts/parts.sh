@@ -14,6 +14,7 @@ parts_install() {
   [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || missing+=(containernetworking-plugins)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v iptables >/dev/null || missing+=(iptables)
+  command -v curl >/dev/null || missing+=(curl)
   [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "== apt-get install ${missing[*]}"

@@ -186,8 +186,10 @@ func (e *env) printApp(a *api.App, headline string) error {
 			switch v.Type {
 			case "literal", "":
 				fmt.Fprintf(w, "  %s\t%s\n", v.Name, v.Value)
+			case "secret_full_reference", "config_map_full_reference":
+				fmt.Fprintf(w, "  %s*\tevery key of %s %s\n", v.Prefix, strings.TrimSuffix(v.Type, "_full_reference"), v.Reference)
 			default:
-				fmt.Fprintf(w, "  %s\t%s %s %s\n", v.Name+v.Prefix, v.Type, v.Reference, v.Key)
+				fmt.Fprintf(w, "  %s\tkey %s of %s %s\n", v.Name, v.Key, strings.TrimSuffix(v.Type, "_key_reference"), v.Reference)
 			}
 		}
 	})
