@@ -16,3 +16,9 @@ go run ./bench/api -bin bin/coligo
 echo
 echo "== go run ./bench/jobrun -bin bin/coligo"
 go run ./bench/jobrun -bin bin/coligo 2>&1 | grep -v 'level=info'
+echo
+echo "== go run ./bench/app -bin bin/coligo"
+go run ./bench/app -bin bin/coligo 2>&1 | grep -v 'level='
+echo
+echo "== go test -run '^\$' -bench Proxy -benchtime 3s ./internal/router"
+go test -run '^$' -bench Proxy -benchtime 3s ./internal/router
