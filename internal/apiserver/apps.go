@@ -255,16 +255,9 @@ func (a *API) updateApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	version, err := ifMatch(r)
+	version, patch, err := readPatch(r)
 	if err != nil {
 		return err
-	}
-	var patch map[string]json.RawMessage
-	if err := decode(r, &patch); err != nil {
-		return err
-	}
-	if _, ok := patch["name"]; ok {
-		return core.Invalid("name", "cannot be changed")
 	}
 	ref := core.Ref{Project: p.ID, Kind: core.KindApp, Name: r.PathValue("name")}
 	_, app, err := loadRecord[core.App](a, r, ref)
@@ -275,13 +268,8 @@ func (a *API) updateApp(w http.ResponseWriter, r *http.Request) error {
 	if app.ScaleConcurrencyTarget == 0 {
 		cur.ScaleConcurrencyTarget = nil // keep following scale_concurrency
 	}
-	curJSON, _ := json.Marshal(cur)
-	merged, err := mergePatch(curJSON, patch)
+	in, err := applyPatch[api.AppSpec](cur, patch)
 	if err != nil {
-		return err
-	}
-	var in api.AppSpec
-	if err := DecodeJSON(merged, &in); err != nil {
 		return err
 	}
 	if app.AppSpec, err = appSpecFrom(in); err != nil {

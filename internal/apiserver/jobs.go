@@ -178,29 +178,17 @@ func (a *API) updateJob(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	version, err := ifMatch(r)
+	version, patch, err := readPatch(r)
 	if err != nil {
 		return err
-	}
-	var patch map[string]json.RawMessage
-	if err := decode(r, &patch); err != nil {
-		return err
-	}
-	if _, ok := patch["name"]; ok {
-		return core.Invalid("name", "cannot be changed")
 	}
 	ref := core.Ref{Project: p.ID, Kind: core.KindJob, Name: r.PathValue("name")}
 	_, j, err := loadRecord[core.Job](a, r, ref)
 	if err != nil {
 		return err
 	}
-	curJSON, _ := json.Marshal(toAPISpec(j.RunSpec))
-	merged, err := mergePatch(curJSON, patch)
+	spec, err := applyPatch[api.RunSpec](toAPISpec(j.RunSpec), patch)
 	if err != nil {
-		return err
-	}
-	var spec api.RunSpec
-	if err := DecodeJSON(merged, &spec); err != nil {
 		return err
 	}
 	j.RunSpec = core.RunSpec{}
@@ -216,6 +204,35 @@ func (a *API) updateJob(w http.ResponseWriter, r *http.Request) error {
 	setETag(w, rec.Version)
 	writeJSON(w, http.StatusOK, a.jobView(r, p, rec, j))
 	return nil
+}
+
+// readPatch reads the If-Match and the merge patch of a PATCH request,
+// which may not rename the resource.
+func readPatch(r *http.Request) (uint64, map[string]json.RawMessage, error) {
+	version, err := ifMatch(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var patch map[string]json.RawMessage
+	if err := decode(r, &patch); err != nil {
+		return 0, nil, err
+	}
+	if _, ok := patch["name"]; ok {
+		return 0, nil, core.Invalid("name", "cannot be changed")
+	}
+	return version, patch, nil
+}
+
+// applyPatch applies patch to cur (the fields as the API shows them) and
+// decodes the result as strictly as a request body.
+func applyPatch[T any](cur any, patch map[string]json.RawMessage) (T, error) {
+	var out T
+	curJSON, _ := json.Marshal(cur)
+	merged, err := mergePatch(curJSON, patch)
+	if err != nil {
+		return out, err
+	}
+	return out, DecodeJSON(merged, &out)
 }
 
 // mergePatch applies an RFC 7386 patch of top-level fields to a JSON object:

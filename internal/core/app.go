@@ -267,21 +267,8 @@ func ValidateAppSpec(s AppSpec) error {
 			return err
 		}
 	}
-	if err := ValidateResources(s.ScaleCPULimit, s.ScaleMemoryLimit, s.ScaleEphemeralStorageLimit); err != nil {
+	if err := validateRun(s.ScaleCPULimit, s.ScaleMemoryLimit, s.ScaleEphemeralStorageLimit, s.RunServiceAccount, s.RunAsUser, s.RunEnvVariables); err != nil {
 		return err
-	}
-	switch s.RunServiceAccount {
-	case "default", "manager", "none", "reader", "writer":
-	default:
-		return Invalid("run_service_account", "%q is not default, manager, none, reader or writer", clip(s.RunServiceAccount))
-	}
-	if s.RunAsUser < 0 {
-		return Invalid("run_as_user", "must not be negative")
-	}
-	for i, e := range s.RunEnvVariables {
-		if err := validateEnvVar(e); err != nil {
-			return Invalid("run_env_variables", "entry %d: %s", i, err.(*FieldError).Message)
-		}
 	}
 	if err := validateMounts(s.RunVolumeMounts); err != nil {
 		return err

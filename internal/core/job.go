@@ -159,18 +159,27 @@ func ValidateRunSpec(s RunSpec) error {
 	if _, err := ParseArraySpec(s.ScaleArraySpec); err != nil {
 		return err
 	}
-	if err := ValidateResources(s.ScaleCPULimit, s.ScaleMemoryLimit, s.ScaleEphemeralStorageLimit); err != nil {
+	if err := validateRun(s.ScaleCPULimit, s.ScaleMemoryLimit, s.ScaleEphemeralStorageLimit, s.RunServiceAccount, s.RunAsUser, s.RunEnvVariables); err != nil {
 		return err
 	}
-	switch s.RunServiceAccount {
+	return nil
+}
+
+// validateRun checks what jobs and apps share: resources, service
+// account, user and environment.
+func validateRun(cpu, memory, ephemeral, serviceAccount string, uid int, env []EnvVar) error {
+	if err := ValidateResources(cpu, memory, ephemeral); err != nil {
+		return err
+	}
+	switch serviceAccount {
 	case "default", "manager", "none", "reader", "writer":
 	default:
-		return Invalid("run_service_account", "%q is not default, manager, none, reader or writer", clip(s.RunServiceAccount))
+		return Invalid("run_service_account", "%q is not default, manager, none, reader or writer", clip(serviceAccount))
 	}
-	if s.RunAsUser < 0 {
+	if uid < 0 {
 		return Invalid("run_as_user", "must not be negative")
 	}
-	for i, e := range s.RunEnvVariables {
+	for i, e := range env {
 		if err := validateEnvVar(e); err != nil {
 			return Invalid("run_env_variables", "entry %d: %s", i, err.(*FieldError).Message)
 		}

@@ -85,11 +85,5 @@ func (r *Router) serveInternal(w http.ResponseWriter, req *http.Request, project
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	rt, ok := (*r.routes.Load())[host]
-	if !ok || rt.Project != project {
-		r.requests.WithLabelValues("404").Inc()
-		plain(w, http.StatusNotFound, "no app is served at %s\n", host)
-		return
-	}
-	r.serve(w, req, rt.Revision)
+	r.serve(w, req, host, func(rt Route) bool { return rt.Project == project })
 }

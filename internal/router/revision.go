@@ -12,6 +12,7 @@ import (
 var (
 	errQueueFull = errors.New("queue full")
 	errGone      = errors.New("revision removed")
+	errReroute   = errors.New("the revision no longer serves the host")
 )
 
 type backend struct {
@@ -72,10 +73,13 @@ func (rev *revision) acquire(ctx context.Context, wake func()) (*backend, error)
 	}
 	select {
 	case b, ok := <-w.ch:
-		if !ok {
+		if !ok || b == nil {
 			rev.mu.Lock()
 			rev.leave()
 			rev.mu.Unlock()
+			if ok {
+				return nil, errReroute
+			}
 			return nil, errGone
 		}
 		return b, nil
@@ -88,7 +92,7 @@ func (rev *revision) acquire(ctx context.Context, wake func()) (*backend, error)
 			return nil, ctx.Err()
 		}
 		// Handed a backend as the time ran out: give it back.
-		if b, ok := <-w.ch; ok {
+		if b, ok := <-w.ch; ok && b != nil {
 			b.inflight--
 			rev.dispatch()
 		}
@@ -100,6 +104,17 @@ func (rev *revision) acquire(ctx context.Context, wake func()) (*backend, error)
 func (rev *revision) leave() {
 	rev.account(time.Now())
 	rev.inRouter--
+}
+
+// reroute sends the requests that wait for this revision back to look up
+// their host again: it no longer serves one.
+func (rev *revision) reroute() {
+	rev.mu.Lock()
+	defer rev.mu.Unlock()
+	for _, w := range rev.waiters {
+		w.ch <- nil
+	}
+	rev.waiters = nil
 }
 
 // release ends a request on b.

@@ -152,10 +152,19 @@ func (r *Router) SetWake(wake func(rev string)) { r.wake.Store(&wake) }
 // SetRoutes replaces the routing table: host (without port) → route.
 func (r *Router) SetRoutes(routes map[string]Route) {
 	m := make(map[string]Route, len(routes))
+	served := map[string]bool{}
 	for h, rt := range routes {
 		m[strings.ToLower(h)] = rt
+		served[rt.Revision] = true
 	}
 	r.routes.Store(&m)
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for key, rev := range r.revs {
+		if !served[key] {
+			rev.reroute()
+		}
+	}
 }
 
 // SetRevision sets how a revision is served and its ready instances. An
@@ -272,25 +281,52 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	rt, ok := (*r.routes.Load())[host]
-	if !ok || !rt.Public {
+	r.serve(w, req, host, func(rt Route) bool { return rt.Public })
+}
+
+// lookup returns the revision that serves host to a listener that accepts
+// the routes for which ok holds.
+func (r *Router) lookup(host string, ok func(Route) bool) (string, bool) {
+	rt, found := (*r.routes.Load())[host]
+	if !found || !ok(rt) {
+		return "", false
+	}
+	return rt.Revision, true
+}
+
+// serve routes a request for host to a ready instance of the revision that
+// serves it, waiting for one as long as the request timeout allows. A request
+// that waits for a revision that stops serving the host meanwhile follows
+// the host to the revision that serves it now.
+func (r *Router) serve(w http.ResponseWriter, req *http.Request, host string, accept func(Route) bool) {
+	key, ok := r.lookup(host, accept)
+	if !ok {
 		r.requests.WithLabelValues("404").Inc()
 		plain(w, http.StatusNotFound, "no app is served at %s\n", host)
 		return
 	}
-	r.serve(w, req, rt.Revision)
-}
-
-func (r *Router) serve(w http.ResponseWriter, req *http.Request, key string) {
 	rev := r.revision(key)
 	rev.mu.Lock()
 	timeout := rev.cfg.Timeout
-	h2c := rev.cfg.H2C
 	rev.mu.Unlock()
 	ctx, cancel := context.WithTimeout(req.Context(), timeout)
 	defer cancel()
 	b, err := rev.acquire(ctx, func() { (*r.wake.Load())(key) })
+	for tries := 0; errors.Is(err, errReroute) && tries < 10; tries++ {
+		if key, ok = r.lookup(host, accept); !ok {
+			break
+		}
+		rev = r.revision(key)
+		b, err = rev.acquire(ctx, func() { (*r.wake.Load())(key) })
+	}
+	rev.mu.Lock()
+	h2c := rev.cfg.H2C
+	rev.mu.Unlock()
 	switch {
+	case errors.Is(err, errReroute):
+		r.requests.WithLabelValues("503").Inc()
+		plain(w, http.StatusServiceUnavailable, "the app's revision changed while the request waited; try again\n")
+		return
 	case errors.Is(err, errQueueFull):
 		r.requests.WithLabelValues("503").Inc()
 		plain(w, http.StatusServiceUnavailable, "too many requests: every instance is at its concurrency limit and %d requests are waiting\n", r.cfg.QueueDepth)

@@ -389,3 +389,23 @@ func TestInternalListenerServesOnlyItsProject(t *testing.T) {
 		t.Error("the listener still answers after StopProject")
 	}
 }
+
+func TestWaitingRequestFollowsTheRouteToANewRevision(t *testing.T) {
+	r, base := newRouter(t, Config{Wake: func(string) {}})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "old", Public: true}})
+	r.SetRevision("old", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, nil)
+	done := make(chan string)
+	go func() { _, body := get(t, base, "app.p.localhost"); done <- body }()
+	waitFor(t, func() bool { return queued(r, "old") == 1 })
+	ep := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "new") })
+	r.SetRevision("new", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "new", Public: true}})
+	select {
+	case body := <-done:
+		if body != "new" {
+			t.Errorf("the waiting request got %q, want the new revision's answer", body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a request waiting for the old revision was not moved to the new one")
+	}
+}

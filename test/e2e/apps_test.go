@@ -33,6 +33,15 @@ func testApp(name, image string) api.AppPrototype {
 	}}
 }
 
+// deployApp creates an app and waits until it is ready.
+func deployApp(t *testing.T, c *api.Client, project string, proto api.AppPrototype) *api.App {
+	t.Helper()
+	if _, err := c.CreateApp(context.Background(), project, proto); err != nil {
+		t.Fatal(err)
+	}
+	return waitApp(t, c, project, proto.Name, 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+}
+
 // waitApp polls an app until done reports true.
 func waitApp(t *testing.T, c *api.Client, project, name string, within time.Duration, done func(*api.App) bool) *api.App {
 	t.Helper()
@@ -174,10 +183,7 @@ func TestAppUpdateUnderLoad(t *testing.T) {
 	c := s.adminClient()
 	p, _, image := jobProject(t, s, "updates")
 	ctx := context.Background()
-	if _, err := c.CreateApp(ctx, p.ID, testApp("web", image)); err != nil {
-		t.Fatal(err)
-	}
-	a := waitApp(t, c, p.ID, "web", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	a := deployApp(t, c, p.ID, testApp("web", image))
 
 	// A load generator runs through two updates.
 	var failed, ok atomic.Int64
@@ -275,13 +281,9 @@ func TestAppAutoscalesOnConcurrency(t *testing.T) {
 	s := appServer(t)
 	c := s.adminClient()
 	p, _, image := jobProject(t, s, "scaling")
-	ctx := context.Background()
 	proto := testApp("busy", image)
 	proto.ScaleConcurrency, proto.ScaleConcurrencyTarget, proto.ScaleMaxInstances = intp(10), intp(2), intp(6)
-	if _, err := c.CreateApp(ctx, p.ID, proto); err != nil {
-		t.Fatal(err)
-	}
-	a := waitApp(t, c, p.ID, "busy", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	a := deployApp(t, c, p.ID, proto)
 	// Six clients keep six requests in flight: the target of 2 per
 	// instance predicts 3 instances.
 	stop := make(chan struct{})
@@ -353,13 +355,9 @@ func TestAppRequestTimeoutAndQueue(t *testing.T) {
 	s := appServer(t, "--router-queue-depth", "2")
 	c := s.adminClient()
 	p, _, image := jobProject(t, s, "limits")
-	ctx := context.Background()
 	proto := testApp("narrow", image)
 	proto.ScaleConcurrency, proto.ScaleMinInstances, proto.ScaleMaxInstances, proto.ScaleRequestTimeout = intp(1), intp(1), intp(1), intp(2)
-	if _, err := c.CreateApp(ctx, p.ID, proto); err != nil {
-		t.Fatal(err)
-	}
-	a := waitApp(t, c, p.ID, "narrow", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	a := deployApp(t, c, p.ID, proto)
 
 	start := time.Now()
 	code, body, err := routerGet(s, a, "/sleep?ms=5000")
@@ -393,13 +391,9 @@ func TestAppKeepsServingThroughRestart(t *testing.T) {
 	s := appServer(t)
 	c := s.adminClient()
 	p, _, image := jobProject(t, s, "restarts")
-	ctx := context.Background()
 	proto := testApp("steady", image)
 	proto.ScaleMinInstances = intp(1)
-	if _, err := c.CreateApp(ctx, p.ID, proto); err != nil {
-		t.Fatal(err)
-	}
-	a := waitApp(t, c, p.ID, "steady", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	a := deployApp(t, c, p.ID, proto)
 	waitInstances(t, c, p.ID, "steady", 10*time.Second, func(ready, all int) bool { return ready == 1 && all == 1 })
 	before := instances(t, c, p.ID, "steady")[0].Name
 
@@ -549,13 +543,9 @@ func TestAppProjectVisibility(t *testing.T) {
 	c := s.adminClient()
 	p, _, image := jobProject(t, s, "inside")
 	other, _, _ := jobProject(t, s, "outside")
-	ctx := context.Background()
 	proto := testApp("private", image)
 	proto.ManagedDomainMappings = "local"
-	if _, err := c.CreateApp(ctx, p.ID, proto); err != nil {
-		t.Fatal(err)
-	}
-	a := waitApp(t, c, p.ID, "private", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	a := deployApp(t, c, p.ID, proto)
 	if a.Endpoint != "" || a.EndpointInternal != "http://private.inside.svc" {
 		t.Errorf("endpoints of a project-only app: %q %q", a.Endpoint, a.EndpointInternal)
 	}
@@ -617,10 +607,7 @@ func TestAppFailuresAndWarnings(t *testing.T) {
 	}
 	// A ready app updated to a command that is not in the image: it keeps
 	// serving the old revision and warns.
-	if _, err := c.CreateApp(ctx, p.ID, testApp("good", image)); err != nil {
-		t.Fatal(err)
-	}
-	good := waitApp(t, c, p.ID, "good", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	good := deployApp(t, c, p.ID, testApp("good", image))
 	if _, err := c.UpdateApp(ctx, p.ID, "good", good.EntityTag, map[string]any{"run_commands": []string{"/bin/no-such-program"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -654,10 +641,7 @@ func TestAppSoftDeleteStopsAndRestoreServes(t *testing.T) {
 	ctx := context.Background()
 	proto := testApp("kept", image)
 	proto.ScaleMinInstances = intp(1)
-	if _, err := c.CreateApp(ctx, p.ID, proto); err != nil {
-		t.Fatal(err)
-	}
-	a := waitApp(t, c, p.ID, "kept", 60*time.Second, func(a *api.App) bool { return a.Status == "ready" })
+	a := deployApp(t, c, p.ID, proto)
 	mustCall(t, s, a, "/")
 	if err := c.DeleteProject(ctx, p.ID, false); err != nil {
 		t.Fatal(err)

@@ -232,6 +232,7 @@ func (c *Controller) sync(ctx context.Context) {
 	routes := map[string]router.Route{}
 	seen := map[string]bool{}
 	served := map[string]bool{}
+	var steps []step
 	for _, p := range projects {
 		if p.Status != core.ProjectActive {
 			continue // soft-deleted projects serve nothing; hard deletes purge the engine
@@ -254,7 +255,7 @@ func (c *Controller) sync(ctx context.Context) {
 		}
 		var names []string
 		for _, a := range apps {
-			c.syncApp(ctx, p, a.v, byApp[a.v.Name], routes, seen)
+			c.syncApp(ctx, p, a.v, byApp[a.v.Name], routes, seen, &steps)
 			for _, h := range internalHosts(a.v.Name, p) {
 				routes[h] = router.Route{Revision: routes[core.AppHost(a.v.Name, p, c.cfg.Platform.Domain)].Revision, Project: p.ID}
 				names = append(names, h)
@@ -271,7 +272,13 @@ func (c *Controller) sync(ctx context.Context) {
 			delete(c.internal, project)
 		}
 	}
+	// Routes first: no request goes to a revision after it starts to drain.
+	c.cfg.Router.SetRoutes(routes)
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range steps {
+		c.converge(st.rs, st.want)
+	}
 	for key, rs := range c.revs {
 		if !seen[key] {
 			rs.gone = true
@@ -282,8 +289,6 @@ func (c *Controller) sync(ctx context.Context) {
 			}
 		}
 	}
-	c.mu.Unlock()
-	c.cfg.Router.SetRoutes(routes)
 }
 
 // internalHosts are the names of an app's project-internal endpoint.
@@ -310,6 +315,13 @@ func (c *Controller) serveProject(ctx context.Context, project string, names []s
 		return
 	}
 	c.internal[project] = key
+}
+
+// step is the number of instances a revision should have, applied once the
+// routes are published.
+type step struct {
+	rs   *revState
+	want int
 }
 
 // keepProject marks a project's known revisions as seen when its records
@@ -356,7 +368,7 @@ func listAll[T any](ctx context.Context, st Store, project, kind string) ([]vers
 
 // syncApp converges one app: its latest revision exists, traffic goes to
 // the newest ready one, others drain, at most one inactive one is kept.
-func (c *Controller) syncApp(ctx context.Context, p core.Project, a core.App, revs []versioned[core.Revision], routes map[string]router.Route, seen map[string]bool) {
+func (c *Controller) syncApp(ctx context.Context, p core.Project, a core.App, revs []versioned[core.Revision], routes map[string]router.Route, seen map[string]bool, steps *[]step) {
 	latestName := core.RevisionName(a.Name, a.Generation)
 	if !slices.ContainsFunc(revs, func(r versioned[core.Revision]) bool { return r.v.Name == latestName }) {
 		r := core.Revision{ID: uuid.NewString(), Name: latestName, AppName: a.Name, Generation: a.Generation,
@@ -439,11 +451,8 @@ func (c *Controller) syncApp(ctx context.Context, p core.Project, a core.App, re
 		if r.v.Name == latest.v.Name || rs.rec.Status != core.RevisionFailed {
 			c.ensurePulled(rs)
 		}
-		c.converge(rs, want)
-		c.cfg.Router.SetRevision(key, router.RevisionConfig{
-			Concurrency: rs.rec.ScaleConcurrency, Timeout: time.Duration(rs.rec.ScaleRequestTimeout) * time.Second,
-			H2C: rs.rec.ImagePortName == core.PortH2C,
-		}, rs.endpoints())
+		c.publish(rs)
+		*steps = append(*steps, step{rs, want})
 	}
 	routes[core.AppHost(a.Name, p, c.cfg.Platform.Domain)] = router.Route{
 		Revision: RevisionKey(p.ID, serving.v.Name), Public: a.ManagedDomainMappings != core.VisibilityProject,

@@ -115,6 +115,15 @@ func (rs *revState) endpoints() []router.Endpoint {
 	return out
 }
 
+// publish tells the router how a revision is served and which of its
+// instances are ready. Called with c.mu held.
+func (c *Controller) publish(rs *revState) {
+	c.cfg.Router.SetRevision(rs.key, router.RevisionConfig{
+		Concurrency: rs.rec.ScaleConcurrency, Timeout: time.Duration(rs.rec.ScaleRequestTimeout) * time.Second,
+		H2C: rs.rec.ImagePortName == core.PortH2C,
+	}, rs.endpoints())
+}
+
 // ensurePulled pins the revision's image (once; again every 10s while the
 // pull fails). Called with c.mu held.
 func (c *Controller) ensurePulled(rs *revState) {
@@ -418,10 +427,7 @@ func (c *Controller) waitReady(rs *revState, in *inst) {
 	if rs.rec.Status != core.RevisionReady || rs.status != core.RevisionReady {
 		rs.setStatus(core.RevisionReady, core.ReasonReady, "")
 	}
-	c.cfg.Router.SetRevision(rs.key, router.RevisionConfig{
-		Concurrency: rs.rec.ScaleConcurrency, Timeout: time.Duration(rs.rec.ScaleRequestTimeout) * time.Second,
-		H2C: rs.rec.ImagePortName == core.PortH2C,
-	}, rs.endpoints())
+	c.publish(rs)
 	c.log.Debug("instance ready", "instance", in.id, "after", time.Since(in.created))
 }
 
@@ -519,9 +525,7 @@ func (c *Controller) drain(rs *revState, in *inst) {
 	}
 	in.phase = phaseDraining
 	timeout := time.Duration(rs.rec.ScaleRequestTimeout) * time.Second
-	c.cfg.Router.SetRevision(rs.key, router.RevisionConfig{
-		Concurrency: rs.rec.ScaleConcurrency, Timeout: timeout, H2C: rs.rec.ImagePortName == core.PortH2C,
-	}, rs.endpoints())
+	c.publish(rs)
 	project := rs.project.ID
 	go func() {
 		ctx := context.WithoutCancel(c.ctx)
@@ -564,10 +568,7 @@ func (c *Controller) exited(ctx context.Context, ev engine.Event) {
 			rs.setStatus(core.RevisionFailed, core.ReasonContainerExit(ev.ExitCode), fmt.Sprintf("instances exit with code %d before they are ready", ev.ExitCode))
 		}
 		if wasReady {
-			c.cfg.Router.SetRevision(rs.key, router.RevisionConfig{
-				Concurrency: rs.rec.ScaleConcurrency, Timeout: time.Duration(rs.rec.ScaleRequestTimeout) * time.Second,
-				H2C: rs.rec.ImagePortName == core.PortH2C,
-			}, rs.endpoints())
+			c.publish(rs)
 		}
 		c.poke()
 		return
