@@ -247,11 +247,15 @@ func (c *Client) ListAppInstances(ctx context.Context, project, app string, o Li
 }
 
 // AppLogs writes the logs of an app's instance (all instances when
-// instance is "") to w.
-func (c *Client) AppLogs(ctx context.Context, project, app, instance string, w io.Writer) error {
+// instance is "") to w; follow (with an instance) keeps writing until the
+// instance exits or ctx ends.
+func (c *Client) AppLogs(ctx context.Context, project, app, instance string, follow bool, w io.Writer) error {
 	q := url.Values{}
 	if instance != "" {
 		q.Set("instance", instance)
+	}
+	if follow {
+		q.Set("follow", "true")
 	}
 	return c.stream(ctx, appPath(project, app, "logs"), q, w)
 }

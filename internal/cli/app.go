@@ -423,6 +423,7 @@ func newAppList(e *env) *cobra.Command {
 
 func newAppLogs(e *env) *cobra.Command {
 	var name, instance string
+	var follow bool
 	cmd := &cobra.Command{
 		Use: "logs", Short: "Print the logs of an app's instances", Args: cobra.NoArgs,
 		Example: "  coligo app logs --name hello\n  coligo app logs --name hello --instance hello-00001-abcde",
@@ -431,11 +432,15 @@ func newAppLogs(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.AppLogs(cmd.Context(), project, name, instance, e.out)
+			if follow && instance == "" {
+				return errors.New("--follow needs --instance")
+			}
+			return c.AppLogs(cmd.Context(), project, name, instance, follow, e.out)
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "app name")
 	cmd.Flags().StringVarP(&instance, "instance", "i", "", "one instance (default: all)")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing the instance's output as it comes")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

@@ -148,7 +148,7 @@ func TestAppServesScalesToZeroAndBack(t *testing.T) {
 		}
 	}
 	var logs strings.Builder
-	if err := c.AppLogs(ctx, p.ID, "hello", "", &logs); err != nil || !strings.Contains(logs.String(), "app listening on :8080") {
+	if err := c.AppLogs(ctx, p.ID, "hello", "", false, &logs); err != nil || !strings.Contains(logs.String(), "app listening on :8080") {
 		t.Errorf("app logs %q %v", logs.String(), err)
 	}
 	if code, body, _ := routerGet(s, &api.App{Endpoint: "http://nothing." + p.Name + ".localhost"}, "/"); code != 404 || !strings.Contains(body, "no app") {
@@ -672,5 +672,65 @@ func TestAppSoftDeleteStopsAndRestoreServes(t *testing.T) {
 			t.Fatal("the restored project's app does not serve again")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestAppLivenessProbeReplacesSickInstance(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	p, _, image := jobProject(t, s, "liveness")
+	proto := testApp("fragile", image)
+	proto.ScaleMinInstances = intp(1)
+	proto.ProbeLiveness = &api.Probe{Type: "http", Path: "/live", Interval: 1, FailureThreshold: 2}
+	a := deployApp(t, c, p.ID, proto)
+	waitInstances(t, c, p.ID, "fragile", 10*time.Second, func(ready, all int) bool { return ready == 1 && all == 1 })
+	sick := instances(t, c, p.ID, "fragile")[0].Name
+	mustCall(t, s, a, "/sicken")
+	// Two failed probes a second apart, then a new instance takes over.
+	waitInstances(t, c, p.ID, "fragile", 30*time.Second, func(ready, all int) bool {
+		ins := instances(t, c, p.ID, "fragile")
+		return ready == 1 && all == 1 && ins[0].Name != sick
+	})
+	if got := mustCall(t, s, a, "/live"); got != "" {
+		t.Errorf("the new instance's /live answers %q", got)
+	}
+}
+
+func TestAppPicksUpChangedSecretAfterScaleToZero(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	p, _, image := jobProject(t, s, "rotation")
+	ctx := context.Background()
+	sec, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "db", Format: "generic", Data: map[string]string{"PASSWORD": "pw-first-7f3a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proto := testApp("reader", image)
+	proto.RunEnvVariables = append(proto.RunEnvVariables, api.EnvVar{Type: "secret_key_reference", Reference: "db", Key: "PASSWORD"})
+	proto.RunVolumeMounts = []api.VolumeMount{{Type: "secret", Reference: "db", MountPath: "/run/db"}}
+	a := deployApp(t, c, p.ID, proto)
+	if env := mustCall(t, s, a, "/env"); !strings.Contains(env, "PASSWORD=pw-first-7f3a") {
+		t.Fatalf("environment lacks the secret:\n%s", env)
+	}
+	if got := mustCall(t, s, a, "/file?path=/run/db/PASSWORD"); got != "pw-first-7f3a" {
+		t.Errorf("mounted secret file holds %q", got)
+	}
+	// At zero (an instance prepared meanwhile), the secret changes: the next
+	// instance starts with the new value.
+	waitInstances(t, c, p.ID, "reader", 30*time.Second, func(ready, all int) bool { return all == 0 })
+	time.Sleep(time.Second)
+	if _, err := c.ReplaceSecret(ctx, p.ID, "db", sec.EntityTag, api.SecretReplace{Format: "generic", Data: map[string]string{"PASSWORD": "pw-second-9c1e"}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if env := mustCall(t, s, a, "/env"); !strings.Contains(env, "PASSWORD=pw-second-9c1e") {
+		t.Errorf("after the secret changed and the app scaled from zero, the environment has:\n%s", env)
+	}
+	if got := mustCall(t, s, a, "/file?path=/run/db/PASSWORD"); got != "pw-second-9c1e" {
+		t.Errorf("mounted secret file holds %q after the change", got)
+	}
+	// The secret's value is in no log of the server.
+	if strings.Contains(s.allLogs(), "second") || strings.Contains(s.allLogs(), "PASSWORD=pw-first-7f3a") {
+		t.Error("the server log holds the secret's value")
 	}
 }

@@ -422,13 +422,24 @@ func (c *Controller) waitReady(rs *revState, in *inst) {
 		return
 	}
 	in.phase = phaseReady
-	in.nextProbe = c.cfg.Now().Add(time.Duration(probe.Interval) * time.Second)
+	live, hasLive := rs.rec.Liveness()
+	in.nextProbe = c.cfg.Now().Add(probeInterval(probe, live, hasLive))
 	rs.exits = 0
 	if rs.rec.Status != core.RevisionReady || rs.status != core.RevisionReady {
 		rs.setStatus(core.RevisionReady, core.ReasonReady, "")
 	}
 	c.publish(rs)
 	c.log.Debug("instance ready", "instance", in.id, "after", time.Since(in.created))
+}
+
+// probeInterval is how often a ready instance is probed: the shorter of
+// its probes' intervals.
+func probeInterval(ready, live core.Probe, hasLive bool) time.Duration {
+	n := ready.Interval
+	if hasLive {
+		n = min(n, live.Interval)
+	}
+	return time.Duration(n) * time.Second
 }
 
 // check runs a probe once.
@@ -487,7 +498,7 @@ func (c *Controller) probe(ctx context.Context) {
 				c.mu.Lock()
 				defer c.mu.Unlock()
 				in.probing = false
-				in.nextProbe = c.cfg.Now().Add(time.Duration(ready.Interval) * time.Second)
+				in.nextProbe = c.cfg.Now().Add(probeInterval(ready, live, hasLive))
 				changed := false
 				if rerr != nil {
 					if in.readyFails++; in.readyFails >= ready.FailureThreshold && !in.unready {

@@ -4,7 +4,8 @@
 //	testprog serve ADDR      serve GET / with the page and the JOB_INDEX, if any
 //	testprog app             an app on $PORT: / answers "hello from $K_REVISION $VERSION",
 //	                         /env the environment, /sleep?ms=N after N ms, /file?path=P a
-//	                         file; SIGTERM finishes requests in flight, then exits
+//	                         file, /live 200 until /sicken makes it 500; SIGTERM finishes
+//	                         requests in flight, then exits
 //	testprog fetch URL [HOST] GET URL (with Host HOST), retrying for 3 s; print the
 //	                         body; exit 1 when there is no answer or its status is 400 or more
 //	testprog alloc MIB       allocate and touch MIB mebibytes, then exit 0
@@ -21,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -110,6 +112,13 @@ func app() {
 		case <-r.Context().Done():
 		}
 	})
+	var sick atomic.Bool
+	mux.HandleFunc("/live", func(w http.ResponseWriter, r *http.Request) {
+		if sick.Load() {
+			http.Error(w, "sick", http.StatusInternalServerError)
+		}
+	})
+	mux.HandleFunc("/sicken", func(w http.ResponseWriter, r *http.Request) { sick.Store(true) })
 	mux.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
 		b, err := os.ReadFile(r.URL.Query().Get("path"))
 		if err != nil {
