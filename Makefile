@@ -6,6 +6,7 @@ GO ?= go
 
 build:
 	$(GO) build -o bin/coligo ./cmd/coligo
+	$(GO) build -o bin/coligo-kms-pkcs11 ./cmd/coligo-kms-pkcs11
 
 demo: build
 	./scripts/demo.sh

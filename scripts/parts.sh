@@ -15,6 +15,8 @@ parts_install() {
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v iptables >/dev/null || missing+=(iptables)
   command -v curl >/dev/null || missing+=(curl)
+  [ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
+  command -v gcc >/dev/null || missing+=(gcc)
   [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "== apt-get install ${missing[*]}"

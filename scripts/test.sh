@@ -25,7 +25,8 @@ go vet ./...
 
 echo "== build"
 go build -o bin/coligo ./cmd/coligo
-export COLIGO_BIN=$PWD/bin/coligo
+go build -o bin/coligo-kms-pkcs11 ./cmd/coligo-kms-pkcs11
+export COLIGO_BIN=$PWD/bin/coligo COLIGO_KMS_BIN=$PWD/bin/coligo-kms-pkcs11
 
 echo "== unit and integration tests"
 go test -count=1 -race -timeout 15m ./...

@@ -89,8 +89,12 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if in.Encryption != nil && in.Encryption.Provider != "" && !slices.Contains(a.cfg.KeyProviders, in.Encryption.Provider) {
 		return core.Invalid("encryption", "provider %q is not configured; configured: %s", clipTag(in.Encryption.Provider), strings.Join(a.cfg.KeyProviders, ", "))
 	}
-	if in.Encryption != nil && in.Encryption.KeyID != "" {
-		return core.Invalid("encryption", "key_id can only be chosen for a KMS provider")
+	provider := ""
+	if in.Encryption != nil {
+		provider = in.Encryption.Provider
+		if err := a.checkKeyID(r, provider, in.Encryption.KeyID); err != nil {
+			return err
+		}
 	}
 	if q := a.cfg.Quotas.Projects; q > 0 {
 		all, err := a.cfg.Store.ListProjects(r.Context())
@@ -101,7 +105,8 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("the server holds at most %d projects, soft-deleted ones included: %w", q, core.ErrQuota)
 		}
 	}
-	p := core.Project{ID: uuid.NewString(), Name: in.Name, ResourceGroupID: rg, Status: core.ProjectCreating, CreatedAt: a.cfg.Now().UTC()}
+	p := core.Project{ID: uuid.NewString(), Name: in.Name, ResourceGroupID: rg, Status: core.ProjectCreating, CreatedAt: a.cfg.Now().UTC(),
+		Encryption: core.Encryption{Provider: provider}}
 	if core.IsDNSLabel(in.Name) {
 		p.Subdomain = in.Name
 	}
@@ -271,5 +276,31 @@ func (a *API) restoreProject(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.Info("project restored", "project", p.ID)
 	writeJSON(w, http.StatusAccepted, a.projectView(r, p))
+	return nil
+}
+
+// checkKeyID accepts a key_id asked for at project create only when it is
+// the current key of a KMS provider: a KMS v2 plugin wraps with its
+// current key, and coligo does not pretend otherwise.
+func (a *API) checkKeyID(r *http.Request, provider, keyID string) error {
+	if keyID == "" {
+		return nil
+	}
+	if provider == "" && len(a.cfg.KeyProviders) > 0 {
+		provider = a.cfg.KeyProviders[0]
+	}
+	if a.cfg.KeyStatus == nil {
+		return core.Invalid("encryption", "key_id can only be chosen for a KMS provider")
+	}
+	cur, isKMS, err := a.cfg.KeyStatus(r.Context(), provider)
+	if !isKMS {
+		return core.Invalid("encryption", "key_id can only be chosen for a KMS provider")
+	}
+	if err != nil {
+		return &core.KeyError{Provider: provider, KeyID: keyID, Err: err}
+	}
+	if cur != keyID {
+		return core.Invalid("encryption", "provider %s wraps with its current key %s, not %q", provider, cur, clipTag(keyID))
+	}
 	return nil
 }

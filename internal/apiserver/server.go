@@ -9,7 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +65,11 @@ type Config struct {
 	Region              string
 	AccountID           string
 	KeyProviders        []string // names of configured key providers; the first is the default
+	// KeyStatus reports a provider's current key id and whether it is a KMS
+	// provider; nil when there are none.
+	KeyStatus func(ctx context.Context, provider string) (keyID string, kms bool, err error)
+	// KeyHealth reports each provider's health for /readyz ("ok" or why not).
+	KeyHealth func() map[string]string
 	SoftDeleteRetention time.Duration
 	Quotas              Quotas
 	Now                 func() time.Time
@@ -235,11 +242,27 @@ func newTrace() string {
 	return "coligo-" + hex.EncodeToString(b)
 }
 
+// readyz answers 200 when the store serves. It also lists each key
+// provider's health: a provider that is down makes only its projects
+// unavailable (503 key_unavailable), not the server.
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := a.cfg.Store.Ping(r.Context()); err != nil {
 		return fmt.Errorf("store: %w", core.ErrUnavailable)
 	}
-	_, err := w.Write([]byte("ok\n"))
+	var b strings.Builder
+	b.WriteString("ok\n")
+	if a.cfg.KeyHealth != nil {
+		health := a.cfg.KeyHealth()
+		names := make([]string, 0, len(health))
+		for n := range health {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			fmt.Fprintf(&b, "key provider %s: %s\n", n, health[n])
+		}
+	}
+	_, err := w.Write([]byte(b.String()))
 	return err
 }
 
@@ -295,6 +318,8 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, trace string, e
 		status, code, msg = http.StatusConflict, "project_not_active", err.Error()
 	case errors.Is(err, core.ErrQuota):
 		status, code, msg = http.StatusUnprocessableEntity, "quota_exceeded", err.Error()
+	case errors.Is(err, core.ErrKeyUnavailable):
+		status, code, msg = http.StatusServiceUnavailable, "key_unavailable", err.Error()
 	case errors.Is(err, core.ErrUnavailable):
 		status, code, msg = http.StatusServiceUnavailable, "service_unavailable", err.Error()
 	}

@@ -59,18 +59,22 @@ func nameOrIDFlags(cmd *cobra.Command) func() (string, error) {
 }
 
 func newProjectCreate(e *env) *cobra.Command {
-	var name, rg string
+	var name, rg, kmsProvider, kmsKeyID string
 	var noSelect, noWait bool
 	var wait time.Duration
 	cmd := &cobra.Command{
 		Use: "create", Short: "Create a project and select it", Args: cobra.NoArgs,
-		Example: "  coligo project create --name myproject",
+		Example: "  coligo project create --name myproject\n  coligo project create --name secure --kms-provider hsm",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := e.client()
 			if err != nil {
 				return err
 			}
-			p, err := c.CreateProject(cmd.Context(), api.ProjectPrototype{Name: name, ResourceGroupID: rg})
+			proto := api.ProjectPrototype{Name: name, ResourceGroupID: rg}
+			if kmsProvider != "" || kmsKeyID != "" {
+				proto.Encryption = &api.EncryptionPrototype{Provider: kmsProvider, KeyID: kmsKeyID}
+			}
+			p, err := c.CreateProject(cmd.Context(), proto)
 			if err != nil {
 				return err
 			}
@@ -94,6 +98,8 @@ func newProjectCreate(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "project name (1-128 characters)")
 	cmd.Flags().StringVar(&rg, "resource-group-id", "", "resource group id (default: default)")
+	cmd.Flags().StringVar(&kmsProvider, "kms-provider", "", "key provider that wraps the project's data key (default: the server's default)")
+	cmd.Flags().StringVar(&kmsKeyID, "kms-key-id", "", "the provider's key to use; must be its current key")
 	cmd.Flags().BoolVar(&noSelect, "no-select", false, "do not select the new project")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "do not wait until the project is active")
 	cmd.Flags().DurationVar(&wait, "wait-timeout", 600*time.Second, "how long to wait for the project")

@@ -71,6 +71,9 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.DurationVar(&cfg.AutoscaleStableWindow, "autoscale-stable-window", cfg.AutoscaleStableWindow, "window of average concurrency the autoscaler follows; an app scales to zero after this long without requests")
 	f.DurationVar(&cfg.AutoscalePanicWindow, "autoscale-panic-window", cfg.AutoscalePanicWindow, "short window the autoscaler follows when demand exceeds twice the capacity")
 	f.StringVar(&cfg.OCIRuntime, "oci-runtime", cfg.OCIRuntime, "OCI runtime binary the runc shim runs instances with: runc, or crun where it works with the host's cgroups")
+	f.StringArrayVar(&cfg.KMSProviders, "kms-provider", nil, "NAME=SOCKET of a Kubernetes KMS v2 plugin that can wrap project keys (repeatable), e.g. hsm=/run/coligo-kms-pkcs11.sock")
+	f.StringVar(&cfg.DefaultKeyProvider, "default-key-provider", cfg.DefaultKeyProvider, "key provider of projects created without encryption.provider: local or a --kms-provider name")
+	f.DurationVar(&cfg.KeyCheckInterval, "key-check-interval", cfg.KeyCheckInterval, "how often KMS plugins are asked for their health; a failing one's cached data keys are dropped, so a revocation takes effect within this time")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
 	return cmd

@@ -44,6 +44,10 @@ type Server struct {
 	AutoscaleStableWindow time.Duration
 	AutoscalePanicWindow  time.Duration
 	OCIRuntime            string // the runc shim's OCI runtime binary: runc or crun
+
+	KMSProviders       []string // NAME=SOCKET of KMS v2 plugins
+	DefaultKeyProvider string   // wraps the DEKs of projects that name none
+	KeyCheckInterval   time.Duration
 }
 
 // Default returns the defaults a user sees.
@@ -73,6 +77,8 @@ func Default() Server {
 		AutoscaleStableWindow: 60 * time.Second,
 		AutoscalePanicWindow:  6 * time.Second,
 		OCIRuntime:            "runc",
+		DefaultKeyProvider:    "local",
+		KeyCheckInterval:      10 * time.Second,
 	}
 }
 
@@ -137,6 +143,25 @@ func (s Server) Validate() error {
 	if s.OCIRuntime == "" || strings.ContainsAny(s.OCIRuntime, " \t\n") {
 		errs = append(errs, fmt.Errorf("--oci-runtime must name an OCI runtime binary such as runc or crun, got %q", s.OCIRuntime))
 	}
+	names := map[string]bool{"local": true}
+	for _, kp := range s.KMSProviders {
+		name, sock, ok := strings.Cut(kp, "=")
+		switch {
+		case !ok || sock == "" || !filepath.IsAbs(sock):
+			errs = append(errs, fmt.Errorf("--kms-provider %q must be NAME=/absolute/path/to/plugin.sock", kp))
+		case names[name]:
+			errs = append(errs, fmt.Errorf("--kms-provider %q: the name %s is taken", kp, name))
+		case !dnsLabel(name):
+			errs = append(errs, fmt.Errorf("--kms-provider %q: the name must be a DNS label (a-z, 0-9, -)", kp))
+		}
+		names[name] = true
+	}
+	if s.KeyCheckInterval < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("--key-check-interval must be at least 100ms, got %s", s.KeyCheckInterval))
+	}
+	if !names[s.DefaultKeyProvider] {
+		errs = append(errs, fmt.Errorf("--default-key-provider %q is neither local nor a --kms-provider", s.DefaultKeyProvider))
+	}
 	if s.MaxInstances < 1 {
 		errs = append(errs, fmt.Errorf("--max-instances must be at least 1"))
 	}
@@ -170,4 +195,16 @@ func isLoopback(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
+}
+
+func dnsLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -13,6 +13,7 @@ var (
 	ErrInvalid         = errors.New("invalid")
 	ErrConflict        = errors.New("conflict")       // entity tag mismatch
 	ErrUnavailable     = errors.New("unavailable")    // a dependency (key, store) cannot serve
+	ErrKeyUnavailable  = errors.New("key unavailable") // a project's key cannot be used now; also matches ErrUnavailable
 	ErrQuota           = errors.New("quota exceeded") // a per-project or server limit
 	ErrNotActive       = errors.New("project not active")
 	ErrForbidden       = errors.New("forbidden")
@@ -34,3 +35,22 @@ func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
 func Invalid(field, format string, args ...any) error {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
+
+// KeyError is a project key that its provider cannot use now (revoked,
+// disabled, destroyed, the plugin down). It matches ErrKeyUnavailable and
+// ErrUnavailable; its message names the provider and key, never key material.
+type KeyError struct {
+	Provider string
+	KeyID    string
+	Err      error
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("the project's key %s of provider %s cannot be used: %v", e.KeyID, e.Provider, e.Err)
+}
+
+// Is reports that a KeyError is of class ErrKeyUnavailable and ErrUnavailable.
+func (e *KeyError) Is(target error) bool { return target == ErrKeyUnavailable || target == ErrUnavailable }
+
+// Unwrap returns the provider's error.
+func (e *KeyError) Unwrap() error { return e.Err }

@@ -65,17 +65,24 @@ func New(def Wrapper, cacheSize int, others ...Wrapper) *Sealer {
 	return s
 }
 
-// NewDEK creates a DEK for a project and returns it wrapped, encoded for
-// storage, together with what the project shows of it.
-func (s *Sealer) NewDEK(ctx context.Context, projectID string) ([]byte, core.Encryption, error) {
+// NewDEK creates a DEK for a project, wrapped by the named provider (the
+// default when ""), and returns it encoded for storage, together with what
+// the project shows of it.
+func (s *Sealer) NewDEK(ctx context.Context, projectID, provider string) ([]byte, core.Encryption, error) {
+	if provider == "" {
+		provider = s.def
+	}
+	w, ok := s.wrappers[provider]
+	if !ok {
+		return nil, core.Encryption{}, core.Invalid("encryption", "provider %q is not configured", provider)
+	}
 	dek := make([]byte, dekSize)
 	if _, err := rand.Read(dek); err != nil {
 		return nil, core.Encryption{}, fmt.Errorf("generate dek: %w", err)
 	}
-	w := s.wrappers[s.def]
 	keyID, wrapped, err := w.Wrap(ctx, dek, dekAAD(projectID))
 	if err != nil {
-		return nil, core.Encryption{}, fmt.Errorf("wrap dek with %s: %w", w.Name(), err)
+		return nil, core.Encryption{}, &core.KeyError{Provider: w.Name(), KeyID: "(current)", Err: err}
 	}
 	idb := make([]byte, 8)
 	if _, err := rand.Read(idb); err != nil {
@@ -91,7 +98,7 @@ func (s *Sealer) NewDEK(ctx context.Context, projectID string) ([]byte, core.Enc
 	if err != nil {
 		return nil, core.Encryption{}, err
 	}
-	s.cache.put(string(b), rec.ID, aead)
+	s.cache.put(string(b), rec.ID, w.Name(), aead)
 	return b, core.Encryption{Provider: w.Name(), KeyID: keyID, KeyVersion: 1, DEKCreatedAt: now}, nil
 }
 
@@ -154,6 +161,11 @@ func Parse(sealed []byte) (dekID, nonce, ciphertext []byte, err error) {
 // Forget drops a DEK from the cache; used when it is destroyed.
 func (s *Sealer) Forget(wrappedDEK []byte) { s.cache.remove(string(wrappedDEK)) }
 
+// ForgetProvider drops the cached DEKs a provider unwrapped, so that its
+// revocation takes effect now: the next use asks the provider again. It
+// returns how many were dropped.
+func (s *Sealer) ForgetProvider(provider string) int { return s.cache.removeProvider(provider) }
+
 func (s *Sealer) key(ctx context.Context, projectID string, wrappedDEK []byte) (cipher.AEAD, string, error) {
 	if e, ok := s.cache.get(wrappedDEK); ok {
 		return e.aead, e.dekID, nil
@@ -164,9 +176,12 @@ func (s *Sealer) key(ctx context.Context, projectID string, wrappedDEK []byte) (
 	}
 	w, ok := s.wrappers[rec.Provider]
 	if !ok {
-		return nil, "", fmt.Errorf("key provider %q is not configured: %w", rec.Provider, core.ErrUnavailable)
+		return nil, "", &core.KeyError{Provider: rec.Provider, KeyID: rec.KeyID, Err: errors.New("the provider is not configured on this server")}
 	}
 	dek, err := w.Unwrap(ctx, rec.KeyID, rec.Wrapped, dekAAD(projectID))
+	if errors.Is(err, core.ErrUnavailable) {
+		return nil, "", &core.KeyError{Provider: rec.Provider, KeyID: rec.KeyID, Err: err}
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("unwrap dek with %s key %s: %w", rec.Provider, rec.KeyID, err)
 	}
@@ -175,7 +190,7 @@ func (s *Sealer) key(ctx context.Context, projectID string, wrappedDEK []byte) (
 	if err != nil {
 		return nil, "", err
 	}
-	s.cache.put(string(wrappedDEK), rec.ID, aead)
+	s.cache.put(string(wrappedDEK), rec.ID, rec.Provider, aead)
 	return aead, rec.ID, nil
 }
 
@@ -203,9 +218,10 @@ type lru struct {
 }
 
 type lruEntry struct {
-	key   string
-	dekID string
-	aead  cipher.AEAD
+	key      string
+	dekID    string
+	provider string
+	aead     cipher.AEAD
 }
 
 func newLRU(max int) *lru {
@@ -226,19 +242,34 @@ func (c *lru) get(k []byte) (*lruEntry, bool) {
 	return e.Value.(*lruEntry), true
 }
 
-func (c *lru) put(k, dekID string, a cipher.AEAD) {
+func (c *lru) put(k, dekID, provider string, a cipher.AEAD) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.items[k]; ok {
 		c.order.MoveToFront(e)
 		return
 	}
-	c.items[k] = c.order.PushFront(&lruEntry{key: k, dekID: dekID, aead: a})
+	c.items[k] = c.order.PushFront(&lruEntry{key: k, dekID: dekID, provider: provider, aead: a})
 	for c.order.Len() > c.max {
 		last := c.order.Back()
 		c.order.Remove(last)
 		delete(c.items, last.Value.(*lruEntry).key)
 	}
+}
+
+// removeProvider drops every DEK a provider unwrapped.
+func (c *lru) removeProvider(provider string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, e := range c.items {
+		if e.Value.(*lruEntry).provider == provider {
+			c.order.Remove(e)
+			delete(c.items, k)
+			n++
+		}
+	}
+	return n
 }
 
 func (c *lru) remove(k string) {

@@ -21,14 +21,14 @@ func newSealer(t testing.TB) *Sealer {
 func TestSealOpen(t *testing.T) {
 	ctx := context.Background()
 	s := newSealer(t)
-	dekA, enc, err := s.NewDEK(ctx, "project-a")
+	dekA, enc, err := s.NewDEK(ctx, "project-a", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if enc.Provider != "local" || enc.KeyID == "" {
 		t.Errorf("encryption info %+v", enc)
 	}
-	dekB, _, _ := s.NewDEK(ctx, "project-b")
+	dekB, _, _ := s.NewDEK(ctx, "project-b", "")
 	plain := []byte(`{"password":"hunter2"}`)
 	sealed, err := s.Seal(ctx, "project-a", dekA, []byte("project-a/secret/db"), plain)
 	if err != nil {
@@ -101,10 +101,10 @@ func mustLocal(t *testing.T, b byte) *keys.Local {
 
 func TestCacheIsBounded(t *testing.T) {
 	c := newLRU(2)
-	c.put("a", "1", nil)
-	c.put("b", "2", nil)
+	c.put("a", "1", "local", nil)
+	c.put("b", "2", "hsm", nil)
 	c.get([]byte("a"))
-	c.put("c", "3", nil)
+	c.put("c", "3", "local", nil)
 	if _, ok := c.get([]byte("b")); ok {
 		t.Error("least recently used entry was kept")
 	}
@@ -114,11 +114,14 @@ func TestCacheIsBounded(t *testing.T) {
 	if len(c.items) != 2 || c.order.Len() != 2 {
 		t.Errorf("cache holds %d entries, bound is 2", len(c.items))
 	}
+	if n := c.removeProvider("local"); n != 2 || len(c.items) != 0 || c.order.Len() != 0 {
+		t.Errorf("forgetting a provider's keys removed %d, left %d", n, len(c.items))
+	}
 }
 
 func FuzzParse(f *testing.F) {
 	s := newSealer(f)
-	dek, _, _ := s.NewDEK(context.Background(), "p")
+	dek, _, _ := s.NewDEK(context.Background(), "p", "")
 	sealed, _ := s.Seal(context.Background(), "p", dek, []byte("aad"), []byte("value"))
 	f.Add(sealed)
 	f.Add([]byte{1})

@@ -35,7 +35,6 @@ import (
 	"github.com/coligo/coligo/internal/engine/local"
 	"github.com/coligo/coligo/internal/keys"
 	"github.com/coligo/coligo/internal/router"
-	"github.com/coligo/coligo/internal/seal"
 	"github.com/coligo/coligo/internal/store"
 )
 
@@ -76,7 +75,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}, []string{"op"})
 	reg.MustRegister(storeLatency)
 
-	db, err := store.Open(filepath.Join(cfg.DataDir, StoreFile), seal.New(root, 4096), store.Options{
+	providers, err := newKeyProviders(root, cfg.KMSProviders, cfg.DefaultKeyProvider, reg, log)
+	if err != nil {
+		return err
+	}
+	defer providers.close()
+	providers.check(ctx)
+	db, err := store.Open(filepath.Join(cfg.DataDir, StoreFile), providers.sealer(), store.Options{
 		Observe: func(op string, d time.Duration) { storeLatency.WithLabelValues(op).Observe(d.Seconds()) },
 	})
 	if err != nil {
@@ -102,7 +107,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	apiCfg := apiserver.Config{
 		Store: db, Logger: log, Registry: reg, Region: cfg.Region, AccountID: cfg.AccountID,
-		KeyProviders: []string{root.Name()}, SoftDeleteRetention: cfg.SoftDeleteRetention,
+		KeyProviders: providers.order, KeyStatus: providers.status, KeyHealth: providers.healthMap, SoftDeleteRetention: cfg.SoftDeleteRetention,
 		Quotas: apiserver.Quotas{Projects: cfg.MaxProjects, Secrets: cfg.MaxSecrets, ConfigMaps: cfg.MaxConfigMaps,
 			Jobs: cfg.MaxJobs, JobRuns: cfg.MaxJobRuns, Apps: cfg.MaxApps},
 		Domain: cfg.Domain,
@@ -164,6 +169,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		wg.Go(func() { apps.Run(ctrlCtx) })
 	}
 	wg.Go(func() { project.New(pcfg).Run(ctrlCtx) })
+	if len(cfg.KMSProviders) > 0 {
+		wg.Go(func() { providers.watch(ctrlCtx, cfg.KeyCheckInterval) })
+	}
 
 	routerSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols),
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}

@@ -14,7 +14,7 @@ import (
 // baseline that measures what sealing costs.
 type plainSealer struct{}
 
-func (plainSealer) NewDEK(context.Context, string) ([]byte, core.Encryption, error) {
+func (plainSealer) NewDEK(context.Context, string, string) ([]byte, core.Encryption, error) {
 	return []byte("plain"), core.Encryption{Provider: "none"}, nil
 }
 func (plainSealer) Seal(_ context.Context, _ string, _, _, p []byte) ([]byte, error) { return p, nil }

@@ -35,7 +35,7 @@ var (
 // implements it. Seal and Open may call a key provider, so the store calls
 // them outside write transactions.
 type Sealer interface {
-	NewDEK(ctx context.Context, projectID string) ([]byte, core.Encryption, error)
+	NewDEK(ctx context.Context, projectID, provider string) ([]byte, core.Encryption, error)
 	Seal(ctx context.Context, projectID string, wrappedDEK, aad, plaintext []byte) ([]byte, error)
 	Open(ctx context.Context, projectID string, wrappedDEK, aad, sealed []byte) ([]byte, error)
 	Forget(wrappedDEK []byte)
@@ -208,7 +208,7 @@ func putProject(tx *bolt.Tx, p *core.Project) error {
 // matching core.ErrExists when the name is taken by a project that is not
 // hard-deleted, and assigns p.Subdomain when it is empty or already taken.
 func (db *DB) CreateProject(ctx context.Context, p core.Project, newSubdomain func() string) (core.Project, error) {
-	wrapped, enc, err := db.sealer.NewDEK(ctx, p.ID)
+	wrapped, enc, err := db.sealer.NewDEK(ctx, p.ID, p.Encryption.Provider)
 	if err != nil {
 		return p, fmt.Errorf("create project %q: %w", p.Name, err)
 	}

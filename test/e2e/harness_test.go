@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -281,4 +282,18 @@ func wantStatus(t *testing.T, err error, code int, what string) {
 	if !isStatus(err, code) {
 		t.Fatalf("%s: want status %d, got %v", what, code, err)
 	}
+}
+
+// get returns the body of GET path with the admin token.
+func (s *server) get(t *testing.T, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.url()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

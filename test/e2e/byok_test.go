@@ -1,0 +1,186 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/itest"
+)
+
+// kmsPlugin is a coligo-kms-pkcs11 process on a SoftHSM2 token of the test.
+type kmsPlugin struct {
+	t      *testing.T
+	hsm    itest.HSM
+	socket string
+	cmd    *exec.Cmd
+}
+
+func startKMSPlugin(t *testing.T) *kmsPlugin {
+	t.Helper()
+	bin := os.Getenv("COLIGO_KMS_BIN")
+	if bin == "" {
+		if os.Getenv("CI") != "" || os.Getenv("COLIGO_REQUIRE_INTEGRATION") != "" {
+			t.Fatal("COLIGO_KMS_BIN is not set: run through make test")
+		}
+		t.Skip("COLIGO_KMS_BIN is not set: run through make test")
+	}
+	k := &kmsPlugin{t: t, hsm: itest.SoftHSM(t), socket: filepath.Join(t.TempDir(), "kms.sock")}
+	k.start()
+	t.Cleanup(k.stop)
+	return k
+}
+
+func (k *kmsPlugin) run(args ...string) *exec.Cmd {
+	bin := os.Getenv("COLIGO_KMS_BIN")
+	cmd := exec.Command(bin, append(args, "--token", k.hsm.Token, "--key-label", "coligo-kek")...)
+	cmd.Env = append(os.Environ(), "COLIGO_KMS_PIN="+k.hsm.PIN, "SOFTHSM2_CONF="+k.hsm.Conf)
+	return cmd
+}
+
+func (k *kmsPlugin) start() {
+	k.t.Helper()
+	k.cmd = k.run("serve", "--socket", k.socket, "--create-key")
+	k.cmd.Stderr = os.Stderr
+	if err := k.cmd.Start(); err != nil {
+		k.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("unix", k.socket); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			k.t.Fatal("the KMS plugin did not listen within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (k *kmsPlugin) stop() {
+	if k.cmd != nil && k.cmd.Process != nil {
+		k.cmd.Process.Kill()
+		k.cmd.Wait()
+		k.cmd = nil
+	}
+}
+
+// key runs a key command (rotate, disable, enable, destroy) on the token.
+func (k *kmsPlugin) key(op, keyID string) {
+	k.t.Helper()
+	args := []string{"key", op}
+	if keyID != "" {
+		args = append(args, "--key-id", keyID)
+	}
+	if out, err := k.run(args...).CombinedOutput(); err != nil {
+		k.t.Fatalf("key %s %s: %v: %s", op, keyID, err, out)
+	}
+}
+
+// waitKeyUnavailable polls a read until it answers 503 key_unavailable (or,
+// with want false, until it succeeds).
+func waitKeyUnavailable(t *testing.T, c *api.Client, project, secret string, want bool) error {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := c.GetSecret(context.Background(), project, secret)
+		var ae *api.Error
+		unavailable := errors.As(err, &ae) && ae.StatusCode == 503 && ae.Code == "key_unavailable"
+		if unavailable == want && (want || err == nil) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reading %s: %v; want key_unavailable=%v within 15s", secret, err, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestBYOKProjectOnPKCS11Plugin(t *testing.T) {
+	k := startKMSPlugin(t)
+	s := startServer(t, "--kms-provider", "hsm="+k.socket, "--key-check-interval", "200ms")
+	c := s.adminClient()
+	ctx := context.Background()
+	p, err := c.CreateProject(ctx, api.ProjectPrototype{Name: "byok", Encryption: &api.EncryptionPrototype{Provider: "hsm", KeyID: "coligo-kek:v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = waitStatus(t, c, p.ID, "active")
+	if p.Encryption == nil || p.Encryption.Provider != "hsm" || p.Encryption.KeyID != "coligo-kek:v1" {
+		t.Fatalf("project encryption %+v, want provider hsm with key coligo-kek:v1", p.Encryption)
+	}
+	if _, err := c.CreateProject(ctx, api.ProjectPrototype{Name: "wrongkey", Encryption: &api.EncryptionPrototype{Provider: "hsm", KeyID: "coligo-kek:v9"}}); err == nil || !strings.Contains(err.Error(), "current key") {
+		t.Errorf("a project on a key that is not the provider's current one: %v", err)
+	}
+	local := activeProject(t, c, "plain")
+	value := randomValue(t)
+	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "db", Format: "generic", Data: map[string]string{"password": value}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateSecret(ctx, local.ID, api.SecretPrototype{Name: "db", Format: "generic", Data: map[string]string{"password": "local"}}); err != nil {
+		t.Fatal(err)
+	}
+	if ready := s.get(t, "/readyz"); !strings.Contains(ready, "key provider hsm: ok, key coligo-kek:v1") {
+		t.Errorf("/readyz does not show the provider's health:\n%s", ready)
+	}
+
+	// A restart: the data key is unwrapped by the plugin again.
+	s.stop()
+	s.start()
+	c = s.adminClient()
+	if got, err := c.GetSecret(ctx, p.ID, "db"); err != nil || got.Data["password"] != value {
+		t.Fatalf("after a restart: %+v %v", got, err)
+	}
+	if hits := scanDir(t, s.dataDir, []byte(value)); len(hits) != 0 {
+		t.Errorf("the secret's value is in clear in %v", hits)
+	}
+
+	// Revocation: disable the key in the HSM.
+	k.key("disable", "coligo-kek:v1")
+	err = waitKeyUnavailable(t, c, p.ID, "db", true)
+	if !strings.Contains(err.Error(), "hsm") || !strings.Contains(err.Error(), "coligo-kek:v1") || strings.Contains(err.Error(), value) {
+		t.Errorf("key_unavailable error should name provider and key, and no value: %v", err)
+	}
+	if got, err := c.GetSecret(ctx, local.ID, "db"); err != nil || got.Data["password"] != "local" {
+		t.Errorf("a project on the local key during the revocation: %v", err)
+	}
+	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "new", Format: "generic", Data: map[string]string{"k": "v"}}); err == nil {
+		t.Error("a write to the revoked project succeeded")
+	}
+	metrics := s.get(t, "/metrics")
+	if !strings.Contains(metrics, `coligo_key_provider_up{provider="hsm"} 0`) {
+		t.Error("/metrics does not show the provider down")
+	}
+	// Back without a restart.
+	k.key("enable", "coligo-kek:v1")
+	if err := waitKeyUnavailable(t, c, p.ID, "db", false); err != nil {
+		t.Fatal(err)
+	}
+
+	// The plugin down is the same as a revocation, and comes back alike.
+	k.stop()
+	waitKeyUnavailable(t, c, p.ID, "db", true)
+	k.start()
+	waitKeyUnavailable(t, c, p.ID, "db", false)
+
+	// Destruction: the data cannot be read by any means the server has, and
+	// a hard delete still completes.
+	k.key("destroy", "coligo-kek:v1")
+	waitKeyUnavailable(t, c, p.ID, "db", true)
+	s.stop()
+	s.start()
+	c = s.adminClient()
+	waitKeyUnavailable(t, c, p.ID, "db", true)
+	if err := c.DeleteProject(ctx, p.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, p.ID, "")
+}
