@@ -59,17 +59,17 @@ type LogReader interface {
 
 // Config configures the API.
 type Config struct {
-	Store               Store
-	Logger              *slog.Logger
-	Registry            *prometheus.Registry // where request metrics go; /metrics serves it
-	Region              string
-	AccountID           string
-	KeyProviders        []string // names of configured key providers; the first is the default
+	Store        Store
+	Logger       *slog.Logger
+	Registry     *prometheus.Registry // where request metrics go; /metrics serves it
+	Region       string
+	AccountID    string
+	KeyProviders []string // names of configured key providers; the first is the default
 	// KeyStatus reports a provider's current key id and whether it is a KMS
 	// provider; nil when there are none.
 	KeyStatus func(ctx context.Context, provider string) (keyID string, kms bool, err error)
 	// KeyHealth reports each provider's health for /readyz ("ok" or why not).
-	KeyHealth func() map[string]string
+	KeyHealth           func() map[string]string
 	SoftDeleteRetention time.Duration
 	Quotas              Quotas
 	Now                 func() time.Time

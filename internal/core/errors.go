@@ -11,10 +11,10 @@ var (
 	ErrNotFound        = errors.New("not found")
 	ErrExists          = errors.New("already exists")
 	ErrInvalid         = errors.New("invalid")
-	ErrConflict        = errors.New("conflict")       // entity tag mismatch
-	ErrUnavailable     = errors.New("unavailable")    // a dependency (key, store) cannot serve
+	ErrConflict        = errors.New("conflict")        // entity tag mismatch
+	ErrUnavailable     = errors.New("unavailable")     // a dependency (key, store) cannot serve
 	ErrKeyUnavailable  = errors.New("key unavailable") // a project's key cannot be used now; also matches ErrUnavailable
-	ErrQuota           = errors.New("quota exceeded") // a per-project or server limit
+	ErrQuota           = errors.New("quota exceeded")  // a per-project or server limit
 	ErrNotActive       = errors.New("project not active")
 	ErrForbidden       = errors.New("forbidden")
 	ErrUnauthenticated = errors.New("unauthenticated")
@@ -50,7 +50,9 @@ func (e *KeyError) Error() string {
 }
 
 // Is reports that a KeyError is of class ErrKeyUnavailable and ErrUnavailable.
-func (e *KeyError) Is(target error) bool { return target == ErrKeyUnavailable || target == ErrUnavailable }
+func (e *KeyError) Is(target error) bool {
+	return target == ErrKeyUnavailable || target == ErrUnavailable
+}
 
 // Unwrap returns the provider's error.
 func (e *KeyError) Unwrap() error { return e.Err }
