@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 )
 
 // AuditEvent is an entry of the audit log (coligo's addition). Every field
@@ -56,4 +57,15 @@ func (c *Client) AllAuditEvents(ctx context.Context, project string) ([]AuditEve
 		}
 		o.Start = page.Next.Start
 	}
+}
+
+// RotateRootKey gives a key provider's root key a new version (admin); the
+// server re-wraps the data keys it wraps in the background. It returns the
+// new key id.
+func (c *Client) RotateRootKey(ctx context.Context, provider string) (string, error) {
+	var out struct {
+		KeyID string `json:"key_id"`
+	}
+	_, err := c.Do(ctx, http.MethodPost, "/key_providers/"+url.PathEscape(provider)+"/rotate", nil, nil, nil, &out)
+	return out.KeyID, err
 }

@@ -66,3 +66,24 @@ func (a *API) listAuditEvents(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// rotateRootKey gives a key provider's root key a new version (admin); the
+// data keys it wraps are re-wrapped in the background.
+func (a *API) rotateRootKey(w http.ResponseWriter, r *http.Request) error {
+	if !principal(r).Admin() {
+		return fmt.Errorf("only an admin may rotate a root key: %w", core.ErrForbidden)
+	}
+	if a.cfg.RotateRootKey == nil {
+		return fmt.Errorf("root key rotation: %w", core.ErrUnavailable)
+	}
+	name := r.PathValue("name")
+	id, err := a.cfg.RotateRootKey(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if err := a.audit(r, core.AuditKeyRotate, "", name+"/"+id, ""); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"provider": name, "key_id": id})
+	return nil
+}

@@ -69,7 +69,9 @@ type Config struct {
 	// provider; nil when there are none.
 	KeyStatus func(ctx context.Context, provider string) (keyID string, kms bool, err error)
 	// KeyHealth reports each provider's health for /readyz ("ok" or why not).
-	KeyHealth           func() map[string]string
+	KeyHealth func() map[string]string
+	// RotateRootKey gives a provider's root key a new version.
+	RotateRootKey       func(ctx context.Context, provider string) (keyID string, err error)
 	SoftDeleteRetention time.Duration
 	Quotas              Quotas
 	Now                 func() time.Time
@@ -154,6 +156,7 @@ func New(cfg Config) *API {
 	a.handle("GET /v2/projects/{project}/apps/{app}/logs", a.appLogs, true)
 
 	a.handle("GET /v2/audit_events", a.listAuditEvents, true)
+	a.handle("POST /v2/key_providers/{name}/rotate", a.rotateRootKey, true)
 	a.handle("GET /v2/tokens", a.listTokens, true)
 	a.handle("POST /v2/tokens", a.createToken, true)
 	a.handle("DELETE /v2/tokens/{id}", a.revokeToken, true)

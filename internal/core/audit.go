@@ -18,6 +18,10 @@ const (
 	AuditProjectDelete  = "project.delete"
 	AuditProjectRestore = "project.restore"
 	AuditProjectShred   = "project.hard_delete"
+	AuditKeyRotate      = "key.rotate"          // a root key got a new version (target: provider/key id)
+	AuditKeyRewrap      = "key.rewrap"          // a project's data key was wrapped by a new root key version
+	AuditKeyUnavailable = "key_provider.failure" // a key provider stopped answering (target: provider)
+	AuditKeyRecovered   = "key_provider.recovered"
 )
 
 // AuditEvent is one entry of the append-only, hash-chained audit log. Each

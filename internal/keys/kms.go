@@ -89,6 +89,9 @@ func (k *KMS) Unwrap(ctx context.Context, keyID string, wrapped, aad []byte) ([]
 	return resp.Plaintext[len(sum):], nil
 }
 
+// KeyID implements seal.Wrapper: the plugin's current key.
+func (k *KMS) KeyID(ctx context.Context) (string, error) { return k.Status(ctx) }
+
 // Status asks the plugin for its health and current key id.
 func (k *KMS) Status(ctx context.Context) (keyID string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, k.timeout)

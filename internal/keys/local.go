@@ -12,20 +12,34 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
+
+	"github.com/coligo/coligo/internal/core"
 )
 
 // RootKeySize is the size of a local root key in bytes.
 const RootKeySize = 32
 
-// Local is a root key held in a local file. It is safe for concurrent use.
+// Local is a root key held in a local file, with the versions it replaced
+// kept in an archive folder so that DEKs they wrapped can be re-wrapped. It
+// is safe for concurrent use.
 type Local struct {
+	mu      sync.RWMutex
+	cur     *rootVersion
+	all     map[string]*rootVersion
+	path    string // the current version's file ("" when given in memory)
+	archive string // folder of replaced versions, <id>.key
+}
+
+type rootVersion struct {
 	id   string
 	aead cipher.AEAD
 }
 
 // LoadOrCreateLocal reads the root key at path, creating a new random one
-// (mode 0600) when the file does not exist and create is true.
-func LoadOrCreateLocal(path string, create bool) (*Local, error) {
+// (mode 0600) when the file does not exist and create is true, and the
+// versions it replaced from archive.
+func LoadOrCreateLocal(path, archive string, create bool) (*Local, error) {
 	key, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) && create {
 		key = make([]byte, RootKeySize)
@@ -38,14 +52,42 @@ func LoadOrCreateLocal(path string, create bool) (*Local, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("read root key: %w", err)
 	}
-	if len(key) != RootKeySize {
-		return nil, fmt.Errorf("root key %s holds %d bytes, want %d", path, len(key), RootKeySize)
+	l, err := NewLocal(key)
+	if err != nil {
+		return nil, fmt.Errorf("root key %s: %w", path, err)
 	}
-	return NewLocal(key)
+	l.path, l.archive = path, archive
+	entries, err := os.ReadDir(archive)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read root key archive: %w", err)
+	}
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) != ".key" {
+			continue
+		}
+		old, err := os.ReadFile(filepath.Join(archive, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read archived root key: %w", err)
+		}
+		v, err := newVersion(old)
+		if err != nil {
+			return nil, fmt.Errorf("archived root key %s: %w", e.Name(), err)
+		}
+		l.all[v.id] = v
+	}
+	return l, nil
 }
 
 // NewLocal returns a provider for a 32-byte root key.
 func NewLocal(key []byte) (*Local, error) {
+	v, err := newVersion(key)
+	if err != nil {
+		return nil, err
+	}
+	return &Local{cur: v, all: map[string]*rootVersion{v.id: v}}, nil
+}
+
+func newVersion(key []byte) (*rootVersion, error) {
 	if len(key) != RootKeySize {
 		return nil, fmt.Errorf("root key holds %d bytes, want %d", len(key), RootKeySize)
 	}
@@ -57,36 +99,92 @@ func NewLocal(key []byte) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("root key gcm: %w", err)
 	}
-	// The id names the key version without revealing anything of the key.
+	return &rootVersion{id: versionID(key), aead: aead}, nil
+}
+
+// versionID names a key version without revealing anything of the key.
+func versionID(key []byte) string {
 	sum := sha256.Sum256(append([]byte("coligo root key id\x00"), key...))
-	return &Local{id: "local-" + hex.EncodeToString(sum[:8]), aead: aead}, nil
+	return "local-" + hex.EncodeToString(sum[:8])
 }
 
 // Name implements seal.Wrapper.
 func (l *Local) Name() string { return "local" }
 
-// KeyID is the id of this root key version.
-func (l *Local) KeyID() string { return l.id }
+// KeyID implements seal.Wrapper: the current version.
+func (l *Local) KeyID(context.Context) (string, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.cur.id, nil
+}
 
-// Wrap implements seal.Wrapper.
+// Rotate makes a new random root key the current version. The replaced
+// version is archived (synced) before the key file is replaced, so a crash
+// loses neither; DEKs are re-wrapped afterwards, in the background.
+func (l *Local) Rotate() (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.path == "" || l.archive == "" {
+		return "", errors.New("this root key has no file to rotate")
+	}
+	old, err := os.ReadFile(l.path)
+	if err != nil {
+		return "", fmt.Errorf("read root key: %w", err)
+	}
+	if err := os.MkdirAll(l.archive, 0o700); err != nil {
+		return "", fmt.Errorf("root key archive: %w", err)
+	}
+	if err := writeFileSync(filepath.Join(l.archive, versionID(old)+".key"), old, 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("archive root key: %w", err)
+	}
+	key := make([]byte, RootKeySize)
+	if _, err := rand.Read(key); err != nil {
+		return "", fmt.Errorf("generate root key: %w", err)
+	}
+	v, err := newVersion(key)
+	if err != nil {
+		return "", err
+	}
+	tmp := l.path + ".new"
+	os.Remove(tmp)
+	if err := writeFileSync(tmp, key, 0o600); err != nil {
+		return "", fmt.Errorf("write root key: %w", err)
+	}
+	if err := os.Rename(tmp, l.path); err != nil {
+		return "", fmt.Errorf("replace root key: %w", err)
+	}
+	if err := syncDir(filepath.Dir(l.path)); err != nil {
+		return "", err
+	}
+	l.cur, l.all[v.id] = v, v
+	return v.id, nil
+}
+
+// Wrap implements seal.Wrapper with the current version.
 func (l *Local) Wrap(_ context.Context, dek, aad []byte) (string, []byte, error) {
-	nonce := make([]byte, l.aead.NonceSize())
+	l.mu.RLock()
+	v := l.cur
+	l.mu.RUnlock()
+	nonce := make([]byte, v.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return "", nil, fmt.Errorf("generate nonce: %w", err)
 	}
-	return l.id, l.aead.Seal(nonce, nonce, dek, aad), nil
+	return v.id, v.aead.Seal(nonce, nonce, dek, aad), nil
 }
 
-// Unwrap implements seal.Wrapper.
+// Unwrap implements seal.Wrapper with the version that wrapped the DEK.
 func (l *Local) Unwrap(_ context.Context, keyID string, wrapped, aad []byte) ([]byte, error) {
-	if keyID != l.id {
-		return nil, fmt.Errorf("dek was wrapped by root key %s, this server holds %s", keyID, l.id)
+	l.mu.RLock()
+	v, ok := l.all[keyID]
+	l.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("dek was wrapped by root key %s, which this server does not hold: %w", keyID, core.ErrUnavailable)
 	}
-	n := l.aead.NonceSize()
+	n := v.aead.NonceSize()
 	if len(wrapped) < n {
 		return nil, errors.New("wrapped dek is too short")
 	}
-	dek, err := l.aead.Open(nil, wrapped[:n], wrapped[n:], aad)
+	dek, err := v.aead.Open(nil, wrapped[:n], wrapped[n:], aad)
 	if err != nil {
 		return nil, errors.New("wrapped dek does not open with the root key")
 	}
@@ -110,7 +208,11 @@ func writeFileSync(path string, data []byte, perm os.FileMode) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	d, err := os.Open(filepath.Dir(path))
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}

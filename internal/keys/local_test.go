@@ -12,10 +12,10 @@ import (
 func TestLoadOrCreateLocal(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "root.key")
-	if _, err := LoadOrCreateLocal(path, false); err == nil {
+	if _, err := LoadOrCreateLocal(path, filepath.Join(dir, "archive"), false); err == nil {
 		t.Error("a missing key file given by the operator was accepted")
 	}
-	a, err := LoadOrCreateLocal(path, true)
+	a, err := LoadOrCreateLocal(path, filepath.Join(dir, "archive"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,9 +23,9 @@ func TestLoadOrCreateLocal(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 || fi.Size() != RootKeySize {
 		t.Errorf("key file: mode %v size %d", fi.Mode(), fi.Size())
 	}
-	b, err := LoadOrCreateLocal(path, true)
-	if err != nil || a.KeyID() != b.KeyID() {
-		t.Fatalf("reload: %v, ids %s %s", err, a.KeyID(), b.KeyID())
+	b, err := LoadOrCreateLocal(path, filepath.Join(dir, "archive"), true)
+	if err != nil || keyID(a) != keyID(b) {
+		t.Fatalf("reload: %v, ids %s %s", err, keyID(a), keyID(b))
 	}
 	ctx := context.Background()
 	id, wrapped, err := a.Wrap(ctx, []byte("0123456789abcdef0123456789abcdef"), []byte("aad"))
@@ -39,12 +39,50 @@ func TestLoadOrCreateLocal(t *testing.T) {
 		t.Error("unwrap with other aad worked")
 	}
 	key, _ := os.ReadFile(path)
-	if strings.Contains(a.KeyID(), string(key)) {
+	if strings.Contains(keyID(a), string(key)) {
 		t.Error("key id reveals the key")
 	}
 	short := filepath.Join(dir, "short.key")
 	os.WriteFile(short, []byte("short"), 0o600)
-	if _, err := LoadOrCreateLocal(short, false); err == nil || !strings.Contains(err.Error(), "32") {
+	if _, err := LoadOrCreateLocal(short, filepath.Join(dir, "archive"), false); err == nil || !strings.Contains(err.Error(), "32") {
 		t.Errorf("short key: %v", err)
+	}
+}
+
+func keyID(l *Local) string {
+	id, _ := l.KeyID(context.Background())
+	return id
+}
+
+func TestRotateKeepsOldVersionsForUnwrap(t *testing.T) {
+	dir := t.TempDir()
+	path, archive := filepath.Join(dir, "root.key"), filepath.Join(dir, "archive")
+	l, err := LoadOrCreateLocal(path, archive, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dek := []byte("0123456789abcdef0123456789abcdef")
+	oldID, wrapped, _ := l.Wrap(ctx, dek, []byte("p"))
+	newID, err := l.Rotate()
+	if err != nil || newID == oldID || keyID(l) != newID {
+		t.Fatalf("rotate: %q %v (old %q)", newID, err, oldID)
+	}
+	if id, _, _ := l.Wrap(ctx, dek, []byte("p")); id != newID {
+		t.Errorf("wrap after rotation used %s", id)
+	}
+	// After a restart both versions are there.
+	again, err := LoadOrCreateLocal(path, archive, false)
+	if err != nil || keyID(again) != newID {
+		t.Fatalf("reload: %v %s", err, keyID(again))
+	}
+	if got, err := again.Unwrap(ctx, oldID, wrapped, []byte("p")); err != nil || !bytes.Equal(got, dek) {
+		t.Errorf("unwrap with the archived version: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(archive, oldID+".key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("archived version: %v", err)
+	}
+	if _, err := again.Unwrap(ctx, "local-0000000000000000", wrapped, []byte("p")); err == nil {
+		t.Error("an unknown version unwrapped")
 	}
 }

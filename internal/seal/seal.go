@@ -36,6 +36,8 @@ type Wrapper interface {
 	Wrap(ctx context.Context, dek, aad []byte) (keyID string, wrapped []byte, err error)
 	// Unwrap decrypts a DEK wrapped under keyID.
 	Unwrap(ctx context.Context, keyID string, wrapped, aad []byte) ([]byte, error)
+	// KeyID is the id of the key version Wrap uses now.
+	KeyID(ctx context.Context) (string, error)
 }
 
 // WrappedDEK is the only form in which a DEK is ever stored.
@@ -100,6 +102,55 @@ func (s *Sealer) NewDEK(ctx context.Context, projectID, provider string) ([]byte
 	}
 	s.cache.put(string(b), rec.ID, w.Name(), aead)
 	return b, core.Encryption{Provider: w.Name(), KeyID: keyID, KeyVersion: 1, DEKCreatedAt: now}, nil
+}
+
+// Rewrap wraps a project's DEK again with its provider's current key
+// version when it was wrapped by another, keeping the DEK and its id, so
+// that no record needs sealing again. It returns the new stored form and
+// key id, and whether anything changed.
+func (s *Sealer) Rewrap(ctx context.Context, projectID string, wrappedDEK []byte) ([]byte, string, bool, error) {
+	var rec WrappedDEK
+	if err := json.Unmarshal(wrappedDEK, &rec); err != nil {
+		return nil, "", false, fmt.Errorf("decode wrapped dek: %w", ErrCorrupt)
+	}
+	w, ok := s.wrappers[rec.Provider]
+	if !ok {
+		return nil, "", false, &core.KeyError{Provider: rec.Provider, KeyID: rec.KeyID, Err: errors.New("the provider is not configured on this server")}
+	}
+	cur, err := w.KeyID(ctx)
+	if err != nil {
+		return nil, "", false, &core.KeyError{Provider: rec.Provider, KeyID: "(current)", Err: err}
+	}
+	if cur == rec.KeyID {
+		return wrappedDEK, cur, false, nil
+	}
+	dek, err := w.Unwrap(ctx, rec.KeyID, rec.Wrapped, dekAAD(projectID))
+	if err != nil {
+		return nil, "", false, &core.KeyError{Provider: rec.Provider, KeyID: rec.KeyID, Err: err}
+	}
+	defer clear(dek)
+	keyID, wrapped, err := w.Wrap(ctx, dek, dekAAD(projectID))
+	if err != nil {
+		return nil, "", false, &core.KeyError{Provider: rec.Provider, KeyID: "(current)", Err: err}
+	}
+	rec.KeyID, rec.Wrapped = keyID, wrapped
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, "", false, err
+	}
+	if aead, err := newAEAD(dek); err == nil {
+		s.cache.put(string(b), rec.ID, rec.Provider, aead)
+	}
+	return b, keyID, true, nil
+}
+
+// DEKID is the id of a stored DEK: the same before and after a re-wrap.
+func DEKID(wrappedDEK []byte) string {
+	var rec struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(wrappedDEK, &rec)
+	return rec.ID
 }
 
 // Seal encrypts plaintext under the project's DEK with aad bound to it.

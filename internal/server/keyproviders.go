@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/keys"
 	"github.com/coligo/coligo/internal/seal"
 )
@@ -22,6 +23,7 @@ type keyProviders struct {
 	up    *prometheus.GaugeVec
 	log   *slog.Logger
 	seal  *seal.Sealer
+	audit func(core.AuditEvent) // records provider failures and recoveries; nil until the store is open
 
 	mu     sync.Mutex
 	health map[string]string
@@ -105,10 +107,18 @@ func (kp *keyProviders) check(ctx context.Context) {
 				kp.log.Warn("dropped cached data keys of an unhealthy key provider", "provider", name, "keys", n)
 			}
 		}
-		if changed && err != nil {
+		if !changed {
+			continue
+		}
+		action := core.AuditKeyRecovered
+		if err != nil {
+			action = core.AuditKeyUnavailable
 			kp.log.Warn("key provider unhealthy", "provider", name, "err", err)
-		} else if changed {
+		} else {
 			kp.log.Info("key provider healthy", "provider", name, "key_id", id)
+		}
+		if kp.audit != nil {
+			kp.audit(core.AuditEvent{Time: time.Now(), Actor: "coligo", Action: action, Target: name})
 		}
 	}
 }
@@ -134,4 +144,16 @@ func (kp *keyProviders) healthMap() map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// rotate gives the local root key a new version. A KMS key rotates in the
+// KMS; coligo follows the key_id its plugin reports.
+func (kp *keyProviders) rotate(provider string) (string, error) {
+	if provider == "" || provider == kp.local.Name() {
+		return kp.local.Rotate()
+	}
+	if _, ok := kp.kms[provider]; ok {
+		return "", core.Invalid("provider", "%s is a KMS provider: rotate its key in the KMS (for coligo-kms-pkcs11: key rotate); coligo re-wraps when the plugin reports the new key_id", provider)
+	}
+	return "", core.Invalid("provider", "%q is not a configured key provider", provider)
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/coligo/coligo/internal/config"
 	"github.com/coligo/coligo/internal/controller/app"
 	"github.com/coligo/coligo/internal/controller/jobrun"
+	keyctl "github.com/coligo/coligo/internal/controller/keys"
 	"github.com/coligo/coligo/internal/controller/project"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine/local"
@@ -40,11 +41,12 @@ import (
 
 // Files in the data dir.
 const (
-	StoreFile    = "coligo.db"
-	RootKeyFile  = "root.key"
-	AdminToken   = "admin.token"
-	selfCertFile = "tls.crt"
-	selfKeyFile  = "tls.key"
+	StoreFile      = "coligo.db"
+	RootKeyFile    = "root.key"
+	RootKeyArchive = "root-keys" // root key versions replaced by a rotation
+	AdminToken     = "admin.token"
+	selfCertFile   = "tls.crt"
+	selfKeyFile    = "tls.key"
 )
 
 // Run runs the server until ctx ends, then shuts down gracefully: in-flight
@@ -63,7 +65,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if keyFile == "" {
 		keyFile, create = filepath.Join(cfg.DataDir, RootKeyFile), true
 	}
-	root, err := keys.LoadOrCreateLocal(keyFile, create)
+	root, err := keys.LoadOrCreateLocal(keyFile, filepath.Join(cfg.DataDir, RootKeyArchive), create)
 	if err != nil {
 		return err
 	}
@@ -93,6 +95,11 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		}
 		log.Info("store closed")
 	}()
+	providers.audit = func(ev core.AuditEvent) {
+		if err := db.AppendAudit(context.WithoutCancel(ctx), ev, ""); err != nil {
+			log.Warn("record audit event", "action", ev.Action, "err", err)
+		}
+	}
 	if err := ensureAdminToken(ctx, db, filepath.Join(cfg.DataDir, AdminToken), log); err != nil {
 		return err
 	}
@@ -147,6 +154,14 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		rt.SetWake(apps.Wake)
 		apiCfg.Apps = apps
 	}
+	rewrap := keyctl.New(keyctl.Config{Store: db, Logger: log, Every: cfg.KeyCheckInterval, Failpoint: os.Getenv("COLIGO_FAILPOINT")})
+	apiCfg.RotateRootKey = func(ctx context.Context, provider string) (string, error) {
+		id, err := providers.rotate(provider)
+		if err == nil {
+			rewrap.Kick()
+		}
+		return id, err
+	}
 	handler := apiserver.New(apiCfg)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
@@ -172,6 +187,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if len(cfg.KMSProviders) > 0 {
 		wg.Go(func() { providers.watch(ctrlCtx, cfg.KeyCheckInterval) })
 	}
+	wg.Go(func() { rewrap.Run(ctrlCtx) })
 
 	routerSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols),
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}

@@ -20,6 +20,9 @@ func (plainSealer) NewDEK(context.Context, string, string) ([]byte, core.Encrypt
 func (plainSealer) Seal(_ context.Context, _ string, _, _, p []byte) ([]byte, error) { return p, nil }
 func (plainSealer) Open(_ context.Context, _ string, _, _, s []byte) ([]byte, error) { return s, nil }
 func (plainSealer) Forget([]byte)                                                    {}
+func (plainSealer) Rewrap(_ context.Context, _ string, w []byte) ([]byte, string, bool, error) {
+	return w, "", false, nil
+}
 
 // BenchmarkSealingCost runs the same store operations on a sealed and an
 // unsealed store in one run, interleaved, and reports sealed/unsealed per

@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/seal"
 )
 
 // kindBucket returns the bucket of one kind of a project, creating it when
@@ -39,7 +40,8 @@ func writable(tx *bolt.Tx, project string, dek []byte) error {
 	if !p.Usable() {
 		return fmt.Errorf("project %s is %s: %w", project, p.Status, core.ErrNotActive)
 	}
-	if !bytes.Equal(cur, dek) {
+	// A re-wrap changes the stored form but not the key: compare ids.
+	if !bytes.Equal(cur, dek) && seal.DEKID(cur) != seal.DEKID(dek) {
 		return fmt.Errorf("project %s data key changed during the write: %w", project, core.ErrConflict)
 	}
 	return nil

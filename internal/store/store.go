@@ -36,6 +36,7 @@ var (
 // them outside write transactions.
 type Sealer interface {
 	NewDEK(ctx context.Context, projectID, provider string) ([]byte, core.Encryption, error)
+	Rewrap(ctx context.Context, projectID string, wrappedDEK []byte) ([]byte, string, bool, error)
 	Seal(ctx context.Context, projectID string, wrappedDEK, aad, plaintext []byte) ([]byte, error)
 	Open(ctx context.Context, projectID string, wrappedDEK, aad, sealed []byte) ([]byte, error)
 	Forget(wrappedDEK []byte)
@@ -293,6 +294,55 @@ func (db *DB) UpdateProject(ctx context.Context, id string, ifVersion uint64, fn
 	}
 	db.watch.publish(Event{Kind: core.KindProject, Project: id, Name: id, Op: OpPut})
 	return p, nil
+}
+
+// RewrapDEK wraps a project's DEK with its provider's current key version
+// when another one wrapped it, and records the new key id on the project,
+// in one transaction. Records are not touched: the DEK stays the same. It
+// is idempotent, and reports whether it changed anything.
+func (db *DB) RewrapDEK(ctx context.Context, projectID string) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		var old []byte
+		err := db.view("read_dek", func(tx *bolt.Tx) error {
+			_, d, err := projectKey(tx, projectID)
+			old = bytes.Clone(d)
+			return err
+		})
+		if err != nil {
+			return false, fmt.Errorf("rewrap dek of project %s: %w", projectID, err)
+		}
+		wrapped, keyID, changed, err := db.sealer.Rewrap(ctx, projectID, old)
+		if err != nil || !changed {
+			return false, err
+		}
+		raced := false
+		err = db.update("rewrap_dek", func(tx *bolt.Tx) error {
+			p, cur, err := projectKey(tx, projectID)
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(cur, old) {
+				raced = true
+				return nil
+			}
+			if err := tx.Bucket(bktDEKs).Put([]byte(projectID), wrapped); err != nil {
+				return err
+			}
+			p.Encryption.KeyID = keyID
+			return putProject(tx, &p)
+		})
+		if err != nil {
+			return false, fmt.Errorf("rewrap dek of project %s: %w", projectID, err)
+		}
+		if !raced {
+			db.sealer.Forget(old)
+			db.watch.publish(Event{Kind: core.KindProject, Project: projectID, Name: projectID, Op: OpPut})
+			return true, nil
+		}
+		if attempt == 3 {
+			return false, fmt.Errorf("rewrap dek of project %s: it keeps changing: %w", projectID, core.ErrConflict)
+		}
+	}
 }
 
 // DestroyDEK deletes a project's wrapped DEK and forgets the unwrapped one:

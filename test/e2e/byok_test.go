@@ -184,3 +184,106 @@ func TestBYOKProjectOnPKCS11Plugin(t *testing.T) {
 	}
 	waitStatus(t, c, p.ID, "")
 }
+
+func TestRootKeyRotationSurvivesKill9(t *testing.T) {
+	s := startServer(t, "--key-check-interval", "200ms")
+	c := s.adminClient()
+	ctx := context.Background()
+	values := map[string]string{}
+	var ids []string
+	for _, name := range []string{"r1", "r2", "r3"} {
+		p := activeProject(t, c, name)
+		v := randomValue(t)
+		if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "s", Format: "generic", Data: map[string]string{"v": v}}); err != nil {
+			t.Fatal(err)
+		}
+		values[p.ID] = v
+		ids = append(ids, p.ID)
+	}
+	before, _ := c.GetProject(ctx, ids[0])
+	oldKey := before.Encryption.KeyID
+
+	// The server kills itself after re-wrapping one project's key.
+	s.stop()
+	s.env = []string{"COLIGO_FAILPOINT=rewrap-after-one"}
+	s.start()
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	r := s.cli(t, cfg, "", []string{"COLIGO_TOKEN=" + s.admin}, "admin", "rotate-root-key")
+	if r.code != 0 || !strings.Contains(r.stdout, "new version local-") {
+		t.Fatalf("rotate-root-key: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	s.waitExit(30 * time.Second)
+	s.env = nil
+	s.start()
+	c = s.adminClient()
+	deadline := time.Now().Add(20 * time.Second)
+	for _, id := range ids {
+		for {
+			p, err := c.GetProject(ctx, id)
+			if err == nil && p.Encryption.KeyID != oldKey && strings.HasPrefix(p.Encryption.KeyID, "local-") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("project %s still on key %s 20s after the rotation", id, oldKey)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		got, err := c.GetSecret(ctx, id, "s")
+		if err != nil || got.Data["v"] != values[id] {
+			t.Errorf("secret of project %s after the rotation: %v", id, err)
+		}
+	}
+	events, err := c.AllAuditEvents(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotations, rewraps := 0, 0
+	for _, ev := range events {
+		switch ev.Action {
+		case "key.rotate":
+			rotations++
+		case "key.rewrap":
+			rewraps++
+		}
+	}
+	if rotations != 1 || rewraps != 3 {
+		t.Errorf("audit log has %d rotations and %d re-wraps, want 1 and 3", rotations, rewraps)
+	}
+	if r := s.cli(t, cfg, "", []string{"COLIGO_TOKEN=" + s.admin}, "audit", "list", "--verify"); r.code != 0 {
+		t.Errorf("audit chain after the rotation: %s %s", r.stdout, r.stderr)
+	}
+}
+
+func TestKMSKeyRotationRewrapsProjects(t *testing.T) {
+	k := startKMSPlugin(t)
+	s := startServer(t, "--kms-provider", "hsm="+k.socket, "--default-key-provider", "hsm", "--key-check-interval", "200ms")
+	c := s.adminClient()
+	ctx := context.Background()
+	p := activeProject(t, c, "kmsrot")
+	if p.Encryption.Provider != "hsm" {
+		t.Fatalf("default provider hsm not used: %+v", p.Encryption)
+	}
+	value := randomValue(t)
+	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "s", Format: "generic", Data: map[string]string{"v": value}}); err != nil {
+		t.Fatal(err)
+	}
+	k.key("rotate", "")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := c.GetProject(ctx, p.ID)
+		if err == nil && got.Encryption.KeyID == "coligo-kek:v2" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("project not re-wrapped with coligo-kek:v2: %+v %v", got.Encryption, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The old version is no longer needed: destroy it, restart, read.
+	k.key("destroy", "coligo-kek:v1")
+	s.stop()
+	s.start()
+	if got, err := s.adminClient().GetSecret(ctx, p.ID, "s"); err != nil || got.Data["v"] != value {
+		t.Errorf("after re-wrap and destroying the old key version: %v", err)
+	}
+}

@@ -421,7 +421,7 @@ func (c *Controller) syncApp(ctx context.Context, p core.Project, a core.App, re
 			rs = &revState{key: key, insts: map[string]*inst{}, since: now}
 			c.revs[key] = rs
 		}
-		rs.project, rs.rec, rs.version = p, r.v, r.version
+		rs.project, rs.rec, rs.version, rs.gone = p, r.v, r.version, false
 		isServing := r.v.Name == serving.v.Name
 		if isServing && !rs.serving {
 			rs.since = now // a full window of its own traffic before it scales down

@@ -1,0 +1,95 @@
+package keys
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/coligo/coligo/internal/core"
+)
+
+// Store is what the controller needs of the store.
+type Store interface {
+	ListProjects(ctx context.Context) ([]core.Project, error)
+	RewrapDEK(ctx context.Context, projectID string) (bool, error)
+	AppendAudit(ctx context.Context, ev core.AuditEvent, name string) error
+}
+
+// Config configures a Controller.
+type Config struct {
+	Store     Store
+	Logger    *slog.Logger
+	Every     time.Duration // how often projects are checked; default 10s
+	Failpoint string        // "rewrap-after-one": SIGKILL after the first re-wrap (tests)
+}
+
+// Controller re-wraps data keys after root key rotations.
+type Controller struct {
+	cfg  Config
+	log  *slog.Logger
+	kick chan struct{}
+}
+
+// New returns a Controller.
+func New(cfg Config) *Controller {
+	if cfg.Every <= 0 {
+		cfg.Every = 10 * time.Second
+	}
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "key-controller"), kick: make(chan struct{}, 1)}
+}
+
+// Kick asks for a pass now (after a rotation).
+func (c *Controller) Kick() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run re-wraps until ctx ends.
+func (c *Controller) Run(ctx context.Context) {
+	for {
+		c.pass(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kick:
+		case <-time.After(c.cfg.Every):
+		}
+	}
+}
+
+// pass re-wraps the data key of every project whose provider has moved to
+// a new key version. A provider that cannot answer now is tried again on
+// the next pass.
+func (c *Controller) pass(ctx context.Context) {
+	projects, err := c.cfg.Store.ListProjects(ctx)
+	if err != nil {
+		c.log.Warn("list projects", "err", err)
+		return
+	}
+	for _, p := range projects {
+		if p.Status == core.ProjectHardDeleting {
+			continue
+		}
+		changed, err := c.cfg.Store.RewrapDEK(ctx, p.ID)
+		if err != nil {
+			c.log.Debug("rewrap data key", "project", p.ID, "err", err)
+			continue
+		}
+		if !changed {
+			continue
+		}
+		c.log.Info("data key wrapped by the new root key version", "project", p.ID, "provider", p.Encryption.Provider)
+		ev := core.AuditEvent{Time: time.Now(), Actor: "coligo", Action: core.AuditKeyRewrap, ProjectID: p.ID, Target: p.Encryption.Provider}
+		if err := c.cfg.Store.AppendAudit(ctx, ev, ""); err != nil {
+			c.log.Warn("record audit event", "err", err)
+		}
+		if c.cfg.Failpoint == "rewrap-after-one" {
+			c.log.Warn("failpoint: killing the server after one re-wrap")
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
+}
