@@ -204,6 +204,14 @@ func (c *Client) DeleteProject(ctx context.Context, id string, hard bool) error 
 	return err
 }
 
+// RotateProjectKey gives a project a new data key; its records are sealed
+// again in the background (coligo's addition).
+func (c *Client) RotateProjectKey(ctx context.Context, id string) (*Project, error) {
+	var out Project
+	_, err := c.Do(ctx, http.MethodPost, "/projects/"+esc(id)+"/rotate_key", nil, nil, nil, &out)
+	return &out, err
+}
+
 // RestoreProject restores a soft-deleted project.
 func (c *Client) RestoreProject(ctx context.Context, id string) (*Project, error) {
 	var out Project

@@ -22,3 +22,9 @@ go run ./bench/app -bin bin/coligo 2>&1 | grep -v 'level='
 echo
 echo "== go test -run '^\$' -bench Proxy -benchtime 3s ./internal/router"
 go test -run '^$' -bench Proxy -benchtime 3s ./internal/router
+echo
+echo "== go run ./bench/keys -bin bin/coligo -kms bin/coligo-kms-pkcs11"
+go run ./bench/keys -bin bin/coligo -kms bin/coligo-kms-pkcs11
+echo
+echo "== go test -run '^\$' -bench BenchmarkDEKRotation -benchtime 5x ./internal/store"
+go test -run '^$' -bench BenchmarkDEKRotation -benchtime 5x ./internal/store

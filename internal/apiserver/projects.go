@@ -279,6 +279,33 @@ func (a *API) restoreProject(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// rotateProjectKey gives a project a new data key (manager); its records
+// are sealed again in the background while reads and writes go on.
+func (a *API) rotateProjectKey(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleManager)
+	if err != nil {
+		return err
+	}
+	began, err := a.cfg.Store.BeginDEKRotation(r.Context(), p.ID)
+	if err != nil {
+		return err
+	}
+	if !began {
+		return fmt.Errorf("a data key rotation of project %s is still in progress: %w", p.Name, core.ErrNotActive)
+	}
+	if err := a.audit(r, core.AuditKeyRotateDEK, p.ID, "", ""); err != nil {
+		return err
+	}
+	if a.cfg.KeyRotated != nil {
+		a.cfg.KeyRotated()
+	}
+	if p, err = a.cfg.Store.GetProject(r.Context(), p.ID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, a.projectView(r, p))
+	return nil
+}
+
 // checkKeyID accepts a key_id asked for at project create only when it is
 // the current key of a KMS provider: a KMS v2 plugin wraps with its
 // current key, and coligo does not pretend otherwise.

@@ -37,6 +37,7 @@ type Store interface {
 	DeleteToken(ctx context.Context, id string) error
 	Ping(ctx context.Context) error
 	AppendAudit(ctx context.Context, ev core.AuditEvent, name string) error
+	BeginDEKRotation(ctx context.Context, projectID string) (bool, error)
 	ListAudit(ctx context.Context, project string, after uint64, limit int) ([]core.AuditEvent, bool, error)
 	AuditTarget(ctx context.Context, ev core.AuditEvent) (string, error)
 }
@@ -71,7 +72,9 @@ type Config struct {
 	// KeyHealth reports each provider's health for /readyz ("ok" or why not).
 	KeyHealth func() map[string]string
 	// RotateRootKey gives a provider's root key a new version.
-	RotateRootKey       func(ctx context.Context, provider string) (keyID string, err error)
+	RotateRootKey func(ctx context.Context, provider string) (keyID string, err error)
+	// KeyRotated is told when a project's data key rotation began.
+	KeyRotated          func()
 	SoftDeleteRetention time.Duration
 	Quotas              Quotas
 	Now                 func() time.Time
@@ -118,6 +121,7 @@ func New(cfg Config) *API {
 	a.handle("GET /v2/projects/{project}", a.getProject, true)
 	a.handle("DELETE /v2/projects/{project}", a.deleteProject, true)
 	a.handle("POST /v2/projects/{project}/restore", a.restoreProject, true)
+	a.handle("POST /v2/projects/{project}/rotate_key", a.rotateProjectKey, true)
 	a.handle("GET /v2/projects/{project}/status_details", a.projectStatusDetails, true)
 
 	a.handle("GET /v2/projects/{project}/secrets", a.listSecrets, true)

@@ -18,7 +18,7 @@ import (
 
 func newProjectCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "project", Aliases: []string{"proj"}, Short: "Manage projects"}
-	cmd.AddCommand(newProjectCreate(e), newProjectList(e), newProjectGet(e), newProjectSelect(e), newProjectDelete(e), newProjectRestore(e))
+	cmd.AddCommand(newProjectCreate(e), newProjectList(e), newProjectGet(e), newProjectSelect(e), newProjectDelete(e), newProjectRestore(e), newProjectRotateKey(e))
 	return cmd
 }
 
@@ -322,6 +322,37 @@ func newProjectRestore(e *env) *cobra.Command {
 			return err
 		}
 		_, err = fmt.Fprintf(e.out, "Restored project %s\n", p.Name)
+		return err
+	}
+	return cmd
+}
+
+func newProjectRotateKey(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "rotate-key", Short: "Give a project a new data key; its records are sealed again in the background",
+		Args: cobra.NoArgs, Example: "  coligo project rotate-key --name myproject"}
+	which := nameOrIDFlags(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ref, err := which()
+		if err != nil {
+			return err
+		}
+		c, err := e.client()
+		if err != nil {
+			return err
+		}
+		p, err := findProject(cmd.Context(), c, ref)
+		if err != nil {
+			return err
+		}
+		rotated, err := c.RotateProjectKey(cmd.Context(), p.ID)
+		if err != nil {
+			return err
+		}
+		version := 0
+		if rotated.Encryption != nil {
+			version = rotated.Encryption.KeyVersion
+		}
+		_, err = fmt.Fprintf(e.out, "Project %s has data key version %d; its records are being sealed again\n", p.Name, version)
 		return err
 	}
 	return cmd

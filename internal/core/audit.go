@@ -18,8 +18,9 @@ const (
 	AuditProjectDelete  = "project.delete"
 	AuditProjectRestore = "project.restore"
 	AuditProjectShred   = "project.hard_delete"
-	AuditKeyRotate      = "key.rotate"          // a root key got a new version (target: provider/key id)
-	AuditKeyRewrap      = "key.rewrap"          // a project's data key was wrapped by a new root key version
+	AuditKeyRotate      = "key.rotate"           // a root key got a new version (target: provider/key id)
+	AuditKeyRotateDEK   = "key.rotate_dek"       // a project got a new data key; its records are sealed again
+	AuditKeyRewrap      = "key.rewrap"           // a project's data key was wrapped by a new root key version
 	AuditKeyUnavailable = "key_provider.failure" // a key provider stopped answering (target: provider)
 	AuditKeyRecovered   = "key_provider.recovered"
 )

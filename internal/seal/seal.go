@@ -146,6 +146,12 @@ func (s *Sealer) Rewrap(ctx context.Context, projectID string, wrappedDEK []byte
 
 // DEKID is the id of a stored DEK: the same before and after a re-wrap.
 func DEKID(wrappedDEK []byte) string {
+	// Fast path: the stored form begins with its id (WrappedDEK's first field).
+	if rest, ok := bytes.CutPrefix(wrappedDEK, []byte(`{"id":"`)); ok {
+		if i := bytes.IndexByte(rest, '"'); i > 0 {
+			return string(rest[:i])
+		}
+	}
 	var rec struct {
 		ID string `json:"id"`
 	}

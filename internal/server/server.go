@@ -162,6 +162,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		}
 		return id, err
 	}
+	apiCfg.KeyRotated = rewrap.Kick
 	handler := apiserver.New(apiCfg)
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 

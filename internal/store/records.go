@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,6 +31,10 @@ func kindBucket(tx *bolt.Tx, ref core.Ref, create bool) (*bolt.Bucket, error) {
 	return pb.CreateBucketIfNotExists([]byte(ref.Kind))
 }
 
+// errDEKChanged is a write that sealed its value under a DEK that a
+// rotation replaced before the write committed: it is sealed again.
+var errDEKChanged = errors.New("the project's data key changed during the write")
+
 // writable checks, inside a write transaction, that the project accepts
 // writes and still has the DEK the value was sealed under.
 func writable(tx *bolt.Tx, project string, dek []byte) error {
@@ -42,7 +47,7 @@ func writable(tx *bolt.Tx, project string, dek []byte) error {
 	}
 	// A re-wrap changes the stored form but not the key: compare ids.
 	if !bytes.Equal(cur, dek) && seal.DEKID(cur) != seal.DEKID(dek) {
-		return fmt.Errorf("project %s data key changed during the write: %w", project, core.ErrConflict)
+		return errDEKChanged
 	}
 	return nil
 }
@@ -72,29 +77,31 @@ func (db *DB) sealFor(ctx context.Context, ref core.Ref, value []byte) (sealed, 
 // core.ErrNotActive when the project does not accept writes. limit, when
 // above 0, caps the number of records of the kind (core.ErrQuota).
 func (db *DB) Create(ctx context.Context, ref core.Ref, value []byte, limit int) (core.Record, error) {
-	sealed, dek, err := db.sealFor(ctx, ref, value)
-	if err != nil {
-		return core.Record{}, fmt.Errorf("create %s %q: %w", ref.Kind, ref.Name, err)
-	}
 	var version uint64
-	err = db.update("create", func(tx *bolt.Tx) error {
-		if err := writable(tx, ref.Project, dek); err != nil {
-			return err
-		}
-		b, err := kindBucket(tx, ref, true)
+	err := retryOnNewDEK(func() error {
+		sealed, dek, err := db.sealFor(ctx, ref, value)
 		if err != nil {
 			return err
 		}
-		if b.Get([]byte(ref.Name)) != nil {
-			return core.ErrExists
-		}
-		if limit > 0 && b.Stats().KeyN >= limit {
-			return fmt.Errorf("a project holds at most %d of them: %w", limit, core.ErrQuota)
-		}
-		if version, err = nextVersion(tx); err != nil {
-			return err
-		}
-		return b.Put([]byte(ref.Name), frame(version, sealed))
+		return db.update("create", func(tx *bolt.Tx) error {
+			if err := writable(tx, ref.Project, dek); err != nil {
+				return err
+			}
+			b, err := kindBucket(tx, ref, true)
+			if err != nil {
+				return err
+			}
+			if b.Get([]byte(ref.Name)) != nil {
+				return core.ErrExists
+			}
+			if limit > 0 && b.Stats().KeyN >= limit {
+				return fmt.Errorf("a project holds at most %d of them: %w", limit, core.ErrQuota)
+			}
+			if version, err = nextVersion(tx); err != nil {
+				return err
+			}
+			return b.Put([]byte(ref.Name), frame(version, sealed))
+		})
 	})
 	if err != nil {
 		return core.Record{}, fmt.Errorf("create %s %q: %w", ref.Kind, ref.Name, err)
@@ -106,30 +113,32 @@ func (db *DB) Create(ctx context.Context, ref core.Ref, value []byte, limit int)
 // Replace overwrites an existing record. When ifVersion is not 0 and differs
 // from the stored version it fails with core.ErrConflict.
 func (db *DB) Replace(ctx context.Context, ref core.Ref, value []byte, ifVersion uint64) (core.Record, error) {
-	sealed, dek, err := db.sealFor(ctx, ref, value)
-	if err != nil {
-		return core.Record{}, fmt.Errorf("replace %s %q: %w", ref.Kind, ref.Name, err)
-	}
 	var version uint64
-	err = db.update("replace", func(tx *bolt.Tx) error {
-		if err := writable(tx, ref.Project, dek); err != nil {
-			return err
-		}
-		b, err := kindBucket(tx, ref, false)
+	err := retryOnNewDEK(func() error {
+		sealed, dek, err := db.sealFor(ctx, ref, value)
 		if err != nil {
 			return err
 		}
-		cur := getFramed(b, ref.Name)
-		if cur == nil {
-			return core.ErrNotFound
-		}
-		if ifVersion != 0 && binary.BigEndian.Uint64(cur) != ifVersion {
-			return core.ErrConflict
-		}
-		if version, err = nextVersion(tx); err != nil {
-			return err
-		}
-		return b.Put([]byte(ref.Name), frame(version, sealed))
+		return db.update("replace", func(tx *bolt.Tx) error {
+			if err := writable(tx, ref.Project, dek); err != nil {
+				return err
+			}
+			b, err := kindBucket(tx, ref, false)
+			if err != nil {
+				return err
+			}
+			cur := getFramed(b, ref.Name)
+			if cur == nil {
+				return core.ErrNotFound
+			}
+			if ifVersion != 0 && binary.BigEndian.Uint64(cur) != ifVersion {
+				return core.ErrConflict
+			}
+			if version, err = nextVersion(tx); err != nil {
+				return err
+			}
+			return b.Put([]byte(ref.Name), frame(version, sealed))
+		})
 	})
 	if err != nil {
 		return core.Record{}, fmt.Errorf("replace %s %q: %w", ref.Kind, ref.Name, err)
@@ -234,6 +243,12 @@ func (db *DB) List(ctx context.Context, project, kind, after string, limit int) 
 func (db *DB) open(ctx context.Context, ref core.Ref, dek, framed []byte) (core.Record, error) {
 	if len(framed) < 8 {
 		return core.Record{}, fmt.Errorf("open %s %q: record is truncated", ref.Kind, ref.Name)
+	}
+	if id, _, _, err := seal.Parse(framed[8:]); err == nil && string(id) != seal.DEKID(dek) {
+		// Sealed under a DEK that a rotation in progress replaced.
+		if dek, err = db.previousDEK(ref.Project, string(id)); err != nil {
+			return core.Record{}, fmt.Errorf("open %s %q: %w", ref.Kind, ref.Name, err)
+		}
 	}
 	pt, err := db.sealer.Open(ctx, ref.Project, dek, ref.AAD(), framed[8:])
 	if err != nil {

@@ -90,7 +90,7 @@ func openBolt(path string) (*bolt.DB, error) {
 	// default would be the latency floor of every contended write.
 	b.MaxBatchDelay = time.Millisecond
 	err = b.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bktMeta, bktProjects, bktNames, bktSubdomain, bktDEKs, bktTokens, bktData} {
+		for _, name := range [][]byte{bktMeta, bktProjects, bktNames, bktSubdomain, bktDEKs, bktOldDEKs, bktTokens, bktData} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -348,16 +348,25 @@ func (db *DB) RewrapDEK(ctx context.Context, projectID string) (bool, error) {
 // DestroyDEK deletes a project's wrapped DEK and forgets the unwrapped one:
 // the crypto-shred. It is idempotent.
 func (db *DB) DestroyDEK(ctx context.Context, projectID string) error {
-	var old []byte
+	var olds [][]byte
 	err := db.update("destroy_dek", func(tx *bolt.Tx) error {
-		old = bytes.Clone(tx.Bucket(bktDEKs).Get([]byte(projectID)))
+		if cur := tx.Bucket(bktDEKs).Get([]byte(projectID)); cur != nil {
+			olds = append(olds, bytes.Clone(cur))
+		}
+		// The DEKs a rotation in progress replaced go too.
+		if b := tx.Bucket(bktOldDEKs).Bucket([]byte(projectID)); b != nil {
+			b.ForEach(func(_, v []byte) error { olds = append(olds, bytes.Clone(v)); return nil })
+			if err := tx.Bucket(bktOldDEKs).DeleteBucket([]byte(projectID)); err != nil {
+				return err
+			}
+		}
 		return tx.Bucket(bktDEKs).Delete([]byte(projectID))
 	})
 	if err != nil {
 		return fmt.Errorf("destroy dek of project %s: %w", projectID, err)
 	}
-	if old != nil {
-		db.sealer.Forget(old)
+	for _, o := range olds {
+		db.sealer.Forget(o)
 	}
 	return nil
 }

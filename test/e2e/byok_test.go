@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -285,5 +286,66 @@ func TestKMSKeyRotationRewrapsProjects(t *testing.T) {
 	s.start()
 	if got, err := s.adminClient().GetSecret(ctx, p.ID, "s"); err != nil || got.Data["v"] != value {
 		t.Errorf("after re-wrap and destroying the old key version: %v", err)
+	}
+}
+
+func TestDEKRotationUnderLoadSurvivesKill9(t *testing.T) {
+	s := startServer(t, "--key-check-interval", "200ms", "--max-secrets", "0")
+	c := s.adminClient()
+	ctx := context.Background()
+	p := activeProject(t, c, "dekrot")
+	const n = 300
+	values := make([]string, n)
+	for i := range n {
+		values[i] = randomValue(t)
+		if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: fmt.Sprintf("s-%03d", i), Format: "generic", Data: map[string]string{"v": values[i]}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The server kills itself after sealing one batch of records again.
+	s.stop()
+	s.env = []string{"COLIGO_FAILPOINT=reseal-after-batch"}
+	s.start()
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	r := s.cli(t, cfg, "", []string{"COLIGO_TOKEN=" + s.admin}, "project", "rotate-key", "--name", "dekrot")
+	if r.code != 0 || !strings.Contains(r.stdout, "data key version 2") {
+		t.Fatalf("project rotate-key: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	s.waitExit(30 * time.Second)
+	s.env = nil
+	s.start()
+	c = s.adminClient()
+	// Reads and writes go on while the rotation finishes.
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; !strings.Contains(s.logs(), "data key rotation done"); i = (i + 7) % n {
+		name := fmt.Sprintf("s-%03d", i)
+		got, err := c.GetSecret(ctx, p.ID, name)
+		if err != nil || got.Data["v"] != values[i] {
+			t.Fatalf("read %s during the rotation: %v", name, err)
+		}
+		values[i] = randomValue(t)
+		if _, err := c.ReplaceSecret(ctx, p.ID, name, got.EntityTag, api.SecretReplace{Format: "generic", Data: map[string]string{"v": values[i]}}); err != nil {
+			t.Fatalf("write %s during the rotation: %v", name, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the rotation did not finish within 30s of the restart")
+		}
+	}
+	for i := range n {
+		got, err := c.GetSecret(ctx, p.ID, fmt.Sprintf("s-%03d", i))
+		if err != nil || got.Data["v"] != values[i] {
+			t.Fatalf("secret %d after the rotation: %v", i, err)
+		}
+	}
+	if got, _ := c.GetProject(ctx, p.ID); got.Encryption.KeyVersion != 2 {
+		t.Errorf("key_version %d, want 2", got.Encryption.KeyVersion)
+	}
+	// A hard delete destroys the new key and leaves nothing behind.
+	if err := c.DeleteProject(ctx, p.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, p.ID, "")
+	if hits := scanDir(t, s.dataDir, []byte(values[0]), []byte(values[n-1])); len(hits) != 0 {
+		t.Errorf("values left in %v", hits)
 	}
 }

@@ -14,6 +14,8 @@ import (
 type Store interface {
 	ListProjects(ctx context.Context) ([]core.Project, error)
 	RewrapDEK(ctx context.Context, projectID string) (bool, error)
+	Rotating(ctx context.Context) ([]string, error)
+	ResealProject(ctx context.Context, projectID string, batch int, progress func(done int)) (int, error)
 	AppendAudit(ctx context.Context, ev core.AuditEvent, name string) error
 }
 
@@ -22,7 +24,8 @@ type Config struct {
 	Store     Store
 	Logger    *slog.Logger
 	Every     time.Duration // how often projects are checked; default 10s
-	Failpoint string        // "rewrap-after-one": SIGKILL after the first re-wrap (tests)
+	Failpoint string        // "rewrap-after-one", "reseal-after-batch": SIGKILL midway (tests)
+	Batch     int           // records sealed again per transaction; default 100
 }
 
 // Controller re-wraps data keys after root key rotations.
@@ -36,6 +39,9 @@ type Controller struct {
 func New(cfg Config) *Controller {
 	if cfg.Every <= 0 {
 		cfg.Every = 10 * time.Second
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 100
 	}
 	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "key-controller"), kick: make(chan struct{}, 1)}
 }
@@ -61,10 +67,41 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 }
 
-// pass re-wraps the data key of every project whose provider has moved to
+// pass finishes the data key rotations in progress, then re-wraps the data
+// key of every project whose provider has moved to a new key version.
+func (c *Controller) pass(ctx context.Context) {
+	c.reseal(ctx)
+	c.rewrap(ctx)
+}
+
+// reseal seals again the records of every project whose data key rotation
+// is in progress, begun by the API or interrupted by a crash.
+func (c *Controller) reseal(ctx context.Context) {
+	projects, err := c.cfg.Store.Rotating(ctx)
+	if err != nil {
+		c.log.Warn("list data key rotations", "err", err)
+		return
+	}
+	for _, p := range projects {
+		start := time.Now()
+		n, err := c.cfg.Store.ResealProject(ctx, p, c.cfg.Batch, func(int) {
+			if c.cfg.Failpoint == "reseal-after-batch" {
+				c.log.Warn("failpoint: killing the server after one batch")
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		})
+		if err != nil {
+			c.log.Warn("seal records under the new data key", "project", p, "done", n, "err", err)
+			continue
+		}
+		c.log.Info("data key rotation done", "project", p, "records", n, "took", time.Since(start))
+	}
+}
+
+// rewrap re-wraps the data key of every project whose provider has moved to
 // a new key version. A provider that cannot answer now is tried again on
 // the next pass.
-func (c *Controller) pass(ctx context.Context) {
+func (c *Controller) rewrap(ctx context.Context) {
 	projects, err := c.cfg.Store.ListProjects(ctx)
 	if err != nil {
 		c.log.Warn("list projects", "err", err)
