@@ -302,8 +302,9 @@ func (e *env) confirm(question string) (bool, error) {
 	return false, nil
 }
 
-func newProjectRestore(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "restore", Short: "Restore a soft-deleted project", Args: cobra.NoArgs, Example: "  coligo project restore --name myproject"}
+// projectCmd is a command on one project given by --name or --id.
+func projectCmd(e *env, cmd *cobra.Command, run func(cmd *cobra.Command, c *api.Client, p *api.Project) error) *cobra.Command {
+	cmd.Args = cobra.NoArgs
 	which := nameOrIDFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ref, err := which()
@@ -318,44 +319,37 @@ func newProjectRestore(e *env) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if _, err := c.RestoreProject(cmd.Context(), p.ID); err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(e.out, "Restored project %s\n", p.Name)
-		return err
+		return run(cmd, c, p)
 	}
 	return cmd
 }
 
+func newProjectRestore(e *env) *cobra.Command {
+	return projectCmd(e, &cobra.Command{Use: "restore", Short: "Restore a soft-deleted project", Example: "  coligo project restore --name myproject"},
+		func(cmd *cobra.Command, c *api.Client, p *api.Project) error {
+			if _, err := c.RestoreProject(cmd.Context(), p.ID); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(e.out, "Restored project %s\n", p.Name)
+			return err
+		})
+}
+
 func newProjectRotateKey(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "rotate-key", Short: "Give a project a new data key; its records are sealed again in the background",
-		Args: cobra.NoArgs, Example: "  coligo project rotate-key --name myproject"}
-	which := nameOrIDFlags(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		ref, err := which()
-		if err != nil {
+	return projectCmd(e, &cobra.Command{Use: "rotate-key", Short: "Give a project a new data key; its records are sealed again in the background",
+		Example: "  coligo project rotate-key --name myproject"},
+		func(cmd *cobra.Command, c *api.Client, p *api.Project) error {
+			rotated, err := c.RotateProjectKey(cmd.Context(), p.ID)
+			if err != nil {
+				return err
+			}
+			version := 0
+			if rotated.Encryption != nil {
+				version = rotated.Encryption.KeyVersion
+			}
+			_, err = fmt.Fprintf(e.out, "Project %s has data key version %d; its records are being sealed again\n", p.Name, version)
 			return err
-		}
-		c, err := e.client()
-		if err != nil {
-			return err
-		}
-		p, err := findProject(cmd.Context(), c, ref)
-		if err != nil {
-			return err
-		}
-		rotated, err := c.RotateProjectKey(cmd.Context(), p.ID)
-		if err != nil {
-			return err
-		}
-		version := 0
-		if rotated.Encryption != nil {
-			version = rotated.Encryption.KeyVersion
-		}
-		_, err = fmt.Fprintf(e.out, "Project %s has data key version %d; its records are being sealed again\n", p.Name, version)
-		return err
-	}
-	return cmd
+		})
 }
 
 // currentProject is the project a resource command works in: --project,

@@ -337,9 +337,14 @@ func (c *Controller) start(rs *revState, image string) {
 		case fail != nil:
 			delete(rs.insts, id)
 			rs.waiting = true
-			if fail.Wait {
+			switch {
+			case rs.rec.Status == core.RevisionReady:
+				// A ready revision that cannot add an instance now (a secret
+				// gone, its key unavailable) stays ready on what it runs.
+				c.log.Warn("instance cannot start", "revision", rs.key, "reason", fail.Reason)
+			case fail.Wait:
 				rs.setStatus(core.RevisionLoading, core.ReasonWaiting, fail.Reason)
-			} else {
+			default:
 				rs.setStatus(core.RevisionFailed, fail.Reason, "")
 			}
 			rs.nextStart = c.cfg.Now().Add(time.Second)
