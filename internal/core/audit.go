@@ -20,6 +20,7 @@ const (
 	AuditProjectShred   = "project.hard_delete"
 	AuditKeyRotate      = "key.rotate"           // a root key got a new version (target: provider/key id)
 	AuditKeyRotateDEK   = "key.rotate_dek"       // a project got a new data key; its records are sealed again
+	AuditKeyRetire      = "key.retire"           // an old root key version no DEK needs was deleted
 	AuditKeyRewrap      = "key.rewrap"           // a project's data key was wrapped by a new root key version
 	AuditKeyUnavailable = "key_provider.failure" // a key provider stopped answering (target: provider)
 	AuditKeyRecovered   = "key_provider.recovered"

@@ -160,6 +160,31 @@ func (l *Local) Rotate() (string, error) {
 	return v.id, nil
 }
 
+// Retire deletes the archived versions that wrap none of the DEKs in inUse
+// and are not current: once every DEK is re-wrapped after a rotation, the
+// old root key is gone from the disk too. It returns the retired ids.
+func (l *Local) Retire(inUse map[string]bool) ([]string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var retired []string
+	for id := range l.all {
+		if id == l.cur.id || inUse[id] || l.archive == "" {
+			continue
+		}
+		if err := os.Remove(filepath.Join(l.archive, id+".key")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return retired, fmt.Errorf("retire root key %s: %w", id, err)
+		}
+		delete(l.all, id)
+		retired = append(retired, id)
+	}
+	if len(retired) > 0 {
+		if err := syncDir(l.archive); err != nil {
+			return retired, err
+		}
+	}
+	return retired, nil
+}
+
 // Wrap implements seal.Wrapper with the current version.
 func (l *Local) Wrap(_ context.Context, dek, aad []byte) (string, []byte, error) {
 	l.mu.RLock()

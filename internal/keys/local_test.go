@@ -85,4 +85,20 @@ func TestRotateKeepsOldVersionsForUnwrap(t *testing.T) {
 	if _, err := again.Unwrap(ctx, "local-0000000000000000", wrapped, []byte("p")); err == nil {
 		t.Error("an unknown version unwrapped")
 	}
+	// Retire keeps what is in use and the current version.
+	if retired, err := again.Retire(map[string]bool{oldID: true}); err != nil || len(retired) != 0 {
+		t.Errorf("retired %v %v while in use", retired, err)
+	}
+	if retired, err := again.Retire(nil); err != nil || len(retired) != 1 || retired[0] != oldID {
+		t.Errorf("retire unused: %v %v", retired, err)
+	}
+	if _, err := os.Stat(filepath.Join(archive, oldID+".key")); !os.IsNotExist(err) {
+		t.Errorf("retired version still on disk: %v", err)
+	}
+	if _, err := again.Unwrap(ctx, oldID, wrapped, []byte("p")); err == nil {
+		t.Error("a retired version still unwraps")
+	}
+	if keyID(again) != newID {
+		t.Error("retire touched the current version")
+	}
 }

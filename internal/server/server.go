@@ -154,7 +154,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		rt.SetWake(apps.Wake)
 		apiCfg.Apps = apps
 	}
-	rewrap := keyctl.New(keyctl.Config{Store: db, Logger: log, Every: cfg.KeyCheckInterval, Failpoint: os.Getenv("COLIGO_FAILPOINT")})
+	rewrap := keyctl.New(keyctl.Config{Store: db, Logger: log, Every: cfg.KeyCheckInterval, Failpoint: os.Getenv("COLIGO_FAILPOINT"),
+		Retire: func(_ string, inUse map[string]bool) ([]string, error) { return root.Retire(inUse) }})
 	apiCfg.RotateRootKey = func(ctx context.Context, provider string) (string, error) {
 		id, err := providers.rotate(provider)
 		if err == nil {

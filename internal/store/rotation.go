@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -208,4 +209,27 @@ func retryOnNewDEK(write func() error) error {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// KeysInUse returns, per provider, the root key versions that wrap a stored
+// DEK (current ones and those a DEK rotation in progress still needs).
+func (db *DB) KeysInUse(ctx context.Context) (map[string]map[string]bool, error) {
+	out := map[string]map[string]bool{}
+	add := func(v []byte) {
+		var rec seal.WrappedDEK
+		if json.Unmarshal(v, &rec) == nil {
+			if out[rec.Provider] == nil {
+				out[rec.Provider] = map[string]bool{}
+			}
+			out[rec.Provider][rec.KeyID] = true
+		}
+	}
+	err := db.view("keys_in_use", func(tx *bolt.Tx) error {
+		tx.Bucket(bktDEKs).ForEach(func(_, v []byte) error { add(v); return nil })
+		olds := tx.Bucket(bktOldDEKs)
+		return olds.ForEachBucket(func(k []byte) error {
+			return olds.Bucket(k).ForEach(func(_, v []byte) error { add(v); return nil })
+		})
+	})
+	return out, err
 }

@@ -253,6 +253,23 @@ func TestRootKeyRotationSurvivesKill9(t *testing.T) {
 	if r := s.cli(t, cfg, "", []string{"COLIGO_TOKEN=" + s.admin}, "audit", "list", "--verify"); r.code != 0 {
 		t.Errorf("audit chain after the rotation: %s %s", r.stdout, r.stderr)
 	}
+	// Once no data key needs it, the old root key version leaves the disk.
+	old := filepath.Join(s.dataDir, "root-keys", oldKey+".key")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(old); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the old root key %s is still on disk 10s after every data key moved", old)
+		}
+	}
+	s.stop()
+	s.start()
+	for _, id := range ids {
+		if got, err := s.adminClient().GetSecret(ctx, id, "s"); err != nil || got.Data["v"] != values[id] {
+			t.Errorf("secret of project %s after the old root key was deleted: %v", id, err)
+		}
+	}
 }
 
 func TestKMSKeyRotationRewrapsProjects(t *testing.T) {

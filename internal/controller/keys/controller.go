@@ -16,6 +16,7 @@ type Store interface {
 	RewrapDEK(ctx context.Context, projectID string) (bool, error)
 	Rotating(ctx context.Context) ([]string, error)
 	ResealProject(ctx context.Context, projectID string, batch int, progress func(done int)) (int, error)
+	KeysInUse(ctx context.Context) (map[string]map[string]bool, error)
 	AppendAudit(ctx context.Context, ev core.AuditEvent, name string) error
 }
 
@@ -26,13 +27,17 @@ type Config struct {
 	Every     time.Duration // how often projects are checked; default 10s
 	Failpoint string        // "rewrap-after-one", "reseal-after-batch": SIGKILL midway (tests)
 	Batch     int           // records sealed again per transaction; default 100
+	// Retire deletes a provider's old root key versions that no DEK uses
+	// (the local root key's archive); nil when nothing is to retire.
+	Retire func(provider string, inUse map[string]bool) ([]string, error)
 }
 
 // Controller re-wraps data keys after root key rotations.
 type Controller struct {
-	cfg  Config
-	log  *slog.Logger
-	kick chan struct{}
+	cfg       Config
+	log       *slog.Logger
+	kick      chan struct{}
+	lastInUse map[string]bool // local root key versions in use at the last pass
 }
 
 // New returns a Controller.
@@ -72,6 +77,40 @@ func (c *Controller) Run(ctx context.Context) {
 func (c *Controller) pass(ctx context.Context) {
 	c.reseal(ctx)
 	c.rewrap(ctx)
+	c.retire(ctx)
+}
+
+// retire removes the root key versions that no stored DEK needs any more.
+func (c *Controller) retire(ctx context.Context) {
+	if c.cfg.Retire == nil {
+		return
+	}
+	inUse, err := c.cfg.Store.KeysInUse(ctx)
+	if err != nil {
+		c.log.Warn("list root keys in use", "err", err)
+		return
+	}
+	// A version must be unused in two passes in a row: a DEK wrapped by it
+	// just before a rotation may not have been stored at the first.
+	keep := map[string]bool{}
+	for id := range inUse["local"] {
+		keep[id] = true
+	}
+	for id := range c.lastInUse {
+		keep[id] = true
+	}
+	c.lastInUse = inUse["local"]
+	retired, err := c.cfg.Retire("local", keep)
+	if err != nil {
+		c.log.Warn("retire old root keys", "err", err)
+	}
+	for _, id := range retired {
+		c.log.Info("old root key version deleted: no data key needs it", "key_id", id)
+		ev := core.AuditEvent{Time: time.Now(), Actor: "coligo", Action: core.AuditKeyRetire, Target: "local/" + id}
+		if err := c.cfg.Store.AppendAudit(ctx, ev, ""); err != nil {
+			c.log.Warn("record audit event", "err", err)
+		}
+	}
 }
 
 // reseal seals again the records of every project whose data key rotation
