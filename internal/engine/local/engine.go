@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -553,12 +554,16 @@ func hostMatches(server, host string) bool {
 	return server == host || (server == "docker.io" && host == "registry-1.docker.io")
 }
 
+// authStatus finds an HTTP 401 or 403 in an error, not the digits of a port
+// such as 127.0.0.1:40123.
+var authStatus = regexp.MustCompile(`(^|[^:0-9])40[13]([^0-9]|$)`)
+
 // pullReason maps a pull error to the reason users see.
 func pullReason(err error, haveAuth bool) string {
 	msg := strings.ToLower(err.Error())
 	var ne net.Error
 	switch {
-	case strings.Contains(msg, "401") || strings.Contains(msg, "unauthorized") || strings.Contains(msg, "authorization") || strings.Contains(msg, "403"):
+	case authStatus.MatchString(msg) || strings.Contains(msg, "unauthorized") || strings.Contains(msg, "authorization") || strings.Contains(msg, "forbidden"):
 		if haveAuth {
 			return engine.PullUnauthorized
 		}

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -167,5 +168,26 @@ func TestLogIsBounded(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	if !strings.HasSuffix(string(b), "yyy") {
 		t.Errorf("the newest output is not kept: %q", b)
+	}
+}
+
+func TestPullReason(t *testing.T) {
+	tests := []struct {
+		msg      string
+		haveAuth bool
+		want     string
+	}{
+		{`failed to resolve reference "127.0.0.1:40349/x:y": 127.0.0.1:40349/x:y: not found`, true, engine.PullNotFound},
+		{`failed to resolve reference "127.0.0.1:40349/x:y": 127.0.0.1:40349/x:y: not found`, false, engine.PullNotFound},
+		{`pull access denied: 401 Unauthorized`, true, engine.PullUnauthorized},
+		{`unexpected status from HEAD request to http://127.0.0.1:5000/v2/x/manifests/1: 401 Unauthorized`, false, engine.PullMissingAuth},
+		{`unexpected status: 403 Forbidden`, true, engine.PullUnauthorized},
+		{`dial tcp 127.0.0.1:1: connect: connection refused`, true, engine.PullUnreachable},
+		{`something else`, true, engine.PullFailed},
+	}
+	for _, tt := range tests {
+		if got := pullReason(errors.New(tt.msg), tt.haveAuth); got != tt.want {
+			t.Errorf("%q (auth %v): %s, want %s", tt.msg, tt.haveAuth, got, tt.want)
+		}
 	}
 }
