@@ -33,6 +33,7 @@ const (
 const (
 	ReasonMaxExecutionTime = "MaxExecutionTimeExceeded"
 	ReasonOOMKilled        = "OOMKilled"
+	ReasonEphemeralStorage = "EphemeralStorageExceeded"
 )
 
 // ReasonExitCode is the reason of an index whose container exited with code.

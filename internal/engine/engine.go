@@ -109,6 +109,7 @@ type Instance struct {
 	State      State
 	ExitCode   int
 	OOMKilled  bool
+	Evicted    string // why the engine ended it, e.g. EvictedEphemeralStorage
 	IP         string
 	CreatedAt  time.Time
 	FinishedAt time.Time
@@ -122,6 +123,10 @@ type Event struct {
 	OOMKilled bool
 	At        time.Time
 }
+
+// EvictedEphemeralStorage is the Evicted reason of an instance that wrote
+// more than its ephemeral storage limit: the engine killed it.
+const EvictedEphemeralStorage = "ephemeral_storage"
 
 // ErrNoCommand is returned (wrapped) by Run when the instance's command
 // does not exist in its image: trying again cannot help.

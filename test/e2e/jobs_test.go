@@ -168,6 +168,11 @@ func TestJobRunTimeoutDaemonAndOOM(t *testing.T) {
 	if _, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{Name: "hog", RunSpec: hog}); err != nil {
 		t.Fatal(err)
 	}
+	filler := spec("sh", "-c", "dd if=/dev/zero of=/fill bs=1M count=20 && sleep 60")
+	filler.ScaleEphemeralStorageLimit, filler.ScaleRetryLimit = "5M", intp(0)
+	if _, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{Name: "filler", RunSpec: filler}); err != nil {
+		t.Fatal(err)
+	}
 	daemon := spec("sh", "-c", "sleep 0.2; exit 2")
 	daemon.RunMode = "daemon"
 	if _, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{Name: "daemon", RunSpec: daemon}); err != nil {
@@ -187,6 +192,10 @@ func TestJobRunTimeoutDaemonAndOOM(t *testing.T) {
 	r = waitRun(t, c, p.ID, "hog", 60*time.Second, finished)
 	if d := r.StatusDetails.IndicesDetails["0"]; r.Status != "failed" || d.LastFailureReason != "OOMKilled" {
 		t.Errorf("hog: %s %+v", r.Status, d)
+	}
+	r = waitRun(t, c, p.ID, "filler", 60*time.Second, finished)
+	if d := r.StatusDetails.IndicesDetails["0"]; r.Status != "failed" || d.LastFailureReason != "EphemeralStorageExceeded" {
+		t.Errorf("filler (20 MB written, 5 MB allowed): %s %+v", r.Status, d)
 	}
 	r = waitRun(t, c, p.ID, "daemon", 60*time.Second, func(r *api.JobRun) bool { return r.StatusDetails.IndicesDetails["0"].Retries >= 3 })
 	if r.Status != "running" || r.StatusDetails.IndicesDetails["0"].LastFailureReason != "ContainerExitedCode2" {

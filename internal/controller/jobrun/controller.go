@@ -444,8 +444,11 @@ func (c *Controller) observe(run *core.JobRun, byID map[string]engine.Instance, 
 			continue
 		}
 		reason := core.ReasonExitCode(in.ExitCode)
-		if in.OOMKilled {
+		switch {
+		case in.OOMKilled:
 			reason = core.ReasonOOMKilled
+		case in.Evicted == engine.EvictedEphemeralStorage:
+			reason = core.ReasonEphemeralStorage
 		}
 		s.LastFailureReason = reason
 		if run.RunMode == core.ModeDaemon || s.Retries < run.ScaleRetryLimit {

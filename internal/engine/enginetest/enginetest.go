@@ -39,6 +39,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Mounts", func(t *testing.T) { testMounts(t, e, h) })
 	t.Run("ProjectNetworkNames", func(t *testing.T) { testProjectNetwork(t, e, h) })
 	t.Run("PrepareThenRun", func(t *testing.T) { testPrepare(t, e, h) })
+	t.Run("EphemeralStorageLimit", func(t *testing.T) { testEphemeral(t, e, h) })
 	t.Run("ProjectIsolation", func(t *testing.T) { testIsolation(t, e, h) })
 	t.Run("PruneImages", func(t *testing.T) { testPrune(t, e, h) })
 	t.Run("Purge", func(t *testing.T) { testPurge(t, e, h) })
@@ -348,6 +349,31 @@ func testPrepare(t *testing.T, e engine.Engine, h Harness) {
 	}
 	if ins, _ := e.List(ctx, p, nil); len(ins) != 1 {
 		t.Errorf("after removing the unused prepared instance: %+v", ins)
+	}
+}
+
+func testEphemeral(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	p := Project(t, e)
+	// 20 MB written with a limit of 5 MB: the engine ends the instance.
+	if _, err := e.Run(ctx, engine.Spec{ID: "writer", Project: p, Image: h.Image, Auth: h.Auth, EphemeralBytes: 5 << 20,
+		Labels:  map[string]string{"coligo.id": "writer"},
+		Command: []string{"sh", "-c", "dd if=/dev/zero of=/fill bs=1M count=20 && sleep 60"}}); err != nil {
+		t.Fatal(err)
+	}
+	// 1 MB under the same limit: left alone.
+	if _, err := e.Run(ctx, engine.Spec{ID: "modest", Project: p, Image: h.Image, Auth: h.Auth, EphemeralBytes: 5 << 20,
+		Labels:  map[string]string{"coligo.id": "modest"},
+		Command: []string{"sh", "-c", "dd if=/dev/zero of=/fill bs=1M count=1 && sleep 60"}}); err != nil {
+		t.Fatal(err)
+	}
+	got := waitExited(t, e, p, "writer", 30*time.Second)
+	if got.Evicted != engine.EvictedEphemeralStorage {
+		t.Errorf("instance over its ephemeral storage limit: %+v, want evicted for ephemeral storage", got)
+	}
+	ins, _ := e.List(ctx, p, map[string]string{"coligo.id": "modest"})
+	if len(ins) != 1 || ins[0].State != engine.StateRunning || ins[0].Evicted != "" {
+		t.Errorf("instance under its limit: %+v, want running", ins)
 	}
 }
 

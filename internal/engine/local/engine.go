@@ -48,6 +48,8 @@ const (
 	labelProject  = "coligo.project"
 	labelOOM      = "coligo.oom"
 	labelIP       = "coligo.ip"
+	labelDisk     = "coligo.ephemeral-limit" // bytes the writable layer may hold
+	labelEvicted  = "coligo.evicted"
 	labelPrepared = "coligo.prepared"
 )
 
@@ -57,11 +59,12 @@ type Config struct {
 	CNIBinDir          string       // default /usr/lib/cni, else /opt/cni/bin
 	Subnet             netip.Prefix // default 10.89.0.0/16
 	StateDir           string
-	RunDir             string   // mounted files; default under /run (tmpfs), by StateDir
-	InsecureRegistries []string // host:port served over plain HTTP
-	LoggerBinary       string   // the coligo binary; the shim runs it to write logs
-	LogMaxBytes        int64    // per instance; default 1 MiB
-	OCIRuntime         string   // the runc shim's OCI runtime binary, e.g. crun; default runc
+	RunDir             string        // mounted files; default under /run (tmpfs), by StateDir
+	InsecureRegistries []string      // host:port served over plain HTTP
+	LoggerBinary       string        // the coligo binary; the shim runs it to write logs
+	LogMaxBytes        int64         // per instance; default 1 MiB
+	OCIRuntime         string        // the runc shim's OCI runtime binary, e.g. crun; default runc
+	DiskCheckEvery     time.Duration // how often writable layers are measured against their limit; default 2s
 	Logger             *slog.Logger
 }
 
@@ -97,6 +100,9 @@ func New(cfg Config) (*Engine, error) {
 		sum := sha256.Sum256([]byte(cfg.StateDir))
 		cfg.RunDir = filepath.Join("/run/coligo", hex.EncodeToString(sum[:6]))
 	}
+	if cfg.DiskCheckEvery <= 0 {
+		cfg.DiskCheckEvery = 2 * time.Second
+	}
 	if cfg.LogMaxBytes <= 0 {
 		cfg.LogMaxBytes = 1 << 20
 	}
@@ -128,6 +134,7 @@ func New(cfg Config) (*Engine, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopOOM = cancel
 	go e.watchOOM(ctx)
+	go e.watchDisk(ctx)
 	return e, nil
 }
 
@@ -263,6 +270,9 @@ func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engi
 	}
 	opts = append(opts, oci.WithMounts(mounts))
 	labels := map[string]string{labelProject: spec.Project}
+	if spec.EphemeralBytes > 0 {
+		labels[labelDisk] = strconv.FormatInt(spec.EphemeralBytes, 10)
+	}
 	for k, v := range spec.Labels {
 		labels[k] = v
 	}
@@ -654,7 +664,7 @@ func (e *Engine) instance(project, id string, labels map[string]string, created 
 	oom := e.oom[Namespace(project)+"/"+id] || labels[labelOOM] == "true"
 	e.mu.Unlock()
 	return engine.Instance{ID: id, Project: project, Labels: labels, State: engine.StateCreated,
-		CreatedAt: created, IP: labels[labelIP], OOMKilled: oom}
+		CreatedAt: created, IP: labels[labelIP], OOMKilled: oom, Evicted: labels[labelEvicted]}
 }
 
 // Stop implements engine.Engine.
@@ -839,6 +849,62 @@ func (e *Engine) Events(ctx context.Context) (<-chan engine.Event, error) {
 		}
 	}()
 	return out, nil
+}
+
+// watchDisk measures, every DiskCheckEvery, the writable layer of each
+// running instance that has an ephemeral storage limit, and kills the ones
+// over it, labelled as evicted, as the kubelet evicts such pods.
+func (e *Engine) watchDisk(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(e.cfg.DiskCheckEvery):
+		}
+		nss, err := e.client.NamespaceService().List(ctx)
+		if err != nil {
+			continue
+		}
+		for _, ns := range nss {
+			if _, ok := projectOf(ns); ok {
+				e.checkDisk(namespaces.WithNamespace(ctx, ns))
+			}
+		}
+	}
+}
+
+func (e *Engine) checkDisk(ctx context.Context) {
+	cs, err := e.client.Containers(ctx, fmt.Sprintf("labels.%q", labelDisk))
+	if err != nil {
+		return
+	}
+	sn := e.client.SnapshotService(containerd.DefaultSnapshotter)
+	for _, c := range cs {
+		labels, err := c.Labels(ctx)
+		if err != nil || labels[labelEvicted] != "" {
+			continue
+		}
+		limit, err := strconv.ParseInt(labels[labelDisk], 10, 64)
+		if err != nil || limit <= 0 {
+			continue
+		}
+		task, err := c.Task(ctx, nil)
+		if err != nil {
+			continue
+		}
+		if st, err := task.Status(ctx); err != nil || st.Status != containerd.Running {
+			continue
+		}
+		usage, err := sn.Usage(ctx, c.ID())
+		if err != nil || usage.Size <= limit {
+			continue
+		}
+		e.log.Warn("instance wrote more than its ephemeral storage limit; killing it", "instance", c.ID(), "bytes", usage.Size, "limit", limit)
+		if _, err := c.SetLabels(ctx, map[string]string{labelEvicted: engine.EvictedEphemeralStorage}); err != nil {
+			continue
+		}
+		task.Kill(ctx, syscall.SIGKILL, containerd.WithKillAll)
+	}
 }
 
 // markOOM remembers that an instance hit its memory limit, in memory and as

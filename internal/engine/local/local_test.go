@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd/namespaces"
 
@@ -25,7 +26,7 @@ func newEngine(t *testing.T, parts itest.Parts) *Engine {
 	e, err := New(Config{
 		ContainerdAddress: parts.Containerd, CNIBinDir: parts.CNIBinDir, Subnet: netip.MustParsePrefix("10.213.0.0/16"),
 		StateDir: t.TempDir(), InsecureRegistries: []string{parts.Registry}, LoggerBinary: parts.Binary,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DiskCheckEvery: 200 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
