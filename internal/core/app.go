@@ -168,7 +168,17 @@ type App struct {
 // RevisionName is the name of an app's revision of a generation.
 func RevisionName(app string, generation int) string { return fmt.Sprintf("%s-%05d", app, generation) }
 
-// Revision statuses.
+// Revision statuses. A revision goes
+//
+//	loading ──► ready            (an instance passed its readiness probe; with
+//	   │  ▲                       scale_initial_instances 0: its image is pinned)
+//	   │  └── failed              (the image pulls again after a pull failure)
+//	   └────► failed             (pull failure, a missing registry secret, the
+//	                              command not in the image, instances exiting
+//	                              before ready, or no instance ready in time)
+//
+// loading with reason "waiting" means a secret or config map it needs is
+// missing. A ready revision stays ready while it scales, to zero too.
 const (
 	RevisionLoading = "loading"
 	RevisionReady   = "ready"
