@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,8 +15,13 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+	"k8s.io/kms/pkg/service"
+
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/itest"
+	"github.com/coligo/coligo/internal/kms/hsm"
+	"github.com/coligo/coligo/internal/seal"
 )
 
 // kmsPlugin is a coligo-kms-pkcs11 process on a SoftHSM2 token of the test.
@@ -143,6 +151,18 @@ func TestBYOKProjectOnPKCS11Plugin(t *testing.T) {
 	if hits := scanDir(t, s.dataDir, []byte(value)); len(hits) != 0 {
 		t.Errorf("the secret's value is in clear in %v", hits)
 	}
+	// Nor the data key: unwrap it with the HSM, as only the plugin can, and
+	// look for it (the scan finds the wrapped form, so it does look).
+	s.stop()
+	wrapped, dek := unwrapWithHSM(t, k, filepath.Join(s.dataDir, "coligo.db"), p.ID)
+	b64 := func(b []byte) []byte { return []byte(base64.StdEncoding.EncodeToString(b)) }
+	if hits := scanDir(t, s.dataDir, b64(wrapped)); len(hits) == 0 {
+		t.Fatal("the scan does not find the wrapped data key it should find")
+	}
+	if hits := scanDir(t, s.dataDir, dek, b64(dek), []byte(hex.EncodeToString(dek))); len(hits) != 0 {
+		t.Errorf("the unwrapped data key is in %v", hits)
+	}
+	s.start()
 
 	// Revocation: disable the key in the HSM.
 	k.key("disable", "coligo-kek:v1")
@@ -156,9 +176,10 @@ func TestBYOKProjectOnPKCS11Plugin(t *testing.T) {
 	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "new", Format: "generic", Data: map[string]string{"k": "v"}}); err == nil {
 		t.Error("a write to the revoked project succeeded")
 	}
-	metrics := s.get(t, "/metrics")
-	if !strings.Contains(metrics, `coligo_key_provider_up{provider="hsm"} 0`) {
-		t.Error("/metrics does not show the provider down")
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.get(t, "/metrics"), `coligo_key_provider_up{provider="hsm"} 0`); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("/metrics does not show the provider down")
+		}
 	}
 	// Back without a restart.
 	k.key("enable", "coligo-kek:v1")
@@ -365,4 +386,30 @@ func TestDEKRotationUnderLoadSurvivesKill9(t *testing.T) {
 	if hits := scanDir(t, s.dataDir, []byte(values[0]), []byte(values[n-1])); len(hits) != 0 {
 		t.Errorf("values left in %v", hits)
 	}
+}
+
+// unwrapWithHSM reads a project's wrapped data key from the store file and
+// unwraps it with the token, returning both forms.
+func unwrapWithHSM(t *testing.T, k *kmsPlugin, dbPath, project string) (wrapped, dek []byte) {
+	t.Helper()
+	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec seal.WrappedDEK
+	err = db.View(func(tx *bolt.Tx) error { return json.Unmarshal(tx.Bucket([]byte("deks")).Get([]byte(project)), &rec) })
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hsm.Open(hsm.Config{Module: k.hsm.Module, TokenLabel: k.hsm.Token, PIN: k.hsm.PIN, KeyLabel: "coligo-kek"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	pt, err := h.Decrypt(context.Background(), "test", &service.DecryptRequest{Ciphertext: rec.Wrapped, KeyID: rec.KeyID})
+	if err != nil || len(pt) != 64 {
+		t.Fatalf("unwrap the data key with the HSM: %d bytes, %v", len(pt), err)
+	}
+	return rec.Wrapped, pt[32:] // SHA-256 of the project binding, then the key
 }
