@@ -122,9 +122,9 @@ func apiEnv(vars []core.EnvVar) []api.EnvVar {
 	return out
 }
 
-// appRevisions reads an app's revisions, oldest first.
-func (a *API) appRevisions(r *http.Request, project, app string) ([]core.Revision, error) {
-	var out []core.Revision
+// revisionsByApp reads a project's revisions, by app, oldest first.
+func (a *API) revisionsByApp(r *http.Request, project string) (map[string][]core.Revision, error) {
+	out := map[string][]core.Revision{}
 	after := ""
 	for {
 		recs, more, err := a.cfg.Store.List(r.Context(), project, core.KindRevision, after, 100)
@@ -137,23 +137,19 @@ func (a *API) appRevisions(r *http.Request, project, app string) ([]core.Revisio
 			if err != nil {
 				return nil, err
 			}
-			if rev.AppName == app {
-				out = append(out, rev)
-			}
+			out[rev.AppName] = append(out[rev.AppName], rev)
 		}
 		if !more {
 			break
 		}
 	}
-	slices.SortFunc(out, func(x, y core.Revision) int { return x.Generation - y.Generation })
+	for _, revs := range out {
+		slices.SortFunc(revs, func(x, y core.Revision) int { return x.Generation - y.Generation })
+	}
 	return out, nil
 }
 
-func (a *API) appView(r *http.Request, p core.Project, rec core.Record, app core.App) (api.App, error) {
-	revs, err := a.appRevisions(r, p.ID, app.Name)
-	if err != nil {
-		return api.App{}, err
-	}
+func (a *API) appView(r *http.Request, p core.Project, rec core.Record, app core.App, revs []core.Revision) api.App {
 	var latest, ready *core.Revision
 	for i := range revs {
 		if revs[i].Generation == app.Generation {
@@ -178,7 +174,7 @@ func (a *API) appView(r *http.Request, p core.Project, rec core.Record, app core
 	if app.ManagedDomainMappings != core.VisibilityProject {
 		out.Endpoint = "http://" + core.AppHost(app.Name, p, a.cfg.Domain) + a.cfg.RouterPort
 	}
-	return out, nil
+	return out
 }
 
 func (a *API) createApp(w http.ResponseWriter, r *http.Request) error {
@@ -207,12 +203,12 @@ func (a *API) createApp(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) writeApp(w http.ResponseWriter, r *http.Request, code int, p core.Project, rec core.Record, app core.App) error {
-	view, err := a.appView(r, p, rec, app)
+	revs, err := a.revisionsByApp(r, p.ID)
 	if err != nil {
 		return err
 	}
 	setETag(w, rec.Version)
-	writeJSON(w, code, view)
+	writeJSON(w, code, a.appView(r, p, rec, app, revs[app.Name]))
 	return nil
 }
 
@@ -229,16 +225,18 @@ func (a *API) getApp(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) listApps(w http.ResponseWriter, r *http.Request) error {
+	var revs map[string][]core.Revision // read once for the whole page
 	return listRecords(a, w, r, core.KindApp, func(p core.Project, rec core.Record, l *api.AppList) (bool, error) {
 		app, err := unmarshalRecord[core.App](rec)
 		if err != nil {
 			return false, err
 		}
-		view, err := a.appView(r, p, rec, app)
-		if err != nil {
-			return false, err
+		if revs == nil {
+			if revs, err = a.revisionsByApp(r, p.ID); err != nil {
+				return false, err
+			}
 		}
-		l.Apps = append(l.Apps, view)
+		l.Apps = append(l.Apps, a.appView(r, p, rec, app, revs[app.Name]))
 		return true, nil
 	}, func(l *api.AppList, limit int, first, next *api.PageRef) {
 		l.Limit, l.First, l.Next = limit, first, next
@@ -293,11 +291,11 @@ func (a *API) deleteApp(w http.ResponseWriter, r *http.Request) error {
 	if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: core.KindApp, Name: name}); err != nil {
 		return err
 	}
-	revs, err := a.appRevisions(r, p.ID, name)
+	revs, err := a.revisionsByApp(r, p.ID)
 	if err != nil {
 		return err
 	}
-	for _, rev := range revs {
+	for _, rev := range revs[name] {
 		if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: core.KindRevision, Name: rev.Name}); err != nil && !isNotFound(err) {
 			return err
 		}
@@ -440,7 +438,7 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request) error {
 			Href:         baseURL(r) + "/v2/projects/" + p.ID + "/apps/" + app.Name + "/instances/" + url.PathEscape(in.Name),
 			ResourceType: api.ResourceTypeAppInstance, CreatedAt: rfc3339(in.StartedAt), Status: in.Status,
 			ScaleCPULimit: app.ScaleCPULimit, ScaleMemoryLimit: app.ScaleMemoryLimit, ScaleEphemeralStorageLimit: app.ScaleEphemeralStorageLimit,
-			StatusDetails: api.AppInstanceStatusDetails{Restarts: in.Restarts, UserContainer: api.ContainerStatus{CurrentState: st}, Ready: in.Ready},
+			StatusDetails: api.AppInstanceStatusDetails{UserContainer: api.ContainerStatus{CurrentState: st}, Ready: in.Ready},
 		})
 	}
 	out.First, out.Next = pageRefs(r, pg.limit, next)

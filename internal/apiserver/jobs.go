@@ -96,14 +96,7 @@ func finishSpec(s *core.RunSpec, in api.RunSpec, base bool) error {
 }
 
 func (a *API) computedEnv(p core.Project, extra ...api.EnvVar) []api.EnvVar {
-	out := []api.EnvVar{
-		{Type: "literal", Name: "CE_API_BASE_URL", Value: a.cfg.BaseURL},
-		{Type: "literal", Name: "CE_DOMAIN", Value: a.cfg.Domain},
-		{Type: "literal", Name: "CE_PROJECT_ID", Value: p.ID},
-		{Type: "literal", Name: "CE_REGION", Value: a.cfg.Region},
-		{Type: "literal", Name: "CE_SUBDOMAIN", Value: p.Subdomain},
-	}
-	return append(out, extra...)
+	return append(apiEnv(core.PlatformEnv(a.platform(), p)), extra...)
 }
 
 func (a *API) jobView(r *http.Request, p core.Project, rec core.Record, j core.Job) api.Job {

@@ -3,6 +3,7 @@ package core
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -187,13 +188,12 @@ const (
 
 // Revision status reasons (besides the pull reasons of the engine).
 const (
-	ReasonReady              = "ready"
-	ReasonDeploying          = "deploying"
-	ReasonWaiting            = "waiting"
-	ReasonInitialScaleNever  = "initial_scale_never_achieved"
-	ReasonNoRevisionReady    = "no_revision_ready"
-	ReasonLatestFailed       = "ready_but_latest_revision_failed"
-	ReasonWaitingOnResources = "waiting_for_resources"
+	ReasonReady             = "ready"
+	ReasonDeploying         = "deploying"
+	ReasonWaiting           = "waiting"
+	ReasonInitialScaleNever = "initial_scale_never_achieved"
+	ReasonNoRevisionReady   = "no_revision_ready"
+	ReasonLatestFailed      = "ready_but_latest_revision_failed"
 )
 
 // ReasonContainerExit is the reason of a revision whose instances exit.
@@ -384,16 +384,21 @@ type Platform struct {
 	BaseURL string // CE_API_BASE_URL
 }
 
+// PlatformEnv is what every instance is told of where it runs (§2.1, §2.2).
+func PlatformEnv(pl Platform, p Project) []EnvVar {
+	lit := func(k, v string) EnvVar { return EnvVar{Type: EnvLiteral, Name: k, Value: v} }
+	return []EnvVar{lit("CE_API_BASE_URL", pl.BaseURL), lit("CE_DOMAIN", pl.Domain), lit("CE_PROJECT_ID", p.ID),
+		lit("CE_REGION", pl.Region), lit("CE_SUBDOMAIN", p.Subdomain)}
+}
+
 // AppEnv is the environment coligo sets in an app's instances
-// (computed_env_variables), as Code Engine does (§2.1).
+// (computed_env_variables), as Code Engine does (§2.1), sorted by name.
 func AppEnv(pl Platform, p Project, app, revision string, port int) []EnvVar {
 	lit := func(k, v string) EnvVar { return EnvVar{Type: EnvLiteral, Name: k, Value: v} }
-	return []EnvVar{
-		lit("CE_API_BASE_URL", pl.BaseURL), lit("CE_APP", app), lit("CE_DOMAIN", pl.Domain),
-		lit("CE_PROJECT_ID", p.ID), lit("CE_REGION", pl.Region), lit("CE_SUBDOMAIN", p.Subdomain),
-		lit("K_CONFIGURATION", app), lit("K_REVISION", revision), lit("K_SERVICE", app),
-		lit("PORT", fmt.Sprint(port)),
-	}
+	out := append(PlatformEnv(pl, p), lit("CE_APP", app), lit("K_CONFIGURATION", app), lit("K_REVISION", revision),
+		lit("K_SERVICE", app), lit("PORT", fmt.Sprint(port)))
+	slices.SortFunc(out, func(a, b EnvVar) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // AppHost is the host name of an app on the router: <app>.<subdomain>.<domain>.
@@ -405,7 +410,6 @@ func AppHost(app string, p Project, domain string) string {
 const (
 	InstancePending = "pending"
 	InstanceRunning = "running"
-	InstanceFailed  = "failed"
 )
 
 // AppInstance is an app instance as the app controller observes it.
@@ -416,7 +420,6 @@ type AppInstance struct {
 	Status    string // pending, running, failed
 	Ready     bool
 	Draining  bool
-	Restarts  int
 	StartedAt time.Time
 	IP        string
 }

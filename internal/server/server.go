@@ -145,10 +145,11 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		ln = tls.NewListener(ln, tc)
 	}
 	apiCfg.BaseURL = scheme + "://" + ln.Addr().String() + "/v2"
+	platform := core.Platform{Region: cfg.Region, Domain: cfg.Domain, BaseURL: apiCfg.BaseURL}
 	if eng != nil {
 		apps = app.New(app.Config{
 			Store: db, Engine: eng, Router: rt, Logger: log,
-			Platform:     core.Platform{Region: cfg.Region, Domain: cfg.Domain, BaseURL: apiCfg.BaseURL},
+			Platform:     platform,
 			StableWindow: cfg.AutoscaleStableWindow, PanicWindow: cfg.AutoscalePanicWindow,
 		})
 		rt.SetWake(apps.Wake)
@@ -178,7 +179,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		wg.Go(func() {
 			jobrun.New(jobrun.Config{
 				Store: db, Engine: eng, Logger: log, MaxInstances: cfg.MaxInstances, PruneEvery: cfg.ImagePruneInterval,
-				Region: cfg.Region, Domain: cfg.Domain, BaseURL: apiCfg.BaseURL,
+				Platform: platform,
 			}).Run(ctrlCtx)
 		})
 	}

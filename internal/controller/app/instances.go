@@ -54,19 +54,17 @@ type revState struct {
 	nextPull  time.Time
 	exits     int // instance exits in a row
 	nextStart time.Time
-	firstTry  time.Time
 }
 
 type inst struct {
-	id, ip      string
-	phase       phase
-	created     time.Time
-	readyFails  int
-	liveFails   int
-	nextProbe   time.Time
-	probing     bool
-	unready     bool // failed its readiness probe after being ready
-	liveRestart bool
+	id, ip     string
+	phase      phase
+	created    time.Time
+	readyFails int
+	liveFails  int
+	nextProbe  time.Time
+	probing    bool
+	unready    bool // failed its readiness probe after being ready
 }
 
 func (rs *revState) setStatus(status, reason, message string) {
@@ -253,9 +251,6 @@ func (c *Controller) prepare(rs *revState, image string) {
 // c.mu held.
 func (c *Controller) startPrepared(rs *revState, in *inst) {
 	in.phase, in.created = phaseStarting, c.cfg.Now()
-	if rs.firstTry.IsZero() {
-		rs.firstTry = in.created
-	}
 	project := rs.project.ID
 	c.log.Debug("starting a prepared instance", "instance", in.id)
 	go func() {
@@ -318,9 +313,6 @@ func (c *Controller) start(rs *revState, image string) {
 	id := rs.rec.Name + "-" + randomSuffix()
 	in := &inst{id: id, phase: phaseStarting, created: c.cfg.Now()}
 	rs.insts[id] = in
-	if rs.firstTry.IsZero() {
-		rs.firstTry = in.created
-	}
 	p, spec := rs.project, rs.rec
 	go func() {
 		ctx := c.ctx

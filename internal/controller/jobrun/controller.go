@@ -56,8 +56,7 @@ type Config struct {
 	Resync       time.Duration // default 2s: how late a time-out may be seen
 	PruneEvery   time.Duration // how often unused images are removed; default 30s
 	Now          func() time.Time
-	// What the injected variables say.
-	Region, Domain, BaseURL string
+	Platform     core.Platform // what the injected CE_* variables say
 }
 
 // Controller converges job runs.

@@ -48,10 +48,11 @@ func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun
 	for _, i := range indices {
 		s := run.Indices[i]
 		id := core.InstanceName(run.Name, i, s.Retries)
-		vars := append(append([]string{}, env...),
-			"CE_JOBRUN="+run.Name, "CE_PROJECT_ID="+p.ID, "CE_SUBDOMAIN="+p.Subdomain, "CE_DOMAIN="+c.cfg.Domain,
-			"CE_REGION="+c.cfg.Region, "CE_API_BASE_URL="+c.cfg.BaseURL,
-			"JOB_INDEX="+strconv.Itoa(i), "JOB_ARRAY_SIZE="+strconv.Itoa(arraySize),
+		vars := append([]string{}, env...)
+		for _, e := range core.PlatformEnv(c.cfg.Platform, p) {
+			vars = append(vars, e.Name+"="+e.Value)
+		}
+		vars = append(vars, "CE_JOBRUN="+run.Name, "JOB_INDEX="+strconv.Itoa(i), "JOB_ARRAY_SIZE="+strconv.Itoa(arraySize),
 			"JOB_INDEX_RETRY_COUNT="+strconv.Itoa(s.Retries), "JOB_MODE="+run.RunMode,
 			"JOB_RETRY_LIMIT="+strconv.Itoa(run.ScaleRetryLimit), "HOSTNAME="+id)
 		if run.JobName != "" {
