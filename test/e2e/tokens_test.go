@@ -58,6 +58,7 @@ func TestTokenMatrix(t *testing.T) {
 		{"create token", "POST", "/v2/tokens", `{"name":"t","project_id":"{P}","role":"reader"}`},
 		{"list tokens", "GET", "/v2/tokens", ""},
 		{"metrics", "GET", "/metrics", ""},
+		{"rotate root key", "POST", "/v2/key_providers/local/rotate", ""},
 		{"restore project", "POST", "/v2/projects/{P}/restore", ""},
 		{"delete project", "DELETE", "/v2/projects/{P}", ""},
 	}
@@ -91,6 +92,7 @@ func TestTokenMatrix(t *testing.T) {
 		"create token":       {"admin": {201, 201}, "reader": {403, 404}, "writer": {403, 404}, "manager": {201, 404}},
 		"list tokens":        {"admin": {200, 200}, "reader": {403, 403}, "writer": {403, 403}, "manager": {200, 200}},
 		"metrics":            {"admin": {200, 200}, "reader": {403, 403}, "writer": {403, 403}, "manager": {403, 403}},
+		"rotate root key":    {"admin": {202, 202}, "reader": {403, 403}, "writer": {403, 403}, "manager": {403, 403}},
 		// restore of an active project: allowed to try (409), or hidden.
 		"restore project": {"admin": {409, 409}, "reader": {403, 404}, "writer": {403, 404}, "manager": {409, 404}},
 		"delete project":  {"admin": {202, 202}, "reader": {403, 404}, "writer": {403, 404}, "manager": {202, 404}},
@@ -126,6 +128,18 @@ func TestTokenMatrix(t *testing.T) {
 				}
 			}
 		}
+	}
+	// A project's data key: its manager may rotate it, no one else's token.
+	for who, exp := range map[string]int{"reader": 403, "writer": 403} {
+		if code := call(t, s, tokens[who], "POST", "/v2/projects/{P}/rotate_key", "", a.ID, 0); code != exp {
+			t.Errorf("rotate key of A as %s: got %d, want %d", who, code, exp)
+		}
+	}
+	if code := call(t, s, tokens["manager"], "POST", "/v2/projects/{P}/rotate_key", "", b.ID, 0); code != 404 {
+		t.Errorf("rotate key of B as A's manager: got %d, want 404", code)
+	}
+	if code := call(t, s, tokens["manager"], "POST", "/v2/projects/{P}/rotate_key", "", a.ID, 0); code != 202 {
+		t.Errorf("rotate key of A as manager: got %d, want 202", code)
 	}
 	// Deleting project A itself: reader and writer may not, manager may.
 	for who, exp := range map[string]int{"reader": 403, "writer": 403} {
