@@ -29,6 +29,7 @@ parts_install() {
 parts_pids=()
 parts_stop() {
   local pid
+  if [ -n "${K:-}" ]; then kube_stop_pods; fi
   for pid in "${parts_pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
   done
@@ -45,6 +46,7 @@ parts_stop() {
     grep -o " $PARTS[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
     rm -rf "$PARTS"
   fi
+  if [ -n "${K:-}" ]; then kube_stop; fi
 }
 
 free_port() {

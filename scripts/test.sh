@@ -14,11 +14,15 @@ fi
 # Integration tests must not skip here: a missing part fails them.
 export COLIGO_REQUIRE_INTEGRATION=1
 
-# The real parts: containerd + runc, CNI plugins, a registry with basic auth.
+# The real parts: containerd + runc, CNI plugins, a registry with basic auth,
+# and a single-node Kubernetes cluster (its binaries built once and cached).
 source scripts/parts.sh
+source scripts/kube.sh
 parts_install
+kube_install
 trap parts_stop EXIT
 parts_start
+kube_start
 
 echo "== go vet"
 go vet ./...

@@ -132,6 +132,10 @@ const EvictedEphemeralStorage = "ephemeral_storage"
 // does not exist in its image: trying again cannot help.
 var ErrNoCommand = errors.New("the command is not in the image")
 
+// ErrNotSupported is returned (wrapped) by a method the engine cannot do
+// (Prepare on Kubernetes, where a pod cannot be created without starting).
+var ErrNotSupported = errors.New("not supported by this engine")
+
 // Pull failure reasons, as Code Engine names them.
 const (
 	PullUnauthorized = "fetch_image_failed_wrong_pull_credentials"

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,4 +174,26 @@ func (r *Registry) PushBusybox(t testing.TB, ref string) {
 	if _, err := imagebuild.Push(context.Background(), ref, img, r.User, r.Password, true); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Kube is the test cluster that scripts/kube.sh started.
+type Kube struct {
+	Kubeconfig string     // an admin kubeconfig
+	Gateway    netip.Addr // the node's address on the pod network
+	PodCIDR    netip.Prefix
+}
+
+// NeedKube returns the test cluster, or skips (fails in CI) when there is none.
+func NeedKube(t testing.TB) Kube {
+	t.Helper()
+	cfg, gw := os.Getenv("COLIGO_TEST_KUBECONFIG"), os.Getenv("COLIGO_TEST_KUBE_GATEWAY")
+	addr, err := netip.ParseAddr(gw)
+	if cfg == "" || err != nil {
+		msg := "test cluster missing: run through 'make test' (COLIGO_TEST_KUBECONFIG, COLIGO_TEST_KUBE_GATEWAY)"
+		if os.Getenv("CI") != "" || os.Getenv("COLIGO_REQUIRE_INTEGRATION") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return Kube{Kubeconfig: cfg, Gateway: addr, PodCIDR: netip.PrefixFrom(addr, 24).Masked()}
 }

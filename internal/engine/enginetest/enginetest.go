@@ -26,6 +26,15 @@ type Harness struct {
 	// of Image; Unreachable one on a registry that does not answer.
 	Missing     string
 	Unreachable string
+
+	// What the engine cannot do, by the nature of what it drives; the
+	// README lists these differences.
+	NoPrepare         bool // Prepare is engine.ErrNotSupported
+	HostsFixedAtStart bool // ProjectNetwork names reach only instances started after the call
+	NodeImages        bool // images are the node's to collect: PruneImages removes none
+	// IsolationByPolicy: projects are isolated by a policy the cluster's
+	// network plugin may not enforce; the engine's own test checks the policy.
+	IsolationByPolicy bool
 }
 
 // Run runs the conformance suite.
@@ -302,7 +311,11 @@ func testProjectNetwork(t *testing.T, e engine.Engine, h Harness) {
 	waitExited(t, e, p, "hosts", 10*time.Second)
 	var out bytes.Buffer
 	e.Logs(ctx, p, "hosts", &out, false)
-	if !strings.Contains(out.String(), gw.String()+"\tone.p.svc two.p.svc") || !strings.Contains(out.String(), "localhost") {
+	want := "one.p.svc two.p.svc"
+	if h.HostsFixedAtStart {
+		want = "one.p.svc"
+	}
+	if !strings.Contains(out.String(), gw.String()+"\t"+want) || !strings.Contains(out.String(), "localhost") {
 		t.Errorf("/etc/hosts in the instance:\n%s", out.String())
 	}
 }
@@ -310,6 +323,12 @@ func testProjectNetwork(t *testing.T, e engine.Engine, h Harness) {
 func testPrepare(t *testing.T, e engine.Engine, h Harness) {
 	ctx := context.Background()
 	p := Project(t, e)
+	if h.NoPrepare {
+		if _, err := e.Prepare(ctx, engine.Spec{ID: "prepared", Project: p, Image: h.Image, Auth: h.Auth}); !errors.Is(err, engine.ErrNotSupported) {
+			t.Errorf("prepare on an engine that cannot: %v, want ErrNotSupported", err)
+		}
+		return
+	}
 	spec := engine.Spec{ID: "prepared", Project: p, Image: h.Image, Auth: h.Auth, Env: []string{"FOO=prepared"},
 		Labels: map[string]string{"coligo.id": "prepared"}, Command: []string{"sh", "-c", "echo started $FOO"}}
 	in, err := e.Prepare(ctx, spec)
@@ -402,7 +421,7 @@ func testIsolation(t *testing.T, e engine.Engine, h Harness) {
 	if same.ExitCode != 0 || !strings.Contains(logs.String(), "coligo-test-page") {
 		t.Errorf("an instance of the same project cannot reach the server: exit %d, %q", same.ExitCode, logs.String())
 	}
-	if other.ExitCode == 0 {
+	if other.ExitCode == 0 && !h.IsolationByPolicy {
 		t.Errorf("an instance of another project reached the server")
 	}
 }
@@ -424,7 +443,11 @@ func testPrune(t *testing.T, e engine.Engine, h Harness) {
 		t.Fatalf("pruned an image that is kept: %v %v", removed, err)
 	}
 	removed, err := e.PruneImages(ctx, p, nil)
-	if err != nil || len(removed) != 1 {
+	if h.NodeImages {
+		if err != nil || len(removed) != 0 {
+			t.Fatalf("prune on an engine whose nodes own the images: %v %v", removed, err)
+		}
+	} else if err != nil || len(removed) != 1 {
 		t.Fatalf("prune of an unused image: %v %v", removed, err)
 	}
 	// The next run pulls it again.

@@ -1,0 +1,521 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
+)
+
+// Labels and annotations coligo puts on what it creates.
+const (
+	labelManaged  = "app.kubernetes.io/managed-by" // = coligo, on every object
+	labelProject  = "coligo.dev/project"           // the project id, on namespaces
+	labelInstance = "coligo.dev/instance"          // on an instance's pod and its files
+	labelPull     = "coligo.dev/pull"              // on pull secrets
+	annotLabels   = "coligo.dev/labels"            // the instance's labels, as JSON
+	annotServer   = "coligo.dev/registry"          // a pull secret's registry
+	finalizer     = "coligo.dev/keep-status"       // keeps a stopped pod's exit until Remove
+	networkCM     = "coligo-network"               // the names ProjectNetwork maps to the gateway
+	managedBy     = "coligo"
+	container     = "main"
+)
+
+// Config is how the engine reaches its cluster.
+type Config struct {
+	// Kubeconfig is a kubeconfig file; empty means the in-cluster config of
+	// the pod coligo runs in.
+	Kubeconfig string
+	// Gateway is where pods reach coligo (its router's internal
+	// endpoints), and PodCIDR the cluster's pod network, which holds it.
+	Gateway netip.Addr
+	PodCIDR netip.Prefix
+	// RouterNamespace is the namespace coligo runs in when it runs in the
+	// cluster: its pods may reach every project. Default "coligo".
+	RouterNamespace string
+	// InsecureRegistries are host:port served over plain HTTP.
+	InsecureRegistries []string
+	Log                *slog.Logger
+}
+
+// Engine implements engine.Engine on a cluster.
+type Engine struct {
+	cfg    Config
+	client kubernetes.Interface
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	subs     map[chan engine.Event]struct{}
+	watching bool
+	ready    map[string]bool // namespaces known to exist with their policy
+}
+
+// New connects to the cluster and checks that it answers.
+func New(cfg Config) (*Engine, error) {
+	var rc *rest.Config
+	var err error
+	if cfg.Kubeconfig != "" {
+		rc, err = clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	} else {
+		rc, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client config: %w", err)
+	}
+	rc.QPS, rc.Burst = 100, 200
+	rc.UserAgent = "coligo"
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	if _, err := client.Discovery().ServerVersion(); err != nil {
+		return nil, fmt.Errorf("kubernetes API server: %w", err)
+	}
+	if cfg.RouterNamespace == "" {
+		cfg.RouterNamespace = "coligo"
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if !cfg.Gateway.IsValid() || !cfg.PodCIDR.Contains(cfg.Gateway) {
+		return nil, fmt.Errorf("kubernetes engine: the gateway %s must be an address in the pod network %s", cfg.Gateway, cfg.PodCIDR)
+	}
+	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}}, nil
+}
+
+// Namespace is the namespace of a project.
+func Namespace(project string) string { return "coligo-" + project }
+
+// ensureProject creates the project's namespace and NetworkPolicy unless
+// they exist.
+func (e *Engine) ensureProject(ctx context.Context, project string) error {
+	ns := Namespace(project)
+	e.mu.Lock()
+	ok := e.ready[ns]
+	e.mu.Unlock()
+	if ok {
+		return nil
+	}
+	_, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{
+		labelManaged: managedBy, labelProject: project,
+		// Instances need nothing more than the baseline profile allows.
+		"pod-security.kubernetes.io/enforce": "baseline",
+	}}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	if err == nil || apierrors.IsAlreadyExists(err) {
+		got, gerr := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if gerr == nil && got.DeletionTimestamp != nil {
+			return fmt.Errorf("namespace %s is being deleted", ns)
+		}
+	}
+	pol := e.policy(ns)
+	if _, err := e.client.NetworkingV1().NetworkPolicies(ns).Create(ctx, pol, metav1.CreateOptions{}); err != nil {
+		if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create network policy in %s: %w", ns, err)
+		}
+		if _, err := e.client.NetworkingV1().NetworkPolicies(ns).Update(ctx, pol, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("update network policy in %s: %w", ns, err)
+		}
+	}
+	e.mu.Lock()
+	e.ready[ns] = true
+	e.mu.Unlock()
+	return nil
+}
+
+// policy admits traffic to a project's pods only from pods of the same
+// project, from coligo's own namespace and from the gateway (coligo's
+// router when it runs outside the cluster).
+func (e *Engine) policy(ns string) *networkingv1.NetworkPolicy {
+	return &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "coligo-project", Namespace: ns, Labels: map[string]string{labelManaged: managedBy}},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{
+				{PodSelector: &metav1.LabelSelector{}},
+				{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": e.cfg.RouterNamespace}}},
+				{IPBlock: &networkingv1.IPBlock{CIDR: netip.PrefixFrom(e.cfg.Gateway, e.cfg.Gateway.BitLen()).String()}},
+			}}},
+		},
+	}
+}
+
+// ProjectNetwork implements engine.Engine. The names are kept in a
+// ConfigMap of the namespace and become host aliases of the pods started
+// after the call: a pod's /etc/hosts is fixed when it starts.
+func (e *Engine) ProjectNetwork(ctx context.Context, project string, names []string) (netip.Addr, netip.Prefix, error) {
+	if err := e.ensureProject(ctx, project); err != nil {
+		return netip.Addr{}, netip.Prefix{}, err
+	}
+	ns := Namespace(project)
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: networkCM, Namespace: ns, Labels: map[string]string{labelManaged: managedBy}},
+		Data: map[string]string{"names": strings.Join(names, " ")}}
+	cur, err := e.client.CoreV1().ConfigMaps(ns).Get(ctx, networkCM, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = e.client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})
+	case err == nil && cur.Data["names"] != cm.Data["names"]:
+		cur.Data = cm.Data
+		_, err = e.client.CoreV1().ConfigMaps(ns).Update(ctx, cur, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("record the names of project %s: %w", project, err)
+	}
+	return e.cfg.Gateway, e.cfg.PodCIDR, nil
+}
+
+func (e *Engine) hostAliases(ctx context.Context, ns string) []corev1.HostAlias {
+	cm, err := e.client.CoreV1().ConfigMaps(ns).Get(ctx, networkCM, metav1.GetOptions{})
+	if err != nil || cm.Data["names"] == "" {
+		return nil
+	}
+	return []corev1.HostAlias{{IP: e.cfg.Gateway.String(), Hostnames: strings.Fields(cm.Data["names"])}}
+}
+
+// Run implements engine.Engine: it checks the image with its registry (so
+// that a pull failure is an error of Run, as on the local engine), creates
+// the pod and waits until it has an address and its process started.
+func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, error) {
+	ns := Namespace(spec.Project)
+	pods := e.client.CoreV1().Pods(ns)
+	if pod, err := pods.Get(ctx, spec.ID, metav1.GetOptions{}); err == nil {
+		return e.instance(spec.Project, pod), nil
+	} else if !apierrors.IsNotFound(err) {
+		return engine.Instance{}, fmt.Errorf("get instance %s: %w", spec.ID, err)
+	}
+	if spec.Image == "" {
+		return engine.Instance{}, fmt.Errorf("instance %s: %w", spec.ID, core.ErrNotFound)
+	}
+	if err := e.ensureProject(ctx, spec.Project); err != nil {
+		return engine.Instance{}, err
+	}
+	pull, err := e.pullSecrets(ctx, spec.Project, spec.Image, spec.Auth)
+	if err != nil {
+		return engine.Instance{}, err
+	}
+	vols, mounts, err := e.files(ctx, ns, spec.ID, map[string]string{labelInstance: spec.ID}, spec.Mounts)
+	if err != nil {
+		return engine.Instance{}, err
+	}
+	pod, err := podFor(spec, pull, vols, mounts, e.hostAliases(ctx, ns))
+	if err != nil {
+		return engine.Instance{}, err
+	}
+	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		created, err = pods.Get(ctx, spec.ID, metav1.GetOptions{})
+	}
+	if err != nil {
+		return engine.Instance{}, fmt.Errorf("create instance %s: %w", spec.ID, err)
+	}
+	return e.waitStarted(ctx, spec.Project, created)
+}
+
+// waitStarted waits until the pod has an address and its container is
+// running or has ended.
+func (e *Engine) waitStarted(ctx context.Context, project string, pod *corev1.Pod) (engine.Instance, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	pods := e.client.CoreV1().Pods(pod.Namespace)
+	for {
+		cs := containerStatus(pod)
+		switch {
+		case cs != nil && cs.State.Terminated != nil:
+			if noCommand(cs.State.Terminated.Message) {
+				return e.instance(project, pod), fmt.Errorf("instance %s: %w: %s", pod.Name, engine.ErrNoCommand, cs.State.Terminated.Message)
+			}
+			return e.instance(project, pod), nil
+		case cs != nil && cs.State.Running != nil && pod.Status.PodIP != "":
+			return e.instance(project, pod), nil
+		case cs != nil && cs.State.Waiting != nil && noCommand(cs.State.Waiting.Message):
+			return e.instance(project, pod), fmt.Errorf("instance %s: %w: %s", pod.Name, engine.ErrNoCommand, cs.State.Waiting.Message)
+		case pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:
+			return e.instance(project, pod), nil
+		}
+		select {
+		case <-ctx.Done():
+			return e.instance(project, pod), nil // still starting: List follows it
+		case <-time.After(50 * time.Millisecond):
+		}
+		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			if ctx.Err() != nil {
+				return e.instance(project, pod), nil
+			}
+			return engine.Instance{}, fmt.Errorf("get instance %s: %w", pod.Name, err)
+		}
+		pod = p
+	}
+}
+
+func noCommand(msg string) bool {
+	return strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory: unknown")
+}
+
+// Prepare is not supported: a pod cannot be created without starting it.
+func (e *Engine) Prepare(ctx context.Context, spec engine.Spec) (engine.Instance, error) {
+	return engine.Instance{}, fmt.Errorf("prepare %s on kubernetes: %w", spec.ID, engine.ErrNotSupported)
+}
+
+// Stop implements engine.Engine by deleting the pod with the grace period:
+// the kubelet sends SIGTERM, then SIGKILL, and the pod's finalizer keeps
+// its exit in the API until Remove. The kubelet waits at least 2 s.
+func (e *Engine) Stop(ctx context.Context, project, id string, grace time.Duration) error {
+	pods := e.client.CoreV1().Pods(Namespace(project))
+	pod, err := pods.Get(ctx, id, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("instance %s: %w", id, core.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("get instance %s: %w", id, err)
+	}
+	if pod.DeletionTimestamp != nil || e.instance(project, pod).State == engine.StateExited {
+		return nil
+	}
+	secs := int64(math.Ceil(grace.Seconds()))
+	err = pods.Delete(ctx, id, metav1.DeleteOptions{GracePeriodSeconds: &secs})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("stop instance %s: %w", id, err)
+	}
+	return nil
+}
+
+// Remove implements engine.Engine.
+func (e *Engine) Remove(ctx context.Context, project, id string) error {
+	ns := Namespace(project)
+	if err := e.release(ctx, ns, id); err != nil {
+		return err
+	}
+	zero := int64(0)
+	if err := e.client.CoreV1().Pods(ns).Delete(ctx, id, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("remove instance %s: %w", id, err)
+	}
+	err := e.client.CoreV1().Secrets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: labelInstance + "=" + id})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("remove the files of instance %s: %w", id, err)
+	}
+	return nil
+}
+
+// release drops the finalizer that keeps a pod's status.
+func (e *Engine) release(ctx context.Context, ns, name string) error {
+	patch := []byte(`{"metadata":{"finalizers":null}}`)
+	_, err := e.client.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("release instance %s: %w", name, err)
+	}
+	return nil
+}
+
+// List implements engine.Engine.
+func (e *Engine) List(ctx context.Context, project string, match map[string]string) ([]engine.Instance, error) {
+	list, err := e.client.CoreV1().Pods(Namespace(project)).List(ctx, metav1.ListOptions{LabelSelector: labelManaged + "=" + managedBy})
+	if err != nil {
+		return nil, fmt.Errorf("list instances of project %s: %w", project, err)
+	}
+	var out []engine.Instance
+	for i := range list.Items {
+		in := e.instance(project, &list.Items[i])
+		if matches(in.Labels, match) {
+			out = append(out, in)
+		}
+	}
+	return out, nil
+}
+
+func matches(labels, match map[string]string) bool {
+	for k, v := range match {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Logs implements engine.Engine.
+func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error {
+	pods := e.client.CoreV1().Pods(Namespace(project))
+	for {
+		pod, err := pods.Get(ctx, id, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("instance %s: %w", id, core.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("get instance %s: %w", id, err)
+		}
+		cs := containerStatus(pod)
+		if cs != nil && cs.State.Waiting == nil {
+			break
+		}
+		if !follow {
+			return nil // nothing written yet
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	rc, err := pods.GetLogs(id, &corev1.PodLogOptions{Container: container, Follow: follow}).Stream(ctx)
+	if err != nil {
+		return fmt.Errorf("logs of instance %s: %w", id, err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(w, rc); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("logs of instance %s: %w", id, err)
+	}
+	return nil
+}
+
+// PruneImages implements engine.Engine. Images on the nodes are the
+// kubelet's to collect; what the project keeps in the API are its pull
+// secrets, and those no pod or job uses any more are removed. It removes
+// no image reference, so it returns none.
+func (e *Engine) PruneImages(ctx context.Context, project string, keep []string) ([]string, error) {
+	ns := Namespace(project)
+	secrets, err := e.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: labelPull + "=true"})
+	if err != nil {
+		return nil, fmt.Errorf("list pull secrets of project %s: %w", project, err)
+	}
+	used := map[string]bool{}
+	pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list instances of project %s: %w", project, err)
+	}
+	for _, p := range pods.Items {
+		for _, s := range p.Spec.ImagePullSecrets {
+			used[s.Name] = true
+		}
+	}
+	jobs, err := e.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list job runs of project %s: %w", project, err)
+	}
+	for _, j := range jobs.Items {
+		for _, s := range j.Spec.Template.Spec.ImagePullSecrets {
+			used[s.Name] = true
+		}
+	}
+	for _, s := range secrets.Items {
+		if !used[s.Name] && !keptServer(s.Annotations[annotServer], keep) {
+			if err := e.client.CoreV1().Secrets(ns).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return nil, fmt.Errorf("remove pull secret %s: %w", s.Name, err)
+			}
+		}
+	}
+	return nil, nil
+}
+
+// keptServer reports whether an image in keep comes from server: its pull
+// secret is still needed to start it again.
+func keptServer(server string, keep []string) bool {
+	for _, k := range keep {
+		if reg, err := registryOf(k); err == nil && reg == server {
+			return true
+		}
+	}
+	return false
+}
+
+// Purge implements engine.Engine: it deletes the project's namespace and
+// waits until the cluster has removed it with everything in it.
+func (e *Engine) Purge(ctx context.Context, project string) error {
+	ns := Namespace(project)
+	e.mu.Lock()
+	delete(e.ready, ns)
+	e.mu.Unlock()
+	pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("list instances of project %s: %w", project, err)
+	}
+	zero := int64(0)
+	if pods != nil {
+		for _, p := range pods.Items {
+			if err := e.release(ctx, ns, p.Name); err != nil {
+				return err
+			}
+			if err := e.client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+				return fmt.Errorf("remove instance %s: %w", p.Name, err)
+			}
+		}
+	}
+	bg := metav1.DeletePropagationBackground
+	err = e.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: &bg})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete namespace %s: %w", ns, err)
+	}
+	for {
+		_, err := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("wait for namespace %s to go: %w", ns, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for namespace %s to go: %w", ns, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// instance is what the engine shows of a pod.
+func (e *Engine) instance(project string, pod *corev1.Pod) engine.Instance {
+	in := engine.Instance{ID: pod.Name, Project: project, IP: pod.Status.PodIP, CreatedAt: pod.CreationTimestamp.Time, State: engine.StateRunning}
+	if s := pod.Annotations[annotLabels]; s != "" {
+		json.Unmarshal([]byte(s), &in.Labels)
+	}
+	cs := containerStatus(pod)
+	switch {
+	case cs != nil && cs.State.Terminated != nil:
+		t := cs.State.Terminated
+		in.State, in.ExitCode, in.FinishedAt = engine.StateExited, int(t.ExitCode), t.FinishedAt.Time
+		in.OOMKilled = t.Reason == "OOMKilled"
+	case pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:
+		in.State, in.ExitCode = engine.StateExited, 137
+		if pod.Status.Phase == corev1.PodSucceeded {
+			in.ExitCode = 0
+		}
+	}
+	if pod.Status.Reason == "Evicted" && strings.Contains(strings.ToLower(pod.Status.Message), "ephemeral") {
+		in.Evicted = engine.EvictedEphemeralStorage
+		if in.State == engine.StateExited && in.ExitCode == 0 {
+			in.ExitCode = 137
+		}
+	}
+	if in.State == engine.StateExited && in.FinishedAt.IsZero() && pod.DeletionTimestamp != nil {
+		in.FinishedAt = pod.DeletionTimestamp.Time
+	}
+	return in
+}
+
+func containerStatus(pod *corev1.Pod) *corev1.ContainerStatus {
+	for i := range pod.Status.ContainerStatuses {
+		if pod.Status.ContainerStatuses[i].Name == container {
+			return &pod.Status.ContainerStatuses[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/coligo/coligo/internal/engine"
+)
+
+// podSpec is the pod of an instance: one container with the spec's image,
+// command, environment, user and limits, the files mounted read-only, and
+// nothing of the cluster's own (no service account token, no service links).
+func podSpec(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1.Volume, mounts []corev1.VolumeMount, aliases []corev1.HostAlias) corev1.PodSpec {
+	c := corev1.Container{
+		Name: container, Image: spec.Image, Command: spec.Command, Args: spec.Args,
+		ImagePullPolicy: corev1.PullIfNotPresent, VolumeMounts: mounts,
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		Resources:                resources(spec),
+		SecurityContext:          &corev1.SecurityContext{AllowPrivilegeEscalation: new(false)},
+	}
+	for _, kv := range spec.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		c.Env = append(c.Env, corev1.EnvVar{Name: k, Value: v})
+	}
+	if spec.UID > 0 {
+		c.SecurityContext.RunAsUser = new(int64(spec.UID))
+	}
+	grace := int64(30)
+	return corev1.PodSpec{
+		Containers:                    []corev1.Container{c},
+		RestartPolicy:                 corev1.RestartPolicyNever,
+		ImagePullSecrets:              pull,
+		Volumes:                       vols,
+		HostAliases:                   aliases,
+		AutomountServiceAccountToken:  new(false),
+		EnableServiceLinks:            new(false),
+		DNSPolicy:                     corev1.DNSDefault,
+		TerminationGracePeriodSeconds: &grace,
+	}
+}
+
+// podFor is the pod of an instance.
+func podFor(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1.Volume, mounts []corev1.VolumeMount, aliases []corev1.HostAlias) (*corev1.Pod, error) {
+	if errs := validation.IsDNS1123Subdomain(spec.ID); len(errs) > 0 {
+		return nil, fmt.Errorf("instance name %q: %s", spec.ID, strings.Join(errs, "; "))
+	}
+	meta, err := instanceMeta(Namespace(spec.Project), spec.ID, spec.Labels)
+	if err != nil {
+		return nil, err
+	}
+	meta.Finalizers = []string{finalizer}
+	return &corev1.Pod{ObjectMeta: meta, Spec: podSpec(spec, pull, vols, mounts, aliases)}, nil
+}
+
+// instanceMeta names an instance's object and carries its labels: as an
+// annotation (coligo's labels may hold any value) and, where they are valid
+// Kubernetes labels, as labels too, for the cluster's operators.
+func instanceMeta(ns, name string, labels map[string]string) (metav1.ObjectMeta, error) {
+	b, err := json.Marshal(labels)
+	if err != nil {
+		return metav1.ObjectMeta{}, fmt.Errorf("labels of %s: %w", name, err)
+	}
+	kl := map[string]string{labelManaged: managedBy, labelInstance: name}
+	for k, v := range labels {
+		if len(validation.IsQualifiedName(k)) == 0 && len(validation.IsValidLabelValue(v)) == 0 {
+			kl[k] = v
+		}
+	}
+	return metav1.ObjectMeta{Name: name, Namespace: ns, Labels: kl, Annotations: map[string]string{annotLabels: string(b)}}, nil
+}
+
+// resources makes the limits requests too: an instance gets what it is
+// allowed, as on Code Engine.
+func resources(spec engine.Spec) corev1.ResourceRequirements {
+	l := corev1.ResourceList{}
+	if spec.MilliCPU > 0 {
+		l[corev1.ResourceCPU] = *resource.NewMilliQuantity(spec.MilliCPU, resource.DecimalSI)
+	}
+	if spec.MemoryBytes > 0 {
+		l[corev1.ResourceMemory] = *resource.NewQuantity(spec.MemoryBytes, resource.BinarySI)
+	}
+	if spec.EphemeralBytes > 0 {
+		l[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(spec.EphemeralBytes, resource.BinarySI)
+	}
+	if len(l) == 0 {
+		return corev1.ResourceRequirements{}
+	}
+	return corev1.ResourceRequirements{Limits: l, Requests: l.DeepCopy()}
+}
+
+// files stores the files mounted into an instance (or a job run) as Secrets
+// of its own, labelled so that they go with it, and returns the volumes and
+// mounts that use them.
+func (e *Engine) files(ctx context.Context, ns, owner string, labels map[string]string, ms []engine.Mount) ([]corev1.Volume, []corev1.VolumeMount, error) {
+	var vols []corev1.Volume
+	var mounts []corev1.VolumeMount
+	for i, m := range ms {
+		name := owner + "-files-" + strconv.Itoa(i)
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{labelManaged: managedBy}},
+			Type: corev1.SecretTypeOpaque, Data: map[string][]byte{}}
+		for k, v := range labels {
+			s.Labels[k] = v
+		}
+		var items []corev1.KeyToPath
+		keys := make([]string, 0, len(m.Files))
+		for k := range m.Files {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for j, k := range keys {
+			key := "f" + strconv.Itoa(j) // file names need not be valid keys
+			s.Data[key] = m.Files[k]
+			items = append(items, corev1.KeyToPath{Key: key, Path: k})
+		}
+		_, err := e.client.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			_, err = e.client.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{})
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("store the files of %s: %w", owner, err)
+		}
+		vol := "files-" + strconv.Itoa(i)
+		vols = append(vols, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: name, Items: items, DefaultMode: new(int32(0o444)),
+		}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: vol, MountPath: m.Dir, ReadOnly: true})
+	}
+	return vols, mounts, nil
+}
