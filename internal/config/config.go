@@ -45,6 +45,11 @@ type Server struct {
 	AutoscalePanicWindow  time.Duration
 	OCIRuntime            string // the runc shim's OCI runtime binary: runc or crun
 
+	Engine      string // local or kubernetes
+	Kubeconfig  string // "" uses the in-cluster config
+	KubeGateway string // where pods reach coligo; default $POD_IP in a cluster
+	KubePodCIDR string // the cluster's pod network, which holds the gateway
+
 	KMSProviders       []string // NAME=SOCKET of KMS v2 plugins
 	DefaultKeyProvider string   // wraps the DEKs of projects that name none
 	KeyCheckInterval   time.Duration
@@ -77,6 +82,9 @@ func Default() Server {
 		AutoscaleStableWindow: 60 * time.Second,
 		AutoscalePanicWindow:  6 * time.Second,
 		OCIRuntime:            "runc",
+		Engine:                "local",
+		KubeGateway:           os.Getenv("POD_IP"),
+		KubePodCIDR:           "10.244.0.0/16",
 		DefaultKeyProvider:    "local",
 		KeyCheckInterval:      10 * time.Second,
 	}
@@ -139,6 +147,21 @@ func (s Server) Validate() error {
 	}
 	if s.AutoscalePanicWindow < 100*time.Millisecond || s.AutoscalePanicWindow > s.AutoscaleStableWindow {
 		errs = append(errs, fmt.Errorf("--autoscale-panic-window must be from 100ms to --autoscale-stable-window, got %s", s.AutoscalePanicWindow))
+	}
+	switch s.Engine {
+	case "local":
+	case "kubernetes":
+		gw, err := netip.ParseAddr(s.KubeGateway)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--kube-gateway must be the address pods reach coligo at (the default is $POD_IP in a cluster), got %q", s.KubeGateway))
+		}
+		if cidr, err := netip.ParsePrefix(s.KubePodCIDR); err != nil {
+			errs = append(errs, fmt.Errorf("--kube-pod-cidr %q: %w", s.KubePodCIDR, err))
+		} else if gw.IsValid() && !cidr.Contains(gw) {
+			errs = append(errs, fmt.Errorf("--kube-gateway %s is not in --kube-pod-cidr %s", gw, cidr))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("--engine must be local or kubernetes, got %q", s.Engine))
 	}
 	if s.OCIRuntime == "" || strings.ContainsAny(s.OCIRuntime, " \t\n") {
 		errs = append(errs, fmt.Errorf("--oci-runtime must name an OCI runtime binary such as runc or crun, got %q", s.OCIRuntime))

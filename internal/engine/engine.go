@@ -57,6 +57,43 @@ type Engine interface {
 	Purge(ctx context.Context, project string) error
 }
 
+// Arrays is implemented by an engine that runs a job run's instances as one
+// object of its own, which starts, limits and retries them (on Kubernetes,
+// an Indexed Job). The job run controller then hands a run to RunArray and
+// follows its instances through List and Events as it does its own: the
+// instance of index i at retry r is named core.InstanceName(run, i, r) and
+// labelled with IndexLabel=i and RetryLabel=r.
+type Arrays interface {
+	// RunArray creates the array unless it exists, and resumes it if it
+	// was stopped. It checks the image with its registry first: a pull
+	// failure is a *PullError.
+	RunArray(ctx context.Context, a Array) error
+	// StopArray stops the array's running instances and starts no more.
+	StopArray(ctx context.Context, project, name string) error
+	// RemoveArray removes the array with its instances, their logs and
+	// files. Removing a missing array is not an error.
+	RemoveArray(ctx context.Context, project, name string) error
+}
+
+// Array is a job run for an engine that implements Arrays.
+type Array struct {
+	Name     string // the job run's name, unique within the project
+	Project  string
+	Template Spec  // every instance's spec; its ID is unused
+	Indices  []int // the JOB_INDEX of each instance, in order (gaps allowed)
+	// Parallelism is how many instances run at once, RetryLimit how often
+	// an index is retried (Daemon: without limit) and Deadline how long the
+	// run may take (0: no limit).
+	Parallelism int
+	RetryLimit  int
+	Daemon      bool
+	Deadline    time.Duration
+	// IndexLabel and RetryLabel are the labels an instance carries its
+	// index and retry count in. The engine sets the instance's JOB_INDEX,
+	// JOB_INDEX_RETRY_COUNT and HOSTNAME (its name).
+	IndexLabel, RetryLabel string
+}
+
 // Spec is what to run.
 type Spec struct {
 	ID      string // instance name, unique within the project

@@ -33,6 +33,8 @@ import (
 	keyctl "github.com/coligo/coligo/internal/controller/keys"
 	"github.com/coligo/coligo/internal/controller/project"
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/engine/kube"
 	"github.com/coligo/coligo/internal/engine/local"
 	"github.com/coligo/coligo/internal/keys"
 	"github.com/coligo/coligo/internal/router"
@@ -230,9 +232,25 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	return err
 }
 
-// openEngine connects the local engine, or returns nil (logged) when there
-// is no containerd to talk to: the API then serves, and workloads wait.
-func openEngine(cfg config.Server, log *slog.Logger) *local.Engine {
+// serverEngine is an engine the server closes on the way out.
+type serverEngine interface {
+	engine.Engine
+	Close() error
+}
+
+// openEngine connects the configured engine, or returns nil (logged) when
+// there is nothing to talk to: the API then serves, and workloads wait.
+func openEngine(cfg config.Server, log *slog.Logger) serverEngine {
+	if cfg.Engine == "kubernetes" {
+		eng, err := kube.New(kube.Config{Kubeconfig: cfg.Kubeconfig, Gateway: netip.MustParseAddr(cfg.KubeGateway),
+			PodCIDR: netip.MustParsePrefix(cfg.KubePodCIDR), InsecureRegistries: cfg.InsecureRegistries, Log: log})
+		if err != nil {
+			log.Error("kubernetes engine unavailable; workloads will wait", "err", err)
+			return nil
+		}
+		log.Info("engine: kubernetes", "kubeconfig", cfg.Kubeconfig, "gateway", cfg.KubeGateway)
+		return eng
+	}
 	if cfg.ContainerdAddress == "" {
 		log.Warn("no --containerd-address: running without an engine; job runs will wait")
 		return nil

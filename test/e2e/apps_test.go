@@ -21,7 +21,11 @@ import (
 // appServer starts a server whose autoscaler windows are short enough for
 // tests: scale to zero after 4 s without requests.
 func appServer(t *testing.T, args ...string) *server {
-	return startServer(t, append([]string{"--autoscale-stable-window", "4s", "--autoscale-panic-window", "1s"}, args...)...)
+	return appServerOn(t, "local", args...)
+}
+
+func appServerOn(t *testing.T, eng string, args ...string) *server {
+	return startServerOn(t, eng, append([]string{"--autoscale-stable-window", "4s", "--autoscale-panic-window", "1s"}, args...)...)
 }
 
 // testApp is the prototype of an app that runs testprog's app mode.
@@ -115,8 +119,10 @@ func mustCall(t *testing.T, s *server, a *api.App, path string) string {
 	return body
 }
 
-func TestAppServesScalesToZeroAndBack(t *testing.T) {
-	s := appServer(t)
+func TestAppServesScalesToZeroAndBack(t *testing.T) { forEngines(t, testAppServesScalesToZeroAndBack) }
+
+func testAppServesScalesToZeroAndBack(t *testing.T, eng string) {
+	s := appServerOn(t, eng)
 	c := s.adminClient()
 	p, _, image := jobProject(t, s, "apps")
 	ctx := context.Background()
@@ -277,8 +283,10 @@ func TestAppUpdateUnderLoad(t *testing.T) {
 	})
 }
 
-func TestAppAutoscalesOnConcurrency(t *testing.T) {
-	s := appServer(t)
+func TestAppAutoscalesOnConcurrency(t *testing.T) { forEngines(t, testAppAutoscalesOnConcurrency) }
+
+func testAppAutoscalesOnConcurrency(t *testing.T, eng string) {
+	s := appServerOn(t, eng)
 	c := s.adminClient()
 	p, _, image := jobProject(t, s, "scaling")
 	proto := testApp("busy", image)

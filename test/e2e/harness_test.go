@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/itest"
 )
 
 var binary string
@@ -48,6 +49,7 @@ type server struct {
 	dataDir string
 	addr    string
 	router  string // the router's address, fixed across restarts
+	engine  string // local or kubernetes
 	args    []string
 	env     []string
 	cmd     *exec.Cmd
@@ -57,9 +59,14 @@ type server struct {
 }
 
 // engineArgs points the server at the test run's containerd, CNI plugins and
-// registry when make test started them; without them the server runs with
-// no engine.
-func engineArgs() []string {
+// registry when make test started them (or, for kubernetes, at its
+// cluster); without them the server runs with no engine.
+func engineArgs(eng string) []string {
+	if eng == "kubernetes" {
+		gw := os.Getenv("COLIGO_TEST_KUBE_GATEWAY")
+		return []string{"--engine", "kubernetes", "--kubeconfig", os.Getenv("COLIGO_TEST_KUBECONFIG"),
+			"--kube-gateway", gw, "--kube-pod-cidr", gw + "/24", "--insecure-registry", os.Getenv("COLIGO_TEST_REGISTRY")}
+	}
 	addr := os.Getenv("COLIGO_TEST_CONTAINERD")
 	if addr == "" {
 		return []string{"--containerd-address", ""}
@@ -78,10 +85,26 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startServer starts a server on a fresh data dir.
+// forEngines runs a scenario on the local engine and on the kubernetes
+// engine (the cluster make test starts; in CI a missing one fails).
+func forEngines(t *testing.T, scenario func(t *testing.T, eng string)) {
+	t.Run("local", func(t *testing.T) { scenario(t, "local") })
+	t.Run("kubernetes", func(t *testing.T) {
+		itest.NeedKube(t)
+		scenario(t, "kubernetes")
+	})
+}
+
+// startServer starts a server with the local engine on a fresh data dir.
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), router: freeAddr(t), args: args}
+	return startServerOn(t, "local", args...)
+}
+
+// startServerOn starts a server with engine eng on a fresh data dir.
+func startServerOn(t *testing.T, eng string, args ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), router: freeAddr(t), args: args, engine: eng}
 	s.start()
 	t.Cleanup(func() {
 		s.stop()
@@ -108,7 +131,7 @@ func (s *server) launch() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	args := append([]string{"server", "--data-dir", s.dataDir, "--api-addr", s.addr, "--router-addr", s.router, "--log-level", "debug"}, engineArgs()...)
+	args := append([]string{"server", "--data-dir", s.dataDir, "--api-addr", s.addr, "--router-addr", s.router, "--log-level", "debug"}, engineArgs(s.engine)...)
 	args = append(args, s.args...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf

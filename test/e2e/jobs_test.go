@@ -54,8 +54,10 @@ func waitRun(t *testing.T, c *api.Client, project, name string, within time.Dura
 
 func finished(r *api.JobRun) bool { return r.Status == "completed" || r.Status == "failed" }
 
-func TestJobRunArray(t *testing.T) {
-	s := startServer(t)
+func TestJobRunArray(t *testing.T) { forEngines(t, testJobRunArray) }
+
+func testJobRunArray(t *testing.T, eng string) {
+	s := startServerOn(t, eng)
 	c := s.adminClient()
 	ctx := context.Background()
 	p, _, image := jobProject(t, s, "jobs")

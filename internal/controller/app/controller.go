@@ -90,6 +90,9 @@ type Controller struct {
 	kick     chan struct{}
 	ctx      context.Context
 	synced   chan struct{} // closed after the first sync
+	// noPrepare is set when the engine cannot prepare instances (Kubernetes):
+	// a cold start then runs the instance whole.
+	noPrepare bool
 }
 
 // New returns a Controller.

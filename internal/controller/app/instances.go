@@ -187,7 +187,7 @@ func (c *Controller) converge(rs *revState, want int) {
 			c.discard(rs, in)
 		}
 	}
-	if keepPrepared && want == 0 && active == 0 && !rs.preparing && rs.prepared() == nil && !now.Before(rs.nextStart) {
+	if keepPrepared && !c.noPrepare && want == 0 && active == 0 && !rs.preparing && rs.prepared() == nil && !now.Before(rs.nextStart) {
 		c.prepare(rs, digest)
 	}
 	if active <= want {
@@ -234,6 +234,11 @@ func (c *Controller) prepare(rs *revState, image string) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		rs.preparing = false
+		if errors.Is(err, engine.ErrNotSupported) {
+			c.noPrepare = true
+			delete(rs.insts, id)
+			return
+		}
 		if fail != nil || err != nil {
 			c.log.Debug("instance not prepared", "instance", id, "err", err)
 			delete(rs.insts, id)

@@ -307,8 +307,14 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	}
 	ref := core.Ref{Project: k.project, Kind: core.KindJobRun, Name: k.run}
 	rec, err := c.cfg.Store.Get(ctx, ref)
+	arrays, isArrays := c.cfg.Engine.(engine.Arrays)
 	if errors.Is(err, core.ErrNotFound) {
 		c.setRunning(k, 0)
+		if isArrays {
+			if err := arrays.RemoveArray(ctx, k.project, k.run); err != nil {
+				return err
+			}
+		}
 		instances, err := c.cfg.Engine.List(ctx, k.project, map[string]string{LabelRun: k.run})
 		if err != nil {
 			return err
@@ -346,14 +352,28 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	case !p.Usable():
 		// A soft-deleted project keeps its runs as they are (it refuses
 		// writes) with nothing running; a restore resumes them.
+		if isArrays {
+			if err := arrays.StopArray(ctx, k.project, k.run); err != nil {
+				return err
+			}
+		}
 		c.stopAll(ctx, k.project, observed)
 		c.setRunning(k, 0)
 		return nil
 	case run.RunMode == core.ModeTask && !run.StartTime.IsZero() && now.Sub(run.StartTime) >= time.Duration(run.ScaleMaxExecutionTime)*time.Second:
+		if isArrays {
+			if err := arrays.StopArray(ctx, k.project, k.run); err != nil {
+				return err
+			}
+		}
 		c.stopAll(ctx, k.project, observed)
 		c.endRun(&run, now, core.ReasonMaxExecutionTime)
 	default:
 		c.observe(&run, byID, now)
+	}
+
+	if isArrays {
+		return c.stepArray(ctx, arrays, p, ref, rec, &run, byID, before, now)
 	}
 
 	// Start what should run, within the server-wide cap.
@@ -424,6 +444,41 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	c.countRunning(k, &run)
 	b, _ = json.Marshal(run)
 	_, err = c.cfg.Store.Replace(ctx, ref, b, rec.Version)
+	return err
+}
+
+// stepArray is the rest of a step for an engine that runs the array
+// itself: an index runs once its instance exists, and the engine is asked
+// (idempotently) to run the array until the run is finished.
+func (c *Controller) stepArray(ctx context.Context, arrays engine.Arrays, p core.Project, ref core.Ref, rec core.Record, run *core.JobRun, byID map[string]engine.Instance, before string, now time.Time) error {
+	k := key{p.ID, run.Name}
+	var fail *failure
+	if !run.Finished() && !c.createWaiting(run.Name, now) {
+		fail = c.startArray(ctx, arrays, p, run)
+	}
+	for i, s := range run.Indices {
+		in, ok := byID[core.InstanceName(run.Name, i, s.Retries)]
+		switch {
+		case s.Status == core.IndexPending && ok:
+			s.Status, s.StartedAt = core.IndexRunning, nonZero(in.CreatedAt, now)
+			if run.StartTime.IsZero() {
+				run.StartTime = s.StartedAt
+			}
+		case s.Status == core.IndexPending && fail != nil && !fail.later:
+			if fail.wait {
+				run.Reason = fail.reason
+			} else {
+				s.Status, s.FinishedAt, s.LastFailureReason = core.IndexFailed, now, fail.reason
+			}
+		}
+	}
+	run.Summarize(now)
+	c.countRunning(k, run)
+	b, _ := json.Marshal(run)
+	if string(b) == before {
+		return nil
+	}
+	_, err := c.cfg.Store.Replace(ctx, ref, b, rec.Version)
 	return err
 }
 

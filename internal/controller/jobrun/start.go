@@ -3,6 +3,7 @@ package jobrun
 import (
 	"context"
 	"errors"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -21,19 +22,16 @@ type failure struct {
 	later  bool
 }
 
-// start starts the instances of indices, a bounded number at a time.
-func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun, indices []int) map[int]failure {
-	out := map[int]failure{}
+// template is the spec every instance of a run shares: all but its name,
+// index, retry count and the variables that carry them.
+func (c *Controller) template(ctx context.Context, p core.Project, run *core.JobRun) (engine.Spec, *runenv.Failure) {
 	auth, fail := runenv.PullAuth(ctx, c.cfg.Store, p.ID, run.ImageSecret)
-	var env []string
-	if fail == nil {
-		env, fail = runenv.UserEnv(ctx, c.cfg.Store, p.ID, run.RunEnvVariables)
-	}
 	if fail != nil {
-		for _, i := range indices {
-			out[i] = failure{reason: fail.Reason, wait: fail.Wait}
-		}
-		return out
+		return engine.Spec{}, fail
+	}
+	vars, fail := runenv.UserEnv(ctx, c.cfg.Store, p.ID, run.RunEnvVariables)
+	if fail != nil {
+		return engine.Spec{}, fail
 	}
 	milli, _ := core.ParseCPU(run.ScaleCPULimit)
 	mem, _ := core.ParseBytes("scale_memory_limit", run.ScaleMemoryLimit)
@@ -42,29 +40,44 @@ func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun
 	if run.ArraySizeVariableOverride > 0 {
 		arraySize = run.ArraySizeVariableOverride
 	}
+	for _, e := range core.PlatformEnv(c.cfg.Platform, p) {
+		vars = append(vars, e.Name+"="+e.Value)
+	}
+	vars = append(vars, "CE_JOBRUN="+run.Name, "JOB_ARRAY_SIZE="+strconv.Itoa(arraySize),
+		"JOB_MODE="+run.RunMode, "JOB_RETRY_LIMIT="+strconv.Itoa(run.ScaleRetryLimit))
+	if run.JobName != "" {
+		vars = append(vars, "CE_JOB="+run.JobName)
+	}
+	return engine.Spec{
+		Project: p.ID, Image: run.ImageReference, Auth: auth,
+		Command: run.RunCommands, Args: run.RunArguments, Env: vars, UID: run.RunAsUser,
+		MilliCPU: milli, MemoryBytes: mem, EphemeralBytes: eph,
+		Labels: map[string]string{LabelKind: kindJobRunV, LabelRun: run.Name, LabelJob: run.JobName},
+	}, nil
+}
+
+// start starts the instances of indices, a bounded number at a time.
+func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun, indices []int) map[int]failure {
+	out := map[int]failure{}
+	tmpl, fail := c.template(ctx, p, run)
+	if fail != nil {
+		for _, i := range indices {
+			out[i] = failure{reason: fail.Reason, wait: fail.Wait}
+		}
+		return out
+	}
 	var mu sync.Mutex
 	sem := make(chan struct{}, c.cfg.Parallel)
 	var wg sync.WaitGroup
 	for _, i := range indices {
 		s := run.Indices[i]
 		id := core.InstanceName(run.Name, i, s.Retries)
-		vars := append([]string{}, env...)
-		for _, e := range core.PlatformEnv(c.cfg.Platform, p) {
-			vars = append(vars, e.Name+"="+e.Value)
-		}
-		vars = append(vars, "CE_JOBRUN="+run.Name, "JOB_INDEX="+strconv.Itoa(i), "JOB_ARRAY_SIZE="+strconv.Itoa(arraySize),
-			"JOB_INDEX_RETRY_COUNT="+strconv.Itoa(s.Retries), "JOB_MODE="+run.RunMode,
-			"JOB_RETRY_LIMIT="+strconv.Itoa(run.ScaleRetryLimit), "HOSTNAME="+id)
-		if run.JobName != "" {
-			vars = append(vars, "CE_JOB="+run.JobName)
-		}
-		spec := engine.Spec{
-			ID: id, Project: p.ID, Image: run.ImageReference, Auth: auth,
-			Command: run.RunCommands, Args: run.RunArguments, Env: vars, UID: run.RunAsUser,
-			MilliCPU: milli, MemoryBytes: mem, EphemeralBytes: eph,
-			Labels: map[string]string{LabelKind: kindJobRunV, LabelRun: run.Name, LabelJob: run.JobName,
-				LabelIndex: strconv.Itoa(i), LabelRetry: strconv.Itoa(s.Retries)},
-		}
+		spec := tmpl
+		spec.ID = id
+		spec.Env = append(append([]string{}, tmpl.Env...), "JOB_INDEX="+strconv.Itoa(i),
+			"JOB_INDEX_RETRY_COUNT="+strconv.Itoa(s.Retries), "HOSTNAME="+id)
+		spec.Labels = maps.Clone(tmpl.Labels)
+		spec.Labels[LabelIndex], spec.Labels[LabelRetry] = strconv.Itoa(i), strconv.Itoa(s.Retries)
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -76,16 +89,7 @@ func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun
 				c.mu.Unlock()
 				return
 			}
-			f := failure{reason: "ContainerCreateFailed"}
-			if pe, ok := engine.IsPullError(err); ok {
-				f.reason = pe.Reason
-			} else if errors.Is(err, engine.ErrNoCommand) {
-				f.reason = "CommandNotFound"
-			} else if c.createFailed(id, c.cfg.Now()) {
-				// Often a create from before a restart that containerd is
-				// still finishing or tearing down; the next pass tries again.
-				f.later = true
-			}
+			f := c.startFailure(id, err)
 			c.log.Warn("instance did not start", "project", p.ID, "instance", id, "reason", f.reason, "retry_later", f.later, "err", err)
 			mu.Lock()
 			out[i] = f
@@ -94,6 +98,46 @@ func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun
 	}
 	wg.Wait()
 	return out
+}
+
+// startFailure is what a failed start of instance (or array) id means.
+func (c *Controller) startFailure(id string, err error) failure {
+	f := failure{reason: "ContainerCreateFailed"}
+	if pe, ok := engine.IsPullError(err); ok {
+		f.reason = pe.Reason
+	} else if errors.Is(err, engine.ErrNoCommand) {
+		f.reason = "CommandNotFound"
+	} else if c.createFailed(id, c.cfg.Now()) {
+		// Often a create from before a restart that containerd is
+		// still finishing or tearing down; the next pass tries again.
+		f.later = true
+	}
+	return f
+}
+
+// startArray hands the whole run to an engine that runs arrays itself. A
+// failure applies to every index that has not started.
+func (c *Controller) startArray(ctx context.Context, arrays engine.Arrays, p core.Project, run *core.JobRun) *failure {
+	tmpl, fail := c.template(ctx, p, run)
+	if fail != nil {
+		return &failure{reason: fail.Reason, wait: fail.Wait}
+	}
+	indices, _ := core.ParseArraySpec(run.ScaleArraySpec)
+	a := engine.Array{Name: run.Name, Project: p.ID, Template: tmpl, Indices: indices,
+		Parallelism: min(len(indices), c.cfg.MaxInstances), RetryLimit: run.ScaleRetryLimit, Daemon: run.RunMode == core.ModeDaemon,
+		IndexLabel: LabelIndex, RetryLabel: LabelRetry}
+	if run.RunMode == core.ModeTask {
+		a.Deadline = time.Duration(run.ScaleMaxExecutionTime) * time.Second
+	}
+	if err := arrays.RunArray(ctx, a); err != nil {
+		f := c.startFailure(run.Name, err)
+		c.log.Warn("job run did not start", "project", p.ID, "jobrun", run.Name, "reason", f.reason, "retry_later", f.later, "err", err)
+		return &f
+	}
+	c.mu.Lock()
+	delete(c.createFailures, run.Name)
+	c.mu.Unlock()
+	return nil
 }
 
 // Creates of one instance that fail are tried again every createBackoff

@@ -63,13 +63,10 @@ func (e *Engine) watch() error {
 	if err != nil {
 		return fmt.Errorf("watch pods: %w", err)
 	}
-	stop := make(chan struct{})
-	f.Start(stop)
-	go func() {
-		// Exits are reported from now on; the initial list only sets the
-		// baseline. The informer lives as long as the engine.
-		cache.WaitForCacheSync(stop, inf.HasSynced)
-	}()
+	// Exits are reported from now on: the initial list only sets the
+	// baseline (updates, not adds, are reported). The informer lives as
+	// long as the engine.
+	f.Start(e.stop)
 	return nil
 }
 

@@ -62,10 +62,12 @@ type Engine struct {
 	client kubernetes.Interface
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	subs     map[chan engine.Event]struct{}
-	watching bool
-	ready    map[string]bool // namespaces known to exist with their policy
+	mu          sync.Mutex
+	subs        map[chan engine.Event]struct{}
+	watching    bool
+	policyReady bool
+	stop        chan struct{}   // ends the pod informer
+	ready       map[string]bool // namespaces known to exist with their policy
 }
 
 // New connects to the cluster and checks that it answers.
@@ -98,7 +100,19 @@ func New(cfg Config) (*Engine, error) {
 	if !cfg.Gateway.IsValid() || !cfg.PodCIDR.Contains(cfg.Gateway) {
 		return nil, fmt.Errorf("kubernetes engine: the gateway %s must be an address in the pod network %s", cfg.Gateway, cfg.PodCIDR)
 	}
-	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}}, nil
+	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, stop: make(chan struct{})}, nil
+}
+
+// Close stops watching the cluster.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-e.stop:
+	default:
+		close(e.stop)
+	}
+	return nil
 }
 
 // Namespace is the namespace of a project.
@@ -269,6 +283,23 @@ func (e *Engine) waitStarted(ctx context.Context, project string, pod *corev1.Po
 	}
 }
 
+// findPod finds an instance's pod: the pod of that name, or the pod of an
+// array that the index policy named so.
+func (e *Engine) findPod(ctx context.Context, ns, id string) (*corev1.Pod, error) {
+	pod, err := e.client.CoreV1().Pods(ns).Get(ctx, id, metav1.GetOptions{})
+	if err == nil || !apierrors.IsNotFound(err) {
+		return pod, err
+	}
+	list, lerr := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labelInstance + "=" + id})
+	if lerr != nil {
+		return nil, lerr
+	}
+	if len(list.Items) == 0 {
+		return nil, err
+	}
+	return &list.Items[0], nil
+}
+
 func noCommand(msg string) bool {
 	return strings.Contains(msg, "executable file not found") || strings.Contains(msg, "no such file or directory: unknown")
 }
@@ -279,36 +310,55 @@ func (e *Engine) Prepare(ctx context.Context, spec engine.Spec) (engine.Instance
 }
 
 // Stop implements engine.Engine by deleting the pod with the grace period:
-// the kubelet sends SIGTERM, then SIGKILL, and the pod's finalizer keeps
-// its exit in the API until Remove. The kubelet waits at least 2 s.
+// the kubelet sends SIGTERM, then SIGKILL (after at least 2 s), and the
+// pod's finalizer keeps its exit in the API until Remove. Stop returns
+// once the process has ended.
 func (e *Engine) Stop(ctx context.Context, project, id string, grace time.Duration) error {
-	pods := e.client.CoreV1().Pods(Namespace(project))
-	pod, err := pods.Get(ctx, id, metav1.GetOptions{})
+	ns := Namespace(project)
+	pod, err := e.findPod(ctx, ns, id)
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("instance %s: %w", id, core.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("get instance %s: %w", id, err)
 	}
-	if pod.DeletionTimestamp != nil || e.instance(project, pod).State == engine.StateExited {
+	if e.instance(project, pod).State == engine.StateExited {
 		return nil
 	}
-	secs := int64(math.Ceil(grace.Seconds()))
-	err = pods.Delete(ctx, id, metav1.DeleteOptions{GracePeriodSeconds: &secs})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("stop instance %s: %w", id, err)
+	if pod.DeletionTimestamp == nil {
+		secs := int64(math.Ceil(grace.Seconds()))
+		err = e.client.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &secs})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("stop instance %s: %w", id, err)
+		}
 	}
-	return nil
+	ctx, cancel := context.WithTimeout(ctx, grace+15*time.Second)
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stop instance %s: not ended after %s: %w", id, grace, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+		pod, err := e.client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) || (err == nil && e.instance(project, pod).State == engine.StateExited) {
+			return nil
+		}
+	}
 }
 
 // Remove implements engine.Engine.
 func (e *Engine) Remove(ctx context.Context, project, id string) error {
 	ns := Namespace(project)
-	if err := e.release(ctx, ns, id); err != nil {
+	name := id
+	if pod, err := e.findPod(ctx, ns, id); err == nil {
+		name = pod.Name
+	}
+	if err := e.release(ctx, ns, name); err != nil {
 		return err
 	}
 	zero := int64(0)
-	if err := e.client.CoreV1().Pods(ns).Delete(ctx, id, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+	if err := e.client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("remove instance %s: %w", id, err)
 	}
 	err := e.client.CoreV1().Secrets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: labelInstance + "=" + id})
@@ -356,14 +406,16 @@ func matches(labels, match map[string]string) bool {
 // Logs implements engine.Engine.
 func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error {
 	pods := e.client.CoreV1().Pods(Namespace(project))
+	var name string
 	for {
-		pod, err := pods.Get(ctx, id, metav1.GetOptions{})
+		pod, err := e.findPod(ctx, Namespace(project), id)
 		if apierrors.IsNotFound(err) {
 			return fmt.Errorf("instance %s: %w", id, core.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("get instance %s: %w", id, err)
 		}
+		name = pod.Name
 		cs := containerStatus(pod)
 		if cs != nil && cs.State.Waiting == nil {
 			break
@@ -377,7 +429,7 @@ func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, foll
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	rc, err := pods.GetLogs(id, &corev1.PodLogOptions{Container: container, Follow: follow}).Stream(ctx)
+	rc, err := pods.GetLogs(name, &corev1.PodLogOptions{Container: container, Follow: follow}).Stream(ctx)
 	if err != nil {
 		return fmt.Errorf("logs of instance %s: %w", id, err)
 	}
@@ -486,6 +538,9 @@ func (e *Engine) instance(project string, pod *corev1.Pod) engine.Instance {
 	in := engine.Instance{ID: pod.Name, Project: project, IP: pod.Status.PodIP, CreatedAt: pod.CreationTimestamp.Time, State: engine.StateRunning}
 	if s := pod.Annotations[annotLabels]; s != "" {
 		json.Unmarshal([]byte(s), &in.Labels)
+	}
+	if id := pod.Labels[labelInstance]; id != "" && pod.Labels[labelRun] != "" {
+		in.ID, in.Labels = id, arrayLabels(pod, in.Labels)
 	}
 	cs := containerStatus(pod)
 	switch {
