@@ -1,10 +1,14 @@
 package kube
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
+	"maps"
+	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -82,5 +86,75 @@ func TestProjectObjects(t *testing.T) {
 	}
 	if _, err := e.client.CoreV1().Namespaces().Get(ctx, Namespace(p), metav1.GetOptions{}); err == nil {
 		t.Error("the namespace remains after purge")
+	}
+}
+
+// TestArrayIsOneIndexedJob runs a gapped array (1,3,5-7) with one retry:
+// one Indexed Job whose pods get the JOB_INDEX of their completion index,
+// their retry count and their instance name, and show in List as the job
+// run controller names them.
+func TestArrayIsOneIndexedJob(t *testing.T) {
+	parts, k := itest.Need(t), itest.NeedKube(t)
+	image := parts.BusyboxImage(t)
+	e := newEngine(t, parts, k)
+	ctx := context.Background()
+	p := enginetest.Project(t, e)
+	a := engine.Array{Name: "gaps", Project: p, Indices: []int{1, 3, 5, 6, 7}, Parallelism: 2, RetryLimit: 1,
+		Deadline: time.Hour, IndexLabel: "coligo.index", RetryLabel: "coligo.retry",
+		Template: engine.Spec{Project: p, Image: image, Auth: parts.Auth(), Env: []string{"A=b"}, Labels: map[string]string{"coligo.jobrun": "gaps"},
+			Command: []string{"sh", "-c", `echo "i=$JOB_INDEX r=$JOB_INDEX_RETRY_COUNT h=$HOSTNAME"; [ "$JOB_INDEX$JOB_INDEX_RETRY_COUNT" = 50 ] && exit 2; exit 0`}}}
+	if err := e.RunArray(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.RunArray(ctx, a); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	job, err := e.client.BatchV1().Jobs(Namespace(p)).Get(ctx, "gaps", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *job.Spec.CompletionMode != "Indexed" || *job.Spec.Completions != 5 || *job.Spec.Parallelism != 2 ||
+		*job.Spec.BackoffLimitPerIndex != 1 || *job.Spec.ActiveDeadlineSeconds != 3600 {
+		t.Errorf("job spec %+v", job.Spec)
+	}
+	want := map[string]int{"gaps-1-0": 0, "gaps-3-0": 0, "gaps-5-0": 2, "gaps-5-1": 0, "gaps-6-0": 0, "gaps-7-0": 0}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ins, err := e.List(ctx, p, map[string]string{"coligo.jobrun": "gaps"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, in := range ins {
+			if in.State == engine.StateExited {
+				got[in.ID] = in.ExitCode
+				if in.Labels["coligo.index"]+"-"+in.Labels["coligo.retry"] != strings.TrimPrefix(in.ID, "gaps-") {
+					t.Fatalf("instance %s has labels %v", in.ID, in.Labels)
+				}
+			}
+		}
+		if maps.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exited instances %v, want %v", got, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var out bytes.Buffer
+	if err := e.Logs(ctx, p, "gaps-5-1", &out, false); err != nil || strings.TrimSpace(out.String()) != "i=5 r=1 h=gaps-5-1" {
+		t.Errorf("logs of the retry of index 5: %q %v", out.String(), err)
+	}
+	if err := e.RemoveArray(ctx, p, "gaps"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		ins, _ := e.List(ctx, p, nil)
+		if len(ins) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("instances of a removed array: %+v", ins)
+		}
 	}
 }

@@ -1,0 +1,65 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/itest"
+)
+
+// TestKubeHardDeleteRemovesNamespace: on the kubernetes engine a project is
+// a namespace holding its pods, Indexed Jobs, pull secrets and network
+// policy; a hard delete removes the namespace with everything in it.
+func TestKubeHardDeleteRemovesNamespace(t *testing.T) {
+	k := itest.NeedKube(t)
+	rc, err := clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kubernetes.NewForConfigOrDie(rc)
+	s := startServerOn(t, "kubernetes")
+	c := s.adminClient()
+	ctx := context.Background()
+	p, _, image := jobProject(t, s, "kshred")
+	spec := api.RunSpec{ImageReference: image, ImageSecret: "regcred", ScaleCPULimit: "0.125", ScaleMemoryLimit: "0.25G"}
+	done, running := spec, spec
+	done.RunCommands, running.RunCommands = []string{"testprog", "job"}, []string{"sleep", "1000"}
+	for name, sp := range map[string]api.RunSpec{"done": done, "running": running} {
+		if _, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{Name: name, RunSpec: sp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRun(t, c, p.ID, "done", 60*time.Second, finished)
+	waitRun(t, c, p.ID, "running", 60*time.Second, func(r *api.JobRun) bool { return r.StatusDetails.Running == 1 })
+	ns := "coligo-" + p.ID
+	got, err := kc.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil || got.Labels["coligo.dev/project"] != p.ID {
+		t.Fatalf("namespace %s: %v %v", ns, got, err)
+	}
+	jobs, err := kc.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(jobs.Items) != 2 {
+		t.Fatalf("jobs in %s: %d %v", ns, len(jobs.Items), err)
+	}
+	secrets, err := kc.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "coligo.dev/pull=true"})
+	if err != nil || len(secrets.Items) != 1 || secrets.Items[0].Type != "kubernetes.io/dockerconfigjson" {
+		t.Fatalf("pull secrets in %s: %+v %v", ns, secrets, err)
+	}
+	if err := c.DeleteProject(ctx, p.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, c, p.ID, "")
+	if _, err := kc.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace %s after the hard delete: %v", ns, err)
+	}
+	pods, err := kc.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: "coligo.dev/run=running"})
+	if err != nil || len(pods.Items) != 0 {
+		t.Errorf("pods of the deleted project remain: %d %v", len(pods.Items), err)
+	}
+}
