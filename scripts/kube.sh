@@ -9,7 +9,9 @@
 #   pod network                                                CNI bridge $KUBE_BRIDGE, $KUBE_POD_CIDR
 #   sandbox image                                              scripts/pause, built here and imported
 #
-# Exports COLIGO_TEST_KUBECONFIG (an admin kubeconfig) and
+# Exports COLIGO_TEST_KUBECONFIG (an admin kubeconfig),
+# COLIGO_TEST_KUBE_ENGINE_KUBECONFIG (user coligo-engine, no rights until a
+# test binds deploy/kubernetes/rbac.yaml's ClusterRole to it) and
 # COLIGO_TEST_KUBE_GATEWAY (the node's address on the pod bridge, where pods
 # reach processes on this host). Everything listens on loopback or on the
 # bridge; kube_stop (called by parts_stop) tears the bridge down.
@@ -62,9 +64,12 @@ kube_start() {
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
   )
-  local token
+  # An admin, and the user coligo's engine runs as in the tests: it may do
+  # only what deploy/kubernetes/rbac.yaml grants (the tests bind it).
+  local token engine_token
   token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  printf '%s,coligo-test-admin,coligo-test-admin,"system:masters"\n' "$token" >"$K/tokens.csv"
+  engine_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  printf '%s,coligo-test-admin,coligo-test-admin,"system:masters"\n%s,coligo-engine,coligo-engine\n' "$token" "$engine_token" >"$K/tokens.csv"
 
   local etcd_port peer_port api_port kubelet_port healthz_port sched_port cm_port
   etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
@@ -87,6 +92,7 @@ contexts:
   context: {cluster: coligo-test, user: admin}
 current-context: coligo-test
 YML
+  sed "s/token: $token/token: $engine_token/" "$K/kubeconfig" >"$K/engine.kubeconfig"
 
   etcd --name coligo-test --data-dir "$K/etcd" \
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
@@ -191,7 +197,7 @@ YML
     --hostname-override "$KUBE_NODE" --node-ip "$KUBE_NODE_IP" >"$K/kubelet.log" 2>&1 &
   parts_pids+=($!)
   kube_wait kubelet 120 kube_node_ready
-  export COLIGO_TEST_KUBECONFIG="$K/kubeconfig" COLIGO_TEST_KUBE_GATEWAY="$KUBE_NODE_IP"
+  export COLIGO_TEST_KUBECONFIG="$K/kubeconfig" COLIGO_TEST_KUBE_ENGINE_KUBECONFIG="$K/engine.kubeconfig" COLIGO_TEST_KUBE_GATEWAY="$KUBE_NODE_IP"
   echo "== kube: $("$bin/kube-apiserver" --version) at https://127.0.0.1:$api_port, node $KUBE_NODE ready, pods on $KUBE_POD_CIDR"
 }
 

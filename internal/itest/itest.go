@@ -6,6 +6,7 @@ package itest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,11 +14,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/imagebuild"
@@ -178,22 +186,78 @@ func (r *Registry) PushBusybox(t testing.TB, ref string) {
 
 // Kube is the test cluster that scripts/kube.sh started.
 type Kube struct {
-	Kubeconfig string     // an admin kubeconfig
-	Gateway    netip.Addr // the node's address on the pod network
-	PodCIDR    netip.Prefix
+	Kubeconfig string // an admin kubeconfig
+	// EngineKubeconfig is user coligo-engine's; see Kube.Engine.
+	EngineKubeconfig string
+	Gateway          netip.Addr // the node's address on the pod network
+	PodCIDR          netip.Prefix
 }
 
 // NeedKube returns the test cluster, or skips (fails in CI) when there is none.
 func NeedKube(t testing.TB) Kube {
 	t.Helper()
 	cfg, gw := os.Getenv("COLIGO_TEST_KUBECONFIG"), os.Getenv("COLIGO_TEST_KUBE_GATEWAY")
+	eng := os.Getenv("COLIGO_TEST_KUBE_ENGINE_KUBECONFIG")
 	addr, err := netip.ParseAddr(gw)
-	if cfg == "" || err != nil {
+	if cfg == "" || eng == "" || err != nil {
 		msg := "test cluster missing: run through 'make test' (COLIGO_TEST_KUBECONFIG, COLIGO_TEST_KUBE_GATEWAY)"
 		if os.Getenv("CI") != "" || os.Getenv("COLIGO_REQUIRE_INTEGRATION") != "" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
-	return Kube{Kubeconfig: cfg, Gateway: addr, PodCIDR: netip.PrefixFrom(addr, 24).Masked()}
+	return Kube{Kubeconfig: cfg, EngineKubeconfig: eng, Gateway: addr, PodCIDR: netip.PrefixFrom(addr, 24).Masked()}
+}
+
+var engineRole sync.Once
+
+// Engine returns the kubeconfig of user coligo-engine after binding to it
+// (once per test binary) the ClusterRole of deploy/kubernetes/rbac.yaml:
+// the engine under test has exactly the rights an operator grants coligo.
+func (k Kube) Engine(t testing.TB) string {
+	t.Helper()
+	var err error
+	engineRole.Do(func() { err = bindEngineRole(k.Kubeconfig) })
+	if err != nil {
+		t.Fatalf("bind the engine's ClusterRole: %v", err)
+	}
+	return k.EngineKubeconfig
+}
+
+func bindEngineRole(kubeconfig string) error {
+	b, err := os.ReadFile(filepath.Join(moduleRoot(), "deploy", "kubernetes", "rbac.yaml"))
+	if err != nil {
+		return err
+	}
+	var role rbacv1.ClusterRole
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		if strings.Contains(doc, "kind: ClusterRole\n") {
+			if err := yaml.Unmarshal([]byte(doc), &role); err != nil {
+				return fmt.Errorf("rbac.yaml: %w", err)
+			}
+		}
+	}
+	if len(role.Rules) == 0 {
+		return errors.New("rbac.yaml has no ClusterRole with rules")
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return err
+	}
+	kc, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	kc.RbacV1().ClusterRoles().Delete(ctx, role.Name, metav1.DeleteOptions{})
+	if _, err := kc.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "coligo-engine-test"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: "coligo-engine"}}}
+	if _, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
 }

@@ -64,7 +64,7 @@ type server struct {
 func engineArgs(eng string) []string {
 	if eng == "kubernetes" {
 		gw := os.Getenv("COLIGO_TEST_KUBE_GATEWAY")
-		return []string{"--engine", "kubernetes", "--kubeconfig", os.Getenv("COLIGO_TEST_KUBECONFIG"),
+		return []string{"--engine", "kubernetes", "--kubeconfig", os.Getenv("COLIGO_TEST_KUBE_ENGINE_KUBECONFIG"),
 			"--kube-gateway", gw, "--kube-pod-cidr", gw + "/24", "--insecure-registry", os.Getenv("COLIGO_TEST_REGISTRY")}
 	}
 	addr := os.Getenv("COLIGO_TEST_CONTAINERD")
@@ -90,7 +90,7 @@ func freeAddr(t *testing.T) string {
 func forEngines(t *testing.T, scenario func(t *testing.T, eng string)) {
 	t.Run("local", func(t *testing.T) { scenario(t, "local") })
 	t.Run("kubernetes", func(t *testing.T) {
-		itest.NeedKube(t)
+		itest.NeedKube(t).Engine(t) // the server has the rights of deploy/kubernetes/rbac.yaml
 		scenario(t, "kubernetes")
 	})
 }

@@ -24,6 +24,7 @@ func TestKubeHardDeleteRemovesNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	kc := kubernetes.NewForConfigOrDie(rc)
+	k.Engine(t)
 	s := startServerOn(t, "kubernetes")
 	c := s.adminClient()
 	ctx := context.Background()

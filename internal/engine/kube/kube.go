@@ -133,14 +133,12 @@ func (e *Engine) ensureProject(ctx context.Context, project string) error {
 		// Instances need nothing more than the baseline profile allows.
 		"pod-security.kubernetes.io/enforce": "baseline",
 	}}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create namespace %s: %w", ns, err)
-	}
-	if err == nil || apierrors.IsAlreadyExists(err) {
-		got, gerr := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		if gerr == nil && got.DeletionTimestamp != nil {
-			return fmt.Errorf("namespace %s is being deleted", ns)
+	if apierrors.IsAlreadyExists(err) {
+		if err := e.ours(ctx, ns, project); err != nil {
+			return err
 		}
+	} else if err != nil {
+		return fmt.Errorf("create namespace %s: %w", ns, err)
 	}
 	pol := e.policy(ns)
 	if _, err := e.client.NetworkingV1().NetworkPolicies(ns).Create(ctx, pol, metav1.CreateOptions{}); err != nil {
@@ -154,6 +152,22 @@ func (e *Engine) ensureProject(ctx context.Context, project string) error {
 	e.mu.Lock()
 	e.ready[ns] = true
 	e.mu.Unlock()
+	return nil
+}
+
+// ours checks that an existing namespace is the project's, made by coligo,
+// and not on its way out: coligo never adopts or deletes another namespace.
+func (e *Engine) ours(ctx context.Context, ns, project string) error {
+	got, err := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get namespace %s: %w", ns, err)
+	}
+	if got.Labels[labelManaged] != managedBy || got.Labels[labelProject] != project {
+		return fmt.Errorf("namespace %s exists and is not coligo's for project %s: it is left alone", ns, project)
+	}
+	if got.DeletionTimestamp != nil {
+		return fmt.Errorf("namespace %s is being deleted", ns)
+	}
 	return nil
 }
 
@@ -497,6 +511,16 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 	e.mu.Lock()
 	delete(e.ready, ns)
 	e.mu.Unlock()
+	got, err := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get namespace %s: %w", ns, err)
+	}
+	if got.Labels[labelManaged] != managedBy || got.Labels[labelProject] != project {
+		return fmt.Errorf("namespace %s is not coligo's for project %s: it is left alone", ns, project)
+	}
 	pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("list instances of project %s: %w", project, err)
