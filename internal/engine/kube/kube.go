@@ -34,7 +34,6 @@ const (
 	annotLabels   = "coligo.dev/labels"            // the instance's labels, as JSON
 	annotServer   = "coligo.dev/registry"          // a pull secret's registry
 	finalizer     = "coligo.dev/keep-status"       // keeps a stopped pod's exit until Remove
-	networkCM     = "coligo-network"               // the names ProjectNetwork maps to the gateway
 	managedBy     = "coligo"
 	container     = "main"
 )
@@ -189,36 +188,11 @@ func (e *Engine) policy(ns string) *networkingv1.NetworkPolicy {
 	}
 }
 
-// ProjectNetwork implements engine.Engine. The names are kept in a
-// ConfigMap of the namespace and become host aliases of the pods started
-// after the call: a pod's /etc/hosts is fixed when it starts.
+// ProjectNetwork is not supported: the pods of every project share the
+// cluster's pod network, so coligo cannot tell a project's own callers by
+// their subnet, and project-only endpoints are not served.
 func (e *Engine) ProjectNetwork(ctx context.Context, project string, names []string) (netip.Addr, netip.Prefix, error) {
-	if err := e.ensureProject(ctx, project); err != nil {
-		return netip.Addr{}, netip.Prefix{}, err
-	}
-	ns := Namespace(project)
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: networkCM, Namespace: ns, Labels: map[string]string{labelManaged: managedBy}},
-		Data: map[string]string{"names": strings.Join(names, " ")}}
-	cur, err := e.client.CoreV1().ConfigMaps(ns).Get(ctx, networkCM, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = e.client.CoreV1().ConfigMaps(ns).Create(ctx, cm, metav1.CreateOptions{})
-	case err == nil && cur.Data["names"] != cm.Data["names"]:
-		cur.Data = cm.Data
-		_, err = e.client.CoreV1().ConfigMaps(ns).Update(ctx, cur, metav1.UpdateOptions{})
-	}
-	if err != nil {
-		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("record the names of project %s: %w", project, err)
-	}
-	return e.cfg.Gateway, e.cfg.PodCIDR, nil
-}
-
-func (e *Engine) hostAliases(ctx context.Context, ns string) []corev1.HostAlias {
-	cm, err := e.client.CoreV1().ConfigMaps(ns).Get(ctx, networkCM, metav1.GetOptions{})
-	if err != nil || cm.Data["names"] == "" {
-		return nil
-	}
-	return []corev1.HostAlias{{IP: e.cfg.Gateway.String(), Hostnames: strings.Fields(cm.Data["names"])}}
+	return netip.Addr{}, netip.Prefix{}, fmt.Errorf("project network of %s on kubernetes: %w", project, engine.ErrNotSupported)
 }
 
 // Run implements engine.Engine: it checks the image with its registry (so
@@ -246,7 +220,7 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	if err != nil {
 		return engine.Instance{}, err
 	}
-	pod, err := podFor(spec, pull, vols, mounts, e.hostAliases(ctx, ns))
+	pod, err := podFor(spec, pull, vols, mounts)
 	if err != nil {
 		return engine.Instance{}, err
 	}
