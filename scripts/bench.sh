@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # make bench: the benchmarks recorded in BENCHMARKS.md. Starts the real parts
-# (containerd, registry) as make test does.
+# (containerd, registry, the single-node Kubernetes cluster) as make test does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
 source scripts/parts.sh
+source scripts/kube.sh
 parts_install
+kube_install
 trap parts_stop EXIT
 parts_start
+kube_start
 echo "== go test -run '^\$' -bench BenchmarkSealingCost -benchtime 20000x ./internal/store"
 go test -run '^$' -bench BenchmarkSealingCost -benchtime 20000x ./internal/store
 echo

@@ -4,7 +4,8 @@
 //	(a) cold start: from a request to an app scaled to zero until its first
 //	    response byte, p50 and p99, against creating, starting and reading
 //	    the first byte of the same image with the containerd client directly
-//	    (host network, nothing else), for each OCI runtime (runc, crun);
+//	    (host network, nothing else), for each OCI runtime (runc, crun),
+//	    and on the kubernetes engine where scripts/kube.sh started a cluster;
 //	(b) router overhead: requests per second and p50/p99 latency through the
 //	    router against straight to the instance's address, same load;
 //	(c) scale-up: from a step to 50 concurrent clients until the app has the
@@ -69,6 +70,7 @@ func run(bin string, trials, requests, conc int, runtimes []string) error {
 		return err
 	}
 	defer bare.close()
+	kubeArgs := benchkit.KubeEngineArgs()
 
 	fmt.Printf("(a) cold start, request → first response byte, %d trials each, 2 cores\n\n", trials)
 	fmt.Println("| path | runtime | p50 | p99 | p50 ÷ bare p50 (same runtime) |")
@@ -80,13 +82,23 @@ func run(bin string, trials, requests, conc int, runtimes []string) error {
 			fmt.Printf("| containerd client directly | %s | fails here: %s | | |\n", rt, strings.ReplaceAll(err.Error(), "|", "/"))
 			continue
 		}
-		col, err := coligoColdStarts(ctx, bin, pt, rt, trials)
+		col, err := coligoColdStarts(ctx, bin, pt, []string{"--containerd-address", pt.containerd, "--cni-bin-dir", pt.cniDir,
+			"--cni-subnet", "10.216.0.0/16", "--oci-runtime", rt}, trials)
 		if err != nil {
 			return fmt.Errorf("coligo %s: %w", rt, err)
 		}
 		fmt.Printf("| containerd client directly: create + start + first byte (baseline) | %s | %s | %s | 1.00 |\n", rt, ms(p(base, 50)), ms(p(base, 99)))
 		fmt.Printf("| coligo: router holds the request, instance created, started, probed, request proxied | %s | %s | %s | %.2f |\n",
 			rt, ms(p(col, 50)), ms(p(col, 99)), float64(p(col, 50))/float64(p(base, 50)))
+		if rt != "runc" || len(kubeArgs) == 0 {
+			continue
+		}
+		kube, err := coligoColdStarts(ctx, bin, pt, kubeArgs, max(5, trials/2))
+		if err != nil {
+			return fmt.Errorf("coligo on kubernetes: %w", err)
+		}
+		fmt.Printf("| coligo, kubernetes engine (1 node): a pod created, scheduled, started, probed, request proxied | runc (CRI) | %s | %s | %.2f (%.2f × coligo local) |\n",
+			ms(p(kube, 50)), ms(p(kube, 99)), float64(p(kube, 50))/float64(p(base, 50)), float64(p(kube, 50))/float64(p(col, 50)))
 	}
 
 	s, err := benchkit.Start(bin, "--containerd-address", pt.containerd, "--cni-bin-dir", pt.cniDir, "--cni-subnet", "10.216.0.0/16",
@@ -282,9 +294,8 @@ func intp(i int) *int { return &i }
 // coligoColdStarts measures requests to an app that the autoscaler scaled
 // to zero, on a server with a 1 s stable window, each a second after the
 // app reached zero.
-func coligoColdStarts(ctx context.Context, bin string, pt parts, rt string, trials int) ([]time.Duration, error) {
-	s, err := benchkit.Start(bin, "--containerd-address", pt.containerd, "--cni-bin-dir", pt.cniDir, "--cni-subnet", "10.216.0.0/16",
-		"--insecure-registry", pt.reg, "--autoscale-stable-window", "1s", "--autoscale-panic-window", "200ms", "--oci-runtime", rt)
+func coligoColdStarts(ctx context.Context, bin string, pt parts, engineArgs []string, trials int) ([]time.Duration, error) {
+	s, err := benchkit.Start(bin, append([]string{"--insecure-registry", pt.reg, "--autoscale-stable-window", "1s", "--autoscale-panic-window", "200ms"}, engineArgs...)...)
 	if err != nil {
 		return nil, err
 	}

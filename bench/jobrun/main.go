@@ -1,7 +1,8 @@
 // Command jobrun benchmarks a 100-index job run of a program that exits at
 // once, end to end through a coligo server (submit → completed), against the
 // baseline of the same 100 containers created, started, awaited and deleted
-// directly with the containerd client in the same run.
+// directly with the containerd client in the same run; and, where
+// scripts/kube.sh started a cluster, the same run on the kubernetes engine.
 //
 //	go run ./bench/jobrun -bin bin/coligo   (needs the parts of scripts/parts.sh)
 package main
@@ -48,15 +49,26 @@ func run(bin string, n, parallel int) error {
 	if err != nil {
 		return fmt.Errorf("baseline: %w", err)
 	}
-	col, err := throughColigo(ctx, bin, addr, ref, reg, user, pass, n)
+	col, err := throughColigo(ctx, bin, []string{"--containerd-address", addr, "--cni-bin-dir", os.Getenv("COLIGO_TEST_CNI_BIN_DIR"),
+		"--cni-subnet", "10.216.0.0/16"}, ref, reg, user, pass, n)
 	if err != nil {
 		return fmt.Errorf("coligo: %w", err)
+	}
+	var kube time.Duration
+	if args := benchkit.KubeEngineArgs(); args != nil {
+		if kube, err = throughColigo(ctx, bin, args, ref, reg, user, pass, n); err != nil {
+			return fmt.Errorf("coligo on kubernetes: %w", err)
+		}
 	}
 	fmt.Printf("%d-index job run of a program that exits at once, 2 cores\n\n", n)
 	fmt.Println("| path | wall time | instances/s | ÷ baseline |")
 	fmt.Println("|---|---|---|---|")
 	fmt.Printf("| containerd client directly (baseline, %d at a time, no network) | %s | %.1f | 1.00 |\n", parallel, base.Round(time.Millisecond), float64(n)/base.Seconds())
 	fmt.Printf("| coligo job run (submit → completed, with CNI network, logs, status) | %s | %.1f | %.2f |\n", col.Round(time.Millisecond), float64(n)/col.Seconds(), col.Seconds()/base.Seconds())
+	if kube > 0 {
+		fmt.Printf("| coligo job run, kubernetes engine (one Indexed Job, 1 node, %d pods at a time) | %s | %.1f | %.2f (%.2f × coligo local) |\n",
+			n, kube.Round(time.Millisecond), float64(n)/kube.Seconds(), kube.Seconds()/base.Seconds(), kube.Seconds()/col.Seconds())
+	}
 	return nil
 }
 
@@ -124,9 +136,8 @@ func once(ctx context.Context, client *containerd.Client, image containerd.Image
 	return nil
 }
 
-func throughColigo(ctx context.Context, bin, addr, ref, reg, user, pass string, n int) (time.Duration, error) {
-	s, err := benchkit.Start(bin, "--containerd-address", addr, "--cni-bin-dir", os.Getenv("COLIGO_TEST_CNI_BIN_DIR"),
-		"--cni-subnet", "10.216.0.0/16", "--insecure-registry", reg, "--max-instances", "1000")
+func throughColigo(ctx context.Context, bin string, engineArgs []string, ref, reg, user, pass string, n int) (time.Duration, error) {
+	s, err := benchkit.Start(bin, append([]string{"--insecure-registry", reg, "--max-instances", "1000"}, engineArgs...)...)
 	if err != nil {
 		return 0, err
 	}

@@ -25,6 +25,16 @@ type Server struct {
 	dir    string
 }
 
+// KubeEngineArgs are the server flags of the kubernetes engine on the
+// cluster scripts/kube.sh started, or nil when there is none.
+func KubeEngineArgs() []string {
+	cfg, gw := os.Getenv("COLIGO_TEST_KUBECONFIG"), os.Getenv("COLIGO_TEST_KUBE_GATEWAY")
+	if cfg == "" || gw == "" {
+		return nil
+	}
+	return []string{"--engine", "kubernetes", "--kubeconfig", cfg, "--kube-gateway", gw, "--kube-pod-cidr", gw + "/24"}
+}
+
 // Env returns a variable that scripts/parts.sh sets, or exits.
 func Env(k string) string {
 	v := os.Getenv(k)
