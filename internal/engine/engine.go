@@ -109,6 +109,10 @@ type Spec struct {
 	MemoryBytes    int64
 	EphemeralBytes int64
 	Labels         map[string]string
+	// Set groups instances that differ only in their ID (an app
+	// revision's): an engine may run them as one scalable object, on
+	// Kubernetes a ReplicaSet whose replica count follows Run and Stop.
+	Set string
 	// Mounts are directories of files mounted read-only into the instance
 	// (a secret or config map as one file per key). The engine keeps them
 	// in memory-backed storage where the host has it and removes them with

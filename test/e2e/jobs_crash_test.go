@@ -61,16 +61,7 @@ func TestHardDeleteRemovesEngineObjects(t *testing.T) {
 	c := s.adminClient()
 	ctx := context.Background()
 	p, _, image := jobProject(t, s, "shred")
-	spec := api.RunSpec{ImageReference: image, ImageSecret: "regcred", ScaleCPULimit: "0.125", ScaleMemoryLimit: "0.25G"}
-	done, running := spec, spec
-	done.RunCommands, running.RunCommands = []string{"testprog", "job"}, []string{"sleep", "1000"}
-	for name, sp := range map[string]api.RunSpec{"done": done, "running": running} {
-		if _, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{Name: name, RunSpec: sp}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitRun(t, c, p.ID, "done", 60*time.Second, finished)
-	waitRun(t, c, p.ID, "running", 60*time.Second, func(r *api.JobRun) bool { return r.StatusDetails.Running == 1 })
+	doneAndRunning(t, c, p.ID, image)
 	addr := os.Getenv("COLIGO_TEST_CONTAINERD")
 	ns := "coligo-" + p.ID
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -107,6 +98,23 @@ func TestHardDeleteRemovesEngineObjects(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(engineDir, "logs")); len(entries) > 0 {
 		t.Errorf("logs remain: %v", entries)
 	}
+}
+
+// doneAndRunning gives a project a finished job run "done" and a job run
+// "running" that sleeps.
+func doneAndRunning(t *testing.T, c *api.Client, project, image string) {
+	t.Helper()
+	ctx := context.Background()
+	spec := api.RunSpec{ImageReference: image, ImageSecret: "regcred", ScaleCPULimit: "0.125", ScaleMemoryLimit: "0.25G"}
+	done, running := spec, spec
+	done.RunCommands, running.RunCommands = []string{"testprog", "job"}, []string{"sleep", "1000"}
+	for name, sp := range map[string]api.RunSpec{"done": done, "running": running} {
+		if _, err := c.CreateJobRun(ctx, project, api.JobRunPrototype{Name: name, RunSpec: sp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRun(t, c, project, "done", 60*time.Second, finished)
+	waitRun(t, c, project, "running", 60*time.Second, func(r *api.JobRun) bool { return r.StatusDetails.Running == 1 })
 }
 
 // TestJobCLI drives jobs through the CLI, with submit --wait.

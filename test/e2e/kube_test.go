@@ -3,20 +3,19 @@ package e2e
 import (
 	"context"
 	"testing"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/itest"
 )
 
 // TestKubeHardDeleteRemovesNamespace: on the kubernetes engine a project is
-// a namespace holding its pods, Indexed Jobs, pull secrets and network
-// policy; a hard delete removes the namespace with everything in it.
+// a namespace holding its Indexed Jobs (job runs), ReplicaSets (app
+// revisions), pull secrets and network policy; a hard delete removes the
+// namespace with everything in it.
 func TestKubeHardDeleteRemovesNamespace(t *testing.T) {
 	k := itest.NeedKube(t)
 	rc, err := clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
@@ -29,17 +28,17 @@ func TestKubeHardDeleteRemovesNamespace(t *testing.T) {
 	c := s.adminClient()
 	ctx := context.Background()
 	p, _, image := jobProject(t, s, "kshred")
-	spec := api.RunSpec{ImageReference: image, ImageSecret: "regcred", ScaleCPULimit: "0.125", ScaleMemoryLimit: "0.25G"}
-	done, running := spec, spec
-	done.RunCommands, running.RunCommands = []string{"testprog", "job"}, []string{"sleep", "1000"}
-	for name, sp := range map[string]api.RunSpec{"done": done, "running": running} {
-		if _, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{Name: name, RunSpec: sp}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitRun(t, c, p.ID, "done", 60*time.Second, finished)
-	waitRun(t, c, p.ID, "running", 60*time.Second, func(r *api.JobRun) bool { return r.StatusDetails.Running == 1 })
+	doneAndRunning(t, c, p.ID, image)
+	deployApp(t, c, p.ID, testApp("web", image))
 	ns := "coligo-" + p.ID
+	rs, err := kc.AppsV1().ReplicaSets(ns).Get(ctx, "web-00001", metav1.GetOptions{})
+	if err != nil || *rs.Spec.Replicas != 1 {
+		t.Fatalf("replica set of revision web-00001: %+v %v", rs, err)
+	}
+	if pods, err := kc.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "coligo.dev/set=web-00001"}); err != nil ||
+		len(pods.Items) != 1 || pods.Items[0].OwnerReferences[0].Name != "web-00001" {
+		t.Fatalf("pods of revision web-00001: %+v %v", pods, err)
+	}
 	got, err := kc.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if err != nil || got.Labels["coligo.dev/project"] != p.ID {
 		t.Fatalf("namespace %s: %v %v", ns, got, err)

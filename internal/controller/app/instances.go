@@ -383,7 +383,7 @@ func (c *Controller) instanceSpec(ctx context.Context, p core.Project, r core.Re
 	mem, _ := core.ParseBytes("scale_memory_limit", r.ScaleMemoryLimit)
 	eph, _ := core.ParseBytes("scale_ephemeral_storage_limit", r.ScaleEphemeralStorageLimit)
 	return engine.Spec{
-		ID: id, Project: p.ID, Image: image, Command: r.RunCommands, Args: r.RunArguments, Env: env, UID: r.RunAsUser,
+		ID: id, Project: p.ID, Set: r.Name, Image: image, Command: r.RunCommands, Args: r.RunArguments, Env: env, UID: r.RunAsUser,
 		MilliCPU: milli, MemoryBytes: mem, EphemeralBytes: eph, Mounts: mounts,
 		Labels: map[string]string{LabelKind: kindApp, LabelApp: r.AppName, LabelRevision: r.Name},
 	}, nil

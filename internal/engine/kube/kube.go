@@ -65,8 +65,9 @@ type Engine struct {
 	subs        map[chan engine.Event]struct{}
 	watching    bool
 	policyReady bool
-	stop        chan struct{}   // ends the pod informer
-	ready       map[string]bool // namespaces known to exist with their policy
+	stop        chan struct{}          // ends the pod informer
+	ready       map[string]bool        // namespaces known to exist with their policy
+	sets        map[string]*sync.Mutex // by namespace/set: see setLock
 }
 
 // New connects to the cluster and checks that it answers.
@@ -99,7 +100,7 @@ func New(cfg Config) (*Engine, error) {
 	if !cfg.Gateway.IsValid() || !cfg.PodCIDR.Contains(cfg.Gateway) {
 		return nil, fmt.Errorf("kubernetes engine: the gateway %s must be an address in the pod network %s", cfg.Gateway, cfg.PodCIDR)
 	}
-	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, stop: make(chan struct{})}, nil
+	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, sets: map[string]*sync.Mutex{}, stop: make(chan struct{})}, nil
 }
 
 // Close stops watching the cluster.
@@ -201,7 +202,7 @@ func (e *Engine) ProjectNetwork(ctx context.Context, project string, names []str
 func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, error) {
 	ns := Namespace(spec.Project)
 	pods := e.client.CoreV1().Pods(ns)
-	if pod, err := pods.Get(ctx, spec.ID, metav1.GetOptions{}); err == nil {
+	if pod, err := e.findPod(ctx, ns, spec.ID); err == nil {
 		return e.instance(spec.Project, pod), nil
 	} else if !apierrors.IsNotFound(err) {
 		return engine.Instance{}, fmt.Errorf("get instance %s: %w", spec.ID, err)
@@ -215,6 +216,9 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	pull, err := e.pullSecrets(ctx, spec.Project, spec.Image, spec.Auth)
 	if err != nil {
 		return engine.Instance{}, err
+	}
+	if spec.Set != "" {
+		return e.runInSet(ctx, spec, pull)
 	}
 	vols, mounts, err := e.files(ctx, ns, spec.ID, map[string]string{labelInstance: spec.ID}, spec.Mounts)
 	if err != nil {
@@ -243,6 +247,11 @@ func (e *Engine) waitStarted(ctx context.Context, project string, pod *corev1.Po
 	for {
 		cs := containerStatus(pod)
 		switch {
+		case cs != nil && cs.LastTerminationState.Terminated != nil:
+			if noCommand(cs.LastTerminationState.Terminated.Message) {
+				return e.instance(project, pod), fmt.Errorf("instance %s: %w: %s", pod.Name, engine.ErrNoCommand, cs.LastTerminationState.Terminated.Message)
+			}
+			return e.instance(project, pod), nil
 		case cs != nil && cs.State.Terminated != nil:
 			if noCommand(cs.State.Terminated.Message) {
 				return e.instance(project, pod), fmt.Errorf("instance %s: %w: %s", pod.Name, engine.ErrNoCommand, cs.State.Terminated.Message)
@@ -313,7 +322,11 @@ func (e *Engine) Stop(ctx context.Context, project, id string, grace time.Durati
 	if e.instance(project, pod).State == engine.StateExited {
 		return nil
 	}
-	if pod.DeletionTimestamp == nil {
+	if pod.DeletionTimestamp == nil && pod.Labels[labelSet] != "" {
+		if err := e.stopInSet(ctx, pod, grace); err != nil {
+			return err
+		}
+	} else if pod.DeletionTimestamp == nil {
 		secs := int64(math.Ceil(grace.Seconds()))
 		err = e.client.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &secs})
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -338,9 +351,14 @@ func (e *Engine) Stop(ctx context.Context, project, id string, grace time.Durati
 // Remove implements engine.Engine.
 func (e *Engine) Remove(ctx context.Context, project, id string) error {
 	ns := Namespace(project)
-	name := id
+	name, set := id, ""
 	if pod, err := e.findPod(ctx, ns, id); err == nil {
-		name = pod.Name
+		name, set = pod.Name, pod.Labels[labelSet]
+		if set != "" && pod.DeletionTimestamp == nil {
+			if err := e.stopInSet(ctx, pod, 0); err != nil {
+				return err
+			}
+		}
 	}
 	if err := e.release(ctx, ns, name); err != nil {
 		return err
@@ -348,6 +366,9 @@ func (e *Engine) Remove(ctx context.Context, project, id string) error {
 	zero := int64(0)
 	if err := e.client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("remove instance %s: %w", id, err)
+	}
+	if set != "" {
+		return e.dropEmptySet(ctx, ns, set)
 	}
 	err := e.client.CoreV1().Secrets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: labelInstance + "=" + id})
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -374,6 +395,9 @@ func (e *Engine) List(ctx context.Context, project string, match map[string]stri
 	}
 	var out []engine.Instance
 	for i := range list.Items {
+		if unclaimedGoing(&list.Items[i]) {
+			continue
+		}
 		in := e.instance(project, &list.Items[i])
 		if matches(in.Labels, match) {
 			out = append(out, in)
@@ -495,24 +519,19 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 	if got.Labels[labelManaged] != managedBy || got.Labels[labelProject] != project {
 		return fmt.Errorf("namespace %s is not coligo's for project %s: it is left alone", ns, project)
 	}
-	pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("list instances of project %s: %w", project, err)
+	// Sets would make new pods (that keep the finalizer) while the
+	// namespace goes: remove them first, then release every pod, and
+	// again while the namespace is being deleted.
+	orphan := metav1.DeletePropagationOrphan
+	if err := e.client.AppsV1().ReplicaSets(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &orphan}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("remove the sets of project %s: %w", project, err)
 	}
-	zero := int64(0)
-	if pods != nil {
-		for _, p := range pods.Items {
-			if err := e.release(ctx, ns, p.Name); err != nil {
-				return err
-			}
-			if err := e.client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
-				return fmt.Errorf("remove instance %s: %w", p.Name, err)
-			}
-		}
+	if err := e.releaseAll(ctx, ns); err != nil {
+		return err
 	}
 	bg := metav1.DeletePropagationBackground
 	err = e.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: &bg})
-	if err != nil && !apierrors.IsNotFound(err) {
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("delete namespace %s: %w", ns, err)
 	}
 	for {
@@ -523,6 +542,9 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 		if err != nil {
 			return fmt.Errorf("wait for namespace %s to go: %w", ns, err)
 		}
+		if err := e.releaseAll(ctx, ns); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for namespace %s to go: %w", ns, ctx.Err())
@@ -531,19 +553,45 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 	}
 }
 
+// releaseAll drops the finalizer of every pod of a namespace and deletes it.
+func (e *Engine) releaseAll(ctx context.Context, ns string) error {
+	pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("list pods of %s: %w", ns, err)
+	}
+	if pods == nil {
+		return nil
+	}
+	zero := int64(0)
+	for _, p := range pods.Items {
+		if err := e.release(ctx, ns, p.Name); err != nil {
+			return err
+		}
+		if err := e.client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("remove pod %s: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
 // instance is what the engine shows of a pod.
 func (e *Engine) instance(project string, pod *corev1.Pod) engine.Instance {
 	in := engine.Instance{ID: pod.Name, Project: project, IP: pod.Status.PodIP, CreatedAt: pod.CreationTimestamp.Time, State: engine.StateRunning}
 	if s := pod.Annotations[annotLabels]; s != "" {
 		json.Unmarshal([]byte(s), &in.Labels)
 	}
-	if id := pod.Labels[labelInstance]; id != "" && pod.Labels[labelRun] != "" {
+	if id := pod.Labels[labelInstance]; id != "" && (pod.Labels[labelRun] != "" || pod.Labels[labelSet] != "") {
 		in.ID, in.Labels = id, arrayLabels(pod, in.Labels)
 	}
 	cs := containerStatus(pod)
 	switch {
-	case cs != nil && cs.State.Terminated != nil:
+	case cs != nil && (cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil):
+		// A pod of a set restarts its container: the first exit is the
+		// instance's.
 		t := cs.State.Terminated
+		if cs.LastTerminationState.Terminated != nil {
+			t = cs.LastTerminationState.Terminated
+		}
 		in.State, in.ExitCode, in.FinishedAt = engine.StateExited, int(t.ExitCode), t.FinishedAt.Time
 		in.OOMKilled = t.Reason == "OOMKilled"
 	case pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:

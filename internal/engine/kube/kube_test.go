@@ -158,3 +158,88 @@ func TestArrayIsOneIndexedJob(t *testing.T) {
 		}
 	}
 }
+
+// TestSetIsAReplicaSet runs instances of one set as the pods of a
+// ReplicaSet whose count follows Run and Stop: the stopped instance is the
+// pod that goes, an exit shows as the instance's though the pod restarts
+// its container, and the ReplicaSet goes with the last instance.
+func TestSetIsAReplicaSet(t *testing.T) {
+	parts, k := itest.Need(t), itest.NeedKube(t)
+	image := parts.BusyboxImage(t)
+	e := newEngine(t, parts, k)
+	ctx := context.Background()
+	p := enginetest.Project(t, e)
+	ns := Namespace(p)
+	spec := func(id string, cmd ...string) engine.Spec {
+		return engine.Spec{ID: id, Project: p, Set: "web-00001", Image: image, Auth: parts.Auth(), Command: cmd,
+			Env: []string{"HOSTNAME=" + id}, Labels: map[string]string{"coligo.revision": "web-00001"}}
+	}
+	for _, id := range []string{"web-00001-a", "web-00001-b", "web-00001-c"} {
+		in, err := e.Run(ctx, spec(id, "sleep", "1000"))
+		if err != nil || in.ID != id || in.State != engine.StateRunning || in.IP == "" {
+			t.Fatalf("run %s: %+v %v", id, in, err)
+		}
+	}
+	rs, err := e.client.AppsV1().ReplicaSets(ns).Get(ctx, "web-00001", metav1.GetOptions{})
+	if err != nil || *rs.Spec.Replicas != 3 {
+		t.Fatalf("replica set: %+v %v", rs, err)
+	}
+	pod, err := e.findPod(ctx, ns, "web-00001-b")
+	if err != nil || len(pod.OwnerReferences) != 1 || pod.OwnerReferences[0].Kind != "ReplicaSet" || !*pod.OwnerReferences[0].Controller {
+		t.Fatalf("pod of instance b: %+v %v", pod.OwnerReferences, err)
+	}
+	if err := e.Stop(ctx, p, "web-00001-b", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	states := func() map[string]engine.State {
+		ins, err := e.List(ctx, p, map[string]string{"coligo.revision": "web-00001"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]engine.State{}
+		for _, in := range ins {
+			out[in.ID] = in.State
+		}
+		return out
+	}
+	if got := states(); got["web-00001-a"] != engine.StateRunning || got["web-00001-c"] != engine.StateRunning || got["web-00001-b"] == engine.StateRunning {
+		t.Errorf("after stopping b: %v", got) // a set's stopped pod goes, or shows as exited while it does
+	}
+	if rs, _ := e.client.AppsV1().ReplicaSets(ns).Get(ctx, "web-00001", metav1.GetOptions{}); *rs.Spec.Replicas != 2 {
+		t.Errorf("replicas after stopping b: %d", *rs.Spec.Replicas)
+	}
+	// An instance whose process exits: reported once, with its code.
+	events, err := e.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Run(ctx, spec("web-00001-d", "sh", "-c", "sleep 1; exit 3")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		if ev.ID != "web-00001-d" || ev.ExitCode != 3 {
+			t.Errorf("exit event %+v", ev)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit event for d")
+	}
+	for _, id := range []string{"web-00001-a", "web-00001-b", "web-00001-c", "web-00001-d"} {
+		if err := e.Remove(ctx, p, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.client.AppsV1().ReplicaSets(ns).Get(ctx, "web-00001", metav1.GetOptions{}); err == nil {
+		t.Error("the replica set remains after its last instance")
+	}
+	for deadline := time.Now().Add(20 * time.Second); len(states()) > 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond) // pods of the removed set go
+	}
+	if got := states(); len(got) != 0 {
+		pods, _ := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		for _, p := range pods.Items {
+			t.Logf("pod %s labels %v deleting %v phase %s", p.Name, p.Labels, p.DeletionTimestamp, p.Status.Phase)
+		}
+		t.Errorf("instances after removing all: %v", got)
+	}
+}
