@@ -24,9 +24,38 @@ type internalServer struct {
 // clients with an address in subnet only. The address need not exist yet:
 // the network may appear with the project's first instance. Calling it
 // again with the same values does nothing.
+//
+// When projects share one network (Config.ProjectOf is set), one listener
+// on addr serves every project, each caller the project its address
+// belongs to.
 func (r *Router) ServeProject(project string, addr netip.AddrPort, subnet netip.Prefix) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.cfg.ProjectOf != nil {
+		r.members[project] = true
+		if r.shared[addr] != nil {
+			return nil
+		}
+		srv, err := r.listen(addr, func(w http.ResponseWriter, req *http.Request) {
+			caller, ok := r.cfg.ProjectOf(remoteAddr(req))
+			r.mu.RLock()
+			ok = ok && r.members[caller]
+			r.mu.RUnlock()
+			if !ok {
+				r.log.Debug("project endpoint refused", "caller", remoteAddr(req), "project", caller)
+				r.requests.WithLabelValues("403").Inc()
+				plain(w, http.StatusForbidden, "project endpoints answer only the project's own instances\n")
+				return
+			}
+			r.serveInternal(w, req, caller, subnet)
+		})
+		if err != nil {
+			return fmt.Errorf("listen for projects on %s: %w", addr, err)
+		}
+		r.shared[addr] = &internalServer{addr: addr, subnet: subnet, srv: srv}
+		r.log.Info("serving project endpoints", "addr", addr, "shared", true)
+		return nil
+	}
 	if cur := r.internal[project]; cur != nil {
 		if cur.addr == addr && cur.subnet == subnet {
 			return nil
@@ -34,6 +63,19 @@ func (r *Router) ServeProject(project string, addr netip.AddrPort, subnet netip.
 		cur.srv.Close()
 		delete(r.internal, project)
 	}
+	srv, err := r.listen(addr, func(w http.ResponseWriter, req *http.Request) {
+		r.serveInternal(w, req, project, subnet)
+	})
+	if err != nil {
+		return fmt.Errorf("listen for project %s on %s: %w", project, addr, err)
+	}
+	r.internal[project] = &internalServer{addr: addr, subnet: subnet, srv: srv}
+	r.log.Info("serving project endpoints", "project", project, "addr", addr)
+	return nil
+}
+
+// listen serves handler on addr, which need not exist yet (IP_FREEBIND).
+func (r *Router) listen(addr netip.AddrPort, handler http.HandlerFunc) (*http.Server, error) {
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
@@ -43,22 +85,26 @@ func (r *Router) ServeProject(project string, addr netip.AddrPort, subnet netip.
 	}}
 	ln, err := lc.Listen(context.Background(), "tcp", addr.String())
 	if err != nil {
-		return fmt.Errorf("listen for project %s on %s: %w", project, addr, err)
+		return nil, err
 	}
-	is := &internalServer{addr: addr, subnet: subnet}
-	is.srv = &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.serveInternal(w, req, project, subnet)
-	})}
-	r.internal[project] = is
-	go is.srv.Serve(ln)
-	r.log.Info("serving project endpoints", "project", project, "addr", addr)
-	return nil
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: handler}
+	go srv.Serve(ln)
+	return srv, nil
+}
+
+func remoteAddr(req *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(req.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // StopProject stops serving a project's internal endpoints.
 func (r *Router) StopProject(project string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.members, project)
 	if is := r.internal[project]; is != nil {
 		is.srv.Close()
 		delete(r.internal, project)
@@ -73,10 +119,14 @@ func (r *Router) Close() {
 		is.srv.Close()
 		delete(r.internal, p)
 	}
+	for a, is := range r.shared {
+		is.srv.Close()
+		delete(r.shared, a)
+	}
 }
 
 func (r *Router) serveInternal(w http.ResponseWriter, req *http.Request, project string, subnet netip.Prefix) {
-	if ap, err := netip.ParseAddrPort(req.RemoteAddr); err != nil || !subnet.Contains(ap.Addr().Unmap()) {
+	if !subnet.Contains(remoteAddr(req)) {
 		r.requests.WithLabelValues("403").Inc()
 		plain(w, http.StatusForbidden, "project endpoints answer only the project's own instances\n")
 		return

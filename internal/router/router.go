@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -44,6 +45,9 @@ type Config struct {
 	Wake       func(rev string) // told when a request waits for a revision with no ready instance
 	Logger     *slog.Logger
 	Registry   prometheus.Registerer // may be nil
+	// ProjectOf tells which project an instance address belongs to, when
+	// projects share one network (the kubernetes engine); see ServeProject.
+	ProjectOf func(netip.Addr) (project string, ok bool)
 }
 
 // Router is an http.Handler. It is safe for concurrent use.
@@ -56,6 +60,8 @@ type Router struct {
 	mu       sync.RWMutex
 	revs     map[string]*revision
 	internal map[string]*internalServer // by project
+	shared   map[netip.AddrPort]*internalServer
+	members  map[string]bool // projects served by the shared listeners
 
 	proxy, proxyH2C *httputil.ReverseProxy
 	requests        *prometheus.CounterVec
@@ -72,7 +78,8 @@ func New(cfg Config) *Router {
 	if cfg.Wake == nil {
 		cfg.Wake = func(string) {}
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger.With("component", "router"), revs: map[string]*revision{}, internal: map[string]*internalServer{}}
+	r := &Router{cfg: cfg, log: cfg.Logger.With("component", "router"), revs: map[string]*revision{}, internal: map[string]*internalServer{},
+		shared: map[netip.AddrPort]*internalServer{}, members: map[string]bool{}}
 	r.wake.Store(&cfg.Wake)
 	empty := map[string]Route{}
 	r.routes.Store(&empty)

@@ -390,6 +390,56 @@ func TestInternalListenerServesOnlyItsProject(t *testing.T) {
 	}
 }
 
+// TestSharedListenerServesEachCallerItsProject: where projects share one
+// network, one listener serves every project, each caller the project its
+// address belongs to, and a caller of no served project nothing.
+func TestSharedListenerServesEachCallerItsProject(t *testing.T) {
+	ep := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "internal") })
+	var caller atomic.Value
+	caller.Store("p")
+	r, _ := newRouter(t, Config{ProjectOf: func(a netip.Addr) (string, bool) {
+		p := caller.Load().(string)
+		return p, p != "" && a.IsLoopback()
+	}})
+	t.Cleanup(r.Close)
+	r.SetRoutes(map[string]Route{
+		"private.p.svc": {Revision: "rev", Project: "p"},
+		"other.q.svc":   {Revision: "rev", Project: "q"},
+	})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := netip.MustParseAddrPort(ln.Addr().String())
+	ln.Close()
+	for _, p := range []string{"p", "q"} {
+		if err := r.ServeProject(p, addr, netip.MustParsePrefix("127.0.0.0/8")); err != nil {
+			t.Fatalf("serve %s on the shared address: %v", p, err)
+		}
+	}
+	base := "http://" + addr.String()
+	tests := []struct {
+		caller, host string
+		code         int
+	}{
+		{"p", "private.p.svc", 200},
+		{"p", "other.q.svc", 404},
+		{"q", "other.q.svc", 200},
+		{"q", "private.p.svc", 404},
+		{"z", "private.p.svc", 403}, // a project not served
+		{"", "private.p.svc", 403},  // an address of no instance
+	}
+	for _, tt := range tests {
+		caller.Store(tt.caller)
+		if code, _ := get(t, base, tt.host); code != tt.code {
+			t.Errorf("caller %q, host %s: %d, want %d", tt.caller, tt.host, code, tt.code)
+		}
+	}
+	r.StopProject("p")
+	caller.Store("p")
+	if code, _ := get(t, base, "private.p.svc"); code != 403 {
+		t.Errorf("after StopProject(p): %d, want 403", code)
+	}
+}
+
 func TestWaitingRequestFollowsTheRouteToANewRevision(t *testing.T) {
 	r, base := newRouter(t, Config{Wake: func(string) {}})
 	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "old", Public: true}})

@@ -121,7 +121,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 			Jobs: cfg.MaxJobs, JobRuns: cfg.MaxJobRuns, Apps: cfg.MaxApps},
 		Domain: cfg.Domain,
 	}
-	rt := router.New(router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg})
+	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg}
+	if shared, ok := eng.(interface {
+		ProjectOf(netip.Addr) (string, bool)
+	}); ok {
+		rcfg.ProjectOf = shared.ProjectOf // projects share the cluster's pod network
+	}
+	rt := router.New(rcfg)
 	var apps *app.Controller
 	if eng != nil {
 		apiCfg.Logs = eng

@@ -546,8 +546,10 @@ func runIn(t *testing.T, c *api.Client, project, image string, command ...string
 	return r.Status == "completed", logs.String()
 }
 
-func TestAppProjectVisibility(t *testing.T) {
-	s := appServer(t)
+func TestAppProjectVisibility(t *testing.T) { forEngines(t, testAppProjectVisibility) }
+
+func testAppProjectVisibility(t *testing.T, eng string) {
+	s := appServerOn(t, eng)
 	c := s.adminClient()
 	p, _, image := jobProject(t, s, "inside")
 	other, _, _ := jobProject(t, s, "outside")

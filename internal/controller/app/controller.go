@@ -309,11 +309,6 @@ func (c *Controller) serveProject(ctx context.Context, project string, names []s
 		return
 	}
 	gw, subnet, err := c.cfg.Engine.ProjectNetwork(ctx, project, names)
-	if errors.Is(err, engine.ErrNotSupported) {
-		c.log.Info("project-only endpoints are not served on this engine", "project", project)
-		c.internal[project] = key
-		return
-	}
 	if err != nil {
 		c.log.Warn("project network", "project", project, "err", err)
 		return

@@ -180,7 +180,7 @@ func (e *Engine) RunArray(ctx context.Context, a engine.Array) error {
 	meta.Annotations[labelRun] = a.Name
 	meta.Annotations[annotIndexLabel] = a.IndexLabel
 	meta.Annotations[annotRetryLabel] = a.RetryLabel
-	spec := podSpec(a.Template, pull, vols, mounts)
+	spec := podSpec(a.Template, pull, vols, mounts, e.hostAliases(ctx, ns))
 	if len(spec.Containers[0].Env) == 0 { // the policy appends to the list
 		spec.Containers[0].Env = []corev1.EnvVar{{Name: "CE_JOBRUN", Value: a.Name}}
 	}

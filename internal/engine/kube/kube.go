@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/coligo/coligo/internal/core"
@@ -34,6 +35,7 @@ const (
 	annotLabels   = "coligo.dev/labels"            // the instance's labels, as JSON
 	annotServer   = "coligo.dev/registry"          // a pull secret's registry
 	finalizer     = "coligo.dev/keep-status"       // keeps a stopped pod's exit until Remove
+	networkCM     = "coligo-network"               // the names ProjectNetwork maps to the gateway
 	managedBy     = "coligo"
 	container     = "main"
 )
@@ -63,7 +65,7 @@ type Engine struct {
 
 	mu          sync.Mutex
 	subs        map[chan engine.Event]struct{}
-	watching    bool
+	pods        cache.SharedIndexInformer // pods coligo made; see ensureWatch
 	policyReady bool
 	stop        chan struct{}          // ends the pod informer
 	ready       map[string]bool        // namespaces known to exist with their policy
@@ -189,11 +191,40 @@ func (e *Engine) policy(ns string) *networkingv1.NetworkPolicy {
 	}
 }
 
-// ProjectNetwork is not supported: the pods of every project share the
-// cluster's pod network, so coligo cannot tell a project's own callers by
-// their subnet, and project-only endpoints are not served.
+// ProjectNetwork implements engine.Engine. The pods of every project share
+// the cluster's pod network: the subnet is the pod network, and the router
+// tells a caller's project by ProjectOf. The names are kept in a ConfigMap
+// of the namespace and become host aliases of the pods started after the
+// call: a pod's /etc/hosts is fixed when it starts.
 func (e *Engine) ProjectNetwork(ctx context.Context, project string, names []string) (netip.Addr, netip.Prefix, error) {
-	return netip.Addr{}, netip.Prefix{}, fmt.Errorf("project network of %s on kubernetes: %w", project, engine.ErrNotSupported)
+	if err := e.ensureProject(ctx, project); err != nil {
+		return netip.Addr{}, netip.Prefix{}, err
+	}
+	ns := Namespace(project)
+	want := strings.Join(names, " ")
+	cms := e.client.CoreV1().ConfigMaps(ns)
+	cur, err := cms.Get(ctx, networkCM, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: networkCM, Namespace: ns, Labels: map[string]string{labelManaged: managedBy}},
+			Data: map[string]string{"names": want}}, metav1.CreateOptions{})
+	case err == nil && cur.Data["names"] != want:
+		cur.Data = map[string]string{"names": want}
+		_, err = cms.Update(ctx, cur, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("record the names of project %s: %w", project, err)
+	}
+	return e.cfg.Gateway, e.cfg.PodCIDR, nil
+}
+
+// hostAliases maps the project's names (see ProjectNetwork) to the gateway.
+func (e *Engine) hostAliases(ctx context.Context, ns string) []corev1.HostAlias {
+	cm, err := e.client.CoreV1().ConfigMaps(ns).Get(ctx, networkCM, metav1.GetOptions{})
+	if err != nil || cm.Data["names"] == "" {
+		return nil
+	}
+	return []corev1.HostAlias{{IP: e.cfg.Gateway.String(), Hostnames: strings.Fields(cm.Data["names"])}}
 }
 
 // Run implements engine.Engine: it checks the image with its registry (so
@@ -224,7 +255,7 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	if err != nil {
 		return engine.Instance{}, err
 	}
-	pod, err := podFor(spec, pull, vols, mounts)
+	pod, err := podFor(spec, pull, vols, mounts, e.hostAliases(ctx, ns))
 	if err != nil {
 		return engine.Instance{}, err
 	}

@@ -36,7 +36,7 @@ func TestConformance(t *testing.T) {
 		Auth:        parts.Auth(),
 		Missing:     parts.Registry + "/coligo-test/busybox:no-such-tag",
 		Unreachable: "127.0.0.1:1/coligo-test/busybox:1",
-		NoPrepare:   true, NoProjectNetwork: true, NodeImages: true, IsolationByPolicy: true,
+		NoPrepare:   true, HostsFixedAtStart: true, NodeImages: true, IsolationByPolicy: true,
 	})
 }
 

@@ -20,7 +20,7 @@ import (
 // podSpec is the pod of an instance: one container with the spec's image,
 // command, environment, user and limits, the files mounted read-only, and
 // nothing of the cluster's own (no service account token, no service links).
-func podSpec(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1.Volume, mounts []corev1.VolumeMount) corev1.PodSpec {
+func podSpec(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1.Volume, mounts []corev1.VolumeMount, aliases []corev1.HostAlias) corev1.PodSpec {
 	c := corev1.Container{
 		Name: container, Image: spec.Image, Command: spec.Command, Args: spec.Args,
 		ImagePullPolicy: corev1.PullIfNotPresent, VolumeMounts: mounts,
@@ -41,6 +41,7 @@ func podSpec(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1
 		RestartPolicy:                 corev1.RestartPolicyNever,
 		ImagePullSecrets:              pull,
 		Volumes:                       vols,
+		HostAliases:                   aliases,
 		AutomountServiceAccountToken:  new(false),
 		EnableServiceLinks:            new(false),
 		DNSPolicy:                     corev1.DNSDefault,
@@ -49,7 +50,7 @@ func podSpec(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1
 }
 
 // podFor is the pod of an instance.
-func podFor(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1.Volume, mounts []corev1.VolumeMount) (*corev1.Pod, error) {
+func podFor(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1.Volume, mounts []corev1.VolumeMount, aliases []corev1.HostAlias) (*corev1.Pod, error) {
 	if errs := validation.IsDNS1123Subdomain(spec.ID); len(errs) > 0 {
 		return nil, fmt.Errorf("instance name %q: %s", spec.ID, strings.Join(errs, "; "))
 	}
@@ -58,7 +59,7 @@ func podFor(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1.
 		return nil, err
 	}
 	meta.Finalizers = []string{finalizer}
-	return &corev1.Pod{ObjectMeta: meta, Spec: podSpec(spec, pull, vols, mounts)}, nil
+	return &corev1.Pod{ObjectMeta: meta, Spec: podSpec(spec, pull, vols, mounts, aliases)}, nil
 }
 
 // instanceMeta names an instance's object and carries its labels: as an

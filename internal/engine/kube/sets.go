@@ -113,7 +113,7 @@ func (e *Engine) ensureSet(ctx context.Context, ns string, spec engine.Spec, pul
 	}
 	delete(meta.Labels, labelInstance)
 	meta.Labels[labelSet] = spec.Set
-	ps := podSpec(tmpl, pull, vols, mounts)
+	ps := podSpec(tmpl, pull, vols, mounts, e.hostAliases(ctx, ns))
 	ps.RestartPolicy = corev1.RestartPolicyAlways // a ReplicaSet's pods must; an exit is reported by its restart
 	b, _ := json.Marshal(ps)
 	h := sha256.Sum256(b)
