@@ -92,13 +92,13 @@ func (e *Engine) ensurePolicy(ctx context.Context, ns string) error {
 		p.ResourceVersion = cur.ResourceVersion
 		_, err = api.MutatingAdmissionPolicies().Update(ctx, p, metav1.UpdateOptions{})
 		if err != nil {
-			return fmt.Errorf("update admission policy %s: %w", p.Name, err)
+			return fmt.Errorf("update admission policy %s: %w", p.Name, opaque(err))
 		}
 	} else if _, err := api.MutatingAdmissionPolicies().Create(ctx, p, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create admission policy %s: %w", p.Name, err)
+		return fmt.Errorf("create admission policy %s: %w", p.Name, opaque(err))
 	}
 	if _, err := api.MutatingAdmissionPolicyBindings().Create(ctx, b, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create admission policy binding %s: %w", b.Name, err)
+		return fmt.Errorf("create admission policy binding %s: %w", b.Name, opaque(err))
 	}
 	if err := e.checkPolicy(ctx, ns); err != nil {
 		return err
@@ -142,12 +142,12 @@ func (e *Engine) RunArray(ctx context.Context, a engine.Array) error {
 	if cur, err := jobs.Get(ctx, a.Name, metav1.GetOptions{}); err == nil {
 		if cur.Spec.Suspend != nil && *cur.Spec.Suspend {
 			if _, err := jobs.Patch(ctx, a.Name, types.MergePatchType, []byte(`{"spec":{"suspend":false}}`), metav1.PatchOptions{}); err != nil {
-				return fmt.Errorf("resume job run %s: %w", a.Name, err)
+				return fmt.Errorf("resume job run %s: %w", a.Name, opaque(err))
 			}
 		}
 		return nil
 	} else if !apierrors.IsNotFound(err) {
-		return fmt.Errorf("get job run %s: %w", a.Name, err)
+		return fmt.Errorf("get job run %s: %w", a.Name, opaque(err))
 	}
 	if len(a.Indices) == 0 {
 		return fmt.Errorf("job run %s has no indices", a.Name)
@@ -203,7 +203,7 @@ func (e *Engine) RunArray(ctx context.Context, a engine.Array) error {
 		job.Spec.ActiveDeadlineSeconds = new(int64(math.Ceil(a.Deadline.Seconds())))
 	}
 	if _, err := jobs.Create(ctx, job, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create job run %s: %w", a.Name, err)
+		return fmt.Errorf("create job run %s: %w", a.Name, opaque(err))
 	}
 	return nil
 }
@@ -213,7 +213,7 @@ func (e *Engine) RunArray(ctx context.Context, a engine.Array) error {
 func (e *Engine) StopArray(ctx context.Context, project, name string) error {
 	_, err := e.client.BatchV1().Jobs(Namespace(project)).Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"suspend":true}}`), metav1.PatchOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("stop job run %s: %w", name, err)
+		return fmt.Errorf("stop job run %s: %w", name, opaque(err))
 	}
 	return nil
 }
@@ -223,11 +223,11 @@ func (e *Engine) RemoveArray(ctx context.Context, project, name string) error {
 	ns := Namespace(project)
 	bg := metav1.DeletePropagationBackground
 	if err := e.client.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("remove job run %s: %w", name, err)
+		return fmt.Errorf("remove job run %s: %w", name, opaque(err))
 	}
 	err := e.client.CoreV1().Secrets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: labelRun + "=" + name})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("remove the files of job run %s: %w", name, err)
+		return fmt.Errorf("remove the files of job run %s: %w", name, opaque(err))
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func (e *Engine) ensureWatch() error {
 		return nil, nil
 	}})
 	if err != nil {
-		return fmt.Errorf("watch pods: %w", err)
+		return fmt.Errorf("watch pods: %w", opaque(err))
 	}
 	_, err = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		UpdateFunc: func(oldObj, newObj any) {
@@ -73,7 +73,7 @@ func (e *Engine) ensureWatch() error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("watch pods: %w", err)
+		return fmt.Errorf("watch pods: %w", opaque(err))
 	}
 	// Exits are reported from now on: the initial list only sets the
 	// baseline (updates, not adds, are reported). The informer lives as

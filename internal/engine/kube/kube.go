@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -82,16 +83,16 @@ func New(cfg Config) (*Engine, error) {
 		rc, err = rest.InClusterConfig()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client config: %w", err)
+		return nil, fmt.Errorf("kubernetes client config: %w", opaque(err))
 	}
 	rc.QPS, rc.Burst = 100, 200
 	rc.UserAgent = "coligo"
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, fmt.Errorf("kubernetes client: %w", opaque(err))
 	}
 	if _, err := client.Discovery().ServerVersion(); err != nil {
-		return nil, fmt.Errorf("kubernetes API server: %w", err)
+		return nil, fmt.Errorf("kubernetes API server: %w", opaque(err))
 	}
 	if cfg.RouterNamespace == "" {
 		cfg.RouterNamespace = "coligo"
@@ -140,15 +141,15 @@ func (e *Engine) ensureProject(ctx context.Context, project string) error {
 			return err
 		}
 	} else if err != nil {
-		return fmt.Errorf("create namespace %s: %w", ns, err)
+		return fmt.Errorf("create namespace %s: %w", ns, opaque(err))
 	}
 	pol := e.policy(ns)
 	if _, err := e.client.NetworkingV1().NetworkPolicies(ns).Create(ctx, pol, metav1.CreateOptions{}); err != nil {
 		if !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create network policy in %s: %w", ns, err)
+			return fmt.Errorf("create network policy in %s: %w", ns, opaque(err))
 		}
 		if _, err := e.client.NetworkingV1().NetworkPolicies(ns).Update(ctx, pol, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("update network policy in %s: %w", ns, err)
+			return fmt.Errorf("update network policy in %s: %w", ns, opaque(err))
 		}
 	}
 	e.mu.Lock()
@@ -162,7 +163,7 @@ func (e *Engine) ensureProject(ctx context.Context, project string) error {
 func (e *Engine) ours(ctx context.Context, ns, project string) error {
 	got, err := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if err != nil {
-		return fmt.Errorf("get namespace %s: %w", ns, err)
+		return fmt.Errorf("get namespace %s: %w", ns, opaque(err))
 	}
 	if got.Labels[labelManaged] != managedBy || got.Labels[labelProject] != project {
 		return fmt.Errorf("namespace %s exists and is not coligo's for project %s: it is left alone", ns, project)
@@ -213,7 +214,7 @@ func (e *Engine) ProjectNetwork(ctx context.Context, project string, names []str
 		_, err = cms.Update(ctx, cur, metav1.UpdateOptions{})
 	}
 	if err != nil {
-		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("record the names of project %s: %w", project, err)
+		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("record the names of project %s: %w", project, opaque(err))
 	}
 	return e.cfg.Gateway, e.cfg.PodCIDR, nil
 }
@@ -236,7 +237,7 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	if pod, err := e.findPod(ctx, ns, spec.ID); err == nil {
 		return e.instance(spec.Project, pod), nil
 	} else if !apierrors.IsNotFound(err) {
-		return engine.Instance{}, fmt.Errorf("get instance %s: %w", spec.ID, err)
+		return engine.Instance{}, fmt.Errorf("get instance %s: %w", spec.ID, opaque(err))
 	}
 	if spec.Image == "" {
 		return engine.Instance{}, fmt.Errorf("instance %s: %w", spec.ID, core.ErrNotFound)
@@ -264,7 +265,7 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 		created, err = pods.Get(ctx, spec.ID, metav1.GetOptions{})
 	}
 	if err != nil {
-		return engine.Instance{}, fmt.Errorf("create instance %s: %w", spec.ID, err)
+		return engine.Instance{}, fmt.Errorf("create instance %s: %w", spec.ID, opaque(err))
 	}
 	return e.waitStarted(ctx, spec.Project, created)
 }
@@ -305,7 +306,7 @@ func (e *Engine) waitStarted(ctx context.Context, project string, pod *corev1.Po
 			if ctx.Err() != nil {
 				return e.instance(project, pod), nil
 			}
-			return engine.Instance{}, fmt.Errorf("get instance %s: %w", pod.Name, err)
+			return engine.Instance{}, fmt.Errorf("get instance %s: %w", pod.Name, opaque(err))
 		}
 		pod = p
 	}
@@ -348,7 +349,7 @@ func (e *Engine) Stop(ctx context.Context, project, id string, grace time.Durati
 		return fmt.Errorf("instance %s: %w", id, core.ErrNotFound)
 	}
 	if err != nil {
-		return fmt.Errorf("get instance %s: %w", id, err)
+		return fmt.Errorf("get instance %s: %w", id, opaque(err))
 	}
 	if e.instance(project, pod).State == engine.StateExited {
 		return nil
@@ -361,7 +362,7 @@ func (e *Engine) Stop(ctx context.Context, project, id string, grace time.Durati
 		secs := int64(math.Ceil(grace.Seconds()))
 		err = e.client.CoreV1().Pods(ns).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &secs})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("stop instance %s: %w", id, err)
+			return fmt.Errorf("stop instance %s: %w", id, opaque(err))
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, grace+15*time.Second)
@@ -396,14 +397,14 @@ func (e *Engine) Remove(ctx context.Context, project, id string) error {
 	}
 	zero := int64(0)
 	if err := e.client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("remove instance %s: %w", id, err)
+		return fmt.Errorf("remove instance %s: %w", id, opaque(err))
 	}
 	if set != "" {
 		return e.dropEmptySet(ctx, ns, set)
 	}
 	err := e.client.CoreV1().Secrets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: labelInstance + "=" + id})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("remove the files of instance %s: %w", id, err)
+		return fmt.Errorf("remove the files of instance %s: %w", id, opaque(err))
 	}
 	return nil
 }
@@ -413,7 +414,7 @@ func (e *Engine) release(ctx context.Context, ns, name string) error {
 	patch := []byte(`{"metadata":{"finalizers":null}}`)
 	_, err := e.client.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("release instance %s: %w", name, err)
+		return fmt.Errorf("release instance %s: %w", name, opaque(err))
 	}
 	return nil
 }
@@ -422,7 +423,7 @@ func (e *Engine) release(ctx context.Context, ns, name string) error {
 func (e *Engine) List(ctx context.Context, project string, match map[string]string) ([]engine.Instance, error) {
 	list, err := e.client.CoreV1().Pods(Namespace(project)).List(ctx, metav1.ListOptions{LabelSelector: labelManaged + "=" + managedBy})
 	if err != nil {
-		return nil, fmt.Errorf("list instances of project %s: %w", project, err)
+		return nil, fmt.Errorf("list instances of project %s: %w", project, opaque(err))
 	}
 	var out []engine.Instance
 	for i := range list.Items {
@@ -456,7 +457,7 @@ func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, foll
 			return fmt.Errorf("instance %s: %w", id, core.ErrNotFound)
 		}
 		if err != nil {
-			return fmt.Errorf("get instance %s: %w", id, err)
+			return fmt.Errorf("get instance %s: %w", id, opaque(err))
 		}
 		name = pod.Name
 		cs := containerStatus(pod)
@@ -474,11 +475,11 @@ func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, foll
 	}
 	rc, err := pods.GetLogs(name, &corev1.PodLogOptions{Container: container, Follow: follow}).Stream(ctx)
 	if err != nil {
-		return fmt.Errorf("logs of instance %s: %w", id, err)
+		return fmt.Errorf("logs of instance %s: %w", id, opaque(err))
 	}
 	defer rc.Close()
 	if _, err := io.Copy(w, rc); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("logs of instance %s: %w", id, err)
+		return fmt.Errorf("logs of instance %s: %w", id, opaque(err))
 	}
 	return nil
 }
@@ -491,12 +492,12 @@ func (e *Engine) PruneImages(ctx context.Context, project string, keep []string)
 	ns := Namespace(project)
 	secrets, err := e.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: labelPull + "=true"})
 	if err != nil {
-		return nil, fmt.Errorf("list pull secrets of project %s: %w", project, err)
+		return nil, fmt.Errorf("list pull secrets of project %s: %w", project, opaque(err))
 	}
 	used := map[string]bool{}
 	pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("list instances of project %s: %w", project, err)
+		return nil, fmt.Errorf("list instances of project %s: %w", project, opaque(err))
 	}
 	for _, p := range pods.Items {
 		for _, s := range p.Spec.ImagePullSecrets {
@@ -505,7 +506,7 @@ func (e *Engine) PruneImages(ctx context.Context, project string, keep []string)
 	}
 	jobs, err := e.client.BatchV1().Jobs(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("list job runs of project %s: %w", project, err)
+		return nil, fmt.Errorf("list job runs of project %s: %w", project, opaque(err))
 	}
 	for _, j := range jobs.Items {
 		for _, s := range j.Spec.Template.Spec.ImagePullSecrets {
@@ -515,7 +516,7 @@ func (e *Engine) PruneImages(ctx context.Context, project string, keep []string)
 	for _, s := range secrets.Items {
 		if !used[s.Name] && !keptServer(s.Annotations[annotServer], keep) {
 			if err := e.client.CoreV1().Secrets(ns).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("remove pull secret %s: %w", s.Name, err)
+				return nil, fmt.Errorf("remove pull secret %s: %w", s.Name, opaque(err))
 			}
 		}
 	}
@@ -545,7 +546,7 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("get namespace %s: %w", ns, err)
+		return fmt.Errorf("get namespace %s: %w", ns, opaque(err))
 	}
 	if got.Labels[labelManaged] != managedBy || got.Labels[labelProject] != project {
 		return fmt.Errorf("namespace %s is not coligo's for project %s: it is left alone", ns, project)
@@ -555,7 +556,7 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 	// again while the namespace is being deleted.
 	orphan := metav1.DeletePropagationOrphan
 	if err := e.client.AppsV1().ReplicaSets(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &orphan}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("remove the sets of project %s: %w", project, err)
+		return fmt.Errorf("remove the sets of project %s: %w", project, opaque(err))
 	}
 	if err := e.releaseAll(ctx, ns); err != nil {
 		return err
@@ -563,7 +564,7 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 	bg := metav1.DeletePropagationBackground
 	err = e.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: &bg})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("delete namespace %s: %w", ns, err)
+		return fmt.Errorf("delete namespace %s: %w", ns, opaque(err))
 	}
 	for {
 		_, err := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
@@ -571,7 +572,7 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("wait for namespace %s to go: %w", ns, err)
+			return fmt.Errorf("wait for namespace %s to go: %w", ns, opaque(err))
 		}
 		if err := e.releaseAll(ctx, ns); err != nil {
 			return err
@@ -588,7 +589,7 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 func (e *Engine) releaseAll(ctx context.Context, ns string) error {
 	pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("list pods of %s: %w", ns, err)
+		return fmt.Errorf("list pods of %s: %w", ns, opaque(err))
 	}
 	if pods == nil {
 		return nil
@@ -599,7 +600,7 @@ func (e *Engine) releaseAll(ctx context.Context, ns string) error {
 			return err
 		}
 		if err := e.client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("remove pod %s: %w", p.Name, err)
+			return fmt.Errorf("remove pod %s: %w", p.Name, opaque(err))
 		}
 	}
 	return nil
@@ -650,4 +651,14 @@ func containerStatus(pod *corev1.Pod) *corev1.ContainerStatus {
 		}
 	}
 	return nil
+}
+
+// opaque keeps the words of an error from the Kubernetes API (or its
+// client) but not its type: what leaves the engine is coligo's errors only.
+// Context errors pass as they are.
+func opaque(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return errors.New(err.Error())
 }

@@ -3,6 +3,7 @@ package kube
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"maps"
@@ -10,8 +11,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/enginetest"
 	"github.com/coligo/coligo/internal/itest"
@@ -86,6 +92,46 @@ func TestProjectObjects(t *testing.T) {
 	}
 	if _, err := e.client.CoreV1().Namespaces().Get(ctx, Namespace(p), metav1.GetOptions{}); err == nil {
 		t.Error("the namespace remains after purge")
+	}
+}
+
+// TestEngineBoundary: Kubernetes errors do not leave the engine, and a
+// namespace coligo did not make is neither adopted nor deleted.
+func TestEngineBoundary(t *testing.T) {
+	parts, k := itest.Need(t), itest.NeedKube(t)
+	image := parts.BusyboxImage(t)
+	e := newEngine(t, parts, k)
+	ctx := context.Background()
+	p := enginetest.Project(t, e)
+	var se apierrors.APIStatus
+	if err := e.Stop(ctx, p, "missing", 0); !errors.Is(err, core.ErrNotFound) || errors.As(err, &se) {
+		t.Errorf("stop of a missing instance: %v (%T), want core.ErrNotFound only", err, errors.Unwrap(err))
+	}
+	err := e.RunArray(ctx, engine.Array{Name: "Not_A_Name", Project: p, Indices: []int{0}, Template: engine.Spec{Project: p, Image: image, Auth: parts.Auth()}})
+	if err == nil || errors.As(err, &se) {
+		t.Errorf("an array the API refuses: %v, want an error that is not the API's type", err)
+	}
+	// A namespace of the same name that coligo did not label is left alone.
+	admin, err := clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kubernetes.NewForConfigOrDie(admin)
+	foreign := "f" + p[1:]
+	if _, err := kc.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace(foreign)}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		kc.CoreV1().Namespaces().Delete(context.Background(), Namespace(foreign), metav1.DeleteOptions{})
+	})
+	if _, err := e.Run(ctx, engine.Spec{ID: "x", Project: foreign, Image: image, Auth: parts.Auth(), Command: []string{"true"}}); err == nil || !strings.Contains(err.Error(), "not coligo's") {
+		t.Errorf("run in a foreign namespace: %v", err)
+	}
+	if err := e.Purge(ctx, foreign); err == nil {
+		t.Error("purge deleted a namespace coligo did not make")
+	}
+	if ns, err := kc.CoreV1().Namespaces().Get(ctx, Namespace(foreign), metav1.GetOptions{}); err != nil || ns.DeletionTimestamp != nil {
+		t.Errorf("the foreign namespace after run and purge: %v", err)
 	}
 }
 

@@ -68,7 +68,7 @@ func podFor(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1.
 func instanceMeta(ns, name string, labels map[string]string) (metav1.ObjectMeta, error) {
 	b, err := json.Marshal(labels)
 	if err != nil {
-		return metav1.ObjectMeta{}, fmt.Errorf("labels of %s: %w", name, err)
+		return metav1.ObjectMeta{}, fmt.Errorf("labels of %s: %w", name, opaque(err))
 	}
 	kl := map[string]string{labelManaged: managedBy, labelInstance: name}
 	for k, v := range labels {
@@ -127,7 +127,7 @@ func (e *Engine) files(ctx context.Context, ns, owner string, labels map[string]
 			_, err = e.client.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{})
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("store the files of %s: %w", owner, err)
+			return nil, nil, fmt.Errorf("store the files of %s: %w", owner, opaque(err))
 		}
 		vol := "files-" + strconv.Itoa(i)
 		vols = append(vols, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{

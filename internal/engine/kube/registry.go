@@ -139,13 +139,13 @@ func (e *Engine) pullSecrets(ctx context.Context, project, image string, auth *e
 			_, err = secrets.Update(ctx, cur, metav1.UpdateOptions{})
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store the pull secret of project %s for %s: %w", project, reg, err)
+			return nil, fmt.Errorf("store the pull secret of project %s for %s: %w", project, reg, opaque(err))
 		}
 		return []corev1.LocalObjectReference{{Name: s.Name}}, nil
 	}
 	list, err := e.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: labelPull + "=true"})
 	if err != nil {
-		return nil, fmt.Errorf("list pull secrets of project %s: %w", project, err)
+		return nil, fmt.Errorf("list pull secrets of project %s: %w", project, opaque(err))
 	}
 	var out []corev1.LocalObjectReference
 	for _, s := range list.Items {
@@ -169,7 +169,7 @@ func dockerConfigSecret(ns, reg string, auth *engine.RegistryAuth) (*corev1.Secr
 	}}}
 	b, err := json.Marshal(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("pull secret for %s: %w", reg, err)
+		return nil, fmt.Errorf("pull secret for %s: %w", reg, opaque(err))
 	}
 	h := sha256.Sum256([]byte(reg + "\x00" + auth.Username))
 	return &corev1.Secret{

@@ -72,7 +72,7 @@ func (e *Engine) scaleUp(ctx context.Context, ns string, spec engine.Spec, pull 
 	for {
 		list, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labelSet + "=" + spec.Set})
 		if err != nil {
-			return nil, fmt.Errorf("list pods of set %s: %w", spec.Set, err)
+			return nil, fmt.Errorf("list pods of set %s: %w", spec.Set, opaque(err))
 		}
 		for i := range list.Items {
 			p := &list.Items[i]
@@ -82,7 +82,7 @@ func (e *Engine) scaleUp(ctx context.Context, ns string, spec engine.Spec, pull 
 			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{labelInstance: spec.ID}}})
 			claimed, err := e.client.CoreV1().Pods(ns).Patch(ctx, p.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 			if err != nil {
-				return nil, fmt.Errorf("claim pod %s for instance %s: %w", p.Name, spec.ID, err)
+				return nil, fmt.Errorf("claim pod %s for instance %s: %w", p.Name, spec.ID, opaque(err))
 			}
 			return claimed, nil
 		}
@@ -133,17 +133,17 @@ func (e *Engine) ensureSet(ctx context.Context, ns string, spec engine.Spec, pul
 	case apierrors.IsNotFound(err):
 		created, err := sets.Create(ctx, rs, metav1.CreateOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("create set %s: %w", spec.Set, err)
+			return nil, fmt.Errorf("create set %s: %w", spec.Set, opaque(err))
 		}
 		return created, nil
 	case err != nil:
-		return nil, fmt.Errorf("get set %s: %w", spec.Set, err)
+		return nil, fmt.Errorf("get set %s: %w", spec.Set, opaque(err))
 	case cur.Annotations[annotSpec] != hash:
 		cur.Annotations[annotSpec] = hash
 		cur.Spec.Template = rs.Spec.Template
 		updated, err := sets.Update(ctx, cur, metav1.UpdateOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("update set %s: %w", spec.Set, err)
+			return nil, fmt.Errorf("update set %s: %w", spec.Set, opaque(err))
 		}
 		return updated, nil
 	}
@@ -155,7 +155,7 @@ func (e *Engine) resize(ctx context.Context, ns, name string, delta int32) error
 	for {
 		rs, err := e.client.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			return fmt.Errorf("get set %s: %w", name, err)
+			return fmt.Errorf("get set %s: %w", name, opaque(err))
 		}
 		rs.Spec.Replicas = new(max(0, *rs.Spec.Replicas+delta))
 		_, err = e.client.AppsV1().ReplicaSets(ns).Update(ctx, rs, metav1.UpdateOptions{})
@@ -163,7 +163,7 @@ func (e *Engine) resize(ctx context.Context, ns, name string, delta int32) error
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("scale set %s: %w", name, err)
+			return fmt.Errorf("scale set %s: %w", name, opaque(err))
 		}
 		return nil
 	}
@@ -184,7 +184,7 @@ func (e *Engine) stopInSet(ctx context.Context, pod *corev1.Pod, grace time.Dura
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("stop pod %s: %w", pod.Name, err)
+		return fmt.Errorf("stop pod %s: %w", pod.Name, opaque(err))
 	}
 	return e.resize(ctx, ns, set, -1)
 }
@@ -199,22 +199,22 @@ func (e *Engine) dropEmptySet(ctx context.Context, ns, set string) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("get set %s: %w", set, err)
+		return fmt.Errorf("get set %s: %w", set, opaque(err))
 	}
 	pods, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labelSet + "=" + set + "," + labelInstance})
 	if err != nil {
-		return fmt.Errorf("list pods of set %s: %w", set, err)
+		return fmt.Errorf("list pods of set %s: %w", set, opaque(err))
 	}
 	if *rs.Spec.Replicas > 0 || len(pods.Items) > 0 {
 		return nil
 	}
 	bg := metav1.DeletePropagationBackground
 	if err := e.client.AppsV1().ReplicaSets(ns).Delete(ctx, set, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("remove set %s: %w", set, err)
+		return fmt.Errorf("remove set %s: %w", set, opaque(err))
 	}
 	err = e.client.CoreV1().Secrets(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: labelSet + "=" + set})
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("remove the files of set %s: %w", set, err)
+		return fmt.Errorf("remove the files of set %s: %w", set, opaque(err))
 	}
 	return nil
 }
