@@ -33,6 +33,16 @@ func newEngine(t *testing.T, parts itest.Parts, k itest.Kube) *Engine {
 	return e
 }
 
+// setup gives a test the real parts, the test cluster, the test image, an
+// engine with the rights of deploy/kubernetes/rbac.yaml and a fresh project.
+func setup(t *testing.T) (itest.Parts, itest.Kube, string, *Engine, string) {
+	t.Helper()
+	parts, k := itest.Need(t), itest.NeedKube(t)
+	image := parts.BusyboxImage(t)
+	e := newEngine(t, parts, k)
+	return parts, k, image, e, enginetest.Project(t, e)
+}
+
 func TestConformance(t *testing.T) {
 	parts, k := itest.Need(t), itest.NeedKube(t)
 	image := parts.BusyboxImage(t)
@@ -51,11 +61,8 @@ func TestConformance(t *testing.T) {
 // gateway (the test cluster's bridge does not enforce it), pull secrets of
 // type dockerconfigjson, and nothing left after a purge.
 func TestProjectObjects(t *testing.T) {
-	parts, k := itest.Need(t), itest.NeedKube(t)
-	image := parts.BusyboxImage(t)
-	e := newEngine(t, parts, k)
+	parts, k, image, e, p := setup(t)
 	ctx := context.Background()
-	p := enginetest.Project(t, e)
 	if _, err := e.Run(ctx, engine.Spec{ID: "a", Project: p, Image: image, Auth: parts.Auth(), Command: []string{"sleep", "1000"},
 		Mounts: []engine.Mount{{Dir: "/etc/x", Files: map[string][]byte{"k": []byte("v")}}}}); err != nil {
 		t.Fatal(err)
@@ -98,11 +105,8 @@ func TestProjectObjects(t *testing.T) {
 // TestEngineBoundary: Kubernetes errors do not leave the engine, and a
 // namespace coligo did not make is neither adopted nor deleted.
 func TestEngineBoundary(t *testing.T) {
-	parts, k := itest.Need(t), itest.NeedKube(t)
-	image := parts.BusyboxImage(t)
-	e := newEngine(t, parts, k)
+	parts, k, image, e, p := setup(t)
 	ctx := context.Background()
-	p := enginetest.Project(t, e)
 	var se apierrors.APIStatus
 	if err := e.Stop(ctx, p, "missing", 0); !errors.Is(err, core.ErrNotFound) || errors.As(err, &se) {
 		t.Errorf("stop of a missing instance: %v (%T), want core.ErrNotFound only", err, errors.Unwrap(err))
@@ -140,11 +144,8 @@ func TestEngineBoundary(t *testing.T) {
 // their retry count and their instance name, and show in List as the job
 // run controller names them.
 func TestArrayIsOneIndexedJob(t *testing.T) {
-	parts, k := itest.Need(t), itest.NeedKube(t)
-	image := parts.BusyboxImage(t)
-	e := newEngine(t, parts, k)
+	parts, _, image, e, p := setup(t)
 	ctx := context.Background()
-	p := enginetest.Project(t, e)
 	a := engine.Array{Name: "gaps", Project: p, Indices: []int{1, 3, 5, 6, 7}, Parallelism: 2, RetryLimit: 1,
 		Deadline: time.Hour, IndexLabel: "coligo.index", RetryLabel: "coligo.retry",
 		Template: engine.Spec{Project: p, Image: image, Auth: parts.Auth(), Env: []string{"A=b"}, Labels: map[string]string{"coligo.jobrun": "gaps"},
@@ -210,11 +211,8 @@ func TestArrayIsOneIndexedJob(t *testing.T) {
 // pod that goes, an exit shows as the instance's though the pod restarts
 // its container, and the ReplicaSet goes with the last instance.
 func TestSetIsAReplicaSet(t *testing.T) {
-	parts, k := itest.Need(t), itest.NeedKube(t)
-	image := parts.BusyboxImage(t)
-	e := newEngine(t, parts, k)
+	parts, _, image, e, p := setup(t)
 	ctx := context.Background()
-	p := enginetest.Project(t, e)
 	ns := Namespace(p)
 	spec := func(id string, cmd ...string) engine.Spec {
 		return engine.Spec{ID: id, Project: p, Set: "web-00001", Image: image, Auth: parts.Auth(), Command: cmd,
