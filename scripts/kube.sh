@@ -14,7 +14,9 @@
 # test binds deploy/kubernetes/rbac.yaml's ClusterRole to it) and
 # COLIGO_TEST_KUBE_GATEWAY (the node's address on the pod bridge, where pods
 # reach processes on this host). Everything listens on loopback or on the
-# bridge; kube_stop (called by parts_stop) tears the bridge down.
+# bridge; kube_stop (called by parts_stop) tears the bridge down. The
+# processes are disowned: the API server outlives the 5 s SIGTERM wait of
+# parts_stop, and its SIGKILL is expected.
 
 KUBE_BRIDGE=coligo-kube0
 KUBE_POD_CIDR=10.217.0.0/24
@@ -98,7 +100,7 @@ YML
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
     --initial-cluster "coligo-test=http://127.0.0.1:$peer_port" >"$K/etcd.log" 2>&1 &
-  parts_pids+=($!)
+  parts_pids+=($!); disown $!
 
   "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
@@ -108,17 +110,17 @@ YML
     --service-account-issuer https://kubernetes.default.svc --service-cluster-ip-range "$KUBE_SERVICE_CIDR" \
     --kubelet-client-certificate "$K/certs/apiserver-kubelet.crt" --kubelet-client-key "$K/certs/apiserver-kubelet.key" \
     --kubelet-preferred-address-types InternalIP >"$K/apiserver.log" 2>&1 &
-  parts_pids+=($!)
+  parts_pids+=($!); disown $!
   kube_wait apiserver 60 curl -sf --cacert "$K/certs/ca.crt" -H "Authorization: Bearer $token" "https://127.0.0.1:$api_port/readyz"
 
   "$bin/kube-controller-manager" --kubeconfig "$K/kubeconfig" --leader-elect=false \
     --bind-address 127.0.0.1 --secure-port "$cm_port" --root-ca-file "$K/certs/ca.crt" \
     --service-account-private-key-file "$K/certs/sa.key" --use-service-account-credentials=false \
     --allocate-node-cidrs=false >"$K/controller-manager.log" 2>&1 &
-  parts_pids+=($!)
+  parts_pids+=($!); disown $!
   "$bin/kube-scheduler" --kubeconfig "$K/kubeconfig" --leader-elect=false \
     --bind-address 127.0.0.1 --secure-port "$sched_port" >"$K/scheduler.log" 2>&1 &
-  parts_pids+=($!)
+  parts_pids+=($!); disown $!
 
   # The pod network: a bridge whose gateway address is the node's IP.
   ip link add "$KUBE_BRIDGE" type bridge 2>/dev/null || true
@@ -165,7 +167,7 @@ state = "$K/containerd/state"
     endpoint = ["http://$COLIGO_TEST_REGISTRY"]
 TOML
   containerd --config "$K/containerd/config.toml" >"$K/containerd.log" 2>&1 &
-  parts_pids+=($!)
+  parts_pids+=($!); disown $!
   kube_wait containerd 20 test -S "$K/containerd/containerd.sock"
   go run ./scripts/pushimage -tar "$K/pause.tar" ./scripts/pause coligo.test/pause:1
   ctr -a "$K/containerd/containerd.sock" -n k8s.io images import "$K/pause.tar" >/dev/null
@@ -195,7 +197,7 @@ evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.availa
 YML
   "$bin/kubelet" --config "$K/kubelet.yaml" --kubeconfig "$K/kubeconfig" --root-dir "$K/kubelet" \
     --hostname-override "$KUBE_NODE" --node-ip "$KUBE_NODE_IP" >"$K/kubelet.log" 2>&1 &
-  parts_pids+=($!)
+  parts_pids+=($!); disown $!
   kube_wait kubelet 120 kube_node_ready
   export COLIGO_TEST_KUBECONFIG="$K/kubeconfig" COLIGO_TEST_KUBE_ENGINE_KUBECONFIG="$K/engine.kubeconfig" COLIGO_TEST_KUBE_GATEWAY="$KUBE_NODE_IP"
   echo "== kube: $("$bin/kube-apiserver" --version) at https://127.0.0.1:$api_port, node $KUBE_NODE ready, pods on $KUBE_POD_CIDR"
