@@ -278,21 +278,14 @@ func (e *Engine) waitStarted(ctx context.Context, project string, pod *corev1.Po
 	pods := e.client.CoreV1().Pods(pod.Namespace)
 	for {
 		cs := containerStatus(pod)
+		if msg := startFailure(cs); noCommand(msg) {
+			return e.instance(project, pod), fmt.Errorf("instance %s: %w: %s", pod.Name, engine.ErrNoCommand, msg)
+		}
 		switch {
-		case cs != nil && cs.LastTerminationState.Terminated != nil:
-			if noCommand(cs.LastTerminationState.Terminated.Message) {
-				return e.instance(project, pod), fmt.Errorf("instance %s: %w: %s", pod.Name, engine.ErrNoCommand, cs.LastTerminationState.Terminated.Message)
-			}
-			return e.instance(project, pod), nil
-		case cs != nil && cs.State.Terminated != nil:
-			if noCommand(cs.State.Terminated.Message) {
-				return e.instance(project, pod), fmt.Errorf("instance %s: %w: %s", pod.Name, engine.ErrNoCommand, cs.State.Terminated.Message)
-			}
+		case cs != nil && (cs.State.Terminated != nil || cs.LastTerminationState.Terminated != nil):
 			return e.instance(project, pod), nil
 		case cs != nil && cs.State.Running != nil && pod.Status.PodIP != "":
 			return e.instance(project, pod), nil
-		case cs != nil && cs.State.Waiting != nil && noCommand(cs.State.Waiting.Message):
-			return e.instance(project, pod), fmt.Errorf("instance %s: %w: %s", pod.Name, engine.ErrNoCommand, cs.State.Waiting.Message)
 		case pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:
 			return e.instance(project, pod), nil
 		}
@@ -313,7 +306,7 @@ func (e *Engine) waitStarted(ctx context.Context, project string, pod *corev1.Po
 }
 
 // findPod finds an instance's pod: the pod of that name, or the pod of an
-// array that the index policy named so.
+// array or set that carries the name as its instance label.
 func (e *Engine) findPod(ctx context.Context, ns, id string) (*corev1.Pod, error) {
 	pod, err := e.client.CoreV1().Pods(ns).Get(ctx, id, metav1.GetOptions{})
 	if err == nil || !apierrors.IsNotFound(err) {
@@ -327,6 +320,24 @@ func (e *Engine) findPod(ctx context.Context, ns, id string) (*corev1.Pod, error
 		return nil, err
 	}
 	return &list.Items[0], nil
+}
+
+// startFailure is what the runtime said of a container that did not start
+// (or ended), in any of its states.
+func startFailure(cs *corev1.ContainerStatus) string {
+	if cs == nil {
+		return ""
+	}
+	var msgs []string
+	for _, st := range []corev1.ContainerState{cs.State, cs.LastTerminationState} {
+		if st.Terminated != nil {
+			msgs = append(msgs, st.Terminated.Message)
+		}
+		if st.Waiting != nil {
+			msgs = append(msgs, st.Waiting.Message)
+		}
+	}
+	return strings.Join(msgs, "; ")
 }
 
 func noCommand(msg string) bool {

@@ -24,9 +24,8 @@ func podSpec(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1
 	c := corev1.Container{
 		Name: container, Image: spec.Image, Command: spec.Command, Args: spec.Args,
 		ImagePullPolicy: corev1.PullIfNotPresent, VolumeMounts: mounts,
-		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		Resources:                resources(spec),
-		SecurityContext:          &corev1.SecurityContext{AllowPrivilegeEscalation: new(false)},
+		Resources:       resources(spec),
+		SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: new(false)},
 	}
 	for _, kv := range spec.Env {
 		k, v, _ := strings.Cut(kv, "=")
