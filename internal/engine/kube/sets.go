@@ -33,7 +33,7 @@ const (
 )
 
 // setLock serializes the scaling of one set, so that each scale-up claims
-// the pod it made and each scale-down removes the pod it marked.
+// the pod it made and each scale-down counts the pod it deleted.
 func (e *Engine) setLock(ns, set string) func() {
 	e.mu.Lock()
 	l, ok := e.sets[ns+"/"+set]
@@ -67,7 +67,10 @@ func (e *Engine) scaleUp(ctx context.Context, ns string, spec engine.Spec, pull 
 		return nil, err
 	}
 	// Claim the pod the ReplicaSet makes: the one of the set no instance
-	// has (or one it made before, for a pod a node lost).
+	// has (or one it made before, for a pod a node lost). An unclaimed pod
+	// of an older template (a secret since changed) is deleted instead: the
+	// ReplicaSet replaces it from the current one.
+	hash := rs.Spec.Template.Annotations[annotSpec]
 	deadline := time.Now().Add(time.Minute)
 	for {
 		list, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: labelSet + "=" + spec.Set})
@@ -77,6 +80,12 @@ func (e *Engine) scaleUp(ctx context.Context, ns string, spec engine.Spec, pull 
 		for i := range list.Items {
 			p := &list.Items[i]
 			if p.Labels[labelInstance] != "" || p.DeletionTimestamp != nil {
+				continue
+			}
+			if p.Annotations[annotSpec] != hash {
+				if err := e.client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+					return nil, fmt.Errorf("remove outdated pod %s: %w", p.Name, opaque(err))
+				}
 				continue
 			}
 			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{labelInstance: spec.ID}}})
@@ -118,6 +127,7 @@ func (e *Engine) ensureSet(ctx context.Context, ns string, spec engine.Spec, pul
 	b, _ := json.Marshal(ps)
 	h := sha256.Sum256(b)
 	hash := hex.EncodeToString(h[:8])
+	meta.Annotations[annotSpec] = hash
 	sets := e.client.AppsV1().ReplicaSets(ns)
 	rs := &appsv1.ReplicaSet{
 		ObjectMeta: metav1.ObjectMeta{Name: spec.Set, Namespace: ns, Labels: map[string]string{labelManaged: managedBy, labelSet: spec.Set},
