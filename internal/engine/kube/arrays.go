@@ -162,7 +162,7 @@ func (e *Engine) RunArray(ctx context.Context, a engine.Array) error {
 	if err != nil {
 		return err
 	}
-	vols, mounts, err := e.files(ctx, ns, a.Name, map[string]string{labelRun: a.Name}, a.Template.Mounts)
+	st, err := e.store(ctx, ns, a.Name, map[string]string{labelRun: a.Name}, a.Template.Env, a.Template.Mounts)
 	if err != nil {
 		return err
 	}
@@ -180,10 +180,10 @@ func (e *Engine) RunArray(ctx context.Context, a engine.Array) error {
 	meta.Annotations[labelRun] = a.Name
 	meta.Annotations[annotIndexLabel] = a.IndexLabel
 	meta.Annotations[annotRetryLabel] = a.RetryLabel
-	spec := podSpec(a.Template, pull, vols, mounts, e.hostAliases(ctx, ns))
-	if len(spec.Containers[0].Env) == 0 { // the policy appends to the list
-		spec.Containers[0].Env = []corev1.EnvVar{{Name: "CE_JOBRUN", Value: a.Name}}
-	}
+	spec := podSpec(a.Template, pull, st, e.hostAliases(ctx, ns))
+	// The policy appends JOB_INDEX and the others to the list (it sets no
+	// value of the run's own environment, which comes from its Secret).
+	spec.Containers[0].Env = []corev1.EnvVar{{Name: "CE_JOBRUN", Value: a.Name}}
 	retries := int32(a.RetryLimit)
 	if a.Daemon {
 		retries = math.MaxInt32

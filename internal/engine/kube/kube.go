@@ -252,11 +252,11 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	if spec.Set != "" {
 		return e.runInSet(ctx, spec, pull)
 	}
-	vols, mounts, err := e.files(ctx, ns, spec.ID, map[string]string{labelInstance: spec.ID}, spec.Mounts)
+	st, err := e.store(ctx, ns, spec.ID, map[string]string{labelInstance: spec.ID}, spec.Env, spec.Mounts)
 	if err != nil {
 		return engine.Instance{}, err
 	}
-	pod, err := podFor(spec, pull, vols, mounts, e.hostAliases(ctx, ns))
+	pod, err := podFor(spec, pull, st, e.hostAliases(ctx, ns))
 	if err != nil {
 		return engine.Instance{}, err
 	}

@@ -2,6 +2,8 @@ package kube
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -18,18 +20,18 @@ import (
 )
 
 // podSpec is the pod of an instance: one container with the spec's image,
-// command, environment, user and limits, the files mounted read-only, and
-// nothing of the cluster's own (no service account token, no service links).
-func podSpec(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1.Volume, mounts []corev1.VolumeMount, aliases []corev1.HostAlias) corev1.PodSpec {
+// command, user and limits, its environment and files from its Secrets
+// (files read-only), and nothing of the cluster's own (no service account
+// token, no service links).
+func podSpec(spec engine.Spec, pull []corev1.LocalObjectReference, st stored, aliases []corev1.HostAlias) corev1.PodSpec {
 	c := corev1.Container{
 		Name: container, Image: spec.Image, Command: spec.Command, Args: spec.Args,
-		ImagePullPolicy: corev1.PullIfNotPresent, VolumeMounts: mounts,
+		ImagePullPolicy: corev1.PullIfNotPresent, VolumeMounts: st.mounts,
 		Resources:       resources(spec),
 		SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: new(false)},
 	}
-	for _, kv := range spec.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		c.Env = append(c.Env, corev1.EnvVar{Name: k, Value: v})
+	if st.env != "" {
+		c.EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: st.env}}}}
 	}
 	if spec.UID > 0 {
 		c.SecurityContext.RunAsUser = new(int64(spec.UID))
@@ -39,7 +41,7 @@ func podSpec(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1
 		Containers:                    []corev1.Container{c},
 		RestartPolicy:                 corev1.RestartPolicyNever,
 		ImagePullSecrets:              pull,
-		Volumes:                       vols,
+		Volumes:                       st.vols,
 		HostAliases:                   aliases,
 		AutomountServiceAccountToken:  new(false),
 		EnableServiceLinks:            new(false),
@@ -49,7 +51,7 @@ func podSpec(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1
 }
 
 // podFor is the pod of an instance.
-func podFor(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1.Volume, mounts []corev1.VolumeMount, aliases []corev1.HostAlias) (*corev1.Pod, error) {
+func podFor(spec engine.Spec, pull []corev1.LocalObjectReference, st stored, aliases []corev1.HostAlias) (*corev1.Pod, error) {
 	if errs := validation.IsDNS1123Subdomain(spec.ID); len(errs) > 0 {
 		return nil, fmt.Errorf("instance name %q: %s", spec.ID, strings.Join(errs, "; "))
 	}
@@ -58,7 +60,7 @@ func podFor(spec engine.Spec, pull []corev1.LocalObjectReference, vols []corev1.
 		return nil, err
 	}
 	meta.Finalizers = []string{finalizer}
-	return &corev1.Pod{ObjectMeta: meta, Spec: podSpec(spec, pull, vols, mounts, aliases)}, nil
+	return &corev1.Pod{ObjectMeta: meta, Spec: podSpec(spec, pull, st, aliases)}, nil
 }
 
 // instanceMeta names an instance's object and carries its labels: as an
@@ -97,19 +99,43 @@ func resources(spec engine.Spec) corev1.ResourceRequirements {
 	return corev1.ResourceRequirements{Limits: l, Requests: l.DeepCopy()}
 }
 
-// files stores the files mounted into an instance (or a job run) as Secrets
-// of its own, labelled so that they go with it, and returns the volumes and
-// mounts that use them.
-func (e *Engine) files(ctx context.Context, ns, owner string, labels map[string]string, ms []engine.Mount) ([]corev1.Volume, []corev1.VolumeMount, error) {
-	var vols []corev1.Volume
-	var mounts []corev1.VolumeMount
-	for i, m := range ms {
-		name := owner + "-files-" + strconv.Itoa(i)
+// stored is what a pod takes from Secrets of its owner (an instance, a job
+// run or a set): its environment and its files. Pod specs, Job and
+// ReplicaSet templates then hold no value of the environment, only names.
+type stored struct {
+	env    string // the Secret with the environment; "" when there is none
+	vols   []corev1.Volume
+	mounts []corev1.VolumeMount
+	sum    string // of the environment and the files, to notice a change
+}
+
+// store keeps the environment and the files of an owner as its Secrets,
+// labelled so that they go with it.
+func (e *Engine) store(ctx context.Context, ns, owner string, labels map[string]string, env []string, ms []engine.Mount) (stored, error) {
+	var st stored
+	h := sha256.New()
+	secret := func(name string) *corev1.Secret {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{labelManaged: managedBy}},
 			Type: corev1.SecretTypeOpaque, Data: map[string][]byte{}}
 		for k, v := range labels {
 			s.Labels[k] = v
 		}
+		return s
+	}
+	if len(env) > 0 {
+		s := secret(owner + "-env")
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			s.Data[k] = []byte(v)
+			fmt.Fprintf(h, "%q=%q\n", k, v)
+		}
+		if err := e.put(ctx, s); err != nil {
+			return stored{}, fmt.Errorf("store the environment of %s: %w", owner, err)
+		}
+		st.env = s.Name
+	}
+	for i, m := range ms {
+		s := secret(owner + "-files-" + strconv.Itoa(i))
 		var items []corev1.KeyToPath
 		keys := make([]string, 0, len(m.Files))
 		for k := range m.Files {
@@ -120,19 +146,29 @@ func (e *Engine) files(ctx context.Context, ns, owner string, labels map[string]
 			key := "f" + strconv.Itoa(j) // file names need not be valid keys
 			s.Data[key] = m.Files[k]
 			items = append(items, corev1.KeyToPath{Key: key, Path: k})
+			fmt.Fprintf(h, "%d %q %q\n", i, k, m.Files[k])
 		}
-		_, err := e.client.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			_, err = e.client.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{})
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("store the files of %s: %w", owner, opaque(err))
+		if err := e.put(ctx, s); err != nil {
+			return stored{}, fmt.Errorf("store the files of %s: %w", owner, err)
 		}
 		vol := "files-" + strconv.Itoa(i)
-		vols = append(vols, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: name, Items: items, DefaultMode: new(int32(0o444)),
+		st.vols = append(st.vols, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: s.Name, Items: items, DefaultMode: new(int32(0o444)),
 		}}})
-		mounts = append(mounts, corev1.VolumeMount{Name: vol, MountPath: m.Dir, ReadOnly: true})
+		st.mounts = append(st.mounts, corev1.VolumeMount{Name: vol, MountPath: m.Dir, ReadOnly: true})
 	}
-	return vols, mounts, nil
+	st.sum = hex.EncodeToString(h.Sum(nil)[:8])
+	return st, nil
+}
+
+// put creates a Secret, or replaces the one of that name.
+func (e *Engine) put(ctx context.Context, s *corev1.Secret) error {
+	_, err := e.client.CoreV1().Secrets(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		_, err = e.client.CoreV1().Secrets(s.Namespace).Update(ctx, s, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return opaque(err)
+	}
+	return nil
 }

@@ -110,22 +110,22 @@ func (e *Engine) scaleUp(ctx context.Context, ns string, spec engine.Spec, pull 
 // the instances' spec changed (a secret or config map they use): pods made
 // from then on have the new one.
 func (e *Engine) ensureSet(ctx context.Context, ns string, spec engine.Spec, pull []corev1.LocalObjectReference) (*appsv1.ReplicaSet, error) {
-	vols, mounts, err := e.files(ctx, ns, spec.Set, map[string]string{labelSet: spec.Set}, spec.Mounts)
+	// Every pod of the set shares one environment: HOSTNAME is each pod's own.
+	env := slices.DeleteFunc(slices.Clone(spec.Env), func(kv string) bool { return strings.HasPrefix(kv, "HOSTNAME=") })
+	st, err := e.store(ctx, ns, spec.Set, map[string]string{labelSet: spec.Set}, env, spec.Mounts)
 	if err != nil {
 		return nil, err
 	}
-	tmpl := spec
-	tmpl.Env = slices.DeleteFunc(slices.Clone(spec.Env), func(kv string) bool { return strings.HasPrefix(kv, "HOSTNAME=") })
-	meta, err := instanceMeta(ns, spec.Set, tmpl.Labels)
+	meta, err := instanceMeta(ns, spec.Set, spec.Labels)
 	if err != nil {
 		return nil, err
 	}
 	delete(meta.Labels, labelInstance)
 	meta.Labels[labelSet] = spec.Set
-	ps := podSpec(tmpl, pull, vols, mounts, e.hostAliases(ctx, ns))
+	ps := podSpec(spec, pull, st, e.hostAliases(ctx, ns))
 	ps.RestartPolicy = corev1.RestartPolicyAlways // a ReplicaSet's pods must; an exit is reported by its restart
 	b, _ := json.Marshal(ps)
-	h := sha256.Sum256(b)
+	h := sha256.Sum256(append(b, st.sum...)) // a changed secret changes the template
 	hash := hex.EncodeToString(h[:8])
 	meta.Annotations[annotSpec] = hash
 	sets := e.client.AppsV1().ReplicaSets(ns)
