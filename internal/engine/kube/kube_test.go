@@ -2,6 +2,7 @@ package kube
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"errors"
 	"io"
@@ -64,7 +65,7 @@ func TestProjectObjects(t *testing.T) {
 	parts, k, image, e, p := setup(t)
 	ctx := context.Background()
 	if _, err := e.Run(ctx, engine.Spec{ID: "a", Project: p, Image: image, Auth: parts.Auth(), Command: []string{"sleep", "1000"},
-		Mounts: []engine.Mount{{Dir: "/etc/x", Files: map[string][]byte{"k": []byte("v")}}}}); err != nil {
+		Env: []string{"TOKEN=s3cr3t-in-env"}, Mounts: []engine.Mount{{Dir: "/etc/x", Files: map[string][]byte{"k": []byte("v")}}}}); err != nil {
 		t.Fatal(err)
 	}
 	ns, err := e.client.CoreV1().Namespaces().Get(ctx, Namespace(p), metav1.GetOptions{})
@@ -83,6 +84,9 @@ func TestProjectObjects(t *testing.T) {
 	pod, err := e.client.CoreV1().Pods(Namespace(p)).Get(ctx, "a", metav1.GetOptions{})
 	if err != nil || len(pod.Spec.ImagePullSecrets) != 1 || *pod.Spec.AutomountServiceAccountToken {
 		t.Fatalf("pod: %+v %v", pod.Spec, err)
+	}
+	if b, _ := json.Marshal(pod); bytes.Contains(b, []byte("s3cr3t-in-env")) || len(pod.Spec.Containers[0].EnvFrom) != 1 {
+		t.Errorf("the pod spec holds an environment value, or takes it from no Secret: %s", b)
 	}
 	s, err := e.client.CoreV1().Secrets(Namespace(p)).Get(ctx, pod.Spec.ImagePullSecrets[0].Name, metav1.GetOptions{})
 	if err != nil || s.Type != "kubernetes.io/dockerconfigjson" {
