@@ -2,8 +2,8 @@ package kube
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
