@@ -707,7 +707,11 @@ func TestAppLivenessProbeReplacesSickInstance(t *testing.T) {
 }
 
 func TestAppPicksUpChangedSecretAfterScaleToZero(t *testing.T) {
-	s := appServer(t)
+	forEngines(t, testAppPicksUpChangedSecretAfterScaleToZero)
+}
+
+func testAppPicksUpChangedSecretAfterScaleToZero(t *testing.T, eng string) {
+	s := appServerOn(t, eng)
 	c := s.adminClient()
 	p, _, image := jobProject(t, s, "rotation")
 	ctx := context.Background()
