@@ -123,8 +123,10 @@ func testJobRunArray(t *testing.T, eng string) {
 	wantStatus(t, err, 404, "run of a deleted job")
 }
 
-func TestJobRunPullFailures(t *testing.T) {
-	s := startServer(t)
+func TestJobRunPullFailures(t *testing.T) { forEngines(t, testJobRunPullFailures) }
+
+func testJobRunPullFailures(t *testing.T, eng string) {
+	s := startServerOn(t, eng)
 	c := s.adminClient()
 	ctx := context.Background()
 	p, parts, image := jobProject(t, s, "pulls")
@@ -152,8 +154,10 @@ func TestJobRunPullFailures(t *testing.T) {
 	}
 }
 
-func TestJobRunTimeoutDaemonAndOOM(t *testing.T) {
-	s := startServer(t)
+func TestJobRunTimeoutDaemonAndOOM(t *testing.T) { forEngines(t, testJobRunTimeoutDaemonAndOOM) }
+
+func testJobRunTimeoutDaemonAndOOM(t *testing.T, eng string) {
+	s := startServerOn(t, eng)
 	c := s.adminClient()
 	ctx := context.Background()
 	p, _, image := jobProject(t, s, "limits")
