@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -645,7 +643,11 @@ func TestAppFailuresAndWarnings(t *testing.T) {
 }
 
 func TestAppSoftDeleteStopsAndRestoreServes(t *testing.T) {
-	s := appServer(t)
+	forEngines(t, testAppSoftDeleteStopsAndRestoreServes)
+}
+
+func testAppSoftDeleteStopsAndRestoreServes(t *testing.T, eng string) {
+	s := appServerOn(t, eng)
 	c := s.adminClient()
 	p, _, image := jobProject(t, s, "pausing")
 	ctx := context.Background()
@@ -660,12 +662,12 @@ func TestAppSoftDeleteStopsAndRestoreServes(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		code, _, _ := routerGet(s, a, "/")
-		out, _ := exec.Command("ctr", "--address", os.Getenv("COLIGO_TEST_CONTAINERD"), "-n", "coligo-"+p.ID, "tasks", "ls", "-q").Output()
-		if code == 404 && strings.TrimSpace(string(out)) == "" {
+		runs := running(t, s, p.ID)
+		if code == 404 && len(runs) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("30 s after a soft delete: router answers %d, tasks %q", code, out)
+			t.Fatalf("30 s after a soft delete: router answers %d, running %v", code, runs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

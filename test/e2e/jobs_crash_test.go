@@ -176,8 +176,10 @@ func TestJobCLI(t *testing.T) {
 
 // TestSoftDeleteStopsInstances checks that a soft delete stops the project's
 // running instances, and that a restore lets its runs go on.
-func TestSoftDeleteStopsInstances(t *testing.T) {
-	s := startServer(t)
+func TestSoftDeleteStopsInstances(t *testing.T) { forEngines(t, testSoftDeleteStopsInstances) }
+
+func testSoftDeleteStopsInstances(t *testing.T, eng string) {
+	s := startServerOn(t, eng)
 	c := s.adminClient()
 	ctx := context.Background()
 	p, _, image := jobProject(t, s, "softstop")
@@ -186,26 +188,21 @@ func TestSoftDeleteStopsInstances(t *testing.T) {
 	if _, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{Name: "forever", RunSpec: spec}); err != nil {
 		t.Fatal(err)
 	}
-	addr, ns := os.Getenv("COLIGO_TEST_CONTAINERD"), "coligo-"+p.ID
-	tasks := func() string {
-		out, _ := exec.Command("ctr", "--address", addr, "-n", ns, "tasks", "ls").Output()
-		return string(out)
-	}
-	waitFor := func(what string, cond func() bool) {
+	waitFor := func(what string, cond func(n int) bool) {
 		t.Helper()
-		for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+		for deadline := time.Now().Add(30 * time.Second); !cond(len(running(t, s, p.ID))); time.Sleep(50 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s; tasks:\n%s", what, tasks())
+				t.Fatalf("%s; running: %v", what, running(t, s, p.ID))
 			}
 		}
 	}
-	waitFor("the daemon never ran", func() bool { return strings.Contains(tasks(), "RUNNING") })
+	waitFor("the daemon never ran", func(n int) bool { return n == 1 })
 	if err := c.DeleteProject(ctx, p.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the soft delete left the instance running", func() bool { return !strings.Contains(tasks(), "RUNNING") })
+	waitFor("the soft delete left the instance running", func(n int) bool { return n == 0 })
 	if _, err := c.RestoreProject(ctx, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the restored daemon run did not start again", func() bool { return strings.Contains(tasks(), "RUNNING") })
+	waitFor("the restored daemon run did not start again", func(n int) bool { return n == 1 })
 }

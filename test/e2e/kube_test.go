@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -62,4 +65,37 @@ func TestKubeHardDeleteRemovesNamespace(t *testing.T) {
 	if err != nil || len(pods.Items) != 0 {
 		t.Errorf("pods of the deleted project remain: %d %v", len(pods.Items), err)
 	}
+}
+
+// running is what the engine of s runs for a project now: the containerd
+// tasks of its namespace (local), or its pods that are running and not on
+// their way out (kubernetes).
+func running(t *testing.T, s *server, project string) []string {
+	t.Helper()
+	ns := "coligo-" + project
+	if s.engine != "kubernetes" {
+		out, _ := exec.Command("ctr", "--address", os.Getenv("COLIGO_TEST_CONTAINERD"), "-n", ns, "tasks", "ls").Output()
+		var ids []string
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) >= 3 && f[2] == "RUNNING" {
+				ids = append(ids, f[0])
+			}
+		}
+		return ids
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", itest.NeedKube(t).Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := kubernetes.NewForConfigOrDie(rc).CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.Phase == "Running" {
+			names = append(names, p.Name)
+		}
+	}
+	return names
 }
