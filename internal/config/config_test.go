@@ -23,6 +23,11 @@ func TestValidate(t *testing.T) {
 		{"negative quota", func(s *Server) { s.MaxSecrets = -1 }, "--max-secrets"},
 		{"log format", func(s *Server) { s.LogFormat = "xml" }, "--log-format"},
 		{"no data dir", func(s *Server) { s.DataDir = "" }, "--data-dir"},
+		{"unknown engine", func(s *Server) { s.Engine = "nomad" }, "--engine"},
+		{"kubernetes", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "10.244.1.7", "10.244.0.0/16" }, ""},
+		{"kubernetes without gateway", func(s *Server) { s.Engine, s.KubeGateway = "kubernetes", "" }, "--kube-gateway"},
+		{"gateway outside the pods", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "192.0.2.1", "10.244.0.0/16" }, "not in --kube-pod-cidr"},
+		{"bad pod cidr", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "10.244.1.7", "10.244/16" }, "--kube-pod-cidr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

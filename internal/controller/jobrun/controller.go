@@ -352,21 +352,15 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	case !p.Usable():
 		// A soft-deleted project keeps its runs as they are (it refuses
 		// writes) with nothing running; a restore resumes them.
-		if isArrays {
-			if err := arrays.StopArray(ctx, k.project, k.run); err != nil {
-				return err
-			}
+		if err := c.stopAll(ctx, k, observed); err != nil {
+			return err
 		}
-		c.stopAll(ctx, k.project, observed)
 		c.setRunning(k, 0)
 		return nil
 	case run.RunMode == core.ModeTask && !run.StartTime.IsZero() && now.Sub(run.StartTime) >= time.Duration(run.ScaleMaxExecutionTime)*time.Second:
-		if isArrays {
-			if err := arrays.StopArray(ctx, k.project, k.run); err != nil {
-				return err
-			}
+		if err := c.stopAll(ctx, k, observed); err != nil {
+			return err
 		}
-		c.stopAll(ctx, k.project, observed)
 		c.endRun(&run, now, core.ReasonMaxExecutionTime)
 	default:
 		c.observe(&run, byID, now)
@@ -532,18 +526,24 @@ func (c *Controller) endRun(run *core.JobRun, now time.Time, reason string) {
 	run.Status, run.CompletionTime, run.Reason = core.RunFailed, now, reason
 }
 
-func (c *Controller) stopAll(ctx context.Context, project string, instances []engine.Instance) {
+// stopAll stops what runs of a run: the array, on an engine that runs
+// arrays, else each running instance.
+func (c *Controller) stopAll(ctx context.Context, k key, instances []engine.Instance) error {
+	if arrays, ok := c.cfg.Engine.(engine.Arrays); ok {
+		return arrays.StopArray(ctx, k.project, k.run)
+	}
 	var wg sync.WaitGroup
 	for _, in := range instances {
 		if in.State == engine.StateRunning {
 			wg.Go(func() {
-				if err := c.cfg.Engine.Stop(ctx, project, in.ID, 0); err != nil {
+				if err := c.cfg.Engine.Stop(ctx, k.project, in.ID, 0); err != nil {
 					c.log.Warn("stop instance", "instance", in.ID, "err", err)
 				}
 			})
 		}
 	}
 	wg.Wait()
+	return nil
 }
 
 func (c *Controller) setRunning(k key, n int) {
