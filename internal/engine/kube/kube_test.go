@@ -264,13 +264,20 @@ func TestSetIsAReplicaSet(t *testing.T) {
 	if _, err := e.Run(ctx, spec("web-00001-d", "sh", "-c", "sleep 1; exit 3")); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case ev := <-events:
-		if ev.ID != "web-00001-d" || ev.ExitCode != 3 {
-			t.Errorf("exit event %+v", ev)
+	// Other tests' projects share the cluster: their exits are skipped.
+	for timeout := time.After(30 * time.Second); ; {
+		select {
+		case ev := <-events:
+			if ev.Project != p {
+				continue
+			}
+			if ev.ID != "web-00001-d" || ev.ExitCode != 3 {
+				t.Errorf("exit event %+v, want d's with code 3", ev)
+			}
+		case <-timeout:
+			t.Fatal("no exit event for d")
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit event for d")
+		break
 	}
 	for _, id := range []string{"web-00001-a", "web-00001-b", "web-00001-c", "web-00001-d"} {
 		if err := e.Remove(ctx, p, id); err != nil {
