@@ -249,8 +249,14 @@ func bindEngineRole(kubeconfig string) error {
 		return err
 	}
 	ctx := context.Background()
-	kc.RbacV1().ClusterRoles().Delete(ctx, role.Name, metav1.DeleteOptions{})
-	if _, err := kc.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+	// Test binaries run at once against the cluster: the role is updated in
+	// place, never deleted under another binary's engine.
+	if cur, err := kc.RbacV1().ClusterRoles().Get(ctx, role.Name, metav1.GetOptions{}); err == nil {
+		cur.Rules = role.Rules
+		if _, err := kc.RbacV1().ClusterRoles().Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+	} else if _, err := kc.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "coligo-engine-test"},
