@@ -113,6 +113,24 @@ func waitKeyUnavailable(t *testing.T, c *api.Client, project, secret string, wan
 	}
 }
 
+// crashDuring restarts the server with a failpoint, runs a CLI command
+// whose output must hold want, waits for the server to kill itself at the
+// failpoint, and starts it again without.
+func (s *server) crashDuring(t *testing.T, failpoint, want string, args ...string) {
+	t.Helper()
+	s.stop()
+	s.env = []string{"COLIGO_FAILPOINT=" + failpoint}
+	s.start()
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	r := s.cli(t, cfg, "", []string{"COLIGO_TOKEN=" + s.admin}, args...)
+	if r.code != 0 || !strings.Contains(r.stdout, want) {
+		t.Fatalf("%s: %d %s %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	s.waitExit(30 * time.Second)
+	s.env = nil
+	s.start()
+}
+
 func TestBYOKProjectOnPKCS11Plugin(t *testing.T) {
 	k := startKMSPlugin(t)
 	s := startServer(t, "--kms-provider", "hsm="+k.socket, "--key-check-interval", "200ms")
@@ -226,17 +244,7 @@ func TestRootKeyRotationSurvivesKill9(t *testing.T) {
 	oldKey := before.Encryption.KeyID
 
 	// The server kills itself after re-wrapping one project's key.
-	s.stop()
-	s.env = []string{"COLIGO_FAILPOINT=rewrap-after-one"}
-	s.start()
-	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	r := s.cli(t, cfg, "", []string{"COLIGO_TOKEN=" + s.admin}, "admin", "rotate-root-key")
-	if r.code != 0 || !strings.Contains(r.stdout, "new version local-") {
-		t.Fatalf("rotate-root-key: %d %s %s", r.code, r.stdout, r.stderr)
-	}
-	s.waitExit(30 * time.Second)
-	s.env = nil
-	s.start()
+	s.crashDuring(t, "rewrap-after-one", "new version local-", "admin", "rotate-root-key")
 	c = s.adminClient()
 	deadline := time.Now().Add(20 * time.Second)
 	for _, id := range ids {
@@ -271,7 +279,7 @@ func TestRootKeyRotationSurvivesKill9(t *testing.T) {
 	if rotations != 1 || rewraps != 3 {
 		t.Errorf("audit log has %d rotations and %d re-wraps, want 1 and 3", rotations, rewraps)
 	}
-	if r := s.cli(t, cfg, "", []string{"COLIGO_TOKEN=" + s.admin}, "audit", "list", "--verify"); r.code != 0 {
+	if r := s.cli(t, filepath.Join(t.TempDir(), "config.yaml"), "", []string{"COLIGO_TOKEN=" + s.admin}, "audit", "list", "--verify"); r.code != 0 {
 		t.Errorf("audit chain after the rotation: %s %s", r.stdout, r.stderr)
 	}
 	// Once no data key needs it, the old root key version leaves the disk.
@@ -341,17 +349,7 @@ func TestDEKRotationUnderLoadSurvivesKill9(t *testing.T) {
 		}
 	}
 	// The server kills itself after sealing one batch of records again.
-	s.stop()
-	s.env = []string{"COLIGO_FAILPOINT=reseal-after-batch"}
-	s.start()
-	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	r := s.cli(t, cfg, "", []string{"COLIGO_TOKEN=" + s.admin}, "project", "rotate-key", "--name", "dekrot")
-	if r.code != 0 || !strings.Contains(r.stdout, "data key version 2") {
-		t.Fatalf("project rotate-key: %d %s %s", r.code, r.stdout, r.stderr)
-	}
-	s.waitExit(30 * time.Second)
-	s.env = nil
-	s.start()
+	s.crashDuring(t, "reseal-after-batch", "data key version 2", "project", "rotate-key", "--name", "dekrot")
 	c = s.adminClient()
 	// Reads and writes go on while the rotation finishes.
 	deadline := time.Now().Add(30 * time.Second)

@@ -162,8 +162,8 @@ func (e *Engine) RunArray(ctx context.Context, a engine.Array) error {
 	if err != nil {
 		return err
 	}
-	st, err := e.store(ctx, ns, a.Name, map[string]string{labelRun: a.Name}, a.Template.Env, a.Template.Mounts)
-	if err != nil {
+	st := stage(ns, a.Name, map[string]string{labelRun: a.Name}, a.Template.Env, a.Template.Mounts)
+	if err := e.write(ctx, st); err != nil {
 		return err
 	}
 	meta, err := instanceMeta(ns, a.Name, a.Template.Labels)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,6 +72,7 @@ type Engine struct {
 	stop        chan struct{}          // ends the pod informer
 	ready       map[string]bool        // namespaces known to exist with their policy
 	sets        map[string]*sync.Mutex // by namespace/set: see setLock
+	names       map[string][]string    // by namespace: the names of ProjectNetwork
 }
 
 // New connects to the cluster and checks that it answers.
@@ -103,7 +105,7 @@ func New(cfg Config) (*Engine, error) {
 	if !cfg.Gateway.IsValid() || !cfg.PodCIDR.Contains(cfg.Gateway) {
 		return nil, fmt.Errorf("kubernetes engine: the gateway %s must be an address in the pod network %s", cfg.Gateway, cfg.PodCIDR)
 	}
-	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, sets: map[string]*sync.Mutex{}, stop: make(chan struct{})}, nil
+	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, sets: map[string]*sync.Mutex{}, names: map[string][]string{}, stop: make(chan struct{})}, nil
 }
 
 // Close stops watching the cluster.
@@ -216,16 +218,34 @@ func (e *Engine) ProjectNetwork(ctx context.Context, project string, names []str
 	if err != nil {
 		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("record the names of project %s: %w", project, opaque(err))
 	}
+	e.mu.Lock()
+	e.names[ns] = slices.Clone(names)
+	e.mu.Unlock()
 	return e.cfg.Gateway, e.cfg.PodCIDR, nil
 }
 
-// hostAliases maps the project's names (see ProjectNetwork) to the gateway.
+// hostAliases maps the project's names (see ProjectNetwork) to the gateway:
+// those this process recorded, else (after a restart) those of the ConfigMap.
 func (e *Engine) hostAliases(ctx context.Context, ns string) []corev1.HostAlias {
-	cm, err := e.client.CoreV1().ConfigMaps(ns).Get(ctx, networkCM, metav1.GetOptions{})
-	if err != nil || cm.Data["names"] == "" {
+	e.mu.Lock()
+	names, ok := e.names[ns]
+	e.mu.Unlock()
+	if !ok {
+		cm, err := e.client.CoreV1().ConfigMaps(ns).Get(ctx, networkCM, metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil // not known now; asked again at the next start
+		}
+		if err == nil {
+			names = strings.Fields(cm.Data["names"])
+		}
+		e.mu.Lock()
+		e.names[ns] = names
+		e.mu.Unlock()
+	}
+	if len(names) == 0 {
 		return nil
 	}
-	return []corev1.HostAlias{{IP: e.cfg.Gateway.String(), Hostnames: strings.Fields(cm.Data["names"])}}
+	return []corev1.HostAlias{{IP: e.cfg.Gateway.String(), Hostnames: names}}
 }
 
 // Run implements engine.Engine: it checks the image with its registry (so
@@ -252,8 +272,8 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	if spec.Set != "" {
 		return e.runInSet(ctx, spec, pull)
 	}
-	st, err := e.store(ctx, ns, spec.ID, map[string]string{labelInstance: spec.ID}, spec.Env, spec.Mounts)
-	if err != nil {
+	st := stage(ns, spec.ID, map[string]string{labelInstance: spec.ID}, spec.Env, spec.Mounts)
+	if err := e.write(ctx, st); err != nil {
 		return engine.Instance{}, err
 	}
 	pod, err := podFor(spec, pull, st, e.hostAliases(ctx, ns))
@@ -551,6 +571,7 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 	ns := Namespace(project)
 	e.mu.Lock()
 	delete(e.ready, ns)
+	delete(e.names, ns)
 	e.mu.Unlock()
 	got, err := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {

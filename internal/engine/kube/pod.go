@@ -103,15 +103,16 @@ func resources(spec engine.Spec) corev1.ResourceRequirements {
 // run or a set): its environment and its files. Pod specs, Job and
 // ReplicaSet templates then hold no value of the environment, only names.
 type stored struct {
-	env    string // the Secret with the environment; "" when there is none
-	vols   []corev1.Volume
-	mounts []corev1.VolumeMount
-	sum    string // of the environment and the files, to notice a change
+	env     string // the Secret with the environment; "" when there is none
+	vols    []corev1.Volume
+	mounts  []corev1.VolumeMount
+	sum     string           // of the environment and the files, to notice a change
+	secrets []*corev1.Secret // to write before a pod uses them
 }
 
-// store keeps the environment and the files of an owner as its Secrets,
-// labelled so that they go with it.
-func (e *Engine) store(ctx context.Context, ns, owner string, labels map[string]string, env []string, ms []engine.Mount) (stored, error) {
+// stage lays out the environment and the files of an owner as its Secrets,
+// labelled so that they go with it; write stores them.
+func stage(ns, owner string, labels map[string]string, env []string, ms []engine.Mount) stored {
 	var st stored
 	h := sha256.New()
 	secret := func(name string) *corev1.Secret {
@@ -120,6 +121,7 @@ func (e *Engine) store(ctx context.Context, ns, owner string, labels map[string]
 		for k, v := range labels {
 			s.Labels[k] = v
 		}
+		st.secrets = append(st.secrets, s)
 		return s
 	}
 	if len(env) > 0 {
@@ -128,9 +130,6 @@ func (e *Engine) store(ctx context.Context, ns, owner string, labels map[string]
 			k, v, _ := strings.Cut(kv, "=")
 			s.Data[k] = []byte(v)
 			fmt.Fprintf(h, "%q=%q\n", k, v)
-		}
-		if err := e.put(ctx, s); err != nil {
-			return stored{}, fmt.Errorf("store the environment of %s: %w", owner, err)
 		}
 		st.env = s.Name
 	}
@@ -148,9 +147,6 @@ func (e *Engine) store(ctx context.Context, ns, owner string, labels map[string]
 			items = append(items, corev1.KeyToPath{Key: key, Path: k})
 			fmt.Fprintf(h, "%d %q %q\n", i, k, m.Files[k])
 		}
-		if err := e.put(ctx, s); err != nil {
-			return stored{}, fmt.Errorf("store the files of %s: %w", owner, err)
-		}
 		vol := "files-" + strconv.Itoa(i)
 		st.vols = append(st.vols, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: s.Name, Items: items, DefaultMode: new(int32(0o444)),
@@ -158,7 +154,17 @@ func (e *Engine) store(ctx context.Context, ns, owner string, labels map[string]
 		st.mounts = append(st.mounts, corev1.VolumeMount{Name: vol, MountPath: m.Dir, ReadOnly: true})
 	}
 	st.sum = hex.EncodeToString(h.Sum(nil)[:8])
-	return st, nil
+	return st
+}
+
+// write stores the Secrets of st.
+func (e *Engine) write(ctx context.Context, st stored) error {
+	for _, s := range st.secrets {
+		if err := e.put(ctx, s); err != nil {
+			return fmt.Errorf("store secret %s: %w", s.Name, err)
+		}
+	}
+	return nil
 }
 
 // put creates a Secret, or replaces the one of that name.

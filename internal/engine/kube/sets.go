@@ -63,7 +63,7 @@ func (e *Engine) scaleUp(ctx context.Context, ns string, spec engine.Spec, pull 
 	if err != nil {
 		return nil, err
 	}
-	if err := e.resize(ctx, ns, rs.Name, +1); err != nil {
+	if err := e.resize(ctx, ns, rs.Name, rs, +1); err != nil {
 		return nil, err
 	}
 	// Claim the pod the ReplicaSet makes: the one of the set no instance
@@ -112,10 +112,7 @@ func (e *Engine) scaleUp(ctx context.Context, ns string, spec engine.Spec, pull 
 func (e *Engine) ensureSet(ctx context.Context, ns string, spec engine.Spec, pull []corev1.LocalObjectReference) (*appsv1.ReplicaSet, error) {
 	// Every pod of the set shares one environment: HOSTNAME is each pod's own.
 	env := slices.DeleteFunc(slices.Clone(spec.Env), func(kv string) bool { return strings.HasPrefix(kv, "HOSTNAME=") })
-	st, err := e.store(ctx, ns, spec.Set, map[string]string{labelSet: spec.Set}, env, spec.Mounts)
-	if err != nil {
-		return nil, err
-	}
+	st := stage(ns, spec.Set, map[string]string{labelSet: spec.Set}, env, spec.Mounts)
 	meta, err := instanceMeta(ns, spec.Set, spec.Labels)
 	if err != nil {
 		return nil, err
@@ -138,7 +135,14 @@ func (e *Engine) ensureSet(ctx context.Context, ns string, spec engine.Spec, pul
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: meta.Labels, Annotations: meta.Annotations}, Spec: ps},
 		},
 	}
+	// The Secrets are written only when the template changes: a scale-up
+	// of an unchanged set costs no write of them.
 	cur, err := sets.Get(ctx, spec.Set, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) || err == nil && cur.Annotations[annotSpec] != hash {
+		if err := e.write(ctx, st); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		created, err := sets.Create(ctx, rs, metav1.CreateOptions{})
@@ -160,16 +164,22 @@ func (e *Engine) ensureSet(ctx context.Context, ns string, spec engine.Spec, pul
 	return cur, nil
 }
 
-// resize moves a ReplicaSet's replica count by delta.
-func (e *Engine) resize(ctx context.Context, ns, name string, delta int32) error {
+// resize moves a ReplicaSet's replica count by delta, starting from rs
+// when the caller has it (nil: read it), reading it again on a conflict.
+func (e *Engine) resize(ctx context.Context, ns, name string, rs *appsv1.ReplicaSet, delta int32) error {
+	sets := e.client.AppsV1().ReplicaSets(ns)
 	for {
-		rs, err := e.client.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("get set %s: %w", name, opaque(err))
+		if rs == nil {
+			var err error
+			if rs, err = sets.Get(ctx, name, metav1.GetOptions{}); err != nil {
+				return fmt.Errorf("get set %s: %w", name, opaque(err))
+			}
 		}
+		rs = rs.DeepCopy()
 		rs.Spec.Replicas = new(max(0, *rs.Spec.Replicas+delta))
-		_, err = e.client.AppsV1().ReplicaSets(ns).Update(ctx, rs, metav1.UpdateOptions{})
+		_, err := sets.Update(ctx, rs, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
+			rs = nil
 			continue
 		}
 		if err != nil {
@@ -196,7 +206,7 @@ func (e *Engine) stopInSet(ctx context.Context, pod *corev1.Pod, grace time.Dura
 	if err != nil {
 		return fmt.Errorf("stop pod %s: %w", pod.Name, opaque(err))
 	}
-	return e.resize(ctx, ns, set, -1)
+	return e.resize(ctx, ns, set, nil, -1)
 }
 
 // dropEmptySet removes a set's ReplicaSet (with any pod it made that no
