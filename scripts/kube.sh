@@ -29,6 +29,7 @@ kube_install() {
   command -v etcd >/dev/null || missing+=(etcd-server)
   command -v openssl >/dev/null || missing+=(openssl)
   command -v ctr >/dev/null || missing+=(containerd)
+  command -v ip >/dev/null || missing+=(iproute2)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "== apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
