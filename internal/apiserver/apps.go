@@ -465,6 +465,12 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request) error {
 	if want != "" && !slices.ContainsFunc(instances, func(in core.AppInstance) bool { return in.Name == want }) {
 		return core.Invalid("instance", "%q is not an instance of app %s", clipTag(want), app.Name)
 	}
+	follow := want != "" && r.URL.Query().Get("follow") == "true"
+	release, err := a.stream(w, r, follow)
+	if err != nil {
+		return err
+	}
+	defer release()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fw := flushWriter{w}
 	for _, in := range instances {
@@ -474,7 +480,6 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request) error {
 		if want == "" {
 			fmt.Fprintf(fw, "==> %s <==\n", in.Name)
 		}
-		follow := want != "" && r.URL.Query().Get("follow") == "true"
 		if err := a.cfg.Logs.Logs(r.Context(), p.ID, in.Name, fw, follow); err != nil && !isNotFound(err) {
 			return err
 		}

@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/core"
@@ -199,51 +199,38 @@ func (a *API) updateJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readPatch reads the If-Match and the merge patch of a PATCH request,
-// which may not rename the resource.
-func readPatch(r *http.Request) (uint64, map[string]json.RawMessage, error) {
+// readPatch reads the If-Match and the JSON merge patch (RFC 7396) of a
+// PATCH request, which may not rename the resource.
+func readPatch(r *http.Request) (uint64, []byte, error) {
 	version, err := ifMatch(r)
 	if err != nil {
 		return 0, nil, err
 	}
-	var patch map[string]json.RawMessage
+	var patch map[string]any
 	if err := decode(r, &patch); err != nil {
 		return 0, nil, err
 	}
 	if _, ok := patch["name"]; ok {
 		return 0, nil, core.Invalid("name", "cannot be changed")
 	}
-	return version, patch, nil
+	b, err := json.Marshal(patch)
+	return version, b, err
 }
 
-// applyPatch applies patch to cur (the fields as the API shows them) and
-// decodes the result as strictly as a request body.
-func applyPatch[T any](cur any, patch map[string]json.RawMessage) (T, error) {
+// applyPatch merges patch into cur (the fields as the API shows them) as RFC
+// 7396 says, null removes a field, objects merge, anything else replaces,
+// and decodes the result as strictly as a request body.
+func applyPatch[T any](cur any, patch []byte) (T, error) {
 	var out T
-	curJSON, _ := json.Marshal(cur)
-	merged, err := mergePatch(curJSON, patch)
+	curJSON, err := json.Marshal(cur)
 	if err != nil {
 		return out, err
 	}
+	merged, err := jsonpatch.MergePatch(curJSON, patch)
+	if err != nil {
+		return out, badRequest("merge patch: " + err.Error())
+	}
 	return out, DecodeJSON(merged, &out)
-}
-
-// mergePatch applies an RFC 7386 patch of top-level fields to a JSON object:
-// null removes a field, anything else replaces it (the spec's fields are
-// scalars and whole arrays).
-func mergePatch(doc []byte, patch map[string]json.RawMessage) ([]byte, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(doc, &m); err != nil {
-		return nil, err
-	}
-	for k, v := range patch {
-		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-			delete(m, k)
-		} else {
-			m[k] = v
-		}
-	}
-	return json.Marshal(m)
 }
 
 func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) error {
@@ -459,7 +446,12 @@ func (a *API) jobRunLogs(w http.ResponseWriter, r *http.Request) error {
 			return core.Invalid("index", "%q is not an index of this run", clipTag(s))
 		}
 	}
-	follow := r.URL.Query().Get("follow") == "true"
+	follow := r.URL.Query().Get("follow") == "true" && want >= 0
+	release, err := a.stream(w, r, follow)
+	if err != nil {
+		return err
+	}
+	defer release()
 	indices, _ := core.ParseArraySpec(run.ScaleArraySpec)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fw := flushWriter{w}
@@ -471,7 +463,7 @@ func (a *API) jobRunLogs(w http.ResponseWriter, r *http.Request) error {
 		if want < 0 {
 			fmt.Fprintf(fw, "==> index %d (attempt %d) <==\n", i, s.Retries)
 		}
-		err := a.cfg.Logs.Logs(r.Context(), p.ID, core.InstanceName(run.Name, i, s.Retries), fw, follow && want >= 0)
+		err := a.cfg.Logs.Logs(r.Context(), p.ID, core.InstanceName(run.Name, i, s.Retries), fw, follow)
 		if err != nil && !isNotFound(err) {
 			return err
 		}

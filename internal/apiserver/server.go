@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,6 +88,8 @@ type Config struct {
 
 // API serves /v2 and the health endpoints.
 type API struct {
+	followMu sync.Mutex
+	follows  map[string]int // open follow streams by token id
 	cfg      Config
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -97,19 +100,27 @@ type API struct {
 // MaxBodyBytes caps a request body.
 const MaxBodyBytes = 2 << 20
 
+// WriteTimeout is how long the server may take to answer a request; only a
+// followed log stream, which lifts it for its own response, takes longer.
+const WriteTimeout = 60 * time.Second
+
+// MaxFollowsPerToken caps the log streams one token may follow at once: each
+// holds a connection and a reader of the engine for as long as it lasts.
+const MaxFollowsPerToken = 4
+
 // New builds the API handler.
 func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux()}
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux(), follows: map[string]int{}}
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "coligo_api_requests_total", Help: "API requests by route, method and status code.",
-	}, []string{"route", "method", "code"})
+		Name: "coligo_api_requests_total", Help: "API requests by method and route (as the route table names them; \"other\" for none) and status code.",
+	}, []string{"method", "route", "code"})
 	a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "coligo_api_request_duration_seconds", Help: "API request latency by route and method.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-	}, []string{"route", "method"})
+	}, []string{"method", "route"})
 	cfg.Registry.MustRegister(a.requests, a.latency)
 
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
@@ -194,6 +205,9 @@ func (s *statusWriter) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection's deadlines.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 // Flush lets streamed answers (followed logs) through.
 func (s *statusWriter) Flush() {
 	if f, ok := s.ResponseWriter.(http.Flusher); ok {
@@ -211,15 +225,13 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 // handle registers h with tracing, metrics, a body limit, authentication
 // (when authn is set) and the error mapping.
 func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) error, authn bool) {
+	method, route := routeLabels(pattern)
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		trace := newTrace()
 		sw := &statusWriter{ResponseWriter: w}
 		r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
-		route := r.Pattern
-		if route == "/" {
-			route = "unmatched"
-		}
+		r = r.WithContext(context.WithValue(r.Context(), linkBaseKey{}, strings.TrimSuffix(a.cfg.BaseURL, "/v2")))
 		err := func() error {
 			if !authn {
 				return h(sw, r)
@@ -237,10 +249,50 @@ func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) 
 		if code == 0 {
 			code = http.StatusOK
 		}
-		a.requests.WithLabelValues(route, r.Method, strconv.Itoa(code)).Inc()
-		a.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
-		a.log.Debug("request", "method", r.Method, "route", route, "code", code, "trace", trace, "duration", time.Since(start))
+		a.requests.WithLabelValues(method, route, strconv.Itoa(code)).Inc()
+		a.latency.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+		a.log.Debug("request", "method", method, "route", route, "code", code, "trace", trace, "duration", time.Since(start))
 	})
+}
+
+// routeLabels are the metric labels of pattern: its method and its path as
+// the route table spells them, never what the client sent, so that the
+// number of series is fixed by the table. The catch-all is "other".
+func routeLabels(pattern string) (method, route string) {
+	method, route, ok := strings.Cut(pattern, " ")
+	if !ok || route == "/" || pattern == "/" {
+		return "other", "other"
+	}
+	return method, route
+}
+
+// stream readies a log response: a followed one takes one of the token's
+// MaxFollowsPerToken slots (429 when none is free) and lifts the
+// connection's deadlines, which would otherwise end it. release gives the
+// slot back.
+func (a *API) stream(w http.ResponseWriter, r *http.Request, follow bool) (release func(), err error) {
+	if !follow {
+		return func() {}, nil
+	}
+	tok := principal(r).TokenID
+	a.followMu.Lock()
+	if a.follows[tok] >= MaxFollowsPerToken {
+		a.followMu.Unlock()
+		return nil, &apiError{status: http.StatusTooManyRequests, code: "too_many_requests",
+			msg: fmt.Sprintf("this token already follows %d log streams; end one first", MaxFollowsPerToken)}
+	}
+	a.follows[tok]++
+	a.followMu.Unlock()
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
+	return func() {
+		a.followMu.Lock()
+		if a.follows[tok]--; a.follows[tok] == 0 {
+			delete(a.follows, tok)
+		}
+		a.followMu.Unlock()
+	}, nil
 }
 
 func newTrace() string {
@@ -249,16 +301,22 @@ func newTrace() string {
 	return "coligo-" + hex.EncodeToString(b)
 }
 
-// readyz answers 200 when the store serves. It also lists each key
-// provider's health: a provider that is down makes only its projects
-// unavailable (503 key_unavailable), not the server.
+// readyz answers 200 when the store serves. To an admin token it also lists
+// each key provider's health (a provider that is down makes only its
+// projects unavailable, 503 key_unavailable, not the server); anyone else
+// learns the status only, not the providers, key ids or their errors.
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := a.cfg.Store.Ping(r.Context()); err != nil {
 		return fmt.Errorf("store: %w", core.ErrUnavailable)
 	}
 	var b strings.Builder
 	b.WriteString("ok\n")
-	if a.cfg.KeyHealth != nil {
+	admin := false
+	if h := r.Header.Get("Authorization"); h != "" {
+		p, err := auth.Authenticate(r.Context(), a.cfg.Store, h)
+		admin = err == nil && p.Admin()
+	}
+	if admin && a.cfg.KeyHealth != nil {
 		health := a.cfg.KeyHealth()
 		names := make([]string, 0, len(health))
 		for n := range health {

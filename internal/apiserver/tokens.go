@@ -19,17 +19,18 @@ func tokenView(r *http.Request, t core.Token) api.Token {
 // createToken mints a token: any token for an admin, a project token of at
 // most manager for the manager of that project.
 func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
+	// The role is checked before the body is read: a caller who may not
+	// create tokens gets nothing parsed on its behalf.
+	pr := principal(r)
+	if !pr.Admin() && !pr.Role.AtLeast(core.RoleManager) {
+		return fmt.Errorf("only a manager may create tokens: %w", core.ErrForbidden)
+	}
 	var in api.TokenPrototype
 	if err := decode(r, &in); err != nil {
 		return err
 	}
-	pr := principal(r)
 	if in.ProjectID == "" && !pr.Admin() {
-		if pr.Role.AtLeast(core.RoleManager) {
-			in.ProjectID = pr.ProjectID // a manager's tokens are for its project
-		} else {
-			return fmt.Errorf("only a manager may create tokens: %w", core.ErrForbidden)
-		}
+		in.ProjectID = pr.ProjectID // a manager's tokens are for its project
 	}
 	if in.ProjectID != "" {
 		p, err := a.projectByID(r, in.ProjectID, core.RoleManager)

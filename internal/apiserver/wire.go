@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 
+	kjson "sigs.k8s.io/json"
+
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/core"
 )
@@ -47,24 +49,72 @@ func decode(r *http.Request, v any) error {
 	return DecodeJSON(body, v)
 }
 
-// DecodeJSON decodes one JSON object into v, rejecting unknown fields,
-// wrong types, trailing data and duplicate keys.
+// MaxDepth caps how deeply a request body may nest objects and arrays. No
+// field of the API nests deeper than a few levels; the cap is checked before
+// anything walks the body, so a body of a million '[' costs one pass.
+const MaxDepth = 64
+
+// DecodeJSON decodes one JSON object into v strictly: keys match fields
+// case-sensitively, unknown fields, duplicate keys at any depth, wrong types
+// and trailing data are refused, and nothing nests deeper than MaxDepth.
 func DecodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("request body is empty; send a JSON object")
 	}
-	if err := checkDuplicateKeys(body); err != nil {
+	if err := checkDepth(body); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	strict, err := kjson.UnmarshalStrict(body, v)
+	if err != nil {
 		return decodeError(err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return badRequest("request body holds data after the JSON object")
+	if len(strict) > 0 {
+		return strictError(strict[0])
 	}
 	return nil
+}
+
+// checkDepth refuses a body that nests deeper than MaxDepth, in one pass
+// that keeps no stack: brackets inside strings do not count.
+func checkDepth(body []byte) error {
+	depth, inString, escaped := 0, false, false
+	for i, c := range body {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > MaxDepth {
+				return badRequest(fmt.Sprintf("JSON nests deeper than %d levels at byte %d", MaxDepth, i))
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// strictError words a strict-mode finding (an unknown or duplicate field) as
+// a 400 that names the field.
+func strictError(err error) error {
+	path := err.Error()
+	var fe kjson.FieldError
+	if errors.As(err, &fe) {
+		path = fe.FieldPath()
+	}
+	code := "invalid_" + fieldCode(strings.SplitN(path, ".", 2)[0])
+	if strings.HasPrefix(err.Error(), "unknown field") {
+		return &apiError{status: http.StatusBadRequest, code: "invalid_field", msg: fmt.Sprintf("unknown field %q (field names are case-sensitive)", path)}
+	}
+	return &apiError{status: http.StatusBadRequest, code: code, msg: fmt.Sprintf("field %q appears more than once", path)}
 }
 
 func badRequest(msg string) error {
@@ -72,11 +122,17 @@ func badRequest(msg string) error {
 }
 
 func decodeError(err error) error {
-	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	if ok, off := kjson.SyntaxErrorOffset(err); ok {
+		if strings.Contains(err.Error(), "unexpected end") {
+			return badRequest("malformed JSON: unexpected end of input")
+		}
+		if strings.Contains(err.Error(), "after top-level value") {
+			return badRequest("request body holds data after the JSON object")
+		}
+		return badRequest(fmt.Sprintf("malformed JSON at byte %d: %s", off, err.Error()))
+	}
 	switch {
-	case errors.As(err, &se):
-		return badRequest(fmt.Sprintf("malformed JSON at byte %d: %s", se.Offset, se.Error()))
 	case errors.As(err, &te):
 		field := te.Field
 		if field == "" {
@@ -86,9 +142,6 @@ func decodeError(err error) error {
 			msg: fmt.Sprintf("field %q must be of type %s, not %s", field, jsonType(te.Type.Kind().String()), te.Value)}
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return badRequest("malformed JSON: unexpected end of input")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		f := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		return &apiError{status: http.StatusBadRequest, code: "invalid_field", msg: fmt.Sprintf("unknown field %s", f)}
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
@@ -109,53 +162,6 @@ func jsonType(kind string) string {
 		return "boolean"
 	}
 	return "number"
-}
-
-// checkDuplicateKeys rejects an object that names a key twice at any depth,
-// which encoding/json would silently resolve to the last value.
-func checkDuplicateKeys(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var walk func(path string) error
-	walk = func(path string) error {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil // syntax errors are reported by the real decode
-		}
-		d, ok := tok.(json.Delim)
-		if !ok {
-			return nil
-		}
-		switch d {
-		case '{':
-			seen := map[string]bool{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil
-				}
-				k, _ := kt.(string)
-				if seen[k] {
-					return &apiError{status: http.StatusBadRequest, code: "invalid_" + fieldCode(strings.SplitN(path+k, ".", 2)[0]),
-						msg: fmt.Sprintf("field %q appears more than once", path+k)}
-				}
-				seen[k] = true
-				if err := walk(path + k + "."); err != nil {
-					return err
-				}
-			}
-			dec.Token()
-		case '[':
-			for dec.More() {
-				if err := walk(path); err != nil {
-					return err
-				}
-			}
-			dec.Token()
-		}
-		return nil
-	}
-	return walk("")
 }
 
 // page is a parsed limit/start pair.
@@ -212,13 +218,15 @@ func pageRefs(r *http.Request, limit int, next string) (*api.PageRef, *api.PageR
 	return first, &api.PageRef{Href: baseURL(r) + r.URL.Path + "?" + q.Encode(), Start: tok}
 }
 
+// baseURL is where clients reach the API (--external-url, else the listen
+// address), as handle put it in the request's context: never the request's
+// Host header, which the client chooses.
 func baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
+	b, _ := r.Context().Value(linkBaseKey{}).(string)
+	return b
 }
+
+type linkBaseKey struct{}
 
 // ifMatch reads the If-Match header: 0 for "*", errPreconditionRequired when
 // missing, and a 412 for a tag that cannot match.

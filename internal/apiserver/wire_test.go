@@ -1,12 +1,18 @@
 package apiserver
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/core"
 )
 
@@ -25,6 +31,15 @@ func TestDecodeJSON(t *testing.T) {
 		{`"str"`, "bad_request", "JSON object"},
 		{` `, "bad_request", "empty"},
 		{`{"name":"a"`, "bad_request", "unexpected end"},
+		// Case variants are other keys, not the field: once {"name":"aa","NAME":"bb"} created "bb".
+		{`{"name":"aa","NAME":"bb"}`, "invalid_field", `"NAME"`},
+		{`{"Name":"a"}`, "invalid_field", `"Name"`},
+		{`{"name":"a","data":{"k":"v","K":"w"}}`, "", ""}, // data keys are the user's, and case-sensitive
+		// Nesting is capped before anything walks the body: 1,500,000 '[' once overflowed the stack.
+		{strings.Repeat("[", 1_500_000), "bad_request", "deeper than 64"},
+		{`{"data":` + strings.Repeat(`{"a":`, 64) + `1` + strings.Repeat("}", 65), "bad_request", "deeper than 64"},
+		{`{"name":"` + strings.Repeat("[", 100) + `"}`, "", ""}, // brackets in a string do not nest
+		{`{"name":"\"` + strings.Repeat("{", 100) + `"}`, "", ""},
 	}
 	for _, tt := range tests {
 		var v api.SecretPrototype
@@ -78,7 +93,8 @@ func TestStartRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeJSON(f *testing.F) {
-	for _, s := range []string{`{"name":"a","format":"generic","data":{"k":"v"}}`, `{"name":1}`, `{"a":{"a":1,"a":2}}`, `[`, `{"data":{"k":"v","k":"w"}}`, `null`} {
+	for _, s := range []string{`{"name":"a","format":"generic","data":{"k":"v"}}`, `{"name":1}`, `{"a":{"a":1,"a":2}}`, `[`, `{"data":{"k":"v","k":"w"}}`, `null`,
+		`{"name":"aa","NAME":"bb"}`, `{"nAmE":"x","data":{"k":"v"}}`, strings.Repeat("[", 100), strings.Repeat(`{"a":`, 70), `{"name":"\\\"["}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -131,4 +147,108 @@ func FuzzAppSpecFrom(f *testing.F) {
 			t.Fatalf("target %d outside 1..%d", s.Target(), s.ScaleConcurrency)
 		}
 	})
+}
+
+// TestMergePatch replays RFC 7396's appendix A (the cases whose patch and
+// target are objects, as every PATCH body here is) through applyPatch.
+func TestMergePatch(t *testing.T) {
+	tests := []struct{ target, patch, want string }{
+		{`{"a":"b"}`, `{"a":"c"}`, `{"a":"c"}`},
+		{`{"a":"b"}`, `{"b":"c"}`, `{"a":"b","b":"c"}`},
+		{`{"a":"b"}`, `{"a":null}`, `{}`},
+		{`{"a":"b","b":"c"}`, `{"a":null}`, `{"b":"c"}`},
+		{`{"a":["b"]}`, `{"a":"c"}`, `{"a":"c"}`},
+		{`{"a":"c"}`, `{"a":["b"]}`, `{"a":["b"]}`},
+		{`{"a":{"b":"c"}}`, `{"a":{"b":"d","c":null}}`, `{"a":{"b":"d"}}`},
+		{`{"a":[{"b":"c"}]}`, `{"a":[1]}`, `{"a":[1]}`},
+		{`{"e":null}`, `{"a":1}`, `{"a":1,"e":null}`},
+		{`{}`, `{"a":{"bb":{"ccc":null}}}`, `{"a":{"bb":{}}}`},
+		// once answered 400: nested objects were replaced, not merged
+		{`{"probe_readiness":{"type":"http","path":"/a","port":8080}}`, `{"probe_readiness":{"path":"/b"}}`,
+			`{"probe_readiness":{"type":"http","path":"/b","port":8080}}`},
+	}
+	for _, tt := range tests {
+		var cur map[string]any
+		if err := json.Unmarshal([]byte(tt.target), &cur); err != nil {
+			t.Fatal(err)
+		}
+		got, err := applyPatch[map[string]any](cur, []byte(tt.patch))
+		if err != nil {
+			t.Errorf("%s + %s: %v", tt.target, tt.patch, err)
+			continue
+		}
+		var want map[string]any
+		json.Unmarshal([]byte(tt.want), &want)
+		if diff := cmp.Diff(want, normalize(got)); diff != "" {
+			t.Errorf("%s + %s (-want +got):\n%s", tt.target, tt.patch, diff)
+		}
+	}
+}
+
+// normalize turns the int64s of a strict decode into the float64s of
+// encoding/json, so both sides compare alike.
+func normalize(m map[string]any) map[string]any {
+	b, _ := json.Marshal(m)
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return out
+}
+
+// TestReadPatchRefusesNestedDuplicates: a merge patch collapses what it
+// parses, so duplicates inside it are refused before, at any depth.
+func TestReadPatchRefusesNestedDuplicates(t *testing.T) {
+	for _, body := range []string{`{"probe_readiness":{"path":"/a","path":"/b"}}`, `{"a":1,"a":2}`, `{"run_env_variables":[{"name":"A","name":"B"}]}`} {
+		r := httptest.NewRequest("PATCH", "/", strings.NewReader(body))
+		r.Header.Set("If-Match", "*")
+		_, _, err := readPatch(r)
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.status != 400 || !strings.Contains(ae.msg, "more than once") {
+			t.Errorf("%s: got %v, want a 400 naming the duplicate", body, err)
+		}
+	}
+}
+
+// TestFollowStreamsPerToken: a token follows at most MaxFollowsPerToken
+// log streams at once; another token is not held back by it, and a slot
+// comes back when its stream ends.
+func TestFollowStreamsPerToken(t *testing.T) {
+	a := &API{follows: map[string]int{}}
+	req := func(tok string) *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		return r.WithContext(context.WithValue(r.Context(), principalKey{}, auth.Principal{TokenID: tok}))
+	}
+	var releases []func()
+	for range MaxFollowsPerToken {
+		rel, err := a.stream(httptest.NewRecorder(), req("t1"), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		releases = append(releases, rel)
+	}
+	var ae *apiError
+	if _, err := a.stream(httptest.NewRecorder(), req("t1"), true); !errors.As(err, &ae) || ae.status != http.StatusTooManyRequests {
+		t.Fatalf("one stream over the cap: %v, want 429", err)
+	}
+	if rel, err := a.stream(httptest.NewRecorder(), req("t1"), false); err != nil {
+		t.Fatalf("a log read without follow is not capped: %v", err)
+	} else {
+		rel()
+	}
+	rel, err := a.stream(httptest.NewRecorder(), req("t2"), true)
+	if err != nil {
+		t.Fatalf("another token: %v", err)
+	}
+	rel()
+	releases[0]()
+	if rel, err := a.stream(httptest.NewRecorder(), req("t1"), true); err != nil {
+		t.Fatalf("after one stream ended: %v", err)
+	} else {
+		rel()
+	}
+	for _, rel := range releases[1:] {
+		rel()
+	}
+	if len(a.follows) != 0 {
+		t.Errorf("slots left taken: %v", a.follows)
+	}
 }

@@ -248,7 +248,7 @@ ends, its data key is destroyed first and then all of its data.`,
 			if hard {
 				what = "permanently delete"
 			}
-			ok, err := e.confirm(fmt.Sprintf("Are you sure you want to %s project %s?", what, p.Name))
+			ok, err := e.confirm(fmt.Sprintf("Are you sure you want to %s project %s?", what, p.Name), hard)
 			if err != nil || !ok {
 				return err
 			}
@@ -282,11 +282,16 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.StatusCode == 404
 }
 
-// confirm asks a yes/no question when stdin is a terminal; otherwise (a
-// script, a pipe) it does not ask and proceeds.
-func (e *env) confirm(question string) (bool, error) {
+// confirm asks a yes/no question when stdin is a terminal. Without one (a
+// script, a pipe) it cannot ask: what can be undone proceeds, what cannot
+// (irreversible) is refused unless the caller gave -f, so that no stray
+// "echo |" destroys data.
+func (e *env) confirm(question string, irreversible bool) (bool, error) {
 	f, ok := e.in.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
+		if irreversible {
+			return false, errors.New("this cannot be undone and there is no terminal to confirm it on; give -f (--force) to do it anyway")
+		}
 		return true, nil
 	}
 	fmt.Fprintf(e.out, "%s [y/N]: ", question)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -73,7 +74,38 @@ COLIGO_TOKEN, else ~/.coligo/config.yaml (written by 'coligo login').`,
 	pf.StringVarP(&e.output, "output", "o", "table", "output format: table, json or yaml (app get also: url, project-url)")
 	root.AddCommand(newServerCmd(), newLoginCmd(e), newProjectCmd(e), newSecretCmd(e), newConfigMapCmd(e),
 		newJobCmd(e), newJobRunCmd(e), newAppCmd(e), newRevisionCmd(e), newAdminCmd(e), newTokenCmd(e), newAuditCmd(e), newVersionCmd(e))
+	refuseUnknown(root)
 	return root
+}
+
+// refuseUnknown makes every command group fail on a word that is none of its
+// subcommands, with cobra's suggestions, instead of printing its help and
+// exiting 0 (cobra's way for a group without a Run): a typo in a script
+// ("app creat") must not look like success. A group given no word still
+// prints its help.
+func refuseUnknown(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknown(sub)
+	}
+	if !c.HasSubCommands() || c.Runnable() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.DisableFlagParsing = true // flags meant for the subcommand ("app creat --name x") come as words
+	c.SuggestionsMinimumDistance = 2
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		fs := cmd.Flags()
+		fs.ParseErrorsAllowlist.UnknownFlags = true
+		if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+			return cmd.Help()
+		}
+		word := fs.Arg(0)
+		msg := fmt.Sprintf("unknown command %q for %q", word, cmd.CommandPath())
+		if s := cmd.SuggestionsFor(word); len(s) > 0 {
+			msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+		}
+		return fmt.Errorf("%s\nRun '%s --help' for usage", msg, cmd.CommandPath())
+	}
 }
 
 // Version is set at build time with -ldflags "-X ...cli.Version=...".

@@ -329,7 +329,7 @@ func newDeleteCmd(e *env, noun string, del func(c *api.Client, cmd *cobra.Comman
 				return err
 			}
 			if !force {
-				ok, err := e.confirm(fmt.Sprintf("Are you sure you want to delete %s %s?", noun, name))
+				ok, err := e.confirm(fmt.Sprintf("Are you sure you want to delete %s %s?", noun, name), true)
 				if err != nil || !ok {
 					return err
 				}

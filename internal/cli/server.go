@@ -46,6 +46,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the store, root key and admin token")
 	f.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "address of the API; plain HTTP only on loopback")
+	f.StringVar(&cfg.ExternalURL, "external-url", "", "URL clients reach the API at, e.g. https://coligo.example.com; every href is built from it, never from the request's Host (default: the listen address)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	f.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate generated into the data dir")

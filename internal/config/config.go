@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 type Server struct {
 	DataDir             string
 	APIAddr             string
+	ExternalURL         string // where clients reach the API; links are built from it ("" : the listen address)
 	TLSCert             string
 	TLSKey              string
 	TLSSelfSigned       bool
@@ -117,6 +119,12 @@ func (s Server) Validate() error {
 		errs = append(errs, fmt.Errorf("--api-addr %q: %w", s.APIAddr, err))
 	} else if !s.TLS() && !isLoopback(host) {
 		errs = append(errs, fmt.Errorf("--api-addr %s is not a loopback address: plain HTTP is allowed only on loopback; give --tls-cert and --tls-key, or --tls-self-signed", s.APIAddr))
+	}
+	if s.ExternalURL != "" {
+		if u, err := url.Parse(s.ExternalURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("--external-url %q must be http(s)://HOST[:PORT] with no path, query or user", s.ExternalURL))
+		}
 	}
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key must be given together"))

@@ -27,6 +27,12 @@ func TestValidate(t *testing.T) {
 		{"kubernetes", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "10.244.1.7", "10.244.0.0/16" }, ""},
 		{"kubernetes without gateway", func(s *Server) { s.Engine, s.KubeGateway = "kubernetes", "" }, "--kube-gateway"},
 		{"gateway outside the pods", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "192.0.2.1", "10.244.0.0/16" }, "not in --kube-pod-cidr"},
+		{"external url", func(s *Server) { s.ExternalURL = "https://coligo.example.com" }, ""},
+		{"external url with port and slash", func(s *Server) { s.ExternalURL = "http://10.0.0.1:7070/" }, ""},
+		{"external url with a path", func(s *Server) { s.ExternalURL = "https://coligo.example.com/v2" }, "--external-url"},
+		{"external url with a user", func(s *Server) { s.ExternalURL = "https://u:p@coligo.example.com" }, "--external-url"},
+		{"external url not http", func(s *Server) { s.ExternalURL = "ftp://coligo.example.com" }, "--external-url"},
+		{"external url without a host", func(s *Server) { s.ExternalURL = "coligo.example.com" }, "--external-url"},
 		{"bad pod cidr", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "10.244.1.7", "10.244/16" }, "--kube-pod-cidr"},
 	}
 	for _, tt := range tests {

@@ -1,6 +1,9 @@
 package core
 
-import "time"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 // Role is what a token may do. Admin tokens are not bound to a project.
 type Role string
@@ -31,14 +34,19 @@ type Token struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// ValidateTokenName checks a token's display name: 1–128 printable characters.
+// ValidateTokenName checks a token's display name: 1–128 bytes of valid
+// UTF-8 that shows as what it is (no controls, no bidi or zero-width
+// characters).
 func ValidateTokenName(name string) error {
 	if name == "" || len(name) > 128 {
 		return Invalid("name", "must be 1 to 128 characters")
 	}
+	if !utf8.ValidString(name) {
+		return Invalid("name", "must be valid UTF-8")
+	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return Invalid("name", "must not contain control characters")
+		if err := displaySafe(r); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -42,11 +43,34 @@ func ValidateProjectName(name string) error {
 			if r == utf8.RuneError {
 				return Invalid("name", "must be valid UTF-8")
 			}
+			if err := displaySafe(r); err != nil {
+				return err
+			}
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
 		case strings.ContainsRune(" ._:-", r):
 		default:
 			return Invalid("name", "character %q is not allowed (use letters, digits, space, '.', '_', ':', '-' or non-ASCII)", r)
 		}
+	}
+	return nil
+}
+
+// invisible are letters that render as blank space, which a name could use
+// to look like another.
+var invisible = map[rune]bool{0x115F: true, 0x1160: true, 0x3164: true, 0xFFA0: true, 0x2800: true}
+
+// displaySafe refuses a character of a display name that would make it show
+// as something it is not: controls (C0, C1), format characters (bidi
+// overrides and isolates, zero-width spaces and joiners, BOM), line and
+// paragraph separators, private-use characters and blank letters.
+func displaySafe(r rune) error {
+	switch {
+	case unicode.Is(unicode.Cc, r):
+		return Invalid("name", "must not contain control characters (found U+%04X)", r)
+	case unicode.Is(unicode.Cf, r):
+		return Invalid("name", "must not contain invisible or text-direction characters (found U+%04X)", r)
+	case unicode.In(r, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs) || invisible[r] || r == utf8.RuneError:
+		return Invalid("name", "must not contain separator, private-use or blank characters (found U+%04X)", r)
 	}
 	return nil
 }

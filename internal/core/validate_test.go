@@ -25,6 +25,17 @@ func TestValidateProjectName(t *testing.T) {
 		{"tab\there", false},
 		{"bad\xffutf8", false},
 		{"semi;colon", false},
+		// display spoofing: a name that shows as another
+		{"prod\u202egnp.exe", false}, // right-to-left override
+		{"a\u2066b\u2069", false},    // isolates
+		{"pro\u200bd", false},        // zero-width space
+		{"pro\u200dd", false},        // zero-width joiner
+		{"\ufeffprod", false},        // BOM
+		{"prod\u0085", false},        // C1 (next line)
+		{"prod\u009b", false},        // C1 CSI
+		{"prod\u2028x", false},       // line separator
+		{"prod\u3164", false},        // Hangul filler, renders blank
+		{"prod\ue000", false},        // private use
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%.20q", tt.name), func(t *testing.T) {
@@ -120,6 +131,21 @@ func TestSecretDataNeverPrints(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("x", "data", d, "secret", s.Data)
 	if strings.Contains(buf.String(), "hunter2") {
 		t.Errorf("slog shows the value: %s", buf.String())
+	}
+}
+
+func TestValidateTokenName(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{
+		{"ci", true}, {"deploy bot (main)", true}, {"日本 ci", true},
+		{"", false}, {strings.Repeat("x", 129), false}, {"a\nb", false}, {"a\x7fb", false},
+		{"ci\u202e", false}, {"c\u200bi", false}, {"ci\u0085", false}, {"bad\xffutf8", false},
+	} {
+		if err := ValidateTokenName(tt.name); (err == nil) != tt.ok {
+			t.Errorf("ValidateTokenName(%q) = %v, want ok=%v", tt.name, err, tt.ok)
+		}
 	}
 }
 

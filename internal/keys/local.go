@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -39,8 +40,12 @@ type rootVersion struct {
 // LoadOrCreateLocal reads the root key at path, creating a new random one
 // (mode 0600) when the file does not exist and create is true, and the
 // versions it replaced from archive.
+//
+// A key file (or archived version) that its group or others may read is
+// refused: whoever reads it, with a copy of the data dir, reads every
+// project.
 func LoadOrCreateLocal(path, archive string, create bool) (*Local, error) {
-	key, err := os.ReadFile(path)
+	key, err := readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) && create {
 		key = make([]byte, RootKeySize)
 		if _, err := rand.Read(key); err != nil {
@@ -53,6 +58,7 @@ func LoadOrCreateLocal(path, archive string, create bool) (*Local, error) {
 		return nil, fmt.Errorf("read root key: %w", err)
 	}
 	l, err := NewLocal(key)
+	clear(key)
 	if err != nil {
 		return nil, fmt.Errorf("root key %s: %w", path, err)
 	}
@@ -65,11 +71,12 @@ func LoadOrCreateLocal(path, archive string, create bool) (*Local, error) {
 		if filepath.Ext(e.Name()) != ".key" {
 			continue
 		}
-		old, err := os.ReadFile(filepath.Join(archive, e.Name()))
+		old, err := readKeyFile(filepath.Join(archive, e.Name()))
 		if err != nil {
 			return nil, fmt.Errorf("read archived root key: %w", err)
 		}
 		v, err := newVersion(old)
+		clear(old)
 		if err != nil {
 			return nil, fmt.Errorf("archived root key %s: %w", e.Name(), err)
 		}
@@ -78,7 +85,25 @@ func LoadOrCreateLocal(path, archive string, create bool) (*Local, error) {
 	return l, nil
 }
 
-// NewLocal returns a provider for a 32-byte root key.
+// readKeyFile reads a key file that only its owner may read.
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable or writable by its group or others (mode %04o); make it 0600 (chmod 600 %s)", path, perm, path)
+	}
+	return io.ReadAll(io.LimitReader(f, 1024))
+}
+
+// NewLocal returns a provider for a 32-byte root key; the caller may clear
+// key afterwards.
 func NewLocal(key []byte) (*Local, error) {
 	v, err := newVersion(key)
 	if err != nil {
@@ -104,8 +129,10 @@ func newVersion(key []byte) (*rootVersion, error) {
 
 // versionID names a key version without revealing anything of the key.
 func versionID(key []byte) string {
-	sum := sha256.Sum256(append([]byte("coligo root key id\x00"), key...))
-	return "local-" + hex.EncodeToString(sum[:8])
+	h := sha256.New()
+	h.Write([]byte("coligo root key id\x00"))
+	h.Write(key)
+	return "local-" + hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // Name implements seal.Wrapper.
@@ -127,10 +154,11 @@ func (l *Local) Rotate() (string, error) {
 	if l.path == "" || l.archive == "" {
 		return "", errors.New("this root key has no file to rotate")
 	}
-	old, err := os.ReadFile(l.path)
+	old, err := readKeyFile(l.path)
 	if err != nil {
 		return "", fmt.Errorf("read root key: %w", err)
 	}
+	defer clear(old)
 	if err := os.MkdirAll(l.archive, 0o700); err != nil {
 		return "", fmt.Errorf("root key archive: %w", err)
 	}
@@ -138,6 +166,7 @@ func (l *Local) Rotate() (string, error) {
 		return "", fmt.Errorf("archive root key: %w", err)
 	}
 	key := make([]byte, RootKeySize)
+	defer clear(key)
 	if _, err := rand.Read(key); err != nil {
 		return "", fmt.Errorf("generate root key: %w", err)
 	}

@@ -49,6 +49,29 @@ func TestLoadOrCreateLocal(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesAKeyOthersMayRead: a root key readable by group or others
+// is refused, for the key file and for archived versions alike.
+func TestLoadRefusesAKeyOthersMayRead(t *testing.T) {
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o660, 0o644, 0o602} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "root.key")
+		os.WriteFile(path, bytes.Repeat([]byte{7}, RootKeySize), 0o600)
+		os.Chmod(path, mode)
+		if _, err := LoadOrCreateLocal(path, filepath.Join(dir, "archive"), false); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("mode %04o: got %v, want a refusal", mode, err)
+		}
+		os.Chmod(path, 0o600)
+		archive := filepath.Join(dir, "archive")
+		os.MkdirAll(archive, 0o700)
+		old := filepath.Join(archive, "local-0.key")
+		os.WriteFile(old, bytes.Repeat([]byte{8}, RootKeySize), 0o600)
+		os.Chmod(old, mode)
+		if _, err := LoadOrCreateLocal(path, archive, false); err == nil {
+			t.Errorf("archived version of mode %04o was accepted", mode)
+		}
+	}
+}
+
 func keyID(l *Local) string {
 	id, _ := l.KeyID(context.Background())
 	return id

@@ -87,7 +87,7 @@ func (r *Router) listen(addr netip.AddrPort, handler http.HandlerFunc) (*http.Se
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: handler}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second, MaxHeaderBytes: 64 << 10, Handler: handler}
 	go srv.Serve(ln)
 	return srv, nil
 }

@@ -79,6 +79,7 @@ func (s *Sealer) NewDEK(ctx context.Context, projectID, provider string) ([]byte
 		return nil, core.Encryption{}, core.Invalid("encryption", "provider %q is not configured", provider)
 	}
 	dek := make([]byte, dekSize)
+	defer clear(dek) // the plaintext DEK lives on only inside the cached cipher
 	if _, err := rand.Read(dek); err != nil {
 		return nil, core.Encryption{}, fmt.Errorf("generate dek: %w", err)
 	}

@@ -152,7 +152,11 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		}
 		ln = tls.NewListener(ln, tc)
 	}
-	apiCfg.BaseURL = scheme + "://" + ln.Addr().String() + "/v2"
+	external := strings.TrimSuffix(cfg.ExternalURL, "/")
+	if external == "" {
+		external = scheme + "://" + ln.Addr().String()
+	}
+	apiCfg.BaseURL = external + "/v2"
 	platform := core.Platform{Region: cfg.Region, Domain: cfg.Domain, BaseURL: apiCfg.BaseURL}
 	if eng != nil {
 		apps = app.New(app.Config{
@@ -174,7 +178,12 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	apiCfg.KeyRotated = rewrap.Kick
 	handler := apiserver.New(apiCfg)
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Every connection has a deadline: a client cannot hold one open by
+	// sending slowly or not at all. Followed logs lift the write deadline of
+	// their own response (apiserver), and nothing else streams.
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
+		WriteTimeout: apiserver.WriteTimeout, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -200,7 +209,11 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	wg.Go(func() { rewrap.Run(ctrlCtx) })
 
-	routerSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second, Protocols: new(http.Protocols),
+	// An app's request may take its whole timeout_seconds both ways, which
+	// the router enforces per request; the connection itself must send its
+	// headers in time and is closed when idle.
+	routerSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
+		MaxHeaderBytes: 64 << 10, Protocols: new(http.Protocols),
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	routerSrv.Protocols.SetHTTP1(true)
 	routerSrv.Protocols.SetUnencryptedHTTP2(true)

@@ -237,7 +237,7 @@ func TestWireFormat(t *testing.T) {
 		t.Errorf("metrics without token: %d", r.StatusCode)
 	}
 	resp, body = do("GET", "/metrics", "")
-	for _, m := range []string{"coligo_api_requests_total", "coligo_api_request_duration_seconds", "coligo_store_operation_duration_seconds", `route="POST /v2/projects/{project}/secrets"`} {
+	for _, m := range []string{"coligo_api_requests_total", "coligo_api_request_duration_seconds", "coligo_store_operation_duration_seconds", `method="POST",route="/v2/projects/{project}/secrets"`} {
 		if resp.StatusCode != 200 || !strings.Contains(string(body), m) {
 			t.Errorf("metrics lack %s", m)
 		}

@@ -89,10 +89,12 @@ func TestTokenMatrix(t *testing.T) {
 		"delete app":         {"admin": {202, 202}, "reader": {403, 404}, "writer": {202, 404}, "manager": {202, 404}},
 		"list revisions":     {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
 		"list instances":     {"admin": {200, 200}, "reader": {200, 404}, "writer": {200, 404}, "manager": {200, 404}},
-		"create token":       {"admin": {201, 201}, "reader": {403, 404}, "writer": {403, 404}, "manager": {201, 404}},
-		"list tokens":        {"admin": {200, 200}, "reader": {403, 403}, "writer": {403, 403}, "manager": {200, 200}},
-		"metrics":            {"admin": {200, 200}, "reader": {403, 403}, "writer": {403, 403}, "manager": {403, 403}},
-		"rotate root key":    {"admin": {202, 202}, "reader": {403, 403}, "writer": {403, 403}, "manager": {403, 403}},
+		// The role is checked before the body, which names the project, is
+		// read: a reader or writer learns nothing of B, 403 either way.
+		"create token":    {"admin": {201, 201}, "reader": {403, 403}, "writer": {403, 403}, "manager": {201, 404}},
+		"list tokens":     {"admin": {200, 200}, "reader": {403, 403}, "writer": {403, 403}, "manager": {200, 200}},
+		"metrics":         {"admin": {200, 200}, "reader": {403, 403}, "writer": {403, 403}, "manager": {403, 403}},
+		"rotate root key": {"admin": {202, 202}, "reader": {403, 403}, "writer": {403, 403}, "manager": {403, 403}},
 		// restore of an active project: allowed to try (409), or hidden.
 		"restore project": {"admin": {409, 409}, "reader": {403, 404}, "writer": {403, 404}, "manager": {409, 404}},
 		"delete project":  {"admin": {202, 202}, "reader": {403, 404}, "writer": {403, 404}, "manager": {202, 404}},

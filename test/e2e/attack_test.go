@@ -1,0 +1,266 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coligo/coligo/api"
+)
+
+// The attack suite: each finding of a review made as an attacker would, replayed
+// against a real server. Every case here once worked against coligo; each
+// names what it did then. New findings go here, so the list grows in one
+// place. The workload side (sandbox, fence) has its own file.
+
+// attack is one raw request and what the server must answer.
+type attack struct {
+	method, path, token, body string
+	header                    map[string]string
+}
+
+func (s *server) send(t *testing.T, a attack) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(a.method, s.url()+a.path, strings.NewReader(a.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	if a.body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range a.header {
+		req.Header.Set(k, v)
+		if strings.EqualFold(k, "Host") {
+			req.Host = v
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", a.method, a.path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestControlPlaneAttacks(t *testing.T) {
+	s := startServer(t)
+	admin := s.adminClient()
+	ctx := context.Background()
+	p := activeProject(t, admin, "target")
+	tokens := map[string]string{}
+	for _, role := range []string{"reader", "writer", "manager"} {
+		tok, err := admin.CreateToken(ctx, api.TokenPrototype{Name: role, ProjectID: p.ID, Role: role})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[role] = tok.Token
+	}
+	alive := func(t *testing.T) {
+		t.Helper()
+		if code, _ := s.send(t, attack{method: "GET", path: "/healthz"}); code != 200 {
+			t.Fatalf("the server does not answer after the attack: %d", code)
+		}
+	}
+
+	// Once a body of 1,500,000 '[' from a reader token ended the server with
+	// "fatal error: stack overflow": the duplicate-key walker recursed before
+	// anything capped depth, and the body was decoded before the role check.
+	t.Run("deep nesting", func(t *testing.T) {
+		deep := strings.Repeat("[", 1_500_000)
+		if code, body := s.send(t, attack{method: "POST", path: "/v2/tokens", token: tokens["reader"], body: deep}); code != 403 {
+			t.Errorf("reader: %d %s, want 403 before the body is read", code, body)
+		}
+		alive(t)
+		if code, body := s.send(t, attack{method: "POST", path: "/v2/tokens", token: tokens["manager"], body: deep}); code != 400 || !strings.Contains(body, "deeper than 64") {
+			t.Errorf("manager: %d %s, want 400 naming the depth", code, body)
+		}
+		obj := `{"name":"n","format":"generic","data":` + strings.Repeat(`{"a":`, 200_000) + `1` + strings.Repeat("}", 200_001)
+		if code, body := s.send(t, attack{method: "POST", path: "/v2/projects/" + p.ID + "/secrets", token: tokens["writer"], body: obj}); code != 400 || !strings.Contains(body, "deeper than 64") {
+			t.Errorf("nested objects: %d %.200s, want 400", code, body)
+		}
+		alive(t)
+	})
+
+	// Once {"name":"aa","NAME":"bb"} created config map "bb": encoding/json
+	// matched keys case-insensitively, the duplicate check case-sensitively.
+	t.Run("case-variant keys", func(t *testing.T) {
+		for _, body := range []string{`{"name":"aa","NAME":"bb"}`, `{"Name":"cc"}`, `{"name":"dd","Data":{"k":"v"}}`} {
+			code, out := s.send(t, attack{method: "POST", path: "/v2/projects/" + p.ID + "/config_maps", token: tokens["writer"], body: body})
+			if code != 400 || !strings.Contains(out, "invalid_field") {
+				t.Errorf("%s: %d %s, want 400 naming the field", body, code, out)
+			}
+		}
+		list, err := admin.ListConfigMaps(ctx, p.ID, api.ListOptions{})
+		if err != nil || len(list.ConfigMaps) != 0 {
+			t.Errorf("config maps after the refused calls: %+v %v", list, err)
+		}
+	})
+
+	// Once PATCH {"probe_readiness":{"path":"/b"}} answered 400: nested
+	// objects were replaced, not merged (RFC 7396).
+	t.Run("merge patch merges objects", func(t *testing.T) {
+		initial := 0
+		_, err := admin.CreateApp(ctx, p.ID, api.AppPrototype{Name: "patched", AppSpec: api.AppSpec{ImageReference: nowhereImage,
+			ScaleInitialInstances: &initial, ProbeReadiness: &api.Probe{Type: "http", Path: "/a", Port: 8080}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, body := s.send(t, attack{method: "PATCH", path: "/v2/projects/" + p.ID + "/apps/patched", token: tokens["writer"],
+			body: `{"probe_readiness":{"path":"/b"}}`, header: map[string]string{"If-Match": "*"}})
+		if code != 200 {
+			t.Fatalf("patch: %d %s", code, body)
+		}
+		got, err := admin.GetApp(ctx, p.ID, "patched")
+		if err != nil || got.ProbeReadiness == nil || got.ProbeReadiness.Path != "/b" || got.ProbeReadiness.Type != "http" || got.ProbeReadiness.Port != 8080 {
+			t.Errorf("after the patch: %+v %v, want path /b with type and port kept", got.ProbeReadiness, err)
+		}
+	})
+
+	// Once every raw method became a metric label, even on a 401: 2,000 odd
+	// methods added 31 MB of RSS for good, and 4 KB methods made /metrics
+	// a 122 MB answer.
+	t.Run("methods do not grow metrics", func(t *testing.T) {
+		before := len(s.get(t, "/metrics"))
+		conn, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		br := bufio.NewReader(conn)
+		for i := range 300 {
+			method := fmt.Sprintf("X%04d%s", i, strings.Repeat("M", 1000))
+			fmt.Fprintf(conn, "%s /v2/projects/%d HTTP/1.1\r\nHost: x\r\n\r\n", method, i)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		metrics := s.get(t, "/metrics")
+		if strings.Contains(metrics, "X0001") || len(metrics)-before > 8<<10 {
+			t.Errorf("/metrics grew from %d to %d bytes with 300 odd methods", before, len(metrics))
+		}
+		if !strings.Contains(metrics, `method="other",route="other"`) {
+			t.Errorf("unmatched requests are not counted as other")
+		}
+	})
+
+	// Once the servers set no read or idle timeout: a connection that sent
+	// nothing, or half a header, was held forever.
+	t.Run("slow clients are cut off", func(t *testing.T) {
+		t.Parallel()
+		for _, partial := range []string{"", "GET /v2/projects HTTP/1.1\r\nHost: x\r\nX-Slow: "} {
+			conn, err := net.Dial("tcp", s.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(conn, partial)
+			conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			start := time.Now()
+			_, err = io.Copy(io.Discard, conn) // returns when the server closes
+			conn.Close()
+			if err != nil || time.Since(start) > 25*time.Second {
+				t.Errorf("a client that sent %q was held %s (%v)", partial, time.Since(start), err)
+			}
+		}
+		conn, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("h", 100<<10))
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil || resp.StatusCode != 431 {
+			t.Errorf("a 100 KB header: %v %v, want 431", resp, err)
+		}
+	})
+
+	// Once a Host header came back in every href: a link a victim follows
+	// could point at the attacker.
+	t.Run("host header is not echoed", func(t *testing.T) {
+		for _, path := range []string{"/v2/projects", "/v2/projects/" + p.ID, "/v2/projects/" + p.ID + "/apps?limit=1", "/v2/tokens"} {
+			code, body := s.send(t, attack{method: "GET", path: path, token: s.admin, header: map[string]string{"Host": "attacker.example", "X-Forwarded-Host": "attacker.example"}})
+			if code != 200 || strings.Contains(body, "attacker.example") || !strings.Contains(body, `"http://`+s.addr+`/v2/`) {
+				t.Errorf("%s: %d %.300s", path, code, body)
+			}
+		}
+		// Behind a proxy, the operator names the URL clients use.
+		ext := startServer(t, "--external-url", "https://coligo.example.com")
+		code, body := ext.send(t, attack{method: "GET", path: "/v2/tokens", token: ext.admin, header: map[string]string{"Host": "attacker.example"}})
+		if code != 200 || strings.Contains(body, "attacker.example") || !strings.Contains(body, `"href":"https://coligo.example.com/v2/tokens/`) {
+			t.Errorf("--external-url: %d %.300s", code, body)
+		}
+	})
+
+	// Once /readyz told anyone the KMS provider names, key ids and raw
+	// provider errors.
+	t.Run("readyz tells strangers only the status", func(t *testing.T) {
+		for _, tok := range []string{"", tokens["manager"], "coligo_bogus"} {
+			if code, body := s.send(t, attack{method: "GET", path: "/readyz", token: tok}); code != 200 || body != "ok\n" {
+				t.Errorf("token %.8q: %d %q, want the status only", tok, code, body)
+			}
+		}
+		if body := s.get(t, "/readyz"); !strings.Contains(body, "key provider local: ok") {
+			t.Errorf("admin: %q, want the providers' health", body)
+		}
+	})
+
+	// Once bidi overrides, zero-width and C1 characters were accepted in
+	// project and token names, so one name could show as another.
+	t.Run("display spoofing", func(t *testing.T) {
+		for _, name := range []string{"prod\u202egnp", "pro\u200bd", "prod\u0085", "\ufeffprod", "a\u2066b"} {
+			if code, body := s.send(t, attack{method: "POST", path: "/v2/projects", token: s.admin, body: fmt.Sprintf(`{"name":%q}`, name)}); code != 400 || !strings.Contains(body, "invalid_name") {
+				t.Errorf("project %+q: %d %s", name, code, body)
+			}
+			if code, body := s.send(t, attack{method: "POST", path: "/v2/tokens", token: s.admin, body: fmt.Sprintf(`{"name":%q,"role":"admin"}`, name)}); code != 400 || !strings.Contains(body, "invalid_name") {
+				t.Errorf("token %+q: %d %s", name, code, body)
+			}
+		}
+	})
+
+	// Once "echo | coligo project delete --hard" crypto-shredded without -f,
+	// and "coligo app creat" printed help and exited 0.
+	t.Run("cli refuses what it cannot confirm", func(t *testing.T) {
+		cfg := filepath.Join(t.TempDir(), "config.yaml")
+		env := []string{"COLIGO_TOKEN=" + s.admin}
+		res := s.cli(t, cfg, "\n", env, "project", "delete", "--name", "target", "--hard")
+		if res.code == 0 || !strings.Contains(res.stderr, "-f") {
+			t.Errorf("hard delete from a pipe: exit %d %q", res.code, res.stderr)
+		}
+		if got, err := admin.GetProject(ctx, p.ID); err != nil || got.Status != "active" {
+			t.Fatalf("the project after a refused delete: %+v %v", got, err)
+		}
+		res = s.cli(t, cfg, "", env, "app", "creat", "--name", "x")
+		if res.code == 0 || !strings.Contains(res.stderr, "Did you mean this?") {
+			t.Errorf("app creat: exit %d %q", res.code, res.stderr)
+		}
+	})
+}
+
+// TestRootKeyFileModes: a --root-key-file its group or others may read is
+// refused at start, before anything is served.
+func TestRootKeyFileModes(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "root.key")
+	os.WriteFile(key, []byte(strings.Repeat("k", 32)), 0o600)
+	os.Chmod(key, 0o644)
+	out, err := exec.Command(binary, "server", "--data-dir", filepath.Join(dir, "data"), "--api-addr", freeAddr(t), "--router-addr", freeAddr(t),
+		"--containerd-address", "", "--root-key-file", key).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "chmod 600") {
+		t.Errorf("server with a 0644 root key: %v\n%s", err, out)
+	}
+}
