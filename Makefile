@@ -7,6 +7,7 @@ GO ?= go
 build:
 	$(GO) build -o bin/coligo ./cmd/coligo
 	$(GO) build -o bin/coligo-kms-pkcs11 ./cmd/coligo-kms-pkcs11
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/coligo-init ./cmd/coligo-init
 
 demo: build
 	./scripts/demo.sh

@@ -14,6 +14,9 @@ type AuditEvent struct {
 	Time         string `json:"time"`
 	Actor        string `json:"actor"`
 	Action       string `json:"action"`
+	Kind         string `json:"kind,omitempty"`
+	Outcome      string `json:"outcome,omitempty"`
+	StatusCode   int    `json:"status_code,omitempty"`
 	ProjectID    string `json:"project_id,omitempty"`
 	Target       string `json:"target,omitempty"`
 	TargetHash   string `json:"target_hash,omitempty"`
@@ -68,4 +71,21 @@ func (c *Client) RotateRootKey(ctx context.Context, provider string) (string, er
 	}
 	_, err := c.Do(ctx, http.MethodPost, "/key_providers/"+url.PathEscape(provider)+"/rotate", nil, nil, nil, &out)
 	return out.KeyID, err
+}
+
+// AuditVerification is the server's check of the whole audit log.
+type AuditVerification struct {
+	Valid         bool   `json:"valid"`
+	Entries       int    `json:"entries"`
+	FirstSeq      uint64 `json:"first_seq,omitempty"`
+	LastSeq       uint64 `json:"last_seq,omitempty"`
+	PrunedThrough uint64 `json:"pruned_through,omitempty"`
+	Problem       string `json:"problem,omitempty"`
+}
+
+// VerifyAuditEvents asks the server to verify the audit log (admin).
+func (c *Client) VerifyAuditEvents(ctx context.Context) (*AuditVerification, error) {
+	var out AuditVerification
+	_, err := c.Do(ctx, http.MethodGet, "/audit_events/verify", nil, nil, nil, &out)
+	return &out, err
 }

@@ -30,6 +30,7 @@ go vet ./...
 echo "== build"
 go build -o bin/coligo ./cmd/coligo
 go build -o bin/coligo-kms-pkcs11 ./cmd/coligo-kms-pkcs11
+CGO_ENABLED=0 go build -ldflags "-s -w" -o bin/coligo-init ./cmd/coligo-init # PID 1 of instances, beside coligo
 export COLIGO_BIN=$PWD/bin/coligo COLIGO_KMS_BIN=$PWD/bin/coligo-kms-pkcs11
 
 echo "== unit and integration tests"

@@ -48,8 +48,9 @@ func main() {
 	requests := flag.Int("n", 20000, "requests per router measurement")
 	conc := flag.Int("c", 8, "concurrent clients of the router measurement")
 	runtimes := flag.String("runtimes", "runc,crun", "OCI runtimes to compare")
+	before := flag.String("before", "", "another coligo binary (an earlier build) whose cold start is measured in the same run, for a change's cost")
 	flag.Parse()
-	if err := run(*bin, *trials, *requests, *conc, strings.Split(*runtimes, ",")); err != nil {
+	if err := run(*bin, *before, *trials, *requests, *conc, strings.Split(*runtimes, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -57,7 +58,7 @@ func main() {
 
 type parts struct{ containerd, cniDir, reg, user, pass, image string }
 
-func run(bin string, trials, requests, conc int, runtimes []string) error {
+func run(bin, before string, trials, requests, conc int, runtimes []string) error {
 	ctx := context.Background()
 	pt := parts{containerd: benchkit.Env("COLIGO_TEST_CONTAINERD"), cniDir: os.Getenv("COLIGO_TEST_CNI_BIN_DIR"),
 		reg: benchkit.Env("COLIGO_TEST_REGISTRY"), user: benchkit.Env("COLIGO_TEST_REGISTRY_USER"), pass: benchkit.Env("COLIGO_TEST_REGISTRY_PASSWORD")}
@@ -90,6 +91,16 @@ func run(bin string, trials, requests, conc int, runtimes []string) error {
 		fmt.Printf("| containerd client directly: create + start + first byte (baseline) | %s | %s | %s | 1.00 |\n", rt, ms(p(base, 50)), ms(p(base, 99)))
 		fmt.Printf("| coligo: router holds the request, instance created, started, probed, request proxied | %s | %s | %s | %.2f |\n",
 			rt, ms(p(col, 50)), ms(p(col, 99)), float64(p(col, 50))/float64(p(base, 50)))
+		if before != "" {
+			old, err := coligoColdStarts(ctx, before, pt, []string{"--containerd-address", pt.containerd, "--cni-bin-dir", pt.cniDir,
+				"--cni-subnet", "10.216.0.0/16", "--oci-runtime", rt}, trials)
+			if err != nil {
+				return fmt.Errorf("coligo before (%s): %w", before, err)
+			}
+			fmt.Printf("| coligo before the change (-before %s) | %s | %s | %s | %.2f (this build ÷ before: p50 %.2f, p99 %.2f) |\n",
+				before, rt, ms(p(old, 50)), ms(p(old, 99)), float64(p(old, 50))/float64(p(base, 50)),
+				float64(p(col, 50))/float64(p(old, 50)), float64(p(col, 99))/float64(p(old, 99)))
+		}
 		if rt != "runc" || len(kubeArgs) == 0 {
 			continue
 		}

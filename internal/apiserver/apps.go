@@ -186,6 +186,7 @@ func (a *API) createApp(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	nameForAudit(r, in.Name)
 	if err := core.ValidateAppName(in.Name); err != nil {
 		return err
 	}

@@ -1,23 +1,125 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/core"
 )
 
-// audit appends a security event by the caller; name, when set, is a
-// project-scoped name that the log keeps only sealed and hashed. A failure
-// fails the call: what is not recorded does not happen.
-func (a *API) audit(r *http.Request, action, project, target, name string) error {
-	ev := core.AuditEvent{Time: a.cfg.Now(), Actor: principal(r).TokenID, Action: action, ProjectID: project, Target: target}
+// auditRoutes names the action and resource kind of every mutating route:
+// each call of one leaves exactly one event, with its outcome. handle
+// refuses to register a mutating route that is missing here.
+var auditRoutes = map[string]struct{ action, kind string }{
+	"POST /v2/projects":                                         {core.AuditProjectCreate, "project"},
+	"DELETE /v2/projects/{project}":                             {core.AuditProjectDelete, "project"},
+	"POST /v2/projects/{project}/restore":                       {core.AuditProjectRestore, "project"},
+	"POST /v2/projects/{project}/rotate_key":                    {core.AuditKeyRotateDEK, "project"},
+	"POST /v2/projects/{project}/secrets":                       {"secret.create", "secret"},
+	"PUT /v2/projects/{project}/secrets/{name}":                 {"secret.replace", "secret"},
+	"DELETE /v2/projects/{project}/secrets/{name}":              {"secret.delete", "secret"},
+	"POST /v2/projects/{project}/config_maps":                   {"config_map.create", "config_map"},
+	"PUT /v2/projects/{project}/config_maps/{name}":             {"config_map.replace", "config_map"},
+	"DELETE /v2/projects/{project}/config_maps/{name}":          {"config_map.delete", "config_map"},
+	"POST /v2/projects/{project}/jobs":                          {"job.create", "job"},
+	"PATCH /v2/projects/{project}/jobs/{name}":                  {"job.update", "job"},
+	"DELETE /v2/projects/{project}/jobs/{name}":                 {"job.delete", "job"},
+	"POST /v2/projects/{project}/job_runs":                      {"job_run.create", "job_run"},
+	"DELETE /v2/projects/{project}/job_runs/{name}":             {"job_run.delete", "job_run"},
+	"POST /v2/projects/{project}/apps":                          {"app.create", "app"},
+	"PATCH /v2/projects/{project}/apps/{name}":                  {"app.update", "app"},
+	"DELETE /v2/projects/{project}/apps/{name}":                 {"app.delete", "app"},
+	"DELETE /v2/projects/{project}/apps/{app}/revisions/{name}": {"revision.delete", "revision"},
+	"POST /v2/key_providers/{name}/rotate":                      {core.AuditKeyRotate, "key"},
+	"POST /v2/tokens":                                           {core.AuditTokenCreate, "token"},
+	"DELETE /v2/tokens/{id}":                                    {core.AuditTokenRevoke, "token"},
+}
+
+// auditNote is what a handler tells the audit event of its call beyond
+// what the route says: the project, a target in clear (ids that are not
+// project data), the name of the resource (kept only sealed and as a keyed
+// hash) and an action that refines the route's.
+type auditNote struct {
+	project, target, name, action string
+}
+
+type auditNoteKey struct{}
+
+// note lets a handler fill in its call's audit event.
+func note(r *http.Request, fill func(*auditNote)) {
+	if n, ok := r.Context().Value(auditNoteKey{}).(*auditNote); ok {
+		fill(n)
+	}
+}
+
+// nameForAudit tells the audit event of a create call the name it creates.
+func nameForAudit(r *http.Request, name string) {
+	note(r, func(n *auditNote) { n.name = name })
+}
+
+// recordCall appends the audit event of a mutating call, after it, with
+// its outcome. The answer has gone by then: a failure to record is logged
+// as an error for the operator, with the trace.
+func (a *API) recordCall(r *http.Request, pattern string, pr auth.Principal, n *auditNote, code int, trace string) {
+	route := auditRoutes[pattern]
+	ev := core.AuditEvent{Time: a.cfg.Now(), Actor: pr.TokenID, Action: route.action, Kind: route.kind,
+		Outcome: core.AuditSuccess, StatusCode: code, ProjectID: n.project, Target: clipAudit(n.target, 128)}
+	if code >= 400 {
+		ev.Outcome = core.AuditFailure
+	}
+	if n.action != "" {
+		ev.Action = n.action
+	}
+	if ev.ProjectID == "" && core.IsUUID(r.PathValue("project")) {
+		ev.ProjectID = r.PathValue("project")
+	}
+	name := n.name
+	if name == "" {
+		name = r.PathValue("name")
+		if route.kind == "token" || route.kind == "key" {
+			name = "" // not project data: the id or provider is the target
+		}
+	}
+	if err := a.cfg.Store.AppendAudit(context.WithoutCancel(r.Context()), ev, clipAudit(name, 253)); err != nil {
+		a.log.Error("audit event not recorded", "action", ev.Action, "trace", trace, "err", err)
+	}
+}
+
+func clipAudit(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// audit appends the event of a value read by the caller, before the value
+// is answered: a failure fails the call, so that what is not recorded is
+// not disclosed. name is the project-scoped name of what was read.
+func (a *API) audit(r *http.Request, action, kind, project, name string) error {
+	ev := core.AuditEvent{Time: a.cfg.Now(), Actor: principal(r).TokenID, Action: action, Kind: kind, Outcome: core.AuditSuccess,
+		StatusCode: http.StatusOK, ProjectID: project}
 	if err := a.cfg.Store.AppendAudit(r.Context(), ev, name); err != nil {
 		return fmt.Errorf("record audit event: %w", err)
 	}
+	return nil
+}
+
+// verifyAuditEvents checks the whole log in the server (admin).
+func (a *API) verifyAuditEvents(w http.ResponseWriter, r *http.Request) error {
+	if !principal(r).Admin() {
+		return fmt.Errorf("only an admin may verify the audit log: %w", core.ErrForbidden)
+	}
+	rep, err := a.cfg.Store.VerifyAudit(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.AuditVerification{Valid: rep.Valid, Entries: rep.Entries, FirstSeq: rep.First, LastSeq: rep.Last,
+		PrunedThrough: rep.PrunedThrough, Problem: rep.Problem})
 	return nil
 }
 
@@ -51,7 +153,8 @@ func (a *API) listAuditEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := api.AuditEventList{Limit: pg.limit, AuditEvents: []api.AuditEvent{}}
 	for _, e := range evs {
-		v := api.AuditEvent{Seq: e.Seq, Time: e.Time.Format(time.RFC3339Nano), Actor: e.Actor, Action: e.Action, ProjectID: e.ProjectID,
+		v := api.AuditEvent{Seq: e.Seq, Time: e.Time.Format(time.RFC3339Nano), Actor: e.Actor, Action: e.Action, Kind: e.Kind,
+			Outcome: e.Outcome, StatusCode: e.StatusCode, ProjectID: e.ProjectID,
 			Target: e.Target, TargetHash: e.TargetHash, SealedTarget: e.SealedTarget, PrevHash: e.PrevHash, Hash: e.Hash}
 		if name, err := a.cfg.Store.AuditTarget(r.Context(), e); err == nil {
 			v.TargetName = name
@@ -77,13 +180,12 @@ func (a *API) rotateRootKey(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("root key rotation: %w", core.ErrUnavailable)
 	}
 	name := r.PathValue("name")
+	note(r, func(n *auditNote) { n.target = name })
 	id, err := a.cfg.RotateRootKey(r.Context(), name)
 	if err != nil {
 		return err
 	}
-	if err := a.audit(r, core.AuditKeyRotate, "", name+"/"+id, ""); err != nil {
-		return err
-	}
+	note(r, func(n *auditNote) { n.target = name + "/" + id })
 	writeJSON(w, http.StatusAccepted, map[string]string{"provider": name, "key_id": id})
 	return nil
 }

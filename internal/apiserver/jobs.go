@@ -117,6 +117,7 @@ func (a *API) createJob(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	nameForAudit(r, in.Name)
 	if err := core.ValidateJobName(in.Name); err != nil {
 		return err
 	}
@@ -325,6 +326,7 @@ func (a *API) createJobRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	run := core.JobRun{ID: uuid.NewString(), Name: in.Name, JobName: in.JobName, CreatedAt: a.cfg.Now().UTC(), Status: core.RunPending}
+	defer func() { nameForAudit(r, run.Name) }() // a run of a job may get its name below
 	base := true
 	if in.JobName != "" {
 		if in.RunServiceAccount != "" {

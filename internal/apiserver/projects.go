@@ -114,9 +114,7 @@ func (a *API) createProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.audit(r, core.AuditProjectCreate, p.ID, "", p.Name); err != nil {
-		return err
-	}
+	note(r, func(n *auditNote) { n.project, n.name = p.ID, p.Name })
 	a.log.Info("project created", "project", p.ID)
 	writeJSON(w, http.StatusAccepted, a.projectView(r, p))
 	return nil
@@ -247,9 +245,7 @@ func (a *API) deleteProject(w http.ResponseWriter, r *http.Request) error {
 	if hard {
 		kind = "hard"
 	}
-	if err := a.audit(r, core.AuditProjectDelete, p.ID, kind, ""); err != nil {
-		return err
-	}
+	note(r, func(n *auditNote) { n.target = kind })
 	a.log.Info("project deleted", "project", p.ID, "hard", hard)
 	writeJSON(w, http.StatusAccepted, a.projectView(r, p))
 	return nil
@@ -271,9 +267,6 @@ func (a *API) restoreProject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.audit(r, core.AuditProjectRestore, p.ID, "", ""); err != nil {
-		return err
-	}
 	a.log.Info("project restored", "project", p.ID)
 	writeJSON(w, http.StatusAccepted, a.projectView(r, p))
 	return nil
@@ -292,9 +285,6 @@ func (a *API) rotateProjectKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !began {
 		return fmt.Errorf("a data key rotation of project %s is still in progress: %w", p.Name, core.ErrNotActive)
-	}
-	if err := a.audit(r, core.AuditKeyRotateDEK, p.ID, "", ""); err != nil {
-		return err
 	}
 	if a.cfg.KeyRotated != nil {
 		a.cfg.KeyRotated()

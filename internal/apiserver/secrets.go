@@ -59,6 +59,7 @@ func (a *API) createSecret(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	nameForAudit(r, in.Name)
 	s := core.Secret{ID: uuid.NewString(), Name: in.Name, Format: in.Format, Data: in.Data, CreatedAt: a.cfg.Now().UTC()}
 	if s.Data == nil {
 		s.Data = core.SecretData{}
@@ -92,7 +93,7 @@ func (a *API) getSecret(w http.ResponseWriter, r *http.Request) error {
 	// secret masked does not count as reading its values.
 	withValues := principal(r).Role.AtLeast(core.RoleWriter) && r.URL.Query().Get("redact") != "true"
 	if withValues {
-		if err := a.audit(r, core.AuditSecretRead, p.ID, "", s.Name); err != nil {
+		if err := a.audit(r, core.AuditSecretRead, "secret", p.ID, s.Name); err != nil {
 			return err
 		}
 		a.log.Info("secret values read", "project", p.ID, "token", principal(r).TokenID)
@@ -173,6 +174,7 @@ func (a *API) createConfigMap(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	nameForAudit(r, in.Name)
 	c := core.ConfigMap{ID: uuid.NewString(), Name: in.Name, Data: in.Data, CreatedAt: a.cfg.Now().UTC()}
 	if c.Data == nil {
 		c.Data = map[string]string{}

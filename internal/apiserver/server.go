@@ -38,6 +38,7 @@ type Store interface {
 	DeleteToken(ctx context.Context, id string) error
 	Ping(ctx context.Context) error
 	AppendAudit(ctx context.Context, ev core.AuditEvent, name string) error
+	VerifyAudit(ctx context.Context) (core.AuditReport, error)
 	BeginDEKRotation(ctx context.Context, projectID string) (bool, error)
 	ListAudit(ctx context.Context, project string, after uint64, limit int) ([]core.AuditEvent, bool, error)
 	AuditTarget(ctx context.Context, ev core.AuditEvent) (string, error)
@@ -171,6 +172,7 @@ func New(cfg Config) *API {
 	a.handle("GET /v2/projects/{project}/apps/{app}/logs", a.appLogs, true)
 
 	a.handle("GET /v2/audit_events", a.listAuditEvents, true)
+	a.handle("GET /v2/audit_events/verify", a.verifyAuditEvents, true)
 	a.handle("POST /v2/key_providers/{name}/rotate", a.rotateRootKey, true)
 	a.handle("GET /v2/tokens", a.listTokens, true)
 	a.handle("POST /v2/tokens", a.createToken, true)
@@ -226,21 +228,34 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 // (when authn is set) and the error mapping.
 func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) error, authn bool) {
 	method, route := routeLabels(pattern)
+	_, audited := auditRoutes[pattern]
+	if mutating := method != "GET" && method != "HEAD" && method != "other"; mutating != audited || audited && !authn {
+		panic("apiserver: route " + pattern + " must be in auditRoutes exactly when it changes something, and authenticated")
+	}
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		trace := newTrace()
 		sw := &statusWriter{ResponseWriter: w}
 		r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
 		r = r.WithContext(context.WithValue(r.Context(), linkBaseKey{}, strings.TrimSuffix(a.cfg.BaseURL, "/v2")))
+		var p auth.Principal
+		authenticated := false
+		n := &auditNote{}
 		err := func() error {
 			if !authn {
 				return h(sw, r)
 			}
-			p, err := auth.Authenticate(r.Context(), a.cfg.Store, r.Header.Get("Authorization"))
-			if err != nil {
+			var err error
+			if p, err = auth.Authenticate(r.Context(), a.cfg.Store, r.Header.Get("Authorization")); err != nil {
 				return err
 			}
-			return h(sw, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+			authenticated = true
+			ctx := context.WithValue(r.Context(), principalKey{}, p)
+			if audited {
+				ctx = context.WithValue(ctx, auditNoteKey{}, n)
+			}
+			r = r.WithContext(ctx)
+			return h(sw, r)
 		}()
 		if err != nil {
 			a.writeError(sw, r, trace, err)
@@ -248,6 +263,11 @@ func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) 
 		code := sw.code
 		if code == 0 {
 			code = http.StatusOK
+		}
+		// Calls nobody authenticated leave no event: anyone could fill the
+		// log with them. They are counted in the metrics and logged.
+		if audited && authenticated {
+			a.recordCall(r, pattern, p, n, code, trace)
 		}
 		a.requests.WithLabelValues(method, route, strconv.Itoa(code)).Inc()
 		a.latency.WithLabelValues(method, route).Observe(time.Since(start).Seconds())

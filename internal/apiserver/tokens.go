@@ -45,9 +45,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.audit(r, core.AuditTokenCreate, t.ProjectID, t.ID, ""); err != nil {
-		return err
-	}
+	note(r, func(n *auditNote) { n.project, n.target = t.ProjectID, t.ID })
 	a.log.Info("token created", "token", t.ID, "project", t.ProjectID, "role", t.Role, "by", pr.TokenID)
 	out := tokenView(r, t)
 	out.Token = value
@@ -94,6 +92,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
 func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	pr := principal(r)
 	id := r.PathValue("id")
+	note(r, func(n *auditNote) { n.target = id })
 	all, err := a.cfg.Store.ListTokens(r.Context())
 	if err != nil {
 		return err
@@ -110,9 +109,7 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("only a manager may revoke tokens: %w", core.ErrForbidden)
 		}
 	}
-	if err := a.audit(r, core.AuditTokenRevoke, all[i].ProjectID, id, ""); err != nil {
-		return err
-	}
+	note(r, func(n *auditNote) { n.project, n.target = all[i].ProjectID, id })
 	if err := a.cfg.Store.DeleteToken(r.Context(), id); err != nil {
 		return err
 	}

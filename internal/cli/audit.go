@@ -17,10 +17,13 @@ func newAuditCmd(e *env) *cobra.Command {
 	var verify bool
 	list := &cobra.Command{
 		Use: "list", Short: "List audit events; --verify checks the hash chain", Args: cobra.NoArgs,
-		Long: `List security events: token creates and revokes, secret value reads, project
-creates, deletes, restores and hard deletes. Each entry carries the hash of
-the one before, so a removed or altered entry is detectable: --verify (with an
-admin token, over the whole log) recomputes the chain here, in the client.
+		Long: `List security events: every call that changes something (who, what kind,
+which resource, success or failure), secret value reads, key rotations and
+deletions of projects. Each entry carries the hash of the one before, and the
+chain's start and head are MACed with a key the database does not hold, so a
+removed, altered or appended entry, a cut-off end or a rewritten chain is
+detectable: --verify (with an admin token, over the whole log) has the server
+check it and recomputes the chain here too.
 Names of a project's secrets are shown while the project exists; once it is
 hard-deleted only their hashes remain.`,
 		Example: "  coligo audit list --verify\n  coligo audit list --project myproject",
@@ -45,12 +48,19 @@ hard-deleted only their hashes remain.`,
 				return err
 			}
 			if verify {
+				rep, err := c.VerifyAuditEvents(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if !rep.Valid {
+					return fmt.Errorf("the audit log does not verify: %s", rep.Problem)
+				}
 				if err := verifyAudit(evs); err != nil {
-					return fmt.Errorf("the audit log does not verify: %w", err)
+					return fmt.Errorf("the audit log does not verify here: %w", err)
 				}
 			}
 			return e.print(evs, func(w io.Writer) {
-				fmt.Fprintln(w, "Seq\tTime\tAction\tProject\tTarget\tActor")
+				fmt.Fprintln(w, "Seq\tTime\tAction\tOutcome\tProject\tTarget\tActor")
 				for _, ev := range evs {
 					target := ev.TargetName
 					if target == "" {
@@ -59,10 +69,14 @@ hard-deleted only their hashes remain.`,
 					if target == "" && ev.TargetHash != "" {
 						target = "sha256:" + ev.TargetHash[:16]
 					}
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, ev.Time, ev.Action, first(ev.ProjectID, "-"), first(target, "-"), ev.Actor)
+					outcome := first(ev.Outcome, "-")
+					if ev.StatusCode != 0 {
+						outcome += fmt.Sprintf(" (%d)", ev.StatusCode)
+					}
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, ev.Time, ev.Action, outcome, first(ev.ProjectID, "-"), first(target, "-"), ev.Actor)
 				}
 				if verify {
-					fmt.Fprintf(w, "Verified: %d entries chain without a gap or alteration\n", len(evs))
+					fmt.Fprintf(w, "Verified: %d entries chain without a gap or alteration, from an anchored start to an anchored head\n", len(evs))
 				}
 			})
 		},
@@ -73,16 +87,21 @@ hard-deleted only their hashes remain.`,
 	return cmd
 }
 
-// verifyAudit recomputes the hash chain of the listed events.
+// verifyAudit recomputes the hash chain of the listed events, from the
+// first as listed (the server checks where it starts and ends against the
+// audit key, which the client does not hold).
 func verifyAudit(evs []api.AuditEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
 	chain := make([]core.AuditEvent, 0, len(evs))
 	for _, ev := range evs {
 		t, err := time.Parse(time.RFC3339Nano, ev.Time)
 		if err != nil {
 			return fmt.Errorf("entry %d: time %q: %w", ev.Seq, ev.Time, err)
 		}
-		chain = append(chain, core.AuditEvent{Seq: ev.Seq, Time: t, Actor: ev.Actor, Action: ev.Action, ProjectID: ev.ProjectID,
-			Target: ev.Target, TargetHash: ev.TargetHash, SealedTarget: ev.SealedTarget, PrevHash: ev.PrevHash, Hash: ev.Hash})
+		chain = append(chain, core.AuditEvent{Seq: ev.Seq, Time: t, Actor: ev.Actor, Action: ev.Action, Kind: ev.Kind, Outcome: ev.Outcome,
+			StatusCode: ev.StatusCode, ProjectID: ev.ProjectID, Target: ev.Target, TargetHash: ev.TargetHash, PrevHash: ev.PrevHash, Hash: ev.Hash})
 	}
-	return core.VerifyAuditChain(chain)
+	return core.VerifyAuditChain(chain, evs[0].Seq, evs[0].PrevHash)
 }

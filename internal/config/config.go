@@ -21,6 +21,8 @@ type Server struct {
 	TLSKey              string
 	TLSSelfSigned       bool
 	RootKeyFile         string
+	AuditKeyFile        string        // "" : <data-dir>/audit.key
+	AuditRetention      time.Duration // 0 keeps audit events forever
 	SoftDeleteRetention time.Duration
 	Region              string
 	AccountID           string
@@ -131,6 +133,9 @@ func (s Server) Validate() error {
 	}
 	if s.TLSSelfSigned && s.TLSCert != "" {
 		errs = append(errs, errors.New("--tls-self-signed cannot be combined with --tls-cert"))
+	}
+	if s.AuditRetention < 0 || s.AuditRetention > 0 && s.AuditRetention < time.Minute {
+		errs = append(errs, fmt.Errorf("--audit-retention must be 0 (keep forever) or at least 1m, got %s", s.AuditRetention))
 	}
 	if s.SoftDeleteRetention <= 0 {
 		errs = append(errs, fmt.Errorf("--soft-delete-retention must be positive, got %s", s.SoftDeleteRetention))

@@ -33,6 +33,9 @@ func TestValidate(t *testing.T) {
 		{"external url with a user", func(s *Server) { s.ExternalURL = "https://u:p@coligo.example.com" }, "--external-url"},
 		{"external url not http", func(s *Server) { s.ExternalURL = "ftp://coligo.example.com" }, "--external-url"},
 		{"external url without a host", func(s *Server) { s.ExternalURL = "coligo.example.com" }, "--external-url"},
+		{"audit retention", func(s *Server) { s.AuditRetention = 2160 * time.Hour }, ""},
+		{"audit retention too short", func(s *Server) { s.AuditRetention = time.Second }, "--audit-retention"},
+		{"negative audit retention", func(s *Server) { s.AuditRetention = -time.Hour }, "--audit-retention"},
 		{"bad pod cidr", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "10.244.1.7", "10.244/16" }, "--kube-pod-cidr"},
 	}
 	for _, tt := range tests {

@@ -85,6 +85,31 @@ func LoadOrCreateLocal(path, archive string, create bool) (*Local, error) {
 	return l, nil
 }
 
+// LoadOrCreateKey reads a key of size bytes from path (which only its owner
+// may read), creating a random one (0600, synced) when the file does not
+// exist.
+func LoadOrCreateKey(path string, size int) ([]byte, error) {
+	key, err := readKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		key = make([]byte, size)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("generate key: %w", err)
+		}
+		if err := writeFileSync(path, key, 0o600); err != nil {
+			return nil, fmt.Errorf("write key %s: %w", path, err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	if len(key) != size {
+		clear(key)
+		return nil, fmt.Errorf("key %s holds %d bytes, want %d", path, len(key), size)
+	}
+	return key, nil
+}
+
 // readKeyFile reads a key file that only its owner may read.
 func readKeyFile(path string) ([]byte, error) {
 	f, err := os.Open(path)

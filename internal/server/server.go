@@ -46,6 +46,7 @@ const (
 	StoreFile      = "coligo.db"
 	RootKeyFile    = "root.key"
 	RootKeyArchive = "root-keys" // root key versions replaced by a rotation
+	AuditKeyFile   = "audit.key" // keys the audit log's name hashes and anchors
 	AdminToken     = "admin.token"
 	selfCertFile   = "tls.crt"
 	selfKeyFile    = "tls.key"
@@ -85,9 +86,19 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	defer providers.close()
 	providers.check(ctx)
+	auditKeyFile := cfg.AuditKeyFile
+	if auditKeyFile == "" {
+		auditKeyFile = filepath.Join(cfg.DataDir, AuditKeyFile)
+	}
+	auditKey, err := keys.LoadOrCreateKey(auditKeyFile, 32)
+	if err != nil {
+		return fmt.Errorf("audit key (--audit-key-file): %w", err)
+	}
 	db, err := store.Open(filepath.Join(cfg.DataDir, StoreFile), providers.sealer(), store.Options{
-		Observe: func(op string, d time.Duration) { storeLatency.WithLabelValues(op).Observe(d.Seconds()) },
+		Observe:  func(op string, d time.Duration) { storeLatency.WithLabelValues(op).Observe(d.Seconds()) },
+		AuditKey: auditKey,
 	})
+	clear(auditKey) // the store keeps only keys derived from it
 	if err != nil {
 		return err
 	}
@@ -208,6 +219,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		wg.Go(func() { providers.watch(ctrlCtx, cfg.KeyCheckInterval) })
 	}
 	wg.Go(func() { rewrap.Run(ctrlCtx) })
+	if cfg.AuditRetention > 0 {
+		wg.Go(func() { pruneAudit(ctrlCtx, db, cfg.AuditRetention, log) })
+	}
 
 	// An app's request may take its whole timeout_seconds both ways, which
 	// the router enforces per request; the connection itself must send its
@@ -288,6 +302,25 @@ func openEngine(cfg config.Server, log *slog.Logger) serverEngine {
 		return nil
 	}
 	return eng
+}
+
+// pruneAudit removes audit events older than retention, at start and then
+// every tenth of the retention (at most hourly); each prune is an event.
+func pruneAudit(ctx context.Context, db *store.DB, retention time.Duration, log *slog.Logger) {
+	every := min(max(retention/10, time.Second), time.Hour)
+	for {
+		n, err := db.PruneAudit(ctx, time.Now().Add(-retention), "system")
+		if err != nil {
+			log.Error("prune the audit log", "err", err)
+		} else if n > 0 {
+			log.Info("audit events pruned", "events", n, "retention", retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
 }
 
 // reaperInterval is how often soft-deleted projects are checked: a quarter of

@@ -9,7 +9,9 @@
 //	├── meta
 //	│   ├── schema                   → "1"
 //	│   ├── version                  → last version handed out (8 bytes)
-//	│   └── compact_pending          → set by a purge until Compact has run
+//	│   ├── compact_pending          → set by a purge until Compact has run
+//	│   ├── audit_head               → JSON {seq, hash, mac}: the chain's last entry, MACed with the audit key
+//	│   └── audit_start              → JSON {seq, hash, mac}: the last pruned entry, where the chain resumes
 //	├── projects
 //	│   └── <project id>             → JSON core.Project (names, status, times; no secret)
 //	├── project_names
@@ -20,6 +22,9 @@
 //	│   └── <project id>             → JSON seal.WrappedDEK (the DEK only ever wrapped)
 //	├── tokens
 //	│   └── <sha256 of token>        → JSON core.Token
+//	├── audit
+//	│   └── <seq, 8 bytes>           → JSON core.AuditEvent (hash-chained; a project's names only
+//	│                                  sealed under its DEK and as an HMAC under the audit key)
 //	└── data
 //	    └── <project id>
 //	        └── <kind>               (secret, config_map, …)

@@ -94,7 +94,8 @@ func (db *DB) Rotating(ctx context.Context) ([]string, error) {
 }
 
 // ResealProject seals again, in batches, every record of a project that an
-// old DEK sealed, then forgets the old DEKs. Each batch is one transaction
+// old DEK sealed, and the names in its audit events, then forgets the old
+// DEKs. Each batch is one transaction
 // and keeps each record's version (its entity tag): a crash resumes where
 // it stopped, and a record written meanwhile is already under the new DEK.
 // It returns how many records it sealed again; progress, when not nil, is
@@ -110,7 +111,11 @@ func (db *DB) ResealProject(ctx context.Context, projectID string, batch int, pr
 		if err != nil {
 			return total, fmt.Errorf("seal the records of project %s again: %w", projectID, err)
 		}
-		if n == 0 {
+		m, err := db.resealAuditBatch(ctx, projectID, batch)
+		if err != nil {
+			return total, fmt.Errorf("seal the audit names of project %s again: %w", projectID, err)
+		}
+		if n+m == 0 {
 			break
 		}
 		if progress != nil {

@@ -46,6 +46,10 @@ type Sealer interface {
 type Options struct {
 	// Observe, when set, receives the duration of every store operation.
 	Observe func(op string, d time.Duration)
+	// AuditKey (32 bytes, held outside the database like the root key)
+	// keys the audit log's name hashes and MACs its chain's ends. Without
+	// one a random key is used, which holds only while the DB is open.
+	AuditKey []byte
 }
 
 // DB is the bbolt store. It is safe for concurrent use.
@@ -54,6 +58,7 @@ type DB struct {
 	sealer  Sealer
 	observe func(string, time.Duration)
 	watch   *hub
+	audit   auditKeys
 
 	// mu guards bolt: every operation holds it shared; Compact and Close
 	// hold it exclusively while they swap or close the file.
@@ -78,7 +83,7 @@ func Open(path string, sealer Sealer, opts Options) (*DB, error) {
 	if obs == nil {
 		obs = func(string, time.Duration) {}
 	}
-	return &DB{path: path, sealer: sealer, observe: obs, watch: newHub(), bolt: b}, nil
+	return &DB{path: path, sealer: sealer, observe: obs, watch: newHub(), bolt: b, audit: newAuditKeys(opts.AuditKey)}, nil
 }
 
 func openBolt(path string) (*bolt.DB, error) {

@@ -36,6 +36,13 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "build coligo:", err)
 			os.Exit(1)
 		}
+		cmd = exec.Command("go", "build", "-o", filepath.Join(dir, "coligo-init"), "../../cmd/coligo-init")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build coligo-init:", err)
+			os.Exit(1)
+		}
 		code := m.Run()
 		os.RemoveAll(dir)
 		os.Exit(code)

@@ -26,6 +26,7 @@ import (
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/cio"
+	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/content"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
@@ -41,6 +42,7 @@ import (
 
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/initproc"
 )
 
 // Labels the engine sets on containers.
@@ -62,6 +64,7 @@ type Config struct {
 	RunDir             string        // mounted files; default under /run (tmpfs), by StateDir
 	InsecureRegistries []string      // host:port served over plain HTTP
 	LoggerBinary       string        // the coligo binary; the shim runs it to write logs
+	InitBinary         string        // static coligo-init, PID 1 of every instance; default beside LoggerBinary
 	LogMaxBytes        int64         // per instance; default 1 MiB
 	OCIRuntime         string        // the runc shim's OCI runtime binary, e.g. crun; default runc
 	DiskCheckEvery     time.Duration // how often writable layers are measured against their limit; default 2s
@@ -112,6 +115,12 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("find the coligo binary for logging: %w", err)
 		}
 		cfg.LoggerBinary = exe
+	}
+	if cfg.InitBinary == "" {
+		cfg.InitBinary = filepath.Join(filepath.Dir(cfg.LoggerBinary), "coligo-init")
+	}
+	if fi, err := os.Stat(cfg.InitBinary); err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("the instance init %s is missing or not executable (make build puts coligo-init beside coligo): %v", cfg.InitBinary, err)
 	}
 	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.StateDir, "logs"), filepath.Join(cfg.StateDir, "ipam"), cfg.RunDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -247,13 +256,16 @@ func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engi
 	if err := e.client.SnapshotService(containerd.DefaultSnapshotter).Remove(ctx, spec.ID); err != nil && !errdefs.IsNotFound(err) {
 		return engine.Instance{}, fmt.Errorf("remove orphaned snapshot %s: %w", spec.ID, err)
 	}
-	opts := []oci.SpecOpts{oci.WithImageConfig(image), oci.WithHostname(spec.ID), oci.WithEnv(spec.Env)}
+	// The spec holds the image's own variables only: the instance's values
+	// reach its process through the init and its tmpfs (writeMounts).
+	opts := []oci.SpecOpts{oci.WithImageConfig(image), oci.WithHostname(spec.ID)}
 	switch {
 	case len(spec.Command) > 0:
 		opts = append(opts, oci.WithProcessArgs(append(append([]string{}, spec.Command...), spec.Args...)...))
 	case len(spec.Args) > 0:
 		opts = append(opts, oci.WithImageConfigArgs(image, spec.Args))
 	}
+	opts = append(opts, withInit)
 	if spec.UID > 0 {
 		opts = append(opts, oci.WithUIDGID(uint32(spec.UID), uint32(spec.UID)))
 	}
@@ -264,7 +276,7 @@ func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engi
 		const period = 100000
 		opts = append(opts, oci.WithCPUCFS(spec.MilliCPU*period/1000, period))
 	}
-	mounts, err := e.writeMounts(spec.Project, spec.ID, spec.Mounts)
+	mounts, err := e.writeMounts(spec.Project, spec.ID, spec.Env, spec.Mounts)
 	if err != nil {
 		return engine.Instance{}, err
 	}
@@ -309,11 +321,14 @@ func (e *Engine) runtime() containerd.NewContainerOpts {
 	return containerd.WithRuntime("io.containerd.runc.v2", &runcoptions.Options{BinaryName: e.cfg.OCIRuntime})
 }
 
-// writeMounts writes the files of an instance's mounts under the run dir
-// and returns the read-only bind mounts of their directories, and of the
-// project's hosts file.
-func (e *Engine) writeMounts(project, id string, ms []engine.Mount) ([]specs.Mount, error) {
+// writeMounts gives the instance a tmpfs of its own, sized to what it holds:
+// the init's env file (the values of env) and report FIFO, and the files of
+// its mounts. It is made read-only once written, and bound into the
+// instance at initproc.Dir, with the init binary and each mount's
+// directory; the project's hosts file is bound at /etc/hosts.
+func (e *Engine) writeMounts(project, id string, env []string, ms []engine.Mount) ([]specs.Mount, error) {
 	base := e.mountDir(project, id)
+	unix.Unmount(base, unix.MNT_DETACH) // a crash may have left one
 	if err := os.RemoveAll(base); err != nil {
 		return nil, fmt.Errorf("mounts of %s: %w", id, err)
 	}
@@ -321,26 +336,126 @@ func (e *Engine) writeMounts(project, id string, ms []engine.Mount) ([]specs.Mou
 	if err != nil {
 		return nil, fmt.Errorf("hosts file of %s: %w", id, err)
 	}
-	out := []specs.Mount{{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: []string{"rbind", "ro", "nosuid", "nodev"}}}
-	for i, m := range ms {
-		dir := filepath.Join(base, strconv.Itoa(i))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("mounts of %s: %w", id, err)
-		}
+	envFile := initproc.EncodeEnv(env)
+	defer clear(envFile)
+	pages, inodes := pagesOf(len(envFile))+1, 8
+	for _, m := range ms {
+		inodes++
 		for name, data := range m.Files {
 			if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
 				return nil, fmt.Errorf("mounts of %s: %q is not a file name", id, name)
 			}
-			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-				return nil, fmt.Errorf("mounts of %s: %w", id, err)
+			pages, inodes = pages+pagesOf(len(data)), inodes+1
+		}
+	}
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return nil, fmt.Errorf("mounts of %s: %w", id, err)
+	}
+	opts := fmt.Sprintf("mode=0755,size=%d,nr_inodes=%d", pages*pageSize, inodes)
+	if err := unix.Mount("tmpfs", base, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
+		return nil, fmt.Errorf("mount the tmpfs of %s: %w", id, err)
+	}
+	write := func(name string, data []byte, mode os.FileMode) error {
+		if err := os.WriteFile(filepath.Join(base, name), data, mode); err != nil {
+			return fmt.Errorf("mounts of %s: %w", id, err)
+		}
+		return os.Chmod(filepath.Join(base, name), mode) // past the umask
+	}
+	if err := write("env", envFile, 0o444); err != nil {
+		return nil, err
+	}
+	if err := write("init", nil, 0o444); err != nil { // where the init binary is bound
+		return nil, err
+	}
+	if err := unix.Mkfifo(filepath.Join(base, "ready"), 0o622); err != nil {
+		return nil, fmt.Errorf("report fifo of %s: %w", id, err)
+	}
+	os.Chmod(filepath.Join(base, "ready"), 0o622)
+	ro := []string{"rbind", "ro", "nosuid", "nodev"}
+	out := []specs.Mount{
+		{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: ro},
+		{Destination: initproc.Dir, Type: "bind", Source: base, Options: append(ro, "noexec")},
+		{Destination: initproc.Binary, Type: "bind", Source: e.cfg.InitBinary, Options: ro},
+	}
+	for i, m := range ms {
+		dir := filepath.Join("m", strconv.Itoa(i))
+		if err := os.MkdirAll(filepath.Join(base, dir), 0o755); err != nil {
+			return nil, fmt.Errorf("mounts of %s: %w", id, err)
+		}
+		for name, data := range m.Files {
+			if err := write(filepath.Join(dir, name), data, 0o644); err != nil {
+				return nil, err
 			}
 		}
-		out = append(out, specs.Mount{Destination: m.Dir, Type: "bind", Source: dir, Options: []string{"rbind", "ro", "nosuid", "nodev"}})
+		out = append(out, specs.Mount{Destination: m.Dir, Type: "bind", Source: filepath.Join(base, dir), Options: ro})
+	}
+	if err := unix.Mount("", base, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return nil, fmt.Errorf("make the tmpfs of %s read-only: %w", id, err)
 	}
 	return out, nil
 }
 
-func (e *Engine) mountDir(project, id string) string { return filepath.Join(e.cfg.RunDir, project, id) }
+const pageSize = 4096
+
+func pagesOf(n int) int { return (n + pageSize - 1) / pageSize }
+
+// removeMounts unmounts and removes an instance's tmpfs.
+func (e *Engine) removeMounts(project, id string) {
+	base := e.mountDir(project, id)
+	unix.Unmount(base, unix.MNT_DETACH)
+	os.RemoveAll(base)
+}
+
+// withInit makes the init PID 1, with the command as its arguments.
+func withInit(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	s.Process.Args = append([]string{initproc.Binary}, s.Process.Args...)
+	return nil
+}
+
+// startTask starts a created task and waits for its init to report whether
+// the command could be executed: a command missing from the image is
+// ErrNoCommand, as an error of the start.
+func (e *Engine) startTask(ctx context.Context, project string, task containerd.Task, id string) error {
+	// Opened read-write, the FIFO always has a writer, so a read waits for
+	// the init's line instead of seeing end of file before it opens.
+	fifo, err := os.OpenFile(filepath.Join(e.mountDir(project, id), "ready"), os.O_RDWR|unix.O_NONBLOCK, 0)
+	if err != nil {
+		e.log.Warn("no start report of the instance's init", "instance", id, "err", err)
+		return task.Start(ctx)
+	}
+	defer fifo.Close()
+	if err := task.Start(ctx); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(initReportTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	fifo.SetReadDeadline(deadline)
+	line, err := bufio.NewReader(fifo).ReadString('\n')
+	if err != nil {
+		e.log.Warn("the instance's init did not report its start", "instance", id, "err", err)
+		return nil
+	}
+	word, reason, _ := strings.Cut(strings.TrimSpace(line), " ")
+	switch word {
+	case initproc.ReportOK:
+		return nil
+	case initproc.ReportNoCommand:
+		return fmt.Errorf("start %s: %w: %s", id, engine.ErrNoCommand, reason)
+	}
+	return fmt.Errorf("start %s: the command could not be executed: %s", id, reason)
+}
+
+// initReportTimeout bounds the wait for the init's report; an init that
+// does not report in time is taken as started.
+const initReportTimeout = 10 * time.Second
+
+// mountDir is an instance's tmpfs, apart from the project's hosts file (an
+// instance may be named "hosts").
+func (e *Engine) mountDir(project, id string) string {
+	return filepath.Join(e.cfg.RunDir, project, "instances", id)
+}
 
 // hostsFile writes the project's /etc/hosts, shared by its instances: the
 // loopback names and, on the gateway, the given names. Without replace it
@@ -396,7 +511,10 @@ func (e *Engine) resume(ctx context.Context, project string, c containerd.Contai
 		if !start {
 			return in, nil
 		}
-		if err := t.Start(ctx); err != nil {
+		if err := e.startTask(ctx, project, t, c.ID()); err != nil {
+			if errors.Is(err, engine.ErrNoCommand) {
+				return in, err
+			}
 			return in, fmt.Errorf("start prepared task %s: %w", c.ID(), err)
 		}
 		in.State = engine.StateRunning
@@ -465,8 +583,11 @@ func (e *Engine) start(ctx context.Context, project string, c containerd.Contain
 	if !run {
 		return ip, nil
 	}
-	if err := task.Start(ctx); err != nil {
+	if err := e.startTask(ctx, project, task, c.ID()); err != nil {
 		task.Delete(ctx, containerd.WithProcessKill)
+		if errors.Is(err, engine.ErrNoCommand) {
+			return "", err
+		}
 		return "", fmt.Errorf("start task %s: %w", c.ID(), err)
 	}
 	return ip, nil
@@ -751,7 +872,7 @@ func (e *Engine) remove(ctx context.Context, project string, c containerd.Contai
 	delete(e.oom, Namespace(project)+"/"+c.ID())
 	e.mu.Unlock()
 	e.removeLogs(project, c.ID())
-	os.RemoveAll(e.mountDir(project, c.ID()))
+	e.removeMounts(project, c.ID())
 	return nil
 }
 
@@ -1043,6 +1164,11 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 		return fmt.Errorf("purge: network: %w", err)
 	}
 	os.RemoveAll(filepath.Join(e.cfg.StateDir, "logs", project))
+	if entries, err := os.ReadDir(filepath.Join(e.cfg.RunDir, project, "instances")); err == nil {
+		for _, en := range entries {
+			e.removeMounts(project, en.Name()) // tmpfs of instances a crash left
+		}
+	}
 	os.RemoveAll(filepath.Join(e.cfg.RunDir, project))
 	if err := e.client.NamespaceService().Delete(ctx, Namespace(project)); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("purge: delete namespace: %w", err)

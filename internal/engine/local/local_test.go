@@ -2,7 +2,11 @@ package local
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -15,6 +19,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/namespaces"
+	"golang.org/x/sys/unix"
 
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/enginetest"
@@ -190,5 +195,65 @@ func TestPullReason(t *testing.T) {
 		if got := pullReason(errors.New(tt.msg), tt.haveAuth); got != tt.want {
 			t.Errorf("%q (auth %v): %s, want %s", tt.msg, tt.haveAuth, got, tt.want)
 		}
+	}
+}
+
+// TestInitKeepsValuesOutOfTheSpecAndEndsOnSIGTERM: the stored OCI spec of
+// an instance holds the names of its mounts and its command but no value
+// of its environment or files, the process still sees them, the tmpfs is
+// its own and read-only, and a command that ignores SIGTERM as PID 1
+// (sleep) ends on SIGTERM because the init is PID 1 (it once ran on until
+// the grace period ended in SIGKILL).
+func TestInitKeepsValuesOutOfTheSpecAndEndsOnSIGTERM(t *testing.T) {
+	parts := itest.Need(t)
+	image := parts.BusyboxImage(t)
+	e := newEngine(t, parts)
+	ctx := context.Background()
+	p := enginetest.Project(t, e)
+	value, file := "env-value-5d1f0c", "file-value-8a2e77"
+	hash := func(v string) string { h := sha256.Sum256([]byte(v)); return hex.EncodeToString(h[:]) }
+	script := fmt.Sprintf(`h() { printf %%s "$1" | sha256sum | cut -c1-64; }
+[ "$(h "$SECRET")" = %s ] || exit 4; [ "$(h "$(cat /run/s/key)")" = %s ] || exit 5;
+touch /.coligo/x 2>/dev/null && exit 6; touch /run/s/x 2>/dev/null && exit 7; exec sleep 1000`, hash(value), hash(file))
+	if _, err := e.Run(ctx, engine.Spec{ID: "quiet", Project: p, Image: image, Auth: parts.Auth(), Command: []string{"sh", "-c", script},
+		Env: []string{"SECRET=" + value}, Mounts: []engine.Mount{{Dir: "/run/s", Files: map[string][]byte{"key": []byte(file)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	nctx := namespaces.WithNamespace(ctx, Namespace(p))
+	c, err := e.client.LoadContainer(nctx, "quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := c.Spec(nctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(spec); strings.Contains(string(b), value) || strings.Contains(string(b), file) {
+		t.Errorf("the stored spec holds a value:\n%s", b)
+	}
+	if spec.Process.Args[0] != "/.coligo/init" {
+		t.Errorf("PID 1 is %q, not the init", spec.Process.Args[0])
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(e.mountDir(p, "quiet"), &st); err != nil || st.Type != unix.TMPFS_MAGIC || st.Flags&unix.ST_RDONLY == 0 {
+		t.Errorf("the instance's files are not on a read-only tmpfs of its own: %v %+v", err, st)
+	}
+	// Running for a moment means the checks in the script passed.
+	time.Sleep(300 * time.Millisecond)
+	if in, err := e.inspect(nctx, p, c); err != nil || in.State != engine.StateRunning {
+		t.Fatalf("the instance did not pass its checks: %+v %v", in, err)
+	}
+	if err := e.Stop(ctx, p, "quiet", 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	in, err := e.inspect(nctx, p, c)
+	if err != nil || in.ExitCode != 128+int(unix.SIGTERM) {
+		t.Errorf("after SIGTERM: %+v %v, want exit code 143 (SIGTERM), not 137 (SIGKILL at the end of the grace period)", in, err)
+	}
+	if err := e.Remove(ctx, p, "quiet"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(e.mountDir(p, "quiet")); !os.IsNotExist(err) {
+		t.Errorf("the instance's tmpfs remains: %v", err)
 	}
 }
