@@ -511,10 +511,11 @@ func (e *Engine) resume(ctx context.Context, project string, c containerd.Contai
 		if !start {
 			return in, nil
 		}
-		if err := e.startTask(ctx, project, t, c.ID()); err != nil {
-			if errors.Is(err, engine.ErrNoCommand) {
-				return in, err
-			}
+		// A prepared instance is a warm spare of a revision whose command
+		// has run already: the start does not wait for the init's report
+		// (a cold start pays nothing for it). Were the command gone, the
+		// init exits 127 and the instance is seen to exit.
+		if err := t.Start(ctx); err != nil {
 			return in, fmt.Errorf("start prepared task %s: %w", c.ID(), err)
 		}
 		in.State = engine.StateRunning
