@@ -53,7 +53,33 @@ free_port() {
   go run ./scripts/freeport
 }
 
+# stale_network_clean removes fence rules and chains of coligo whose bridge
+# no longer exists (an interrupted run's), and this suite's test network
+# namespaces. A live server's rules, whose bridges exist, are left alone.
+stale_network_clean() {
+  local ipt rule br chain
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    for table in filter nat; do
+      "$ipt-save" -t "$table" 2>/dev/null | grep '^-A ' | grep -E 'coligo project network' | while read -r rule; do
+        br=$(grep -oE 'clg[0-9a-f]{10}' <<<"$rule" | head -1)
+        if [ -z "$br" ] || ! ip link show "$br" >/dev/null 2>&1; then
+          eval "$ipt -t $table -D ${rule#-A }" 2>/dev/null || true
+        fi
+      done
+    done
+    "$ipt-save" -t filter 2>/dev/null | grep -oE '^:CLG[IO]-[0-9a-f]{10}' | tr -d ':' | while read -r chain; do
+      if ! ip link show "clg${chain#CLG?-}" >/dev/null 2>&1; then
+        "$ipt" -t filter -F "$chain" 2>/dev/null || true
+        "$ipt" -t filter -X "$chain" 2>/dev/null || true
+      fi
+    done
+  done
+  ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^coligo-t-' | xargs -r -n1 ip netns del 2>/dev/null || true
+}
+
 parts_start() {
+  stale_network_clean
   PARTS=$(mktemp -d /tmp/coligo-parts.XXXXXX)
   export PARTS
 

@@ -36,5 +36,17 @@ export COLIGO_BIN=$PWD/bin/coligo COLIGO_KMS_BIN=$PWD/bin/coligo-kms-pkcs11
 echo "== unit and integration tests"
 go test -count=1 -race -timeout 15m ./...
 
+# Every test removes what it made: no fence rule, bridge or test network
+# namespace of coligo may be left on the machine.
+echo "== nothing of coligo left on the machine"
+left=$( { iptables-save; ip6tables-save; } 2>/dev/null | grep -E 'coligo project network|CLG[IO]-' || true)
+bridges=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep -E '^clg' || true)
+netns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^coligo-t-' || true)
+if [ -n "$left$bridges$netns" ]; then
+  echo "left behind by the tests:" >&2
+  printf '%s\n' "$left" "$bridges" "$netns" >&2
+  exit 1
+fi
+
 echo "== fuzz targets (short runs; make fuzz runs longer)"
 FUZZTIME=${FUZZTIME:-3s} ./scripts/fuzz.sh

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -194,6 +195,9 @@ func (a *API) createApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkImage(spec.ImageReference); err != nil {
+		return err
+	}
 	app := core.App{ID: uuid.NewString(), Name: in.Name, CreatedAt: a.cfg.Now().UTC(), Generation: 1, AppSpec: spec}
 	b, _ := json.Marshal(app)
 	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindApp, Name: app.Name}, b, a.cfg.Quotas.Apps)
@@ -272,6 +276,9 @@ func (a *API) updateApp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if app.AppSpec, err = appSpecFrom(in); err != nil {
+		return err
+	}
+	if err := a.checkImage(app.ImageReference); err != nil {
 		return err
 	}
 	app.Generation++
@@ -484,6 +491,23 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request) error {
 		if err := a.cfg.Logs.Logs(r.Context(), p.ID, in.Name, fw, follow); err != nil && !isNotFound(err) {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkImage refuses an image_reference whose registry is a literal address
+// of this host or the link-local range (or localhost), unless the operator
+// allowed it: the engine would connect there on the user's behalf. A name
+// is checked again where the engine dials it.
+func (a *API) checkImage(ref string) error {
+	// As Docker reads a reference: the part before the first slash names a
+	// registry when it has a dot or a colon or is localhost.
+	host, _, ok := strings.Cut(ref, "/")
+	if !ok || !strings.ContainsAny(host, ".:[") && host != "localhost" {
+		return nil // Docker Hub
+	}
+	if err := a.cfg.Registries.CheckHost(host); err != nil {
+		return core.Invalid("image_reference", "names a registry on this host or a link-local address, which coligo does not pull from (an operator can allow one with --insecure-registry)")
 	}
 	return nil
 }

@@ -126,6 +126,9 @@ func (a *API) createJob(w http.ResponseWriter, r *http.Request) error {
 	if err := finishSpec(&j.RunSpec, in.RunSpec, true); err != nil {
 		return err
 	}
+	if err := a.checkImage(j.ImageReference); err != nil {
+		return err
+	}
 	b, _ := json.Marshal(j)
 	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJob, Name: j.Name}, b, a.cfg.Quotas.Jobs)
 	if err != nil {
@@ -188,6 +191,9 @@ func (a *API) updateJob(w http.ResponseWriter, r *http.Request) error {
 	j.RunSpec = core.RunSpec{}
 	overlay(&j.RunSpec, spec)
 	if err := finishSpec(&j.RunSpec, spec, true); err != nil {
+		return err
+	}
+	if err := a.checkImage(j.ImageReference); err != nil {
 		return err
 	}
 	b, _ := json.Marshal(j)
@@ -362,6 +368,9 @@ func (a *API) createJobRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	overlay(&run.RunSpec, in.RunSpec)
 	if err := finishSpec(&run.RunSpec, in.RunSpec, base); err != nil {
+		return err
+	}
+	if err := a.checkImage(run.ImageReference); err != nil {
 		return err
 	}
 	if in.ScaleArraySizeVariableOverride != nil {

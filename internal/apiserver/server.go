@@ -20,6 +20,7 @@ import (
 
 	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/netguard"
 )
 
 // Store is what the API needs of the store.
@@ -85,6 +86,9 @@ type Config struct {
 	Logs                LogReader   // nil when no engine is configured
 	Apps                AppObserver // nil when no engine is configured
 	RouterPort          string      // ":8080" as app URLs show it; "" for port 80
+	// Registries decides which registries an image_reference may name: not
+	// this host or the link-local range, unless allowed (--insecure-registry).
+	Registries *netguard.Guard
 }
 
 // API serves /v2 and the health endpoints.
@@ -113,6 +117,9 @@ const MaxFollowsPerToken = 4
 func New(cfg Config) *API {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Registries == nil {
+		cfg.Registries = &netguard.Guard{}
 	}
 	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux(), follows: map[string]int{}}
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -265,8 +272,11 @@ func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) 
 			code = http.StatusOK
 		}
 		// Calls nobody authenticated leave no event: anyone could fill the
-		// log with them. They are counted in the metrics and logged.
+		// log with them. They are counted in the metrics and logged. The
+		// answer goes out first: the call's effect is committed already, and
+		// a controller acting on it must not race the caller's answer.
 		if audited && authenticated {
+			sw.Flush()
 			a.recordCall(r, pattern, p, n, code, trace)
 		}
 		a.requests.WithLabelValues(method, route, strconv.Itoa(code)).Inc()
@@ -280,8 +290,8 @@ func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) 
 // number of series is fixed by the table. The catch-all is "other".
 func routeLabels(pattern string) (method, route string) {
 	method, route, ok := strings.Cut(pattern, " ")
-	if !ok || route == "/" || pattern == "/" {
-		return "other", "other"
+	if !ok {
+		return "other", "other" // the catch-all "/"
 	}
 	return method, route
 }

@@ -38,6 +38,7 @@ type Server struct {
 	CNISubnet          string
 	InsecureRegistries []string
 	MaxInstances       int
+	PidsLimit          int // processes an instance may hold
 	ImagePruneInterval time.Duration
 	MaxJobs            int
 	MaxJobRuns         int
@@ -76,6 +77,7 @@ func Default() Server {
 		ContainerdAddress:   "/run/containerd/containerd.sock",
 		CNISubnet:           "10.89.0.0/16",
 		MaxInstances:        64,
+		PidsLimit:           1024,
 		ImagePruneInterval:  30 * time.Second,
 		MaxJobs:             100,
 		MaxJobRuns:          100,
@@ -197,6 +199,9 @@ func (s Server) Validate() error {
 	}
 	if !names[s.DefaultKeyProvider] {
 		errs = append(errs, fmt.Errorf("--default-key-provider %q is neither local nor a --kms-provider", s.DefaultKeyProvider))
+	}
+	if s.PidsLimit < 16 {
+		errs = append(errs, fmt.Errorf("--pids-limit must be at least 16, got %d", s.PidsLimit))
 	}
 	if s.MaxInstances < 1 {
 		errs = append(errs, fmt.Errorf("--max-instances must be at least 1"))

@@ -184,7 +184,29 @@ const (
 	PullNotFound     = "fetch_image_failed_unknown_manifest"
 	PullUnreachable  = "fetch_image_failed_registry_not_found"
 	PullFailed       = "image_pull_back_off"
+	// PullNotAllowed is coligo's: the registry's address points at this
+	// host or the link-local range, and the operator did not name it.
+	PullNotAllowed = "fetch_image_failed_registry_not_allowed"
 )
+
+// PullMessage describes a pull failure in fixed words. A registry's own
+// answer never reaches a user's status: it is whatever the server an image
+// reference names chose to say, which may be one the user should not read.
+func PullMessage(reason string) string {
+	switch reason {
+	case PullUnauthorized:
+		return "the registry refused the pull credentials of image_secret"
+	case PullMissingAuth:
+		return "the registry asks for credentials: set image_secret to a registry secret"
+	case PullNotFound:
+		return "the registry has no such image or tag"
+	case PullUnreachable:
+		return "the registry could not be reached"
+	case PullNotAllowed:
+		return "the registry's address is this host or a link-local address, which coligo does not pull from"
+	}
+	return "the image could not be pulled"
+}
 
 // PullError is a failure to pull an image, with the reason users see.
 type PullError struct {

@@ -37,6 +37,7 @@ import (
 	"github.com/coligo/coligo/internal/engine/kube"
 	"github.com/coligo/coligo/internal/engine/local"
 	"github.com/coligo/coligo/internal/keys"
+	"github.com/coligo/coligo/internal/netguard"
 	"github.com/coligo/coligo/internal/router"
 	"github.com/coligo/coligo/internal/store"
 )
@@ -130,7 +131,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		KeyProviders: providers.order, KeyStatus: providers.status, KeyHealth: providers.healthMap, SoftDeleteRetention: cfg.SoftDeleteRetention,
 		Quotas: apiserver.Quotas{Projects: cfg.MaxProjects, Secrets: cfg.MaxSecrets, ConfigMaps: cfg.MaxConfigMaps,
 			Jobs: cfg.MaxJobs, JobRuns: cfg.MaxJobRuns, Apps: cfg.MaxApps},
-		Domain: cfg.Domain,
+		Domain:     cfg.Domain,
+		Registries: &netguard.Guard{Allow: cfg.InsecureRegistries},
 	}
 	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg}
 	if shared, ok := eng.(interface {
@@ -295,7 +297,7 @@ func openEngine(cfg config.Server, log *slog.Logger) serverEngine {
 	eng, err := local.New(local.Config{
 		ContainerdAddress: cfg.ContainerdAddress, CNIBinDir: cfg.CNIBinDir, Subnet: netip.MustParsePrefix(cfg.CNISubnet),
 		StateDir: filepath.Join(cfg.DataDir, "engine"), InsecureRegistries: cfg.InsecureRegistries, Logger: log,
-		OCIRuntime: cfg.OCIRuntime,
+		OCIRuntime: cfg.OCIRuntime, PidsLimit: int64(cfg.PidsLimit),
 	})
 	if err != nil {
 		log.Error("local engine unavailable; job runs will wait", "err", err)

@@ -69,17 +69,20 @@ type server struct {
 // registry when make test started them (or, for kubernetes, at its
 // cluster); without them the server runs with no engine.
 func engineArgs(eng string) []string {
+	// nowhereImage's registry, a loopback port where nothing listens, is
+	// named as an operator would name a registry on the host.
+	nowhere := []string{"--insecure-registry", strings.Split(nowhereImage, "/")[0]}
 	if eng == "kubernetes" {
 		gw := os.Getenv("COLIGO_TEST_KUBE_GATEWAY")
-		return []string{"--engine", "kubernetes", "--kubeconfig", os.Getenv("COLIGO_TEST_KUBE_ENGINE_KUBECONFIG"),
-			"--kube-gateway", gw, "--kube-pod-cidr", gw + "/24", "--insecure-registry", os.Getenv("COLIGO_TEST_REGISTRY")}
+		return append([]string{"--engine", "kubernetes", "--kubeconfig", os.Getenv("COLIGO_TEST_KUBE_ENGINE_KUBECONFIG"),
+			"--kube-gateway", gw, "--kube-pod-cidr", gw + "/24", "--insecure-registry", os.Getenv("COLIGO_TEST_REGISTRY")}, nowhere...)
 	}
 	addr := os.Getenv("COLIGO_TEST_CONTAINERD")
 	if addr == "" {
-		return []string{"--containerd-address", ""}
+		return append([]string{"--containerd-address", ""}, nowhere...)
 	}
-	return []string{"--containerd-address", addr, "--cni-bin-dir", os.Getenv("COLIGO_TEST_CNI_BIN_DIR"),
-		"--cni-subnet", "10.214.0.0/16", "--insecure-registry", os.Getenv("COLIGO_TEST_REGISTRY")}
+	return append([]string{"--containerd-address", addr, "--cni-bin-dir", os.Getenv("COLIGO_TEST_CNI_BIN_DIR"),
+		"--cni-subnet", "10.214.0.0/16", "--insecure-registry", os.Getenv("COLIGO_TEST_REGISTRY")}, nowhere...)
 }
 
 func freeAddr(t *testing.T) string {
@@ -114,12 +117,46 @@ func startServerOn(t *testing.T, eng string, args ...string) *server {
 	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), router: freeAddr(t), args: args, engine: eng}
 	s.start()
 	t.Cleanup(func() {
+		s.purgeProjects()
 		s.stop()
 		if t.Failed() {
 			t.Logf("server log:\n%s", s.allLogs())
 		}
 	})
 	return s
+}
+
+// purgeProjects hard-deletes every project a local-engine server still
+// has, so that their networks, fences and containers go with the test (the
+// suite ends by checking that nothing of coligo is left on the machine).
+// A server that is not running is left as it is.
+func (s *server) purgeProjects() {
+	if s.engine != "local" || os.Getenv("COLIGO_TEST_CONTAINERD") == "" || s.cmd == nil {
+		return
+	}
+	select {
+	case <-s.exited:
+		return
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := s.adminClient()
+	ps, err := c.AllProjects(ctx, true)
+	if err != nil {
+		return
+	}
+	for _, p := range ps {
+		c.DeleteProject(ctx, p.ID, true)
+	}
+	for _, p := range ps {
+		for ctx.Err() == nil {
+			if _, err := c.GetProject(ctx, p.ID); isStatus(err, 404) || err != nil && !isStatus(err, 409) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // start (re)starts the process on the same data dir and address and waits

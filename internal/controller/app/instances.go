@@ -151,7 +151,7 @@ func (c *Controller) ensurePulled(rs *revState) {
 				reason = pe.Reason
 			}
 			c.log.Warn("pull failed", "revision", rs.key, "reason", reason, "err", err)
-			rs.setStatus(core.RevisionFailed, reason, err.Error())
+			rs.setStatus(core.RevisionFailed, reason, engine.PullMessage(reason))
 			rs.nextPull = c.cfg.Now().Add(10 * time.Second)
 		default:
 			c.log.Info("image pinned", "revision", rs.key, "image", pinned)

@@ -211,6 +211,9 @@ func testPull(t *testing.T, e engine.Engine, h Harness) {
 		{"wrong password", h.Image, &engine.RegistryAuth{Server: h.Auth.Server, Username: h.Auth.Username, Password: "wrong"}, engine.PullUnauthorized},
 		{"unknown tag", h.Missing, h.Auth, engine.PullNotFound},
 		{"registry down", h.Unreachable, h.Auth, engine.PullUnreachable},
+		// A registry on this host that the operator did not name: the
+		// engine does not connect (there is a registry there: h.Image's).
+		{"registry on this host, not allowed", strings.Replace(h.Image, "127.0.0.1:", "localhost:", 1), h.Auth, engine.PullNotAllowed},
 	}
 	for _, c := range cases {
 		_, err := e.Run(ctx, engine.Spec{ID: "pull-" + rnd(), Project: p, Image: c.image, Auth: c.auth, Command: []string{"true"}})

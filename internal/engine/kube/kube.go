@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/netguard"
 )
 
 // Labels and annotations coligo puts on what it creates.
@@ -64,6 +66,10 @@ type Engine struct {
 	cfg    Config
 	client kubernetes.Interface
 	log    *slog.Logger
+
+	// registryTransport reaches registries from coligo's own pod, never
+	// inward addresses but those of --insecure-registry (netguard).
+	registryTransport http.RoundTripper
 
 	mu          sync.Mutex
 	subs        map[chan engine.Event]struct{}
@@ -105,7 +111,8 @@ func New(cfg Config) (*Engine, error) {
 	if !cfg.Gateway.IsValid() || !cfg.PodCIDR.Contains(cfg.Gateway) {
 		return nil, fmt.Errorf("kubernetes engine: the gateway %s must be an address in the pod network %s", cfg.Gateway, cfg.PodCIDR)
 	}
-	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, sets: map[string]*sync.Mutex{}, names: map[string][]string{}, stop: make(chan struct{})}, nil
+	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, sets: map[string]*sync.Mutex{}, names: map[string][]string{}, stop: make(chan struct{}),
+		registryTransport: netguard.HTTPClient(&netguard.Guard{Allow: cfg.InsecureRegistries}).Transport}, nil
 }
 
 // Close stops watching the cluster.

@@ -27,7 +27,7 @@ import (
 func newEngine(t *testing.T, parts itest.Parts, k itest.Kube) *Engine {
 	t.Helper()
 	e, err := New(Config{Kubeconfig: k.Engine(t), Gateway: k.Gateway, PodCIDR: k.PodCIDR,
-		InsecureRegistries: []string{parts.Registry}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		InsecureRegistries: []string{parts.Registry, "127.0.0.1:1"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

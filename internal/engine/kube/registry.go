@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/netguard"
 )
 
 // Pull implements engine.Engine. The nodes pull; coligo asks the registry
@@ -33,7 +34,7 @@ func (e *Engine) Pull(ctx context.Context, project, image string, auth *engine.R
 	if err != nil {
 		return "", &engine.PullError{Image: image, Reason: engine.PullFailed, Err: err}
 	}
-	desc, err := remote.Head(ref, remote.WithContext(ctx), remote.WithAuth(authFor(ref, auth)))
+	desc, err := remote.Head(ref, remote.WithContext(ctx), remote.WithAuth(authFor(ref, auth)), remote.WithTransport(e.registryTransport))
 	if err != nil {
 		return "", &engine.PullError{Image: image, Reason: pullReason(err, auth != nil), Err: err}
 	}
@@ -90,6 +91,8 @@ func pullReason(err error, haveAuth bool) string {
 	var te *transport.Error
 	var ne net.Error
 	switch {
+	case errors.Is(err, netguard.ErrNotAllowed):
+		return engine.PullNotAllowed
 	case errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden):
 		if haveAuth {
 			return engine.PullUnauthorized
@@ -115,7 +118,7 @@ func (e *Engine) pullSecrets(ctx context.Context, project, image string, auth *e
 	}
 	_, pinned := ref.(name.Digest)
 	if !pinned || auth != nil {
-		if _, err := remote.Head(ref, remote.WithContext(ctx), remote.WithAuth(authFor(ref, auth))); err != nil {
+		if _, err := remote.Head(ref, remote.WithContext(ctx), remote.WithAuth(authFor(ref, auth)), remote.WithTransport(e.registryTransport)); err != nil {
 			return nil, &engine.PullError{Image: image, Reason: pullReason(err, auth != nil), Err: err}
 		}
 	}

@@ -10,10 +10,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +30,7 @@ import (
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/contrib/seccomp"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/leases"
@@ -43,6 +46,7 @@ import (
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/initproc"
+	"github.com/coligo/coligo/internal/netguard"
 )
 
 // Labels the engine sets on containers.
@@ -65,6 +69,7 @@ type Config struct {
 	InsecureRegistries []string      // host:port served over plain HTTP
 	LoggerBinary       string        // the coligo binary; the shim runs it to write logs
 	InitBinary         string        // static coligo-init, PID 1 of every instance; default beside LoggerBinary
+	PidsLimit          int64         // processes (and threads) an instance may hold; default 1024
 	LogMaxBytes        int64         // per instance; default 1 MiB
 	OCIRuntime         string        // the runc shim's OCI runtime binary, e.g. crun; default runc
 	DiskCheckEvery     time.Duration // how often writable layers are measured against their limit; default 2s
@@ -82,6 +87,10 @@ type Engine struct {
 	oom map[string]bool // namespace/id of instances that hit their memory limit
 
 	hostsMu sync.Mutex // project hosts files
+
+	// registryClient reaches registries, never inward addresses but those
+	// of --insecure-registry (netguard).
+	registryClient *http.Client
 
 	stopOOM context.CancelFunc
 }
@@ -116,6 +125,9 @@ func New(cfg Config) (*Engine, error) {
 		}
 		cfg.LoggerBinary = exe
 	}
+	if cfg.PidsLimit <= 0 {
+		cfg.PidsLimit = 1024
+	}
 	if cfg.InitBinary == "" {
 		cfg.InitBinary = filepath.Join(filepath.Dir(cfg.LoggerBinary), "coligo-init")
 	}
@@ -139,7 +151,8 @@ func New(cfg Config) (*Engine, error) {
 		client.Close()
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, client: client, nets: nets, log: cfg.Logger.With("component", "engine-local"), oom: map[string]bool{}}
+	e := &Engine{cfg: cfg, client: client, nets: nets, log: cfg.Logger.With("component", "engine-local"), oom: map[string]bool{},
+		registryClient: netguard.HTTPClient(&netguard.Guard{Allow: cfg.InsecureRegistries})}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopOOM = cancel
 	go e.watchOOM(ctx)
@@ -266,6 +279,7 @@ func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engi
 		opts = append(opts, oci.WithImageConfigArgs(image, spec.Args))
 	}
 	opts = append(opts, withInit)
+	opts = append(opts, sandbox(e.cfg.PidsLimit)...)
 	if spec.UID > 0 {
 		opts = append(opts, oci.WithUIDGID(uint32(spec.UID), uint32(spec.UID)))
 	}
@@ -326,7 +340,7 @@ func (e *Engine) runtime() containerd.NewContainerOpts {
 // its mounts. It is made read-only once written, and bound into the
 // instance at initproc.Dir, with the init binary and each mount's
 // directory; the project's hosts file is bound at /etc/hosts.
-func (e *Engine) writeMounts(project, id string, env []string, ms []engine.Mount) ([]specs.Mount, error) {
+func (e *Engine) writeMounts(project, id string, env []string, ms []engine.Mount) (_ []specs.Mount, err error) {
 	base := e.mountDir(project, id)
 	unix.Unmount(base, unix.MNT_DETACH) // a crash may have left one
 	if err := os.RemoveAll(base); err != nil {
@@ -355,6 +369,11 @@ func (e *Engine) writeMounts(project, id string, env []string, ms []engine.Mount
 	if err := unix.Mount("tmpfs", base, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, opts); err != nil {
 		return nil, fmt.Errorf("mount the tmpfs of %s: %w", id, err)
 	}
+	defer func() {
+		if err != nil {
+			e.removeMounts(project, id)
+		}
+	}()
 	write := func(name string, data []byte, mode os.FileMode) error {
 		if err := os.WriteFile(filepath.Join(base, name), data, mode); err != nil {
 			return fmt.Errorf("mounts of %s: %w", id, err)
@@ -374,7 +393,7 @@ func (e *Engine) writeMounts(project, id string, env []string, ms []engine.Mount
 	ro := []string{"rbind", "ro", "nosuid", "nodev"}
 	out := []specs.Mount{
 		{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: ro},
-		{Destination: initproc.Dir, Type: "bind", Source: base, Options: append(ro, "noexec")},
+		{Destination: initproc.Dir, Type: "bind", Source: base, Options: slices.Concat(ro, []string{"noexec"})},
 		{Destination: initproc.Binary, Type: "bind", Source: e.cfg.InitBinary, Options: ro},
 	}
 	for i, m := range ms {
@@ -404,6 +423,30 @@ func (e *Engine) removeMounts(project, id string) {
 	base := e.mountDir(project, id)
 	unix.Unmount(base, unix.MNT_DETACH)
 	os.RemoveAll(base)
+}
+
+// sandbox confines an instance as the most careful container platforms do:
+// Docker's default capabilities less NET_RAW (raw sockets, spoofing on the
+// bridge) and MKNOD, no new privileges, a pids limit (a fork bomb stays in
+// its instance), and containerd's default seccomp profile (which follows
+// the capabilities, so must come after them) without io_uring, whose
+// syscalls bypass seccomp's view of what an instance does. The default
+// spec's masked and read-only paths stay.
+func sandbox(pidsLimit int64) []oci.SpecOpts {
+	return []oci.SpecOpts{
+		oci.WithDroppedCapabilities([]string{"CAP_NET_RAW", "CAP_MKNOD"}),
+		oci.WithNoNewPrivileges,
+		oci.WithPidsLimit(pidsLimit),
+		func(ctx context.Context, c oci.Client, ctr *containers.Container, s *oci.Spec) error {
+			p := seccomp.DefaultProfile(s)
+			for i := range p.Syscalls {
+				p.Syscalls[i].Names = slices.DeleteFunc(p.Syscalls[i].Names, func(n string) bool { return strings.HasPrefix(n, "io_uring") })
+			}
+			p.Syscalls = slices.DeleteFunc(p.Syscalls, func(sc specs.LinuxSyscall) bool { return len(sc.Names) == 0 })
+			s.Linux.Seccomp = p
+			return nil
+		},
+	}
 }
 
 // withInit makes the init PID 1, with the command as its arguments.
@@ -484,6 +527,14 @@ func (e *Engine) hostsFile(project string, names []string, replace bool) (string
 		return path, nil
 	}
 	return path, os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// SetEgress sets the outbound destinations the project's instances may
+// reach, at once: CIDRs, where 0.0.0.0/0 is allow-all (which never opens
+// the private ranges: only a CIDR inside them does), and none means no
+// egress at all. Until it is called a project has allow-all.
+func (e *Engine) SetEgress(ctx context.Context, project string, allowed []netip.Prefix) error {
+	return e.nets.setEgress(project, allowed)
 }
 
 // ProjectNetwork implements engine.Engine.
@@ -641,7 +692,8 @@ func (e *Engine) fetch(ctx context.Context, image string, auth *engine.RegistryA
 		return "", "", nil
 	}
 	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(
-		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(creds))),
+		docker.WithClient(e.registryClient),
+		docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(creds), docker.WithAuthClient(e.registryClient))),
 		docker.WithPlainHTTP(func(host string) (bool, error) {
 			for _, h := range e.cfg.InsecureRegistries {
 				if h == host {
@@ -695,6 +747,8 @@ func pullReason(err error, haveAuth bool) string {
 	msg := strings.ToLower(err.Error())
 	var ne net.Error
 	switch {
+	case errors.Is(err, netguard.ErrNotAllowed) || strings.Contains(err.Error(), netguard.ErrNotAllowed.Error()):
+		return engine.PullNotAllowed
 	case authStatus.MatchString(msg) || strings.Contains(msg, "unauthorized") || strings.Contains(msg, "authorization") || strings.Contains(msg, "forbidden"):
 		if haveAuth {
 			return engine.PullUnauthorized

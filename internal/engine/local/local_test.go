@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -30,7 +32,7 @@ func newEngine(t *testing.T, parts itest.Parts) *Engine {
 	t.Helper()
 	e, err := New(Config{
 		ContainerdAddress: parts.Containerd, CNIBinDir: parts.CNIBinDir, Subnet: netip.MustParsePrefix("10.213.0.0/16"),
-		StateDir: t.TempDir(), InsecureRegistries: []string{parts.Registry}, LoggerBinary: parts.Binary,
+		StateDir: t.TempDir(), InsecureRegistries: []string{parts.Registry, "127.0.0.1:1"}, LoggerBinary: parts.Binary,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DiskCheckEvery: 200 * time.Millisecond,
 	})
 	if err != nil {
@@ -255,5 +257,167 @@ touch /.coligo/x 2>/dev/null && exit 6; touch /run/s/x 2>/dev/null && exit 7; ex
 	}
 	if _, err := os.Stat(e.mountDir(p, "quiet")); !os.IsNotExist(err) {
 		t.Errorf("the instance's tmpfs remains: %v", err)
+	}
+}
+
+// runToExit runs cmd in an instance, waits for it to exit and returns its
+// exit code and output.
+func runToExit(t *testing.T, e *Engine, parts itest.Parts, p, id, image string, cmd ...string) (int, string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.Run(ctx, engine.Spec{ID: id, Project: p, Image: image, Auth: parts.Auth(), Command: cmd}); err != nil {
+		t.Fatal(err)
+	}
+	nctx := namespaces.WithNamespace(ctx, Namespace(p))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := e.client.LoadContainer(nctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := e.inspect(nctx, p, c)
+		if err == nil && in.State == engine.StateExited {
+			var out strings.Builder
+			e.Logs(ctx, p, id, &out, false)
+			return in.ExitCode, out.String()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not exit within 30s", id)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSandbox: from inside an instance, what a sandbox must refuse fails
+// with EPERM (keyctl, bpf and io_uring by the seccomp profile, a raw socket
+// without NET_RAW, mknod without MKNOD), a user namespace cannot be made,
+// and a fork bomb stops at the pids limit.
+func TestSandbox(t *testing.T) {
+	parts := itest.Need(t)
+	image := parts.BusyboxImage(t)
+	e := newEngine(t, parts)
+	p := enginetest.Project(t, e)
+	_, out := runToExit(t, e, parts, p, "escape", image, "/bin/testprog", "escape")
+	for _, want := range []string{"keyctl=EPERM", "bpf=EPERM", "io_uring=EPERM", "raw_socket=EPERM", "mknod=EPERM"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("want %s; the instance printed:\n%s", want, out)
+		}
+	}
+	if code, out := runToExit(t, e, parts, p, "userns", image, "sh", "-c", "unshare -U -r true"); code == 0 || !strings.Contains(out, "Operation not permitted") {
+		t.Errorf("unshare -U inside an instance: exit %d %q, want EPERM", code, out)
+	}
+	// A fork bomb stops at the limit: of 1100 processes tried, the instance
+	// starts as many as its 1024 pids allow (less the init's and testprog's
+	// threads), and no more.
+	_, out = runToExit(t, e, parts, p, "forks", image, "/bin/testprog", "forks", "1100")
+	var n int
+	if _, err := fmt.Sscanf(out, "started %d of 1100", &n); err != nil || n < 900 || n >= 1024 || !strings.Contains(out, "resource temporarily unavailable") {
+		t.Errorf("the fork bomb: %q, want the limit of 1024 pids reached and not passed", out)
+	}
+}
+
+// TestFence probes, from inside an instance of project A, what the fence
+// must keep it from: the "LAN" and "metadata" hosts of a namespace the test
+// made, a port of this host that coligo does not serve, and an instance of
+// project B; then opens the LAN with an allowed destination and closes it
+// again. A neighbour with a route to the instances cannot reach them
+// either. Positive controls show each target answers where it may.
+func TestFence(t *testing.T) {
+	parts := itest.Need(t)
+	image := parts.BusyboxImage(t)
+	e := newEngine(t, parts)
+	ctx := context.Background()
+	nb := itest.NewNeighbour(t, "fence")
+	hostLn, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostLn.Close()
+	go http.Serve(hostLn, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "host-service\n") }))
+	hostPort := hostLn.Addr().(*net.TCPAddr).Port
+
+	a, b := enginetest.Project(t, e), enginetest.Project(t, e)
+	bIn, err := e.Run(ctx, engine.Spec{ID: "server", Project: b, Image: image, Auth: parts.Auth(), Command: []string{"/bin/testprog", "serve", ":8080"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An instance of A first: the bridge and its gateway address exist
+	// from the project's first instance on (before, that address is
+	// nobody's, and a control probe of it would leave the machine).
+	if _, err := e.Run(ctx, engine.Spec{ID: "idle", Project: a, Image: image, Auth: parts.Auth(), Command: []string{"sleep", "600"}}); err != nil {
+		t.Fatal(err)
+	}
+	gw, _, err := e.ProjectNetwork(ctx, a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(url string) error {
+		c := &http.Client{Timeout: 2 * time.Second}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			resp, err := c.Get(url)
+			if err == nil {
+				resp.Body.Close()
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return err
+			}
+		}
+	}
+	// Controls: each target answers the host, so a refusal below is the fence's.
+	for _, u := range []string{fmt.Sprintf("http://%s:%d/", nb.LAN, nb.Port), fmt.Sprintf("http://%s:%d/", nb.Metadata, nb.Port),
+		fmt.Sprintf("http://%s:%d/", gw, hostPort), fmt.Sprintf("http://%s:8080/", bIn.IP)} {
+		if err := get(u); err != nil {
+			t.Fatalf("control: %s does not answer the host: %v", u, err)
+		}
+	}
+	targets := map[string]string{
+		"lan":      fmt.Sprintf("http://%s:%d/", nb.LAN, nb.Port),
+		"metadata": fmt.Sprintf("http://%s:%d/", nb.Metadata, nb.Port),
+		"host":     fmt.Sprintf("http://%s:%d/", gw, hostPort),
+		"projectB": fmt.Sprintf("http://%s:8080/", bIn.IP),
+	}
+	round := 0
+	probe := func() map[string]bool {
+		t.Helper()
+		round++
+		var script strings.Builder
+		for name, u := range targets { // all at once: a closed one takes testprog's 3 s
+			fmt.Fprintf(&script, "(if /bin/testprog fetch %s >/dev/null 2>&1; then echo %s=open; else echo %s=closed; fi) & ", u, name, name)
+		}
+		script.WriteString("wait")
+		_, out := runToExit(t, e, parts, a, fmt.Sprintf("probe-%d", round), image, "sh", "-c", script.String())
+		open := map[string]bool{}
+		for name := range targets {
+			if !strings.Contains(out, name+"=open") && !strings.Contains(out, name+"=closed") {
+				t.Fatalf("probe round %d printed no verdict for %s:\n%s", round, name, out)
+			}
+			open[name] = strings.Contains(out, name+"=open")
+		}
+		return open
+	}
+	want := func(open map[string]bool, lan bool, when string) {
+		t.Helper()
+		for name, o := range open {
+			if o != (name == "lan" && lan) {
+				t.Errorf("%s: %s is open=%v", when, name, o)
+			}
+		}
+	}
+	want(probe(), false, "by default (allow-all)")
+	if err := e.SetEgress(ctx, a, []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("10.250.0.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	want(probe(), true, "with 10.250.0.0/24 allowed")
+	if err := e.SetEgress(ctx, a, []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}); err != nil {
+		t.Fatal(err)
+	}
+	want(probe(), false, "with the LAN rule deleted again")
+	// A neighbour with a route to the instances' network cannot reach them.
+	if out, err := nb.Exec("ip", "route", "add", "10.213.0.0/16", "via", nb.HostSide.String()); err != nil {
+		t.Fatalf("route: %v %s", err, out)
+	}
+	if out, err := nb.Exec("curl", "-sS", "-m", "2", fmt.Sprintf("http://%s:8080/", bIn.IP)); err == nil {
+		t.Errorf("a neighbour reached an instance directly: %s", out)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	gocni "github.com/containerd/go-cni"
@@ -23,13 +22,23 @@ type networks struct {
 	stateDir string
 	index    map[string]int // project → /24 index, persisted
 	cni      map[string]gocni.CNI
+	fw       *firewall
+	// allowed holds each project's allowed outbound destinations, as the
+	// engine was last told (SetEgress); a project it was never told of has
+	// Code Engine's default, allow-all.
+	allowed map[string][]netip.Prefix
 }
 
 func newNetworks(binDir string, subnet netip.Prefix, stateDir string) (*networks, error) {
 	if subnet.Bits() > 23 || !subnet.Addr().Is4() {
 		return nil, fmt.Errorf("--cni-subnet %s must be an IPv4 prefix of /23 or larger", subnet)
 	}
-	n := &networks{binDir: binDir, subnet: subnet.Masked(), stateDir: stateDir, index: map[string]int{}, cni: map[string]gocni.CNI{}}
+	fw, err := newFirewall()
+	if err != nil {
+		return nil, err
+	}
+	n := &networks{binDir: binDir, subnet: subnet.Masked(), stateDir: stateDir, index: map[string]int{}, cni: map[string]gocni.CNI{},
+		fw: fw, allowed: map[string][]netip.Prefix{}}
 	b, err := os.ReadFile(n.file())
 	if err == nil {
 		if err := json.Unmarshal(b, &n.index); err != nil {
@@ -101,8 +110,8 @@ func (n *networks) get(project string) (gocni.CNI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cni config of project %s: %w", project, err)
 	}
-	if err := isolate(br, n.subnet, n.subnetOf(i)); err != nil {
-		return nil, err
+	if err := n.fw.apply(n.fence(project, i)); err != nil {
+		return nil, fmt.Errorf("fence of project %s: %w", project, err)
 	}
 	n.cni[project] = c
 	return c, nil
@@ -127,9 +136,8 @@ func (n *networks) remove(project string) error {
 	defer n.mu.Unlock()
 	br := bridgeName(project)
 	if i, ok := n.index[project]; ok {
-		for _, rule := range rules(br, n.subnet, n.subnetOf(i)) {
-			for rule.cmd("-D").Run() == nil {
-			}
+		if err := n.fw.remove(n.fence(project, i)); err != nil {
+			return fmt.Errorf("fence of project %s: %w", project, err)
 		}
 	}
 	exec.Command("ip", "link", "del", br).Run()
@@ -137,6 +145,7 @@ func (n *networks) remove(project string) error {
 	os.RemoveAll(filepath.Join(n.stateDir, "ipam", "coligo-"+br))
 	delete(n.cni, project)
 	delete(n.index, project)
+	delete(n.allowed, project)
 	return n.save()
 }
 
@@ -162,36 +171,28 @@ func (n *networks) save() error {
 	return os.Rename(tmp, n.file())
 }
 
-// rules are a project's iptables rules: drop what enters from its bridge
-// and leaves towards another coligo bridge (projects cannot reach each
-// other), and masquerade what leaves its subnet for elsewhere.
-func rules(bridge string, all, own netip.Prefix) []rule {
-	const comment = "coligo project network"
-	return []rule{
-		{"filter", []string{"FORWARD", "-i", bridge, "!", "-o", bridge, "-d", all.String(), "-j", "DROP", "-m", "comment", "--comment", comment}},
-		{"nat", []string{"POSTROUTING", "-s", own.String(), "!", "-d", all.String(), "-j", "MASQUERADE", "-m", "comment", "--comment", comment}},
-	}
-}
-
-// rule is one iptables rule: a table and the chain with its match.
-type rule struct {
-	table string
-	spec  []string
-}
-
-// cmd runs iptables with op (-C, -I, -D) on the rule.
-func (r rule) cmd(op string) *exec.Cmd {
-	return exec.Command("iptables", append([]string{"-t", r.table, op}, r.spec...)...)
-}
-
-func isolate(bridge string, all, own netip.Prefix) error {
-	for _, rule := range rules(bridge, all, own) {
-		if rule.cmd("-C").Run() == nil {
-			continue
-		}
-		if out, err := rule.cmd("-I").CombinedOutput(); err != nil {
-			return fmt.Errorf("iptables rule for %s: %v: %s", bridge, err, strings.TrimSpace(string(out)))
+// fence is the fence of the project with /24 index i. Called with n.mu held.
+func (n *networks) fence(project string, i int) fence {
+	sub := n.subnetOf(i)
+	f := fence{bridge: bridgeName(project), all: n.subnet, own: sub, gateway: sub.Addr().Next(), world: true}
+	if allowed, ok := n.allowed[project]; ok {
+		f.allowed, f.world = allowed, false
+		for _, p := range allowed {
+			f.world = f.world || p.Bits() == 0
 		}
 	}
-	return nil
+	return f
+}
+
+// setEgress sets a project's allowed outbound destinations and, when its
+// network exists, its fence at once.
+func (n *networks) setEgress(project string, allowed []netip.Prefix) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.allowed[project] = allowed
+	i, ok := n.index[project]
+	if _, live := n.cni[project]; !ok || !live {
+		return nil
+	}
+	return n.fw.apply(n.fence(project, i))
 }

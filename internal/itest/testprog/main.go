@@ -10,6 +10,11 @@
 //	                         body; exit 1 when there is no answer or its status is 400 or more
 //	testprog alloc MIB       allocate and touch MIB mebibytes, then exit 0
 //	testprog job             print JOB_INDEX and JOB_ARRAY_SIZE; exit 1 if JOB_INDEX is in FAIL_INDICES
+//	testprog forks N         start N sleeping processes, stopping at the first failure; print how
+//	                         many started and why it stopped
+//	testprog escape          try what a sandbox must refuse (keyctl, bpf, io_uring, a raw
+//	                         socket, mknod) and print one "name=result" line each: "ok" or
+//	                         the errno
 package main
 
 import (
@@ -25,6 +30,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 func main() {
@@ -79,6 +85,18 @@ func main() {
 			b[i] = 1
 		}
 		fmt.Println("allocated", n, "MiB")
+	case "escape":
+		escape()
+	case "forks":
+		n, _ := strconv.Atoi(os.Args[2])
+		started := 0
+		var err error
+		for ; started < n; started++ {
+			if _, err = os.StartProcess("/bin/sleep", []string{"sleep", "30"}, &os.ProcAttr{}); err != nil {
+				break
+			}
+		}
+		fmt.Printf("started %d of %d: %v\n", started, n, err)
 	case "job":
 		idx := os.Getenv("JOB_INDEX")
 		fmt.Printf("index %s of %s\n", idx, os.Getenv("JOB_ARRAY_SIZE"))
@@ -140,4 +158,56 @@ func app() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// escape tries, one by one, calls that a container sandbox refuses, and
+// prints what each returned.
+func escape() {
+	try := func(name string, err error) {
+		if err == nil {
+			fmt.Printf("%s=ok\n", name)
+			return
+		}
+		if errno, ok := err.(syscall.Errno); ok {
+			fmt.Printf("%s=%s\n", name, errnoName(errno))
+			return
+		}
+		fmt.Printf("%s=%v\n", name, err)
+	}
+	errOf := func(_, _ uintptr, e syscall.Errno) error {
+		if e != 0 {
+			return e
+		}
+		return nil
+	}
+	const keyctlGetKeyringID, keySpecSessionKeyring = 0, ^uintptr(2) // KEYCTL_GET_KEYRING_ID, -3
+	try("keyctl", errOf(syscall.Syscall(syscall.SYS_KEYCTL, keyctlGetKeyringID, keySpecSessionKeyring, 1)))
+	attr := make([]byte, 128) // a zeroed bpf_attr: BPF_MAP_CREATE of nothing
+	try("bpf", errOf(syscall.Syscall(321 /* SYS_BPF */, 0, uintptr(unsafe.Pointer(&attr[0])), uintptr(len(attr)))))
+	params := make([]byte, 120) // struct io_uring_params
+	fd, _, e := syscall.Syscall(425 /* SYS_IO_URING_SETUP */, 1, uintptr(unsafe.Pointer(&params[0])), 0)
+	if e == 0 {
+		syscall.Close(int(fd))
+	}
+	try("io_uring", errOf(0, 0, e))
+	s, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_RAW, syscall.IPPROTO_ICMP)
+	if err == nil {
+		syscall.Close(s)
+	}
+	try("raw_socket", err)
+	try("mknod", syscall.Mknod("/coligo-null", syscall.S_IFCHR|0o600, 1<<8|3))
+}
+
+func errnoName(e syscall.Errno) string {
+	switch e {
+	case syscall.EPERM:
+		return "EPERM"
+	case syscall.EACCES:
+		return "EACCES"
+	case syscall.EINVAL:
+		return "EINVAL"
+	case syscall.ENOSYS:
+		return "ENOSYS"
+	}
+	return fmt.Sprintf("errno%d", int(e))
 }

@@ -1,0 +1,93 @@
+package netguard
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+)
+
+func TestInward(t *testing.T) {
+	host := []netip.Addr{netip.MustParseAddr("192.0.2.10")}
+	tests := map[string]bool{
+		"127.0.0.1": true, "127.8.9.10": true, "::1": true, "0.0.0.0": true, "::": true,
+		"169.254.169.254": true, "169.254.77.77": true, "fe80::1": true, "::ffff:127.0.0.1": true, "::ffff:169.254.169.254": true,
+		"192.0.2.10": true, // this host
+		"10.250.0.2": false, "192.168.1.1": false, "8.8.8.8": false, "2001:db8::1": false,
+	}
+	for a, want := range tests {
+		if got := Inward(netip.MustParseAddr(a), host); got != want {
+			t.Errorf("Inward(%s) = %v, want %v", a, got, want)
+		}
+	}
+}
+
+func TestCheckHost(t *testing.T) {
+	g := &Guard{Allow: []string{"127.0.0.1:5000"}, HostAddrs: func() []netip.Addr { return []netip.Addr{netip.MustParseAddr("192.0.2.10")} }}
+	tests := map[string]bool{ // host:port → allowed
+		"127.0.0.1:5000": true, "127.0.0.1:7070": false, "localhost:7070": false, "LOCALHOST": false, "reg.localhost:80": false,
+		"169.254.169.254:80": false, "[fe80::1]:443": false, "192.0.2.10:443": false, "[::1]:5000": false,
+		"registry.example.com": true, "registry.example.com:5000": true, "10.250.0.2:5000": true,
+	}
+	for hp, want := range tests {
+		err := g.CheckHost(hp)
+		if (err == nil) != want || err != nil && !errors.Is(err, ErrNotAllowed) {
+			t.Errorf("CheckHost(%s) = %v, want allowed=%v", hp, err, want)
+		}
+	}
+}
+
+// TestDialRefusesNamesThatResolveInward: a name is checked by what it
+// resolves to, and the resolved address is what is dialled.
+func TestDialRefusesNamesThatResolveInward(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ctx := context.Background()
+	g := &Guard{}
+	for _, addr := range []string{ln.Addr().String(), "localhost:" + portOf(ln)} {
+		if c, err := g.DialContext(ctx, "tcp", addr); err == nil || !errors.Is(err, ErrNotAllowed) {
+			if c != nil {
+				c.Close()
+			}
+			t.Errorf("dial %s: %v, want refused", addr, err)
+		}
+	}
+	g.Allow = []string{ln.Addr().String()}
+	c, err := g.DialContext(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatalf("an allowed address: %v", err)
+	}
+	c.Close()
+}
+
+func portOf(ln net.Listener) string {
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	return p
+}
+
+func FuzzCheckHost(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:5000", "[::1]:80", "localhost", "a.b:1", "[fe80::1%eth0]:80", ""} {
+		f.Add(s)
+	}
+	g := &Guard{HostAddrs: func() []netip.Addr { return nil }}
+	f.Fuzz(func(t *testing.T, s string) {
+		if g.CheckHost(s) == nil {
+			if a, err := netip.ParseAddr(s); err == nil && Inward(a, nil) {
+				t.Fatalf("%q is inward but allowed", s)
+			}
+		}
+	})
+}
