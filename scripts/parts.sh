@@ -66,14 +66,14 @@ stale_network_clean() {
         if [ -z "$br" ] || ! ip link show "$br" >/dev/null 2>&1; then
           eval "$ipt -t $table -D ${rule#-A }" 2>/dev/null || true
         fi
-      done
+      done || true
     done
     "$ipt-save" -t filter 2>/dev/null | grep -oE '^:CLG[IO]-[0-9a-f]{10}' | tr -d ':' | while read -r chain; do
       if ! ip link show "clg${chain#CLG?-}" >/dev/null 2>&1; then
         "$ipt" -t filter -F "$chain" 2>/dev/null || true
         "$ipt" -t filter -X "$chain" 2>/dev/null || true
       fi
-    done
+    done || true
   done
   ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^coligo-t-' | xargs -r -n1 ip netns del 2>/dev/null || true
 }
