@@ -29,14 +29,15 @@ func main() {
 	bin := flag.String("bin", "bin/coligo", "coligo binary")
 	n := flag.Int("n", 100, "indices")
 	parallel := flag.Int("parallel", 8, "containers started at once by the baseline (coligo's default)")
+	before := flag.String("before", "", "another coligo binary (an earlier build) measured in the same run, for a change's cost")
 	flag.Parse()
-	if err := run(*bin, *n, *parallel); err != nil {
+	if err := run(*bin, *before, *n, *parallel); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin string, n, parallel int) error {
+func run(bin, before string, n, parallel int) error {
 	ctx := context.Background()
 	addr, reg := benchkit.Env("COLIGO_TEST_CONTAINERD"), benchkit.Env("COLIGO_TEST_REGISTRY")
 	user, pass := benchkit.Env("COLIGO_TEST_REGISTRY_USER"), benchkit.Env("COLIGO_TEST_REGISTRY_PASSWORD")
@@ -54,6 +55,13 @@ func run(bin string, n, parallel int) error {
 	if err != nil {
 		return fmt.Errorf("coligo: %w", err)
 	}
+	var old time.Duration
+	if before != "" {
+		if old, err = throughColigo(ctx, before, []string{"--containerd-address", addr, "--cni-bin-dir", os.Getenv("COLIGO_TEST_CNI_BIN_DIR"),
+			"--cni-subnet", "10.216.0.0/16"}, ref, reg, user, pass, n); err != nil {
+			return fmt.Errorf("coligo before: %w", err)
+		}
+	}
 	var kube time.Duration
 	if args := benchkit.KubeEngineArgs(); args != nil {
 		if kube, err = throughColigo(ctx, bin, args, ref, reg, user, pass, n); err != nil {
@@ -65,6 +73,10 @@ func run(bin string, n, parallel int) error {
 	fmt.Println("|---|---|---|---|")
 	fmt.Printf("| containerd client directly (baseline, %d at a time, no network) | %s | %.1f | 1.00 |\n", parallel, base.Round(time.Millisecond), float64(n)/base.Seconds())
 	fmt.Printf("| coligo job run (submit → completed, with CNI network, logs, status) | %s | %.1f | %.2f |\n", col.Round(time.Millisecond), float64(n)/col.Seconds(), col.Seconds()/base.Seconds())
+	if old > 0 {
+		fmt.Printf("| coligo before the change (-before %s) | %s | %.1f | %.2f (this build ÷ before: %.2f) |\n", before, old.Round(time.Millisecond),
+			float64(n)/old.Seconds(), old.Seconds()/base.Seconds(), col.Seconds()/old.Seconds())
+	}
 	if kube > 0 {
 		fmt.Printf("| coligo job run, kubernetes engine (one Indexed Job, 1 node, %d pods at a time) | %s | %.1f | %.2f (%.2f × coligo local) |\n",
 			n, kube.Round(time.Millisecond), float64(n)/kube.Seconds(), kube.Seconds()/base.Seconds(), kube.Seconds()/col.Seconds())

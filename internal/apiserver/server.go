@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,6 +90,9 @@ type Config struct {
 	// Registries decides which registries an image_reference may name: not
 	// this host or the link-local range, unless allowed (--insecure-registry).
 	Registries *netguard.Guard
+	// EgressIPs lists the source addresses of instances' outbound traffic
+	// (nil: unknown).
+	EgressIPs func() []netip.Addr
 }
 
 // API serves /v2 and the health endpoints.
@@ -142,6 +146,13 @@ func New(cfg Config) *API {
 	a.handle("POST /v2/projects/{project}/restore", a.restoreProject, true)
 	a.handle("POST /v2/projects/{project}/rotate_key", a.rotateProjectKey, true)
 	a.handle("GET /v2/projects/{project}/status_details", a.projectStatusDetails, true)
+
+	a.handle("GET /v2/projects/{project}/allowed_outbound_destinations", a.listEgress, true)
+	a.handle("POST /v2/projects/{project}/allowed_outbound_destinations", a.createEgress, true)
+	a.handle("GET /v2/projects/{project}/allowed_outbound_destinations/{name}", a.getEgress, true)
+	a.handle("PATCH /v2/projects/{project}/allowed_outbound_destinations/{name}", a.updateEgress, true)
+	a.handle("DELETE /v2/projects/{project}/allowed_outbound_destinations/{name}", a.deleteEgress, true)
+	a.handle("GET /v2/projects/{project}/egress_ips", a.egressIPs, true)
 
 	a.handle("GET /v2/projects/{project}/secrets", a.listSecrets, true)
 	a.handle("POST /v2/projects/{project}/secrets", a.createSecret, true)

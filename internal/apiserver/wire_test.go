@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/auth"
@@ -251,4 +253,16 @@ func TestFollowStreamsPerToken(t *testing.T) {
 	if len(a.follows) != 0 {
 		t.Errorf("slots left taken: %v", a.follows)
 	}
+}
+
+// TestEveryMutatingRouteIsAudited builds the API: handle panics on a route
+// that changes something and has no audit action (or one that has an
+// action and changes nothing).
+func TestEveryMutatingRouteIsAudited(t *testing.T) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatal(r)
+		}
+	}()
+	New(Config{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
 }

@@ -73,7 +73,7 @@ COLIGO_TOKEN, else ~/.coligo/config.yaml (written by 'coligo login').`,
 	pf.StringVar(&e.token, "token", "", "API token (default: COLIGO_TOKEN or the config file); prefer the environment, flags show in ps")
 	pf.StringVarP(&e.output, "output", "o", "table", "output format: table, json or yaml (app get also: url, project-url)")
 	root.AddCommand(newServerCmd(), newLoginCmd(e), newProjectCmd(e), newSecretCmd(e), newConfigMapCmd(e),
-		newJobCmd(e), newJobRunCmd(e), newAppCmd(e), newRevisionCmd(e), newAdminCmd(e), newTokenCmd(e), newAuditCmd(e), newVersionCmd(e))
+		newJobCmd(e), newJobRunCmd(e), newAppCmd(e), newRevisionCmd(e), newConnectivityCmd(e), newAdminCmd(e), newTokenCmd(e), newAuditCmd(e), newVersionCmd(e))
 	refuseUnknown(root)
 	return root
 }

@@ -18,18 +18,21 @@ import (
 // packet would still not leave the machine.
 type Neighbour struct {
 	NS       string
-	LAN      netip.Addr // in the namespace, 10.250.0.2/24
-	Metadata netip.Addr // in the namespace, 169.254.77.77/32, routed to it
-	HostSide netip.Addr // this machine's end of the veth, 10.250.0.1
+	LAN      netip.Addr   // in the namespace, 10.250.<net>.2/24
+	LANNet   netip.Prefix // 10.250.<net>.0/24
+	Metadata netip.Addr   // in the namespace, 169.254.77.<net>/32, routed to it
+	HostSide netip.Addr   // this machine's end of the veth, 10.250.<net>.1
 	Port     int
 }
 
 // NewNeighbour makes the namespace, its veth and routes and starts its
-// server; all of it is removed when the test ends.
-func NewNeighbour(t testing.TB, name string) *Neighbour {
+// server; all of it is removed when the test ends. Tests that run at the
+// same time (in other packages) take different nets.
+func NewNeighbour(t testing.TB, name string, net int) *Neighbour {
 	t.Helper()
-	n := &Neighbour{NS: "coligo-t-" + name, LAN: netip.MustParseAddr("10.250.0.2"), Metadata: netip.MustParseAddr("169.254.77.77"),
-		HostSide: netip.MustParseAddr("10.250.0.1"), Port: 8000}
+	n := &Neighbour{NS: "coligo-t-" + name, LAN: netip.MustParseAddr(fmt.Sprintf("10.250.%d.2", net)),
+		LANNet: netip.MustParsePrefix(fmt.Sprintf("10.250.%d.0/24", net)), Metadata: netip.MustParseAddr(fmt.Sprintf("169.254.77.%d", net)),
+		HostSide: netip.MustParseAddr(fmt.Sprintf("10.250.%d.1", net)), Port: 8000}
 	host, peer := "ctn-"+name+"-h", "ctn-"+name+"-n"
 	run := func(args ...string) {
 		t.Helper()

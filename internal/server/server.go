@@ -29,6 +29,7 @@ import (
 	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/config"
 	"github.com/coligo/coligo/internal/controller/app"
+	"github.com/coligo/coligo/internal/controller/egress"
 	"github.com/coligo/coligo/internal/controller/jobrun"
 	keyctl "github.com/coligo/coligo/internal/controller/keys"
 	"github.com/coligo/coligo/internal/controller/project"
@@ -133,6 +134,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 			Jobs: cfg.MaxJobs, JobRuns: cfg.MaxJobRuns, Apps: cfg.MaxApps},
 		Domain:     cfg.Domain,
 		Registries: &netguard.Guard{Allow: cfg.InsecureRegistries},
+		EgressIPs:  defaultRouteAddrs,
 	}
 	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg}
 	if shared, ok := eng.(interface {
@@ -217,6 +219,11 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		wg.Go(func() { apps.Run(ctrlCtx) })
 	}
 	wg.Go(func() { project.New(pcfg).Run(ctrlCtx) })
+	ecfg := egress.Config{Store: db, Logger: log}
+	if f, ok := eng.(egress.Fence); ok {
+		ecfg.Fence = f
+	}
+	wg.Go(func() { egress.New(ecfg).Run(ctrlCtx) })
 	if len(cfg.KMSProviders) > 0 {
 		wg.Go(func() { providers.watch(ctrlCtx, cfg.KeyCheckInterval) })
 	}
@@ -304,6 +311,35 @@ func openEngine(cfg config.Server, log *slog.Logger) serverEngine {
 		return nil
 	}
 	return eng
+}
+
+// defaultRouteAddrs are the IPv4 addresses of the interface of the host's
+// default route (/proc/net/route): the source addresses of what instances
+// send out, masqueraded, on the local engine.
+func defaultRouteAddrs() []netip.Addr {
+	b, err := os.ReadFile("/proc/net/route")
+	if err != nil {
+		return nil
+	}
+	var iface string
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 2 && f[1] == "00000000" {
+			iface = f[0]
+			break
+		}
+	}
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return nil
+	}
+	addrs, _ := ifi.Addrs()
+	var out []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Is4() && p.Addr().IsGlobalUnicast() {
+			out = append(out, p.Addr())
+		}
+	}
+	return out
 }
 
 // pruneAudit removes audit events older than retention, at start and then

@@ -139,6 +139,10 @@ func testJobRunPullFailures(t *testing.T, eng string) {
 		{"wrong-secret", "wrong", "fetch_image_failed_wrong_pull_credentials"},
 		{"missing-secret", "nope", "fetch_image_failed_missing_pull_secret"},
 		{"with-secret", "regcred", ""},
+		// The image is cached now: a run without credentials still may not
+		// run it (it once did, from the cache, without asking the registry).
+		{"no-secret-after", "", "fetch_image_failed_missing_pull_credentials"},
+		{"wrong-secret-after", "wrong", "fetch_image_failed_wrong_pull_credentials"},
 	}
 	for _, tc := range cases {
 		_, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{Name: tc.name, RunSpec: api.RunSpec{

@@ -38,6 +38,7 @@ type Store interface {
 
 // Engine is what the controller needs of an engine.
 type Engine interface {
+	Pull(ctx context.Context, project, image string, auth *engine.RegistryAuth) (string, error)
 	Run(ctx context.Context, spec engine.Spec) (engine.Instance, error)
 	Stop(ctx context.Context, project, id string, grace time.Duration) error
 	Remove(ctx context.Context, project, id string) error
@@ -68,6 +69,7 @@ type Controller struct {
 	running        map[key]int              // instances running per run, for the server-wide cap
 	createFailures map[string]createFailure // instances whose create failed
 	pruned         map[string]time.Time     // last image prune per project
+	pinned         map[key]string           // each run's image, resolved with its own credentials
 	queue          chan key
 	queued         map[key]bool
 }
@@ -92,7 +94,7 @@ func New(cfg Config) *Controller {
 		cfg.Now = time.Now
 	}
 	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "jobrun-controller"),
-		running: map[key]int{}, createFailures: map[string]createFailure{}, pruned: map[string]time.Time{}, queue: make(chan key, 4096), queued: map[key]bool{}}
+		running: map[key]int{}, createFailures: map[string]createFailure{}, pruned: map[string]time.Time{}, pinned: map[key]string{}, queue: make(chan key, 4096), queued: map[key]bool{}}
 }
 
 // Run reconciles until ctx ends.

@@ -29,6 +29,15 @@ func (c *Controller) template(ctx context.Context, p core.Project, run *core.Job
 	if fail != nil {
 		return engine.Spec{}, fail
 	}
+	image, err := c.pin(ctx, p.ID, run, auth)
+	if err != nil {
+		reason := engine.PullFailed
+		if pe, ok := engine.IsPullError(err); ok {
+			reason = pe.Reason
+		}
+		c.log.Warn("image not resolved", "project", p.ID, "run", run.Name, "reason", reason, "err", err)
+		return engine.Spec{}, &runenv.Failure{Reason: reason}
+	}
 	vars, fail := runenv.UserEnv(ctx, c.cfg.Store, p.ID, run.RunEnvVariables)
 	if fail != nil {
 		return engine.Spec{}, fail
@@ -49,11 +58,33 @@ func (c *Controller) template(ctx context.Context, p core.Project, run *core.Job
 		vars = append(vars, "CE_JOB="+run.JobName)
 	}
 	return engine.Spec{
-		Project: p.ID, Image: run.ImageReference, Auth: auth,
+		Project: p.ID, Image: image, Auth: auth,
 		Command: run.RunCommands, Args: run.RunArguments, Env: vars, UID: run.RunAsUser,
 		MilliCPU: milli, MemoryBytes: mem, EphemeralBytes: eph,
 		Labels: map[string]string{LabelKind: kindJobRunV, LabelRun: run.Name, LabelJob: run.JobName},
 	}, nil
+}
+
+// pin resolves a run's image against its registry with the run's own
+// credentials, once per run (a manifest HEAD; cached layers are reused),
+// and returns it pinned to its digest: a private image that an earlier run
+// of the project pulled never runs for a run without valid credentials.
+func (c *Controller) pin(ctx context.Context, project string, run *core.JobRun, auth *engine.RegistryAuth) (string, error) {
+	k := key{project, run.Name}
+	c.mu.Lock()
+	pinned, ok := c.pinned[k]
+	c.mu.Unlock()
+	if ok {
+		return pinned, nil
+	}
+	pinned, err := c.cfg.Engine.Pull(ctx, project, run.ImageReference, auth)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	c.pinned[k] = pinned
+	c.mu.Unlock()
+	return pinned, nil
 }
 
 // start starts the instances of indices, a bounded number at a time.

@@ -2,6 +2,8 @@ package project
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -22,6 +24,7 @@ type Store interface {
 	CompactPending(ctx context.Context) (bool, error)
 	AppendAudit(ctx context.Context, ev core.AuditEvent, name string) error
 	Compact(ctx context.Context) error
+	Create(ctx context.Context, ref core.Ref, value []byte, limit int) (core.Record, error)
 	Watch() (<-chan store.Event, func())
 }
 
@@ -111,12 +114,31 @@ func (c *Controller) resync(ctx context.Context) {
 	}
 }
 
+// allowAll gives a new project the allowed outbound destination every Code
+// Engine project starts with: allow-all, 0.0.0.0/0.
+func (c *Controller) allowAll(ctx context.Context, project string) error {
+	b, err := json.Marshal(core.Egress{Name: core.AllowAll, Type: core.EgressCIDR, CIDRBlock: "0.0.0.0/0", Status: core.EgressDeploying, CreatedAt: c.cfg.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	if _, err := c.cfg.Store.Create(ctx, core.Ref{Project: project, Kind: core.KindEgress, Name: core.AllowAll}, b, 0); err != nil && !errors.Is(err, core.ErrExists) {
+		return fmt.Errorf("default egress of project %s: %w", project, err)
+	}
+	return nil
+}
+
 // reconcile takes one step of the project state machine; each step is
 // idempotent, so it is safe to repeat after a crash.
 func (c *Controller) reconcile(ctx context.Context, p core.Project) {
 	var err error
 	switch p.Status {
 	case core.ProjectCreating:
+		// Code Engine's default egress, before the project is active: a
+		// crash in between makes it again (it exists: fine).
+		err = c.allowAll(ctx, p.ID)
+		if err != nil {
+			break
+		}
 		_, err = c.cfg.Store.UpdateProject(ctx, p.ID, p.Version, func(p *core.Project) error {
 			p.Status = core.ProjectActive
 			return nil

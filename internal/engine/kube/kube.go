@@ -81,6 +81,15 @@ type Engine struct {
 	names       map[string][]string    // by namespace: the names of ProjectNetwork
 }
 
+// warnings logs the API server's warnings at debug level.
+type warnings struct{ log *slog.Logger }
+
+func (w warnings) HandleWarningHeader(_ int, _ string, text string) {
+	if w.log != nil {
+		w.log.Debug("kubernetes warning", "text", text)
+	}
+}
+
 // New connects to the cluster and checks that it answers.
 func New(cfg Config) (*Engine, error) {
 	var rc *rest.Config
@@ -95,6 +104,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	rc.QPS, rc.Burst = 100, 200
 	rc.UserAgent = "coligo"
+	// Pod Security's "restricted" warnings (the namespaces warn on it) are
+	// for the cluster's operators; coligo logs them at debug, not to stderr.
+	rc.WarningHandler = warnings{cfg.Log}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", opaque(err))
@@ -142,8 +154,11 @@ func (e *Engine) ensureProject(ctx context.Context, project string) error {
 	}
 	_, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{
 		labelManaged: managedBy, labelProject: project,
-		// Instances need nothing more than the baseline profile allows.
+		// Instances need nothing more than the baseline profile allows; what
+		// the restricted one would refuse is reported.
 		"pod-security.kubernetes.io/enforce": "baseline",
+		"pod-security.kubernetes.io/warn":    "restricted",
+		"pod-security.kubernetes.io/audit":   "restricted",
 	}}}, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		if err := e.ours(ctx, ns, project); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +85,17 @@ func TestProjectObjects(t *testing.T) {
 	pod, err := e.client.CoreV1().Pods(Namespace(p)).Get(ctx, "a", metav1.GetOptions{})
 	if err != nil || len(pod.Spec.ImagePullSecrets) != 1 || *pod.Spec.AutomountServiceAccountToken {
 		t.Fatalf("pod: %+v %v", pod.Spec, err)
+	}
+	if sc := pod.Spec.Containers[0].SecurityContext; sc == nil || sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault ||
+		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 ||
+		sc.Capabilities.Drop[0] != "ALL" || slices.Contains(sc.Capabilities.Add, "NET_RAW") || slices.Contains(sc.Capabilities.Add, "MKNOD") {
+		t.Errorf("the container is not confined: %+v", sc)
+	}
+	if pod.Spec.Containers[0].ImagePullPolicy != corev1.PullAlways {
+		t.Errorf("a workload with registry credentials pulls %s, want Always", pod.Spec.Containers[0].ImagePullPolicy)
+	}
+	if ns.Labels["pod-security.kubernetes.io/enforce"] != "baseline" || ns.Labels["pod-security.kubernetes.io/warn"] != "restricted" {
+		t.Errorf("namespace pod security labels: %v", ns.Labels)
 	}
 	if b, _ := json.Marshal(pod); bytes.Contains(b, []byte("s3cr3t-in-env")) || len(pod.Spec.Containers[0].EnvFrom) != 1 {
 		t.Errorf("the pod spec holds an environment value, or takes it from no Secret: %s", b)

@@ -7,17 +7,9 @@ import (
 	"strings"
 
 	"github.com/coreos/go-iptables/iptables"
-)
 
-// privateRanges are the networks a host's LAN, its cloud VPC or a carrier
-// NAT use. An instance reaches them only through an allowed outbound
-// destination that names a CIDR inside them, never through allow-all.
-var privateRanges = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-}
+	"github.com/coligo/coligo/internal/core"
+)
 
 // linkLocal is where cloud metadata services answer; it never opens.
 var linkLocal = netip.MustParsePrefix("169.254.0.0/16")
@@ -71,7 +63,10 @@ func (f fence) jumps() []rule {
 	}
 }
 
-// egress is the chain of what instances send through the host, in order.
+// egress is the chain of what instances send through the host, in order:
+// what never opens; the allowed destinations inside a private range (only
+// a rule inside one opens it); the private ranges; every other allowed
+// destination; then all else as allow-all says.
 func (f fence) egress() [][]string {
 	c := f.comment()
 	r := func(args ...string) []string { return append(args, c...) }
@@ -80,14 +75,20 @@ func (f fence) egress() [][]string {
 		r("-d", f.all.String(), "-j", "DROP"),
 		r("-d", linkLocal.String(), "-j", "DROP"),
 	}
+	var public [][]string
 	for _, p := range f.allowed {
-		if p.Bits() > 0 {
+		switch {
+		case p.Bits() == 0:
+		case core.InsidePrivate(p):
 			rules = append(rules, r("-d", p.String(), "-j", "ACCEPT"))
+		default:
+			public = append(public, r("-d", p.String(), "-j", "ACCEPT"))
 		}
 	}
-	for _, p := range privateRanges {
+	for _, p := range core.PrivateRanges {
 		rules = append(rules, r("-d", p.String(), "-j", "DROP"))
 	}
+	rules = append(rules, public...)
 	if f.world {
 		return append(rules, r("-j", "ACCEPT"))
 	}

@@ -327,7 +327,7 @@ func TestFence(t *testing.T) {
 	image := parts.BusyboxImage(t)
 	e := newEngine(t, parts)
 	ctx := context.Background()
-	nb := itest.NewNeighbour(t, "fence")
+	nb := itest.NewNeighbour(t, "fence", 1)
 	hostLn, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
 		t.Fatal(err)
@@ -405,10 +405,10 @@ func TestFence(t *testing.T) {
 		}
 	}
 	want(probe(), false, "by default (allow-all)")
-	if err := e.SetEgress(ctx, a, []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("10.250.0.0/24")}); err != nil {
+	if err := e.SetEgress(ctx, a, []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), nb.LANNet}); err != nil {
 		t.Fatal(err)
 	}
-	want(probe(), true, "with 10.250.0.0/24 allowed")
+	want(probe(), true, "with the LAN's CIDR allowed")
 	if err := e.SetEgress(ctx, a, []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}); err != nil {
 		t.Fatal(err)
 	}

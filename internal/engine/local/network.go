@@ -27,6 +27,10 @@ type networks struct {
 	// engine was last told (SetEgress); a project it was never told of has
 	// Code Engine's default, allow-all.
 	allowed map[string][]netip.Prefix
+	// purged are the projects whose network was removed: a late call for
+	// one (a controller that has not heard of the purge yet) must not make
+	// its network, fence and bridge again.
+	purged map[string]bool
 }
 
 func newNetworks(binDir string, subnet netip.Prefix, stateDir string) (*networks, error) {
@@ -38,7 +42,7 @@ func newNetworks(binDir string, subnet netip.Prefix, stateDir string) (*networks
 		return nil, err
 	}
 	n := &networks{binDir: binDir, subnet: subnet.Masked(), stateDir: stateDir, index: map[string]int{}, cni: map[string]gocni.CNI{},
-		fw: fw, allowed: map[string][]netip.Prefix{}}
+		fw: fw, allowed: map[string][]netip.Prefix{}, purged: map[string]bool{}}
 	b, err := os.ReadFile(n.file())
 	if err == nil {
 		if err := json.Unmarshal(b, &n.index); err != nil {
@@ -71,6 +75,9 @@ func (n *networks) get(project string) (gocni.CNI, error) {
 	defer n.mu.Unlock()
 	if c, ok := n.cni[project]; ok {
 		return c, nil
+	}
+	if n.purged[project] {
+		return nil, fmt.Errorf("the network of project %s was removed with the project", project)
 	}
 	i, ok := n.index[project]
 	if !ok {
@@ -146,6 +153,7 @@ func (n *networks) remove(project string) error {
 	delete(n.cni, project)
 	delete(n.index, project)
 	delete(n.allowed, project)
+	n.purged[project] = true
 	return n.save()
 }
 

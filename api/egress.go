@@ -1,0 +1,99 @@
+package api
+
+import (
+	"context"
+	"net/http"
+)
+
+// AllowedOutboundDestination is a CIDR block a project's instances may
+// reach; every project starts with "allow-all" (0.0.0.0/0), and with none
+// left, instances reach nothing outside the project.
+type AllowedOutboundDestination struct {
+	Name          string              `json:"name"`
+	Type          string              `json:"type"`
+	CIDRBlock     string              `json:"cidr_block,omitempty"`
+	EntityTag     string              `json:"entity_tag"`
+	ProjectID     string              `json:"project_id"`
+	Status        string              `json:"status"`
+	StatusDetails *EgressStatusDetail `json:"status_details,omitempty"`
+}
+
+// EgressStatusDetail is why a destination has its status.
+type EgressStatusDetail struct {
+	Reason string `json:"reason"`
+}
+
+// AllowedOutboundDestinationPrototype creates a destination.
+type AllowedOutboundDestinationPrototype struct {
+	Name                         string `json:"name"`
+	Type                         string `json:"type"`
+	CIDRBlock                    string `json:"cidr_block,omitempty"`
+	PrivatePathServiceGatewayCRN string `json:"private_path_service_gateway_crn,omitempty"`
+	IsolationPolicy              string `json:"isolation_policy,omitempty"`
+}
+
+// AllowedOutboundDestinationPatch changes a destination's CIDR block.
+type AllowedOutboundDestinationPatch struct {
+	CIDRBlock       string `json:"cidr_block,omitempty"`
+	IsolationPolicy string `json:"isolation_policy,omitempty"`
+}
+
+// AllowedOutboundDestinationList is a page of destinations.
+type AllowedOutboundDestinationList struct {
+	Limit                       int                          `json:"limit"`
+	First                       *PageRef                     `json:"first,omitempty"`
+	Next                        *PageRef                     `json:"next,omitempty"`
+	AllowedOutboundDestinations []AllowedOutboundDestination `json:"allowed_outbound_destinations"`
+}
+
+// EgressIPs are the source addresses of a project's outbound traffic.
+type EgressIPs struct {
+	Private []string `json:"private,omitempty"`
+	Public  []string `json:"public,omitempty"`
+}
+
+func egressPath(project string) string {
+	return "/projects/" + esc(project) + "/allowed_outbound_destinations"
+}
+
+// CreateAllowedOutboundDestination creates a destination.
+func (c *Client) CreateAllowedOutboundDestination(ctx context.Context, project string, in AllowedOutboundDestinationPrototype) (*AllowedOutboundDestination, error) {
+	var out AllowedOutboundDestination
+	_, err := c.Do(ctx, http.MethodPost, egressPath(project), nil, nil, in, &out)
+	return &out, err
+}
+
+// ListAllowedOutboundDestinations returns one page of destinations.
+func (c *Client) ListAllowedOutboundDestinations(ctx context.Context, project string, o ListOptions) (*AllowedOutboundDestinationList, error) {
+	var out AllowedOutboundDestinationList
+	_, err := c.Do(ctx, http.MethodGet, egressPath(project), o.query(), nil, nil, &out)
+	return &out, err
+}
+
+// GetAllowedOutboundDestination returns a destination.
+func (c *Client) GetAllowedOutboundDestination(ctx context.Context, project, name string) (*AllowedOutboundDestination, error) {
+	var out AllowedOutboundDestination
+	_, err := c.Do(ctx, http.MethodGet, egressPath(project)+"/"+esc(name), nil, nil, nil, &out)
+	return &out, err
+}
+
+// UpdateAllowedOutboundDestination applies a merge patch (If-Match).
+func (c *Client) UpdateAllowedOutboundDestination(ctx context.Context, project, name, ifMatch string, patch AllowedOutboundDestinationPatch) (*AllowedOutboundDestination, error) {
+	var out AllowedOutboundDestination
+	h := map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}
+	_, err := c.Do(ctx, http.MethodPatch, egressPath(project)+"/"+esc(name), nil, h, patch, &out)
+	return &out, err
+}
+
+// DeleteAllowedOutboundDestination deletes a destination.
+func (c *Client) DeleteAllowedOutboundDestination(ctx context.Context, project, name string) error {
+	_, err := c.Do(ctx, http.MethodDelete, egressPath(project)+"/"+esc(name), nil, nil, nil, nil)
+	return err
+}
+
+// GetEgressIPs returns the project's outbound source addresses.
+func (c *Client) GetEgressIPs(ctx context.Context, project string) (*EgressIPs, error) {
+	var out EgressIPs
+	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/egress_ips", nil, nil, nil, &out)
+	return &out, err
+}

@@ -1,0 +1,58 @@
+package local
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestFenceEgress: the order of the egress chain is the policy. Private
+// ranges open only for a rule inside them, never for allow-all or a wider
+// rule; link-local and other projects never open.
+func TestFenceEgress(t *testing.T) {
+	pfx := func(ss ...string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, s := range ss {
+			out = append(out, netip.MustParsePrefix(s))
+		}
+		return out
+	}
+	base := fence{bridge: "clg0123456789", all: netip.MustParsePrefix("10.89.0.0/16"), own: netip.MustParsePrefix("10.89.1.0/24"),
+		gateway: netip.MustParseAddr("10.89.1.1")}
+	always := []string{"-o clg0123456789 ACCEPT", "-d 10.89.0.0/16 DROP", "-d 169.254.0.0/16 DROP"}
+	private := []string{"-d 10.0.0.0/8 DROP", "-d 172.16.0.0/12 DROP", "-d 192.168.0.0/16 DROP", "-d 100.64.0.0/10 DROP"}
+	cat := func(parts ...[]string) []string {
+		var out []string
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		allowed []netip.Prefix
+		world   bool
+		want    []string
+	}{
+		{"allow-all", pfx("0.0.0.0/0"), true, cat(always, private, []string{"ACCEPT"})},
+		{"no rule: no egress", nil, false, cat(always, private, []string{"DROP"})},
+		{"a LAN CIDR with allow-all", pfx("0.0.0.0/0", "10.250.0.0/24"), true, cat(always, []string{"-d 10.250.0.0/24 ACCEPT"}, private, []string{"ACCEPT"})},
+		{"a public CIDR only", pfx("203.0.113.0/24"), false, cat(always, private, []string{"-d 203.0.113.0/24 ACCEPT", "DROP"})},
+		{"a wide rule does not open private ranges", pfx("0.0.0.0/1"), false, cat(always, private, []string{"-d 0.0.0.0/1 ACCEPT", "DROP"})},
+		{"link-local never opens", pfx("169.254.0.0/16"), false, cat(always, private, []string{"-d 169.254.0.0/16 ACCEPT", "DROP"})},
+	}
+	for _, tt := range tests {
+		f := base
+		f.allowed, f.world = tt.allowed, tt.world
+		var got []string
+		for _, r := range f.egress() {
+			// match and target, without the comment (the last four words)
+			got = append(got, strings.Replace(strings.Join(r[:len(r)-4], " "), "-j ", "", 1))
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
