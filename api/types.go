@@ -82,10 +82,23 @@ type ProjectList struct {
 
 // ProjectStatusDetails is GET /projects/{id}/status_details.
 type ProjectStatusDetails struct {
-	Project       string `json:"project"`
-	Domain        string `json:"domain"`
-	VPE           string `json:"vpe"`
-	VPENotEnabled bool   `json:"vpe_not_enabled"`
+	Project       string     `json:"project"`
+	Domain        string     `json:"domain"`
+	VPE           string     `json:"vpe"`
+	VPENotEnabled bool       `json:"vpe_not_enabled"`
+	CBR           CBRDetails `json:"cbr"`
+}
+
+// CBRDetails is the state of context-based restrictions on workload traffic.
+type CBRDetails struct {
+	DataPlane CBRDataPlane `json:"data_plane"`
+}
+
+// CBRDataPlane is what context-based restrictions do to inbound traffic.
+type CBRDataPlane struct {
+	Enforcement    string `json:"enforcement"`
+	InboundPublic  string `json:"inbound_public"`
+	InboundPrivate string `json:"inbound_private"`
 }
 
 // SecretPrototype is the body of POST /projects/{id}/secrets.

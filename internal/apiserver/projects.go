@@ -200,7 +200,11 @@ func (a *API) projectStatusDetails(w http.ResponseWriter, r *http.Request) error
 	if p.Status != core.ProjectActive {
 		state = "disabled"
 	}
-	writeJSON(w, http.StatusOK, api.ProjectStatusDetails{Project: state, Domain: "ready", VPE: "unknown", VPENotEnabled: true})
+	// What is true here: the domain is served by the router; there is no
+	// VPE (an IBM Cloud private network) and no context-based restriction,
+	// so inbound traffic to apps is as their visibility says.
+	writeJSON(w, http.StatusOK, api.ProjectStatusDetails{Project: state, Domain: "ready", VPE: "unknown", VPENotEnabled: true,
+		CBR: api.CBRDetails{DataPlane: api.CBRDataPlane{Enforcement: "none", InboundPublic: "allowed", InboundPrivate: "allowed"}}})
 	return nil
 }
 

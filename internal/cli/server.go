@@ -65,6 +65,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.StringVar(&cfg.CNISubnet, "cni-subnet", cfg.CNISubnet, "instances' addresses; each project gets a /24 of it")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "HOST:PORT of a registry served over plain HTTP (repeatable)")
 	f.IntVar(&cfg.MaxInstances, "max-instances", cfg.MaxInstances, "instances running at once, server-wide; the rest queue")
+	f.IntVar(&cfg.ProjectMaxInstances, "project-max-instances", 0, "job run instances one project may hold at once (default 3/4 of --max-instances), so another project always has room")
 	f.IntVar(&cfg.PidsLimit, "pids-limit", cfg.PidsLimit, "processes and threads one instance may hold (local engine): a fork bomb stays in its instance")
 	f.DurationVar(&cfg.ImagePruneInterval, "image-prune-interval", cfg.ImagePruneInterval, "how often cached images that no job or unfinished run refers to are removed")
 	f.IntVar(&cfg.MaxJobs, "max-jobs", cfg.MaxJobs, "jobs per project at most (0: no limit)")

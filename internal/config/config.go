@@ -32,16 +32,17 @@ type Server struct {
 	LogLevel            string
 	LogFormat           string
 
-	Domain             string
-	ContainerdAddress  string // "" runs without an engine
-	CNIBinDir          string
-	CNISubnet          string
-	InsecureRegistries []string
-	MaxInstances       int
-	PidsLimit          int // processes an instance may hold
-	ImagePruneInterval time.Duration
-	MaxJobs            int
-	MaxJobRuns         int
+	Domain              string
+	ContainerdAddress   string // "" runs without an engine
+	CNIBinDir           string
+	CNISubnet           string
+	InsecureRegistries  []string
+	MaxInstances        int
+	PidsLimit           int // processes an instance may hold
+	ProjectMaxInstances int // one project's share of MaxInstances; 0: 3/4 of it
+	ImagePruneInterval  time.Duration
+	MaxJobs             int
+	MaxJobRuns          int
 
 	MaxApps               int
 	RouterAddr            string
@@ -199,6 +200,9 @@ func (s Server) Validate() error {
 	}
 	if !names[s.DefaultKeyProvider] {
 		errs = append(errs, fmt.Errorf("--default-key-provider %q is neither local nor a --kms-provider", s.DefaultKeyProvider))
+	}
+	if s.ProjectMaxInstances < 0 || s.ProjectMaxInstances > s.MaxInstances {
+		errs = append(errs, fmt.Errorf("--project-max-instances must be from 0 (3/4 of --max-instances) to --max-instances, got %d", s.ProjectMaxInstances))
 	}
 	if s.PidsLimit < 16 {
 		errs = append(errs, fmt.Errorf("--pids-limit must be at least 16, got %d", s.PidsLimit))

@@ -210,7 +210,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		pcfg.Engine = eng
 		wg.Go(func() {
 			jobrun.New(jobrun.Config{
-				Store: db, Engine: eng, Logger: log, MaxInstances: cfg.MaxInstances, PruneEvery: cfg.ImagePruneInterval,
+				Store: db, Engine: eng, Logger: log, MaxInstances: cfg.MaxInstances, ProjectMaxInstances: cfg.ProjectMaxInstances, PruneEvery: cfg.ImagePruneInterval,
 				Platform: platform,
 			}).Run(ctrlCtx)
 		})

@@ -105,4 +105,8 @@ func TestAllowedOutboundDestinations(t *testing.T) {
 	if err != nil || len(ips.Private)+len(ips.Public) == 0 {
 		t.Errorf("egress IPs: %+v %v", ips, err)
 	}
+	if sd := s.get(t, "/v2/projects/"+p.ID+"/status_details"); !strings.Contains(sd, `"project":"enabled"`) ||
+		!strings.Contains(sd, `"data_plane":{"enforcement":"none","inbound_public":"allowed","inbound_private":"allowed"}`) {
+		t.Errorf("status details: %s", sd)
+	}
 }

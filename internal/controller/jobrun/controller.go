@@ -52,12 +52,15 @@ type Config struct {
 	Store        Store
 	Engine       Engine
 	Logger       *slog.Logger
-	MaxInstances int           // running at once, server-wide; default 64
-	Parallel     int           // instance starts at once; default 8
-	Resync       time.Duration // default 2s: how late a time-out may be seen
-	PruneEvery   time.Duration // how often unused images are removed; default 30s
-	Now          func() time.Time
-	Platform     core.Platform // what the injected CE_* variables say
+	MaxInstances int // running at once, server-wide; default 64
+	// ProjectMaxInstances caps one project's share of MaxInstances, so that
+	// another project always has room; default 3/4 of MaxInstances.
+	ProjectMaxInstances int
+	Parallel            int           // instance starts at once; default 8
+	Resync              time.Duration // default 2s: how late a time-out may be seen
+	PruneEvery          time.Duration // how often unused images are removed; default 30s
+	Now                 func() time.Time
+	Platform            core.Platform // what the injected CE_* variables say
 }
 
 // Controller converges job runs.
@@ -80,6 +83,9 @@ type key struct{ project, run string }
 func New(cfg Config) *Controller {
 	if cfg.MaxInstances <= 0 {
 		cfg.MaxInstances = 64
+	}
+	if cfg.ProjectMaxInstances <= 0 || cfg.ProjectMaxInstances > cfg.MaxInstances {
+		cfg.ProjectMaxInstances = max(1, cfg.MaxInstances*3/4)
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
@@ -381,7 +387,10 @@ func (c *Controller) step(ctx context.Context, k key) error {
 				running++
 			}
 		}
-		budget := c.cfg.MaxInstances - (c.totalRunning() - c.runningOf(k)) - running
+		// Within the server-wide cap and the project's share of it: one
+		// project's big run leaves room for the others'.
+		others := c.runningOf(k)
+		budget := min(c.cfg.MaxInstances-(c.totalRunning()-others), c.cfg.ProjectMaxInstances-(c.runningInProject(k.project)-others)) - running
 		indices, _ := core.ParseArraySpec(run.ScaleArraySpec)
 		for _, i := range indices {
 			s := run.Indices[i]
@@ -572,6 +581,18 @@ func (c *Controller) runningOf(k key) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.running[k]
+}
+
+func (c *Controller) runningInProject(project string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, v := range c.running {
+		if k.project == project {
+			n += v
+		}
+	}
+	return n
 }
 
 func (c *Controller) totalRunning() int {

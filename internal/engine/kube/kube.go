@@ -75,10 +75,11 @@ type Engine struct {
 	subs        map[chan engine.Event]struct{}
 	pods        cache.SharedIndexInformer // pods coligo made; see ensureWatch
 	policyReady bool
-	stop        chan struct{}          // ends the pod informer
-	ready       map[string]bool        // namespaces known to exist with their policy
-	sets        map[string]*sync.Mutex // by namespace/set: see setLock
-	names       map[string][]string    // by namespace: the names of ProjectNetwork
+	stop        chan struct{}             // ends the pod informer
+	ready       map[string]bool           // namespaces known to exist with their policy
+	sets        map[string]*sync.Mutex    // by namespace/set: see setLock
+	names       map[string][]string       // by namespace: the names of ProjectNetwork
+	egress      map[string][]netip.Prefix // by namespace: allowed outbound destinations (SetEgress)
 }
 
 // warnings logs the API server's warnings at debug level.
@@ -123,7 +124,7 @@ func New(cfg Config) (*Engine, error) {
 	if !cfg.Gateway.IsValid() || !cfg.PodCIDR.Contains(cfg.Gateway) {
 		return nil, fmt.Errorf("kubernetes engine: the gateway %s must be an address in the pod network %s", cfg.Gateway, cfg.PodCIDR)
 	}
-	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, sets: map[string]*sync.Mutex{}, names: map[string][]string{}, stop: make(chan struct{}),
+	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, sets: map[string]*sync.Mutex{}, names: map[string][]string{}, egress: map[string][]netip.Prefix{}, stop: make(chan struct{}),
 		registryTransport: netguard.HTTPClient(&netguard.Guard{Allow: cfg.InsecureRegistries}).Transport}, nil
 }
 
@@ -167,14 +168,8 @@ func (e *Engine) ensureProject(ctx context.Context, project string) error {
 	} else if err != nil {
 		return fmt.Errorf("create namespace %s: %w", ns, opaque(err))
 	}
-	pol := e.policy(ns)
-	if _, err := e.client.NetworkingV1().NetworkPolicies(ns).Create(ctx, pol, metav1.CreateOptions{}); err != nil {
-		if !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create network policy in %s: %w", ns, opaque(err))
-		}
-		if _, err := e.client.NetworkingV1().NetworkPolicies(ns).Update(ctx, pol, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("update network policy in %s: %w", ns, opaque(err))
-		}
+	if err := e.applyPolicy(ctx, ns); err != nil {
+		return err
 	}
 	e.mu.Lock()
 	e.ready[ns] = true
@@ -200,13 +195,21 @@ func (e *Engine) ours(ctx context.Context, ns, project string) error {
 
 // policy admits traffic to a project's pods only from pods of the same
 // project, from coligo's own namespace and from the gateway (coligo's
-// router when it runs outside the cluster).
+// router when it runs outside the cluster), and lets them send only as
+// egressRules says.
 func (e *Engine) policy(ns string) *networkingv1.NetworkPolicy {
+	e.mu.Lock()
+	allowed, ok := e.egress[ns]
+	e.mu.Unlock()
+	if !ok {
+		allowed = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")} // Code Engine's default
+	}
 	return &networkingv1.NetworkPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "coligo-project", Namespace: ns, Labels: map[string]string{labelManaged: managedBy}},
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{},
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+			Egress:      egressRules(allowed, e.cfg.PodCIDR, e.cfg.Gateway),
 			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{
 				{PodSelector: &metav1.LabelSelector{}},
 				{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": e.cfg.RouterNamespace}}},

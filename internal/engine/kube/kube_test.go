@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -81,6 +82,18 @@ func TestProjectObjects(t *testing.T) {
 		pol.Spec.Ingress[0].From[0].PodSelector == nil || pol.Spec.Ingress[0].From[0].NamespaceSelector != nil ||
 		pol.Spec.Ingress[0].From[2].IPBlock.CIDR != k.Gateway.String()+"/32" {
 		t.Errorf("network policy %+v", pol.Spec)
+	}
+	// Egress: allow-all by default, without the private ranges; an allowed
+	// destination takes effect in the policy at once.
+	if len(pol.Spec.Egress) != 4 || pol.Spec.Egress[3].To[0].IPBlock.CIDR != "0.0.0.0/0" || !slices.Contains(pol.Spec.Egress[3].To[0].IPBlock.Except, "10.0.0.0/8") {
+		t.Errorf("egress of a new project: %+v", pol.Spec.Egress)
+	}
+	if err := e.SetEgress(ctx, p, []netip.Prefix{netip.MustParsePrefix("10.250.0.0/24")}); err != nil {
+		t.Fatal(err)
+	}
+	pol, err = e.client.NetworkingV1().NetworkPolicies(Namespace(p)).Get(ctx, "coligo-project", metav1.GetOptions{})
+	if err != nil || len(pol.Spec.Egress) != 4 || pol.Spec.Egress[3].To[0].IPBlock.CIDR != "10.250.0.0/24" {
+		t.Errorf("egress after SetEgress: %+v %v", pol.Spec.Egress, err)
 	}
 	pod, err := e.client.CoreV1().Pods(Namespace(p)).Get(ctx, "a", metav1.GetOptions{})
 	if err != nil || len(pod.Spec.ImagePullSecrets) != 1 || *pod.Spec.AutomountServiceAccountToken {
