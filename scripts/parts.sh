@@ -81,6 +81,9 @@ stale_network_clean() {
 parts_start() {
   stale_network_clean
   PARTS=$(mktemp -d /tmp/coligo-parts.XXXXXX)
+  # Searchable (not readable) by others, as /run/containerd is: the root of
+  # an instance in a user namespace (--userns) reaches its bundle through it.
+  chmod 711 "$PARTS"
   export PARTS
 
   # containerd with its own root, state and socket; the CRI plugin is off.

@@ -91,6 +91,13 @@ func run(bin, before string, trials, requests, conc int, runtimes []string) erro
 		fmt.Printf("| containerd client directly: create + start + first byte (baseline) | %s | %s | %s | 1.00 |\n", rt, ms(p(base, 50)), ms(p(base, 99)))
 		fmt.Printf("| coligo: router holds the request, instance created, started, probed, request proxied | %s | %s | %s | %.2f |\n",
 			rt, ms(p(col, 50)), ms(p(col, 99)), float64(p(col, 50))/float64(p(base, 50)))
+		userns, err := coligoColdStarts(ctx, bin, pt, []string{"--containerd-address", pt.containerd, "--cni-bin-dir", pt.cniDir,
+			"--cni-subnet", "10.216.0.0/16", "--oci-runtime", rt, "--userns"}, trials)
+		if err != nil {
+			return fmt.Errorf("coligo %s --userns: %w", rt, err)
+		}
+		fmt.Printf("| coligo --userns (user namespaces) | %s | %s | %s | %.2f (÷ without: p50 %.2f, p99 %.2f) |\n", rt, ms(p(userns, 50)), ms(p(userns, 99)),
+			float64(p(userns, 50))/float64(p(base, 50)), float64(p(userns, 50))/float64(p(col, 50)), float64(p(userns, 99))/float64(p(col, 99)))
 		if before != "" {
 			old, err := coligoColdStarts(ctx, before, pt, []string{"--containerd-address", pt.containerd, "--cni-bin-dir", pt.cniDir,
 				"--cni-subnet", "10.216.0.0/16", "--oci-runtime", rt}, trials)

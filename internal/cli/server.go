@@ -66,6 +66,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "HOST:PORT of a registry served over plain HTTP (repeatable)")
 	f.IntVar(&cfg.MaxInstances, "max-instances", cfg.MaxInstances, "instances running at once, server-wide; the rest queue")
 	f.IntVar(&cfg.ProjectMaxInstances, "project-max-instances", 0, "job run instances one project may hold at once (default 3/4 of --max-instances), so another project always has room")
+	f.BoolVar(&cfg.UserNS, "userns", false, "run instances in user namespaces (local engine): root in an instance is an unprivileged host user of a range per project")
 	f.IntVar(&cfg.PidsLimit, "pids-limit", cfg.PidsLimit, "processes and threads one instance may hold (local engine): a fork bomb stays in its instance")
 	f.DurationVar(&cfg.ImagePruneInterval, "image-prune-interval", cfg.ImagePruneInterval, "how often cached images that no job or unfinished run refers to are removed")
 	f.IntVar(&cfg.MaxJobs, "max-jobs", cfg.MaxJobs, "jobs per project at most (0: no limit)")

@@ -38,8 +38,9 @@ type Server struct {
 	CNISubnet           string
 	InsecureRegistries  []string
 	MaxInstances        int
-	PidsLimit           int // processes an instance may hold
-	ProjectMaxInstances int // one project's share of MaxInstances; 0: 3/4 of it
+	PidsLimit           int  // processes an instance may hold
+	UserNS              bool // instances in user namespaces (local engine)
+	ProjectMaxInstances int  // one project's share of MaxInstances; 0: 3/4 of it
 	ImagePruneInterval  time.Duration
 	MaxJobs             int
 	MaxJobRuns          int

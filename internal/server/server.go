@@ -304,7 +304,7 @@ func openEngine(cfg config.Server, log *slog.Logger) serverEngine {
 	eng, err := local.New(local.Config{
 		ContainerdAddress: cfg.ContainerdAddress, CNIBinDir: cfg.CNIBinDir, Subnet: netip.MustParsePrefix(cfg.CNISubnet),
 		StateDir: filepath.Join(cfg.DataDir, "engine"), InsecureRegistries: cfg.InsecureRegistries, Logger: log,
-		OCIRuntime: cfg.OCIRuntime, PidsLimit: int64(cfg.PidsLimit),
+		OCIRuntime: cfg.OCIRuntime, PidsLimit: int64(cfg.PidsLimit), UserNS: cfg.UserNS,
 	})
 	if err != nil {
 		log.Error("local engine unavailable; job runs will wait", "err", err)

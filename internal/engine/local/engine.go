@@ -65,15 +65,18 @@ type Config struct {
 	CNIBinDir          string       // default /usr/lib/cni, else /opt/cni/bin
 	Subnet             netip.Prefix // default 10.89.0.0/16
 	StateDir           string
-	RunDir             string        // mounted files; default under /run (tmpfs), by StateDir
-	InsecureRegistries []string      // host:port served over plain HTTP
-	LoggerBinary       string        // the coligo binary; the shim runs it to write logs
-	InitBinary         string        // static coligo-init, PID 1 of every instance; default beside LoggerBinary
-	PidsLimit          int64         // processes (and threads) an instance may hold; default 1024
-	LogMaxBytes        int64         // per instance; default 1 MiB
-	OCIRuntime         string        // the runc shim's OCI runtime binary, e.g. crun; default runc
-	DiskCheckEvery     time.Duration // how often writable layers are measured against their limit; default 2s
-	Logger             *slog.Logger
+	RunDir             string   // mounted files; default under /run (tmpfs), by StateDir
+	InsecureRegistries []string // host:port served over plain HTTP
+	LoggerBinary       string   // the coligo binary; the shim runs it to write logs
+	InitBinary         string   // static coligo-init, PID 1 of every instance; default beside LoggerBinary
+	PidsLimit          int64    // processes (and threads) an instance may hold; default 1024
+	// UserNS runs instances in user namespaces: root in an instance is an
+	// unprivileged user of the host, from a range of its own per project.
+	UserNS         bool
+	LogMaxBytes    int64         // per instance; default 1 MiB
+	OCIRuntime     string        // the runc shim's OCI runtime binary, e.g. crun; default runc
+	DiskCheckEvery time.Duration // how often writable layers are measured against their limit; default 2s
+	Logger         *slog.Logger
 }
 
 // Engine is the local engine. It is safe for concurrent use.
@@ -280,6 +283,18 @@ func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engi
 	}
 	opts = append(opts, withInit)
 	opts = append(opts, sandbox(e.cfg.PidsLimit)...)
+	snapshot := containerd.WithNewSnapshot(spec.ID, image)
+	if e.cfg.UserNS {
+		base, err := e.nets.idBase(spec.Project)
+		if err != nil {
+			return engine.Instance{}, err
+		}
+		ids := []specs.LinuxIDMapping{{ContainerID: 0, HostID: base, Size: idRange}}
+		opts = append(opts, oci.WithUserNamespace(ids, ids))
+		// The image's files, owned by the range (made once per image and
+		// project, then shared by its instances' snapshots).
+		snapshot = containerd.WithRemappedSnapshot(spec.ID, image, base, base)
+	}
 	if spec.UID > 0 {
 		opts = append(opts, oci.WithUIDGID(uint32(spec.UID), uint32(spec.UID)))
 	}
@@ -304,7 +319,7 @@ func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engi
 	}
 	c, err := e.client.NewContainer(ctx, spec.ID,
 		containerd.WithImage(image),
-		containerd.WithNewSnapshot(spec.ID, image),
+		snapshot,
 		containerd.WithNewSpec(opts...),
 		containerd.WithContainerLabels(labels),
 		e.runtime(),
@@ -390,10 +405,12 @@ func (e *Engine) writeMounts(project, id string, env []string, ms []engine.Mount
 		return nil, fmt.Errorf("report fifo of %s: %w", id, err)
 	}
 	os.Chmod(filepath.Join(base, "ready"), 0o622)
-	ro := []string{"rbind", "ro", "nosuid", "nodev"}
+	// What comes from the run dir's tmpfs keeps its noexec: in a user
+	// namespace a bind may not drop a flag of its source.
+	ro, data := []string{"rbind", "ro", "nosuid", "nodev"}, []string{"rbind", "ro", "nosuid", "nodev", "noexec"}
 	out := []specs.Mount{
-		{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: ro},
-		{Destination: initproc.Dir, Type: "bind", Source: base, Options: slices.Concat(ro, []string{"noexec"})},
+		{Destination: "/etc/hosts", Type: "bind", Source: hosts, Options: data},
+		{Destination: initproc.Dir, Type: "bind", Source: base, Options: data},
 		{Destination: initproc.Binary, Type: "bind", Source: e.cfg.InitBinary, Options: ro},
 	}
 	for i, m := range ms {
@@ -406,7 +423,7 @@ func (e *Engine) writeMounts(project, id string, env []string, ms []engine.Mount
 				return nil, err
 			}
 		}
-		out = append(out, specs.Mount{Destination: m.Dir, Type: "bind", Source: filepath.Join(base, dir), Options: ro})
+		out = append(out, specs.Mount{Destination: m.Dir, Type: "bind", Source: filepath.Join(base, dir), Options: data})
 	}
 	if err := unix.Mount("", base, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return nil, fmt.Errorf("make the tmpfs of %s read-only: %w", id, err)

@@ -30,11 +30,18 @@ import (
 
 func newEngine(t *testing.T, parts itest.Parts) *Engine {
 	t.Helper()
-	e, err := New(Config{
+	return newEngineWith(t, parts, func(*Config) {})
+}
+
+func newEngineWith(t *testing.T, parts itest.Parts, change func(*Config)) *Engine {
+	t.Helper()
+	cfg := Config{
 		ContainerdAddress: parts.Containerd, CNIBinDir: parts.CNIBinDir, Subnet: netip.MustParsePrefix("10.213.0.0/16"),
 		StateDir: t.TempDir(), InsecureRegistries: []string{parts.Registry, "127.0.0.1:1"}, LoggerBinary: parts.Binary,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DiskCheckEvery: 200 * time.Millisecond,
-	})
+	}
+	change(&cfg)
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,8 +271,16 @@ touch /.coligo/x 2>/dev/null && exit 6; touch /run/s/x 2>/dev/null && exit 7; ex
 // exit code and output.
 func runToExit(t *testing.T, e *Engine, parts itest.Parts, p, id, image string, cmd ...string) (int, string) {
 	t.Helper()
+	return runSpecToExit(t, e, engine.Spec{ID: id, Project: p, Image: image, Auth: parts.Auth(), Command: cmd})
+}
+
+// runSpecToExit runs spec, waits for it to exit and returns its exit code
+// and output.
+func runSpecToExit(t *testing.T, e *Engine, spec engine.Spec) (int, string) {
+	t.Helper()
 	ctx := context.Background()
-	if _, err := e.Run(ctx, engine.Spec{ID: id, Project: p, Image: image, Auth: parts.Auth(), Command: cmd}); err != nil {
+	p, id := spec.Project, spec.ID
+	if _, err := e.Run(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
 	nctx := namespaces.WithNamespace(ctx, Namespace(p))
@@ -419,5 +434,48 @@ func TestFence(t *testing.T) {
 	}
 	if out, err := nb.Exec("curl", "-sS", "-m", "2", fmt.Sprintf("http://%s:8080/", bIn.IP)); err == nil {
 		t.Errorf("a neighbour reached an instance directly: %s", out)
+	}
+}
+
+// TestUserNamespace: with UserNS, root in an instance is an unprivileged
+// user of the host, from a range of the project's own; the instance still
+// gets its environment and files through the init.
+func TestUserNamespace(t *testing.T) {
+	parts := itest.Need(t)
+	image := parts.BusyboxImage(t)
+	e := newEngineWith(t, parts, func(c *Config) { c.UserNS = true })
+	ctx := context.Background()
+	p := enginetest.Project(t, e)
+	code, out := runSpecToExit(t, e, engine.Spec{ID: "mapped", Project: p, Image: image, Auth: parts.Auth(), Env: []string{"V=x"},
+		Mounts:  []engine.Mount{{Dir: "/run/s", Files: map[string][]byte{"k": []byte("file-ok")}}},
+		Command: []string{"sh", "-c", `cat /proc/self/uid_map; [ "$V" = x ] && cat /run/s/k`}})
+	if code != 0 {
+		t.Fatalf("instance in a user namespace: exit %d: %s", code, out)
+	}
+	base, err := e.nets.idBase(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(out); len(f) < 4 || f[0] != "0" || f[1] != fmt.Sprint(base) || f[2] != "65536" || f[3] != "file-ok" {
+		t.Errorf("uid_map inside: %q, want 0 %d 65536", out, base)
+	}
+	// The same, seen from the host: the process of a running instance.
+	if _, err := e.Run(ctx, engine.Spec{ID: "idle", Project: p, Image: image, Auth: parts.Auth(), Command: []string{"sleep", "600"}}); err != nil {
+		t.Fatal(err)
+	}
+	nctx := namespaces.WithNamespace(ctx, Namespace(p))
+	c, _ := e.client.LoadContainer(nctx, "idle")
+	task, err := c.Task(nctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", task.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" && f[1] != fmt.Sprint(base) {
+			t.Errorf("the instance's PID 1 runs as host uid %s, want %d", f[1], base)
+		}
 	}
 }

@@ -204,3 +204,18 @@ func (n *networks) setEgress(project string, allowed []netip.Prefix) error {
 	}
 	return n.fw.apply(n.fence(project, i))
 }
+
+// idRange is how many user and group ids a project's user namespace maps.
+const idRange = 65536
+
+// idBase is the first host uid (and gid) of the project's user namespace:
+// a range of its own, above the host's ordinary users, by the project's
+// network index (allocated with the network).
+func (n *networks) idBase(project string) (uint32, error) {
+	if _, err := n.get(project); err != nil {
+		return 0, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return 1<<24 + uint32(n.index[project])*idRange, nil
+}
