@@ -23,7 +23,9 @@ func TestForkBombLeavesTheHostResponsive(t *testing.T) {
 		RunCommands: []string{"/bin/testprog", "forks", "100000"}, ScaleRetryLimit: intp(0), ScaleCPULimit: "0.5", ScaleMemoryLimit: "1G"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitRun(t, c, p.ID, "bomb", 30*time.Second, func(r *api.JobRun) bool { return r.StatusDetails.Running+r.StatusDetails.Succeeded+r.StatusDetails.Failed > 0 })
+	waitRun(t, c, p.ID, "bomb", 30*time.Second, func(r *api.JobRun) bool {
+		return r.StatusDetails.Running+r.StatusDetails.Succeeded+r.StatusDetails.Failed > 0
+	})
 	hc := &http.Client{Timeout: time.Second}
 	for range 10 {
 		start := time.Now()
