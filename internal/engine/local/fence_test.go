@@ -2,6 +2,7 @@ package local
 
 import (
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -54,5 +55,37 @@ func TestFenceEgress(t *testing.T) {
 		if diff := cmp.Diff(tt.want, got); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
 		}
+	}
+}
+
+// TestEgressSurvivesRestart: a project's allowed destinations are kept in
+// the engine's state dir, so that a restarted engine fences the project as
+// it was told, not with the default allow-all, before anyone tells it again.
+func TestEgressSurvivesRestart(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("iptables needs root") // make test runs as root
+	}
+	dir := t.TempDir()
+	subnet := netip.MustParsePrefix("10.219.0.0/16")
+	n, err := newNetworks("/usr/lib/cni", subnet, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lan := []netip.Prefix{netip.MustParsePrefix("10.250.9.0/24")}
+	if err := n.setEgress("p1", lan); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.setEgress("p2", []netip.Prefix{}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := newNetworks("/usr/lib/cni", subnet, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string][]netip.Prefix{"p1": lan, "p2": {}}, again.allowed, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("allowed destinations after a restart (-want +got):\n%s", diff)
+	}
+	if f := again.fence("p2", 1); f.world || len(f.allowed) != 0 {
+		t.Errorf("a project told to have no egress has %+v after a restart", f)
 	}
 }

@@ -43,16 +43,23 @@ func newNetworks(binDir string, subnet netip.Prefix, stateDir string) (*networks
 	}
 	n := &networks{binDir: binDir, subnet: subnet.Masked(), stateDir: stateDir, index: map[string]int{}, cni: map[string]gocni.CNI{},
 		fw: fw, allowed: map[string][]netip.Prefix{}, purged: map[string]bool{}}
-	b, err := os.ReadFile(n.file())
-	if err == nil {
-		if err := json.Unmarshal(b, &n.index); err != nil {
-			return nil, fmt.Errorf("read %s: %w", n.file(), err)
+	for path, v := range map[string]any{n.file(): &n.index, n.egressFile(): &n.allowed} {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			if err := json.Unmarshal(b, v); err != nil {
+				return nil, fmt.Errorf("read %s: %w", path, err)
+			}
+		} else if !os.IsNotExist(err) {
+			return nil, err
 		}
-	} else if !os.IsNotExist(err) {
-		return nil, err
 	}
 	return n, nil
 }
+
+// egressFile keeps each project's allowed outbound destinations, so that a
+// restarted engine fences a project as it was told, not allow-all, before
+// anyone tells it again.
+func (n *networks) egressFile() string { return filepath.Join(n.stateDir, "egress.json") }
 
 func (n *networks) file() string { return filepath.Join(n.stateDir, "networks.json") }
 
@@ -158,11 +165,19 @@ func (n *networks) remove(project string) error {
 }
 
 func (n *networks) save() error {
-	b, err := json.Marshal(n.index)
+	if err := writeSynced(n.file(), n.index); err != nil {
+		return err
+	}
+	return writeSynced(n.egressFile(), n.allowed)
+}
+
+// writeSynced replaces path with v as JSON, synced, by rename.
+func writeSynced(path string, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	tmp := n.file() + ".tmp"
+	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
@@ -176,7 +191,7 @@ func (n *networks) save() error {
 		return err
 	}
 	f.Close()
-	return os.Rename(tmp, n.file())
+	return os.Rename(tmp, path)
 }
 
 // fence is the fence of the project with /24 index i. Called with n.mu held.
@@ -197,7 +212,13 @@ func (n *networks) fence(project string, i int) fence {
 func (n *networks) setEgress(project string, allowed []netip.Prefix) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.purged[project] {
+		return nil
+	}
 	n.allowed[project] = allowed
+	if err := writeSynced(n.egressFile(), n.allowed); err != nil {
+		return fmt.Errorf("record the egress of project %s: %w", project, err)
+	}
 	i, ok := n.index[project]
 	if _, live := n.cni[project]; !ok || !live {
 		return nil
