@@ -162,7 +162,7 @@ func (a *API) appView(r *http.Request, p core.Project, rec core.Record, app core
 	}
 	status, reason := core.AppStatus(latest, ready)
 	out := api.App{
-		CreatedAt: rfc3339(app.CreatedAt), EntityTag: etag(rec.Version), Href: baseURL(r) + "/v2/projects/" + p.ID + "/apps/" + app.Name,
+		CreatedAt: rfc3339(app.CreatedAt), EntityTag: etag(rec.Version), Href: a.linkBase + "/v2/projects/" + p.ID + "/apps/" + app.Name,
 		ID: app.ID, Name: app.Name, ProjectID: p.ID, Region: a.cfg.Region, ResourceType: api.ResourceTypeApp,
 		ComputedEnvVariables: apiEnv(core.AppEnv(a.platform(), p, app.Name, core.RevisionName(app.Name, app.Generation), app.ImagePort)),
 		EndpointInternal:     "http://" + app.Name + "." + p.Subdomain + ".svc",
@@ -323,7 +323,7 @@ func (a *API) revisionView(r *http.Request, p core.Project, rev core.Revision) a
 	}
 	return api.AppRevision{
 		AppName: rev.AppName, CreatedAt: rfc3339(rev.CreatedAt), ID: rev.ID, Name: rev.Name, ProjectID: p.ID, Region: a.cfg.Region,
-		Href:         baseURL(r) + "/v2/projects/" + p.ID + "/apps/" + rev.AppName + "/revisions/" + rev.Name,
+		Href:         a.linkBase + "/v2/projects/" + p.ID + "/apps/" + rev.AppName + "/revisions/" + rev.Name,
 		ResourceType: api.ResourceTypeAppRevision, ImageDigest: rev.ImageDigest, Status: rev.Status,
 		ComputedEnvVariables: apiEnv(core.AppEnv(a.platform(), p, rev.AppName, rev.Name, rev.ImagePort)),
 		StatusDetails:        api.AppRevisionStatusDetails{ActualInstances: actual, Reason: rev.Reason, Message: rev.Message},
@@ -443,13 +443,13 @@ func (a *API) listInstances(w http.ResponseWriter, r *http.Request) error {
 		}
 		out.Instances = append(out.Instances, api.AppInstance{
 			AppName: app.Name, Name: in.Name, ID: in.Name, RevisionName: in.Revision, ProjectID: p.ID, Region: a.cfg.Region,
-			Href:         baseURL(r) + "/v2/projects/" + p.ID + "/apps/" + app.Name + "/instances/" + url.PathEscape(in.Name),
+			Href:         a.linkBase + "/v2/projects/" + p.ID + "/apps/" + app.Name + "/instances/" + url.PathEscape(in.Name),
 			ResourceType: api.ResourceTypeAppInstance, CreatedAt: rfc3339(in.StartedAt), Status: in.Status,
 			ScaleCPULimit: app.ScaleCPULimit, ScaleMemoryLimit: app.ScaleMemoryLimit, ScaleEphemeralStorageLimit: app.ScaleEphemeralStorageLimit,
 			StatusDetails: api.AppInstanceStatusDetails{UserContainer: api.ContainerStatus{CurrentState: st}, Ready: in.Ready},
 		})
 	}
-	out.First, out.Next = pageRefs(r, pg.limit, next)
+	out.First, out.Next = a.pageRefs(r, pg.limit, next)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -168,7 +168,7 @@ func (a *API) listAuditEvents(w http.ResponseWriter, r *http.Request) error {
 	if more && len(evs) > 0 {
 		next = strconv.FormatUint(evs[len(evs)-1].Seq, 10)
 	}
-	out.First, out.Next = pageRefs(r, pg.limit, next)
+	out.First, out.Next = a.pageRefs(r, pg.limit, next)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -101,7 +101,7 @@ func (a *API) computedEnv(p core.Project, extra ...api.EnvVar) []api.EnvVar {
 
 func (a *API) jobView(r *http.Request, p core.Project, rec core.Record, j core.Job) api.Job {
 	return api.Job{
-		CreatedAt: rfc3339(j.CreatedAt), EntityTag: etag(rec.Version), Href: baseURL(r) + "/v2/projects/" + p.ID + "/jobs/" + j.Name,
+		CreatedAt: rfc3339(j.CreatedAt), EntityTag: etag(rec.Version), Href: a.linkBase + "/v2/projects/" + p.ID + "/jobs/" + j.Name,
 		ID: j.ID, Name: j.Name, ProjectID: p.ID, Region: a.cfg.Region, ResourceType: api.ResourceTypeJob,
 		ComputedEnvVariables: a.computedEnv(p, api.EnvVar{Type: "literal", Name: "CE_JOB", Value: j.Name}),
 		RunSpec:              toAPISpec(j.RunSpec),
@@ -281,7 +281,7 @@ func (a *API) jobRunView(r *http.Request, p core.Project, run core.JobRun) api.J
 		extra = append(extra, api.EnvVar{Type: "literal", Name: "CE_JOB", Value: run.JobName})
 	}
 	out := api.JobRun{
-		CreatedAt: rfc3339(run.CreatedAt), Href: baseURL(r) + "/v2/projects/" + p.ID + "/job_runs/" + run.Name,
+		CreatedAt: rfc3339(run.CreatedAt), Href: a.linkBase + "/v2/projects/" + p.ID + "/job_runs/" + run.Name,
 		ID: run.ID, Name: run.Name, JobName: run.JobName, ProjectID: p.ID, Region: a.cfg.Region, ResourceType: api.ResourceTypeJobRun,
 		ComputedEnvVariables: a.computedEnv(p, extra...), Status: run.Status, RunSpec: toAPISpec(run.RunSpec),
 	}

@@ -20,7 +20,7 @@ func (a *API) projectView(r *http.Request, p core.Project) api.Project {
 		AccountID:       a.cfg.AccountID,
 		CreatedAt:       rfc3339(p.CreatedAt),
 		CRN:             fmt.Sprintf("crn:v1:coligo:local:codeengine:%s:a/%s:%s::", a.cfg.Region, a.cfg.AccountID, p.ID),
-		Href:            baseURL(r) + "/v2/projects/" + p.ID,
+		Href:            a.linkBase + "/v2/projects/" + p.ID,
 		ID:              p.ID,
 		Name:            p.Name,
 		Region:          a.cfg.Region,
@@ -176,7 +176,7 @@ func (a *API) listProjects(w http.ResponseWriter, r *http.Request) error {
 	if end < len(visible) {
 		next = pos(visible[end-1])
 	}
-	out.First, out.Next = pageRefs(r, pg.limit, next)
+	out.First, out.Next = a.pageRefs(r, pg.limit, next)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

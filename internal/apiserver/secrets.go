@@ -18,7 +18,7 @@ func (a *API) secretView(r *http.Request, p core.Project, rec core.Record, s cor
 	}
 	return api.Secret{
 		CreatedAt: rfc3339(s.CreatedAt), Data: data, EntityTag: etag(rec.Version), Format: s.Format,
-		GeneratedBy: "user", Href: baseURL(r) + "/v2/projects/" + p.ID + "/secrets/" + s.Name,
+		GeneratedBy: "user", Href: a.linkBase + "/v2/projects/" + p.ID + "/secrets/" + s.Name,
 		ID: s.ID, Name: s.Name, ProjectID: p.ID, Region: a.cfg.Region, ResourceType: api.SecretResourceType(s.Format),
 	}
 }
@@ -26,7 +26,7 @@ func (a *API) secretView(r *http.Request, p core.Project, rec core.Record, s cor
 func (a *API) configMapView(r *http.Request, p core.Project, rec core.Record, c core.ConfigMap) api.ConfigMap {
 	return api.ConfigMap{
 		CreatedAt: rfc3339(c.CreatedAt), Data: c.Data, EntityTag: etag(rec.Version),
-		Href: baseURL(r) + "/v2/projects/" + p.ID + "/config_maps/" + c.Name,
+		Href: a.linkBase + "/v2/projects/" + p.ID + "/config_maps/" + c.Name,
 		ID:   c.ID, Name: c.Name, ProjectID: p.ID, Region: a.cfg.Region, ResourceType: api.ResourceTypeConfigMap,
 	}
 }
@@ -316,7 +316,7 @@ func listRecords[L any](a *API, w http.ResponseWriter, r *http.Request, kind str
 			next = after
 		}
 	}
-	first, nextRef := pageRefs(r, pg.limit, next)
+	first, nextRef := a.pageRefs(r, pg.limit, next)
 	finish(&out, pg.limit, first, nextRef)
 	writeJSON(w, http.StatusOK, out)
 	return nil

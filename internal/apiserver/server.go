@@ -97,6 +97,10 @@ type Config struct {
 
 // API serves /v2 and the health endpoints.
 type API struct {
+	// linkBase is where clients reach the API (--external-url, else the
+	// listen address): every href starts with it, never with the
+	// request's Host header, which the client chooses.
+	linkBase string
 	followMu sync.Mutex
 	follows  map[string]int // open follow streams by token id
 	cfg      Config
@@ -125,7 +129,8 @@ func New(cfg Config) *API {
 	if cfg.Registries == nil {
 		cfg.Registries = &netguard.Guard{}
 	}
-	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux(), follows: map[string]int{}}
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "api"), mux: http.NewServeMux(), follows: map[string]int{},
+		linkBase: strings.TrimSuffix(cfg.BaseURL, "/v2")}
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "coligo_api_requests_total", Help: "API requests by method and route (as the route table names them; \"other\" for none) and status code.",
 	}, []string{"method", "route", "code"})
@@ -255,7 +260,6 @@ func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) 
 		trace := newTrace()
 		sw := &statusWriter{ResponseWriter: w}
 		r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
-		r = r.WithContext(context.WithValue(r.Context(), linkBaseKey{}, strings.TrimSuffix(a.cfg.BaseURL, "/v2")))
 		var p auth.Principal
 		authenticated := false
 		n := &auditNote{}

@@ -11,9 +11,9 @@ import (
 	"github.com/coligo/coligo/internal/core"
 )
 
-func tokenView(r *http.Request, t core.Token) api.Token {
+func (a *API) tokenView(t core.Token) api.Token {
 	return api.Token{ID: t.ID, Name: t.Name, ProjectID: t.ProjectID, Role: string(t.Role),
-		CreatedAt: rfc3339(t.CreatedAt), Href: baseURL(r) + "/v2/tokens/" + t.ID, ResourceType: "token_v2"}
+		CreatedAt: rfc3339(t.CreatedAt), Href: a.linkBase + "/v2/tokens/" + t.ID, ResourceType: "token_v2"}
 }
 
 // createToken mints a token: any token for an admin, a project token of at
@@ -47,7 +47,7 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	note(r, func(n *auditNote) { n.project, n.target = t.ProjectID, t.ID })
 	a.log.Info("token created", "token", t.ID, "project", t.ProjectID, "role", t.Role, "by", pr.TokenID)
-	out := tokenView(r, t)
+	out := a.tokenView(t)
 	out.Token = value
 	writeJSON(w, http.StatusCreated, out)
 	return nil
@@ -82,7 +82,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
 	out := api.TokenList{Tokens: []api.Token{}}
 	for _, t := range all {
 		if pr.Admin() || t.ProjectID == pr.ProjectID {
-			out.Tokens = append(out.Tokens, tokenView(r, t))
+			out.Tokens = append(out.Tokens, a.tokenView(t))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

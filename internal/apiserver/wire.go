@@ -207,28 +207,18 @@ func DecodeStart(s string) (string, error) {
 }
 
 // pageRefs builds first and next for a list response.
-func pageRefs(r *http.Request, limit int, next string) (*api.PageRef, *api.PageRef) {
+func (a *API) pageRefs(r *http.Request, limit int, next string) (*api.PageRef, *api.PageRef) {
 	q := r.URL.Query()
 	q.Del("start")
 	q.Set("limit", strconv.Itoa(limit))
-	first := &api.PageRef{Href: baseURL(r) + r.URL.Path + "?" + q.Encode()}
+	first := &api.PageRef{Href: a.linkBase + r.URL.Path + "?" + q.Encode()}
 	if next == "" {
 		return first, nil
 	}
 	tok := EncodeStart(next)
 	q.Set("start", tok)
-	return first, &api.PageRef{Href: baseURL(r) + r.URL.Path + "?" + q.Encode(), Start: tok}
+	return first, &api.PageRef{Href: a.linkBase + r.URL.Path + "?" + q.Encode(), Start: tok}
 }
-
-// baseURL is where clients reach the API (--external-url, else the listen
-// address), as handle put it in the request's context: never the request's
-// Host header, which the client chooses.
-func baseURL(r *http.Request) string {
-	b, _ := r.Context().Value(linkBaseKey{}).(string)
-	return b
-}
-
-type linkBaseKey struct{}
 
 // ifMatch reads the If-Match header: 0 for "*", errPreconditionRequired when
 // missing, and a 412 for a tag that cannot match.

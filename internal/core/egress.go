@@ -74,10 +74,16 @@ var PrivateRanges = []netip.Prefix{
 	netip.MustParsePrefix("100.64.0.0/10"),
 }
 
+// LinkLocal is where cloud metadata services answer; it never opens.
+var LinkLocal = netip.MustParsePrefix("169.254.0.0/16")
+
+// Within reports whether p lies within r.
+func Within(p, r netip.Prefix) bool { return r.Bits() <= p.Bits() && r.Contains(p.Addr()) }
+
 // InsidePrivate reports whether p lies within one of the private ranges.
 func InsidePrivate(p netip.Prefix) bool {
 	for _, r := range PrivateRanges {
-		if r.Bits() <= p.Bits() && r.Contains(p.Addr()) {
+		if Within(p, r) {
 			return true
 		}
 	}
@@ -87,7 +93,7 @@ func InsidePrivate(p netip.Prefix) bool {
 // Opens reports whether rule lets instances reach all of p: it contains p,
 // and, when p is private, is itself inside a private range.
 func Opens(rule, p netip.Prefix) bool {
-	if rule.Bits() > p.Bits() || !rule.Contains(p.Addr()) {
+	if !Within(p, rule) {
 		return false
 	}
 	return !InsidePrivate(p) || InsidePrivate(rule)

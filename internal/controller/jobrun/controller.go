@@ -307,7 +307,7 @@ func (c *Controller) reconcile(ctx context.Context, k key) {
 func (c *Controller) step(ctx context.Context, k key) error {
 	p, err := c.cfg.Store.GetProject(ctx, k.project)
 	if errors.Is(err, core.ErrNotFound) || p.Status == core.ProjectHardDeleting {
-		c.setRunning(k, 0)
+		c.forget(k)
 		return nil // the project controller purges what is left
 	}
 	if err != nil {
@@ -317,7 +317,7 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	rec, err := c.cfg.Store.Get(ctx, ref)
 	arrays, isArrays := c.cfg.Engine.(engine.Arrays)
 	if errors.Is(err, core.ErrNotFound) {
-		c.setRunning(k, 0)
+		c.forget(k)
 		if isArrays {
 			if err := arrays.RemoveArray(ctx, k.project, k.run); err != nil {
 				return err
@@ -342,7 +342,7 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	if run.Finished() {
 		// Every instance was stopped before the run was marked finished, so
 		// a finished run costs the engine nothing on each resync.
-		c.setRunning(k, 0)
+		c.forget(k)
 		return nil
 	}
 	observed, err := c.cfg.Engine.List(ctx, k.project, map[string]string{LabelRun: k.run})
@@ -555,6 +555,14 @@ func (c *Controller) stopAll(ctx context.Context, k key, instances []engine.Inst
 	}
 	wg.Wait()
 	return nil
+}
+
+// forget drops what the controller holds of a run that is over or gone.
+func (c *Controller) forget(k key) {
+	c.setRunning(k, 0)
+	c.mu.Lock()
+	delete(c.pinned, k)
+	c.mu.Unlock()
 }
 
 func (c *Controller) setRunning(k key, n int) {

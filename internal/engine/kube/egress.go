@@ -14,11 +14,6 @@ import (
 	"github.com/coligo/coligo/internal/core"
 )
 
-var linkLocal = netip.MustParsePrefix("169.254.0.0/16")
-
-// inside reports whether p lies within r.
-func inside(p, r netip.Prefix) bool { return r.Bits() <= p.Bits() && r.Contains(p.Addr()) }
-
 // egressRules are what a project's pods may send, as NetworkPolicy egress:
 // to the project's own pods, to coligo's gateway on port 80, DNS (port 53,
 // to the resolvers the pods have from their node, wherever they are), and to each
@@ -34,9 +29,9 @@ func egressRules(allowed []netip.Prefix, podCIDR netip.Prefix, gateway netip.Add
 			Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &http}}},
 		{Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}}},
 	}
-	never := []netip.Prefix{podCIDR.Masked(), linkLocal}
+	never := []netip.Prefix{podCIDR.Masked(), core.LinkLocal}
 	for _, p := range allowed {
-		if inside(p, podCIDR.Masked()) || inside(p, linkLocal) {
+		if core.Within(p, podCIDR.Masked()) || core.Within(p, core.LinkLocal) {
 			continue
 		}
 		cut := never
@@ -45,7 +40,7 @@ func egressRules(allowed []netip.Prefix, podCIDR netip.Prefix, gateway netip.Add
 		}
 		var except []string
 		for _, r := range cut {
-			if inside(r, p) && r != p {
+			if core.Within(r, p) && r != p {
 				except = append(except, r.String())
 			}
 		}

@@ -11,9 +11,6 @@ import (
 	"github.com/coligo/coligo/internal/core"
 )
 
-// linkLocal is where cloud metadata services answer; it never opens.
-var linkLocal = netip.MustParsePrefix("169.254.0.0/16")
-
 // fence is what one project's network may reach, as iptables rules: the
 // project's own instances, the project endpoints coligo serves on its
 // gateway (port 80), and the outside world as its allowed outbound
@@ -73,7 +70,7 @@ func (f fence) egress() [][]string {
 	rules := [][]string{
 		r("-o", f.bridge, "-j", "ACCEPT"), // the project's own instances (bridged traffic seen by iptables)
 		r("-d", f.all.String(), "-j", "DROP"),
-		r("-d", linkLocal.String(), "-j", "DROP"),
+		r("-d", core.LinkLocal.String(), "-j", "DROP"),
 	}
 	var public [][]string
 	for _, p := range f.allowed {
