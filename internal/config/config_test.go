@@ -36,6 +36,10 @@ func TestValidate(t *testing.T) {
 		{"audit retention", func(s *Server) { s.AuditRetention = 2160 * time.Hour }, ""},
 		{"audit retention too short", func(s *Server) { s.AuditRetention = time.Second }, "--audit-retention"},
 		{"negative audit retention", func(s *Server) { s.AuditRetention = -time.Hour }, "--audit-retention"},
+		{"pids limit too low", func(s *Server) { s.PidsLimit = 8 }, "--pids-limit"},
+		{"project share", func(s *Server) { s.ProjectMaxInstances = 10 }, ""},
+		{"project share over the total", func(s *Server) { s.ProjectMaxInstances = 65 }, "--project-max-instances"},
+		{"negative project share", func(s *Server) { s.ProjectMaxInstances = -1 }, "--project-max-instances"},
 		{"bad pod cidr", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "10.244.1.7", "10.244/16" }, "--kube-pod-cidr"},
 	}
 	for _, tt := range tests {
