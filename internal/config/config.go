@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/quota"
 )
 
 // Server is the configuration of `coligo server`.
@@ -41,9 +44,14 @@ type Server struct {
 	PidsLimit           int  // processes an instance may hold
 	UserNS              bool // instances in user namespaces (local engine)
 	ProjectMaxInstances int  // one project's share of MaxInstances; 0: 3/4 of it
-	ImagePruneInterval  time.Duration
-	MaxJobs             int
-	MaxJobRuns          int
+	// A project's quota of what its running instances hold together.
+	QuotaInstances     int
+	QuotaCPU           string // vCPU, e.g. "128"
+	QuotaMemory        string // bytes, e.g. "512G"
+	QuotaEphemeral     string // bytes, e.g. "512G"
+	ImagePruneInterval time.Duration
+	MaxJobs            int
+	MaxJobRuns         int
 
 	MaxApps               int
 	RouterAddr            string
@@ -80,6 +88,10 @@ func Default() Server {
 		CNISubnet:           "10.89.0.0/16",
 		MaxInstances:        64,
 		PidsLimit:           1024,
+		QuotaInstances:      250,
+		QuotaCPU:            "128",
+		QuotaMemory:         "512G",
+		QuotaEphemeral:      "512G",
 		ImagePruneInterval:  30 * time.Second,
 		MaxJobs:             100,
 		MaxJobRuns:          100,
@@ -205,6 +217,17 @@ func (s Server) Validate() error {
 	if s.ProjectMaxInstances < 0 || s.ProjectMaxInstances > s.MaxInstances {
 		errs = append(errs, fmt.Errorf("--project-max-instances must be from 0 (3/4 of --max-instances) to --max-instances, got %d", s.ProjectMaxInstances))
 	}
+	if s.QuotaInstances < 1 {
+		errs = append(errs, fmt.Errorf("--project-quota-instances must be at least 1, got %d", s.QuotaInstances))
+	}
+	if _, err := core.ParseCPU(s.QuotaCPU); err != nil {
+		errs = append(errs, fmt.Errorf("--project-quota-cpu %q must be a vCPU amount such as 128 or 0.5", s.QuotaCPU))
+	}
+	for flag, v := range map[string]string{"--project-quota-memory": s.QuotaMemory, "--project-quota-ephemeral-storage": s.QuotaEphemeral} {
+		if _, err := core.ParseBytes(flag, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q must be a size such as 512G or 64Gi", flag, v))
+		}
+	}
 	if s.PidsLimit < 16 {
 		errs = append(errs, fmt.Errorf("--pids-limit must be at least 16, got %d", s.PidsLimit))
 	}
@@ -230,6 +253,15 @@ func (s Server) Validate() error {
 		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", s.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// Quota is a project's quota of what its instances hold; call it on a
+// valid configuration.
+func (s Server) Quota() quota.Amount {
+	cpu, _ := core.ParseCPU(s.QuotaCPU)
+	mem, _ := core.ParseBytes("", s.QuotaMemory)
+	eph, _ := core.ParseBytes("", s.QuotaEphemeral)
+	return quota.Amount{Instances: s.QuotaInstances, MilliCPU: cpu, Memory: mem, Ephemeral: eph}
 }
 
 // TLS reports whether the API is served over TLS.

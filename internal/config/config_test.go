@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coligo/coligo/internal/quota"
 )
 
 func TestValidate(t *testing.T) {
@@ -40,6 +42,11 @@ func TestValidate(t *testing.T) {
 		{"project share", func(s *Server) { s.ProjectMaxInstances = 10 }, ""},
 		{"project share over the total", func(s *Server) { s.ProjectMaxInstances = 65 }, "--project-max-instances"},
 		{"negative project share", func(s *Server) { s.ProjectMaxInstances = -1 }, "--project-max-instances"},
+		{"quota", func(s *Server) { s.QuotaInstances, s.QuotaCPU, s.QuotaMemory, s.QuotaEphemeral = 8, "4", "16Gi", "20G" }, ""},
+		{"no instances in the quota", func(s *Server) { s.QuotaInstances = 0 }, "--project-quota-instances"},
+		{"cpu quota not a number", func(s *Server) { s.QuotaCPU = "lots" }, "--project-quota-cpu"},
+		{"memory quota not a size", func(s *Server) { s.QuotaMemory = "-1G" }, "--project-quota-memory"},
+		{"ephemeral quota too long", func(s *Server) { s.QuotaEphemeral = "12345678901G" }, "--project-quota-ephemeral-storage"},
 		{"bad pod cidr", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "10.244.1.7", "10.244/16" }, "--kube-pod-cidr"},
 	}
 	for _, tt := range tests {
@@ -52,6 +59,9 @@ func TestValidate(t *testing.T) {
 				t.Errorf("got %v, want error containing %q", err, tt.err)
 			}
 		})
+	}
+	if q := Default().Quota(); q != quota.Default() {
+		t.Errorf("default quota %+v, want Code Engine's %+v", q, quota.Default())
 	}
 	if Default().SoftDeleteRetention != 168*time.Hour || Default().APIAddr != "127.0.0.1:7070" {
 		t.Error("defaults differ from the documented ones")

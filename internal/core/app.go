@@ -194,6 +194,10 @@ const (
 	ReasonInitialScaleNever = "initial_scale_never_achieved"
 	ReasonNoRevisionReady   = "no_revision_ready"
 	ReasonLatestFailed      = "ready_but_latest_revision_failed"
+	// A revision that waits for room in its project's quota, and its app;
+	// a job run some of whose indices wait for a slot or for that room.
+	ReasonDeployingWaitingForResources = "deploying_waiting_for_resources"
+	ReasonWaitingForResources          = "waiting_for_resources"
 )
 
 // ReasonContainerExit is the reason of a revision whose instances exit.
@@ -232,6 +236,8 @@ func AppStatus(latest, ready *Revision) (status, reason string) {
 		return AppWarning, ReasonLatestFailed
 	case latest != nil && latest.Status == RevisionFailed:
 		return AppFailed, ReasonNoRevisionReady
+	case latest != nil && latest.Reason == ReasonDeployingWaitingForResources:
+		return AppDeploying, ReasonWaitingForResources
 	}
 	return AppDeploying, ReasonDeploying
 }

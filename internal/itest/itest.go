@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -212,34 +214,56 @@ func NeedKube(t testing.TB) Kube {
 
 var engineRole sync.Once
 
-// Engine returns the kubeconfig of user coligo-engine after binding to it
-// (once per test binary) the ClusterRole of deploy/kubernetes/rbac.yaml:
-// the engine under test has exactly the rights an operator grants coligo.
+// Engine returns the kubeconfig of user coligo-engine after giving it
+// (once per test binary) what deploy/kubernetes/rbac.yaml gives coligo's
+// service account: its ClusterRoles, the binding of coligo-engine, and the
+// admission policy that confines it, aimed at this user. The engine under
+// test has exactly the rights an operator grants coligo.
 func (k Kube) Engine(t testing.TB) string {
 	t.Helper()
 	var err error
-	engineRole.Do(func() { err = bindEngineRole(k.Kubeconfig) })
+	engineRole.Do(func() { err = bindEngineRole(k.Kubeconfig, k.EngineKubeconfig) })
 	if err != nil {
 		t.Fatalf("bind the engine's ClusterRole: %v", err)
 	}
 	return k.EngineKubeconfig
 }
 
-func bindEngineRole(kubeconfig string) error {
+func bindEngineRole(kubeconfig, engineKubeconfig string) error {
 	b, err := os.ReadFile(filepath.Join(moduleRoot(), "deploy", "kubernetes", "rbac.yaml"))
 	if err != nil {
 		return err
 	}
-	var role rbacv1.ClusterRole
+	// The test's engine is user coligo-engine, not the service account.
+	b = []byte(strings.ReplaceAll(string(b), "'system:serviceaccount:coligo:coligo'", "'coligo-engine'"))
+	var (
+		roles    []rbacv1.ClusterRole
+		policy   admissionv1.ValidatingAdmissionPolicy
+		pbinding admissionv1.ValidatingAdmissionPolicyBinding
+	)
 	for _, doc := range strings.Split(string(b), "\n---\n") {
-		if strings.Contains(doc, "kind: ClusterRole\n") {
-			if err := yaml.Unmarshal([]byte(doc), &role); err != nil {
-				return fmt.Errorf("rbac.yaml: %w", err)
-			}
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			return fmt.Errorf("rbac.yaml: %w", err)
+		}
+		var into any
+		switch meta.Kind {
+		case "ClusterRole":
+			roles = append(roles, rbacv1.ClusterRole{})
+			into = &roles[len(roles)-1]
+		case "ValidatingAdmissionPolicy":
+			into = &policy
+		case "ValidatingAdmissionPolicyBinding":
+			into = &pbinding
+		default:
+			continue
+		}
+		if err := yaml.UnmarshalStrict([]byte(doc), into); err != nil {
+			return fmt.Errorf("rbac.yaml: %s: %w", meta.Kind, err)
 		}
 	}
-	if len(role.Rules) == 0 {
-		return errors.New("rbac.yaml has no ClusterRole with rules")
+	if len(roles) != 2 || policy.Name == "" || pbinding.Name == "" {
+		return errors.New("rbac.yaml lacks the ClusterRoles coligo-engine and coligo-project or the admission policy")
 	}
 	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -250,18 +274,32 @@ func bindEngineRole(kubeconfig string) error {
 		return err
 	}
 	ctx := context.Background()
-	// Test binaries run at once against the cluster: the role is updated in
-	// place, never deleted under another binary's engine.
-	if cur, err := kc.RbacV1().ClusterRoles().Get(ctx, role.Name, metav1.GetOptions{}); err == nil {
-		cur.Rules = role.Rules
-		if _, err := kc.RbacV1().ClusterRoles().Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+	// Test binaries run at once against the cluster: what exists is
+	// updated in place, never deleted under another binary's engine.
+	for _, role := range roles {
+		if cur, err := kc.RbacV1().ClusterRoles().Get(ctx, role.Name, metav1.GetOptions{}); err == nil {
+			cur.Rules = role.Rules
+			if _, err := kc.RbacV1().ClusterRoles().Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+				return err
+			}
+		} else if _, err := kc.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
 		}
-	} else if _, err := kc.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	}
+	vaps := kc.AdmissionregistrationV1().ValidatingAdmissionPolicies()
+	if cur, err := vaps.Get(ctx, policy.Name, metav1.GetOptions{}); err == nil {
+		cur.Spec = policy.Spec
+		if _, err := vaps.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+	} else if _, err := vaps.Create(ctx, &policy, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	if _, err := kc.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Create(ctx, &pbinding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
 	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "coligo-engine-test"},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "coligo-engine"},
 		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: "coligo-engine"}}}
 	if _, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
@@ -271,12 +309,32 @@ func bindEngineRole(kubeconfig string) error {
 	// first asks for (a CI run once failed its first pod get on this).
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		sar, err := kc.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User: "coligo-engine", ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "get", Resource: "pods", Namespace: "coligo-probe"}}}, metav1.CreateOptions{})
+			User: "coligo-engine", ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "create", Resource: "namespaces"}}}, metav1.CreateOptions{})
 		if err == nil && sar.Status.Allowed {
-			return nil
+			break
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the engine's role is not in force after 30 s: %v %+v", err, sar)
+		}
+	}
+	// The admission policy, likewise: wait until it refuses the engine a
+	// namespace without coligo's labels (a dry run: nothing is made).
+	erc, err := clientcmd.BuildConfigFromFlags("", engineKubeconfig)
+	if err != nil {
+		return err
+	}
+	ekc, err := kubernetes.NewForConfig(erc)
+	if err != nil {
+		return err
+	}
+	probe := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "coligo-policy-probe"}}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := ekc.CoreV1().Namespaces().Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil && strings.Contains(err.Error(), "coligo's engine may only") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the admission policy coligo-engine-scope is not in force after 30 s: %v", err)
 		}
 	}
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/coligo/coligo/internal/engine/local"
 	"github.com/coligo/coligo/internal/keys"
 	"github.com/coligo/coligo/internal/netguard"
+	"github.com/coligo/coligo/internal/quota"
 	"github.com/coligo/coligo/internal/router"
 	"github.com/coligo/coligo/internal/store"
 )
@@ -173,9 +174,10 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	apiCfg.BaseURL = external + "/v2"
 	platform := core.Platform{Region: cfg.Region, Domain: cfg.Domain, BaseURL: apiCfg.BaseURL}
+	quotas := quota.NewLedger(cfg.Quota()) // apps and job runs share each project's quota
 	if eng != nil {
 		apps = app.New(app.Config{
-			Store: db, Engine: eng, Router: rt, Logger: log,
+			Store: db, Engine: eng, Router: rt, Logger: log, Quota: quotas,
 			Platform:     platform,
 			StableWindow: cfg.AutoscaleStableWindow, PanicWindow: cfg.AutoscalePanicWindow,
 		})
@@ -210,7 +212,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		pcfg.Engine = eng
 		wg.Go(func() {
 			jobrun.New(jobrun.Config{
-				Store: db, Engine: eng, Logger: log, MaxInstances: cfg.MaxInstances, ProjectMaxInstances: cfg.ProjectMaxInstances, PruneEvery: cfg.ImagePruneInterval,
+				Store: db, Engine: eng, Logger: log, MaxInstances: cfg.MaxInstances, ProjectMaxInstances: cfg.ProjectMaxInstances, Quota: quotas, PruneEvery: cfg.ImagePruneInterval,
 				Platform: platform,
 			}).Run(ctrlCtx)
 		})
@@ -285,7 +287,7 @@ type serverEngine interface {
 func openEngine(cfg config.Server, log *slog.Logger) serverEngine {
 	if cfg.Engine == "kubernetes" {
 		eng, err := kube.New(kube.Config{Kubeconfig: cfg.Kubeconfig, Gateway: netip.MustParseAddr(cfg.KubeGateway),
-			PodCIDR: netip.MustParsePrefix(cfg.KubePodCIDR), InsecureRegistries: cfg.InsecureRegistries, Log: log})
+			PodCIDR: netip.MustParsePrefix(cfg.KubePodCIDR), InsecureRegistries: cfg.InsecureRegistries, Quota: cfg.Quota(), Log: log})
 		if err != nil {
 			log.Error("kubernetes engine unavailable; workloads will wait", "err", err)
 			return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/coligo/coligo/internal/autoscaler"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/quota"
 	"github.com/coligo/coligo/internal/router"
 	"github.com/coligo/coligo/internal/store"
 )
@@ -72,7 +73,12 @@ type Config struct {
 	StableWindow time.Duration // default 60s
 	PanicWindow  time.Duration // default 6s
 	MaxInstances int           // per revision when scale_max_instances is 0; default 250
+	// Quota holds the project quotas, shared with the job run controller;
+	// default a ledger of Code Engine's quotas for this controller alone.
+	Quota        *quota.Ledger
 	StartTimeout time.Duration // a revision that has no ready instance by then fails; default 10m
+	// Probe runs a readiness or liveness probe once; default Check.
+	Probe func(ctx context.Context, p core.Probe, ip string, timeout time.Duration) error
 	Now          func() time.Time
 }
 
@@ -105,6 +111,12 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.MaxInstances <= 0 {
 		cfg.MaxInstances = core.MaxScaleInstances
+	}
+	if cfg.Quota == nil {
+		cfg.Quota = quota.NewLedger(quota.Default())
+	}
+	if cfg.Probe == nil {
+		cfg.Probe = Check
 	}
 	if cfg.StartTimeout <= 0 {
 		cfg.StartTimeout = 10 * time.Minute
@@ -287,6 +299,7 @@ func (c *Controller) sync(ctx context.Context) {
 			rs.gone = true
 			c.converge(rs, 0)
 			if len(rs.insts) == 0 {
+				c.cfg.Quota.Set(rs.project.ID, key, quota.Amount{})
 				c.cfg.Router.RemoveRevision(key)
 				delete(c.revs, key)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/coligo/coligo/internal/controller/runenv"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/quota"
 	"github.com/coligo/coligo/internal/router"
 )
 
@@ -170,6 +171,7 @@ func (c *Controller) ensurePulled(rs *revState) {
 func (c *Controller) converge(rs *revState, want int) {
 	active := rs.active()
 	now := c.cfg.Now()
+	want = c.claim(rs, active, want)
 	digest := rs.rec.ImageDigest
 	if digest == "" {
 		digest = rs.digest
@@ -212,6 +214,29 @@ func (c *Controller) converge(rs *revState, want int) {
 	for _, in := range cand[:active-want] {
 		c.drain(rs, in)
 	}
+}
+
+// claim caps want at what the project's quota leaves the revision beside
+// the project's other workloads, records what the revision holds, and says
+// why in its status while a revision that is not ready yet waits. Called
+// with c.mu held.
+func (c *Controller) claim(rs *revState, active, want int) int {
+	per := quota.Instance(rs.rec.ScaleCPULimit, rs.rec.ScaleMemoryLimit, rs.rec.ScaleEphemeralStorageLimit)
+	draining := 0
+	for _, in := range rs.insts {
+		if in.phase == phaseDraining {
+			draining++
+		}
+	}
+	granted := c.cfg.Quota.Claim(rs.project.ID, rs.key, per, active+draining, draining+want) - draining
+	waiting := rs.status == core.RevisionLoading && rs.reason == core.ReasonDeployingWaitingForResources
+	switch {
+	case granted < want && rs.rec.Status == core.RevisionLoading && !rs.waiting:
+		rs.setStatus(core.RevisionLoading, core.ReasonDeployingWaitingForResources, c.cfg.Quota.Why(rs.project.ID, per))
+	case granted >= want && waiting:
+		rs.setStatus(core.RevisionLoading, core.ReasonDeploying, "")
+	}
+	return min(want, granted)
 }
 
 // prepare creates an instance up to its process, so that the next request
@@ -396,17 +421,21 @@ func (c *Controller) waitReady(rs *revState, in *inst) {
 	probe, ip := rs.rec.Readiness(), in.ip
 	c.mu.Unlock()
 	deadline := time.Now().Add(c.cfg.StartTimeout)
-	if probe.InitialDelay > 0 {
-		time.Sleep(time.Duration(probe.InitialDelay) * time.Second)
-	}
+	wait := time.NewTimer(time.Duration(probe.InitialDelay) * time.Second)
+	defer wait.Stop()
 	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-wait.C:
+		}
 		c.mu.Lock()
 		alive := rs.insts[in.id] == in && in.phase == phaseStarting
 		c.mu.Unlock()
-		if !alive || c.ctx.Err() != nil {
+		if !alive {
 			return
 		}
-		if ip != "" && check(c.ctx, probe, ip, 250*time.Millisecond) == nil {
+		if ip != "" && c.cfg.Probe(c.ctx, probe, ip, 250*time.Millisecond) == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -416,7 +445,7 @@ func (c *Controller) waitReady(rs *revState, in *inst) {
 			c.mu.Unlock()
 			return
 		}
-		time.Sleep(5 * time.Millisecond)
+		wait.Reset(5 * time.Millisecond)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -444,8 +473,9 @@ func probeInterval(ready, live core.Probe, hasLive bool) time.Duration {
 	return time.Duration(n) * time.Second
 }
 
-// check runs a probe once.
-func check(ctx context.Context, p core.Probe, ip string, timeout time.Duration) error {
+// Check runs a probe once against an instance's address: a TCP connect,
+// or an HTTP GET that passes on 200-399.
+func Check(ctx context.Context, p core.Probe, ip string, timeout time.Duration) error {
 	addr := net.JoinHostPort(ip, strconv.Itoa(p.Port))
 	ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Duration(p.Timeout)*time.Second))
 	defer cancel()
@@ -492,10 +522,10 @@ func (c *Controller) probe(ctx context.Context) {
 			ready := rs.rec.Readiness()
 			live, hasLive := rs.rec.Liveness()
 			go func() {
-				rerr := check(ctx, ready, in.ip, 0)
+				rerr := c.cfg.Probe(ctx, ready, in.ip, 0)
 				var lerr error
 				if hasLive {
-					lerr = check(ctx, live, in.ip, 0)
+					lerr = c.cfg.Probe(ctx, live, in.ip, 0)
 				}
 				c.mu.Lock()
 				defer c.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/quota"
 	"github.com/coligo/coligo/internal/store"
 )
 
@@ -56,11 +57,14 @@ type Config struct {
 	// ProjectMaxInstances caps one project's share of MaxInstances, so that
 	// another project always has room; default 3/4 of MaxInstances.
 	ProjectMaxInstances int
-	Parallel            int           // instance starts at once; default 8
-	Resync              time.Duration // default 2s: how late a time-out may be seen
-	PruneEvery          time.Duration // how often unused images are removed; default 30s
-	Now                 func() time.Time
-	Platform            core.Platform // what the injected CE_* variables say
+	// Quota holds the project quotas, shared with the app controller;
+	// default a ledger of Code Engine's quotas for this controller alone.
+	Quota      *quota.Ledger
+	Parallel   int           // instance starts at once; default 8
+	Resync     time.Duration // default 2s: how late a time-out may be seen
+	PruneEvery time.Duration // how often unused images are removed; default 30s
+	Now        func() time.Time
+	Platform   core.Platform // what the injected CE_* variables say
 }
 
 // Controller converges job runs.
@@ -70,6 +74,8 @@ type Controller struct {
 
 	mu             sync.Mutex
 	running        map[key]int              // instances running per run, for the server-wide cap
+	demand         map[key]int              // indices per run waiting for a slot of the server-wide cap
+	served         map[string]time.Time     // when each project last got a slot
 	createFailures map[string]createFailure // instances whose create failed
 	pruned         map[string]time.Time     // last image prune per project
 	pinned         map[key]string           // each run's image, resolved with its own credentials
@@ -87,6 +93,9 @@ func New(cfg Config) *Controller {
 	if cfg.ProjectMaxInstances <= 0 || cfg.ProjectMaxInstances > cfg.MaxInstances {
 		cfg.ProjectMaxInstances = max(1, cfg.MaxInstances*3/4)
 	}
+	if cfg.Quota == nil {
+		cfg.Quota = quota.NewLedger(quota.Default())
+	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
 	}
@@ -100,7 +109,7 @@ func New(cfg Config) *Controller {
 		cfg.Now = time.Now
 	}
 	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "jobrun-controller"),
-		running: map[key]int{}, createFailures: map[string]createFailure{}, pruned: map[string]time.Time{}, pinned: map[key]string{}, queue: make(chan key, 4096), queued: map[key]bool{}}
+		running: map[key]int{}, demand: map[key]int{}, served: map[string]time.Time{}, createFailures: map[string]createFailure{}, pruned: map[string]time.Time{}, pinned: map[key]string{}, queue: make(chan key, 4096), queued: map[key]bool{}}
 }
 
 // Run reconciles until ctx ends.
@@ -378,37 +387,31 @@ func (c *Controller) step(ctx context.Context, k key) error {
 		return c.stepArray(ctx, arrays, p, ref, rec, &run, byID, before, now)
 	}
 
-	// Start what should run, within the server-wide cap.
+	// Start what should run, within the server-wide cap, the project's
+	// share of it and its quota.
 	var toStart []int
 	if !run.Finished() {
 		running := 0
-		for _, s := range run.Indices {
-			if s.Status == core.IndexRunning {
-				running++
-			}
-		}
-		// Within the server-wide cap and the project's share of it: one
-		// project's big run leaves room for the others'.
-		others := c.runningOf(k)
-		budget := min(c.cfg.MaxInstances-(c.totalRunning()-others), c.cfg.ProjectMaxInstances-(c.runningInProject(k.project)-others)) - running
+		var pending []int
 		indices, _ := core.ParseArraySpec(run.ScaleArraySpec)
 		for _, i := range indices {
 			s := run.Indices[i]
-			id := core.InstanceName(run.Name, i, s.Retries)
-			in, ok := byID[id]
-			if s.Status == core.IndexRunning && (!ok || in.State == engine.StateCreated) && !c.createWaiting(id, now) {
-				toStart = append(toStart, i) // decided before a crash, or retried: (re)start
+			switch s.Status {
+			case core.IndexRunning:
+				running++
+				id := core.InstanceName(run.Name, i, s.Retries)
+				if in, ok := byID[id]; (!ok || in.State == engine.StateCreated) && !c.createWaiting(id, now) {
+					toStart = append(toStart, i) // decided before a crash, or retried: (re)start
+				}
+			case core.IndexPending:
+				pending = append(pending, i)
 			}
 		}
-		for _, i := range indices {
-			if budget <= 0 {
-				break
-			}
-			if s := run.Indices[i]; s.Status == core.IndexPending {
-				s.Status, s.StartedAt = core.IndexRunning, now
-				toStart = append(toStart, i)
-				budget--
-			}
+		n := c.budget(k, &run, running, len(pending), now)
+		for _, i := range pending[:n] {
+			s := run.Indices[i]
+			s.Status, s.StartedAt = core.IndexRunning, now
+			toStart = append(toStart, i)
 		}
 		if len(toStart) > 0 && run.StartTime.IsZero() {
 			run.StartTime = now
@@ -557,11 +560,64 @@ func (c *Controller) stopAll(ctx context.Context, k key, instances []engine.Inst
 	return nil
 }
 
+// budget is how many of a run's pending indices may start now: what the
+// server-wide cap leaves, within the project's share of it, and while other
+// projects wait too, the project's turn of the free slots (quota.Share);
+// then what the project's quota leaves. An index that waits gives the run
+// reason waiting_for_resources.
+func (c *Controller) budget(k key, run *core.JobRun, running, pending int, now time.Time) int {
+	per := quota.Instance(run.ScaleCPULimit, run.ScaleMemoryLimit, run.ScaleEphemeralStorageLimit)
+	c.mu.Lock()
+	held := map[string]int{}
+	total := 0
+	for rk, n := range c.running {
+		if rk != k {
+			held[rk.project] += n
+			total += n
+		}
+	}
+	held[k.project] += running
+	total += running
+	share := c.cfg.ProjectMaxInstances - held[k.project]
+	wants := map[string]int{k.project: min(pending, share)}
+	for rk, n := range c.demand {
+		if rk.project != k.project {
+			wants[rk.project] += n
+		}
+	}
+	var claims []quota.Claimant
+	for p, w := range wants {
+		claims = append(claims, quota.Claimant{Project: p, Held: held[p], Want: min(w, c.cfg.ProjectMaxInstances-held[p]), Served: c.served[p]})
+	}
+	n := quota.Share(c.cfg.MaxInstances-total, claims)[k.project]
+	c.mu.Unlock()
+
+	n = c.cfg.Quota.Claim(k.project, holder(k), per, running, running+n) - running
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n > 0 {
+		c.served[k.project] = now
+	}
+	delete(c.demand, k)
+	if n < pending {
+		run.Reason = core.ReasonWaitingForResources
+		if c.cfg.Quota.Why(k.project, per) == "" {
+			c.demand[k] = pending - n // waits for a slot, not for its quota
+		}
+	}
+	return n
+}
+
+// holder is a run's name in the quota ledger.
+func holder(k key) string { return "jobrun/" + k.run }
+
 // forget drops what the controller holds of a run that is over or gone.
 func (c *Controller) forget(k key) {
 	c.setRunning(k, 0)
+	c.cfg.Quota.Set(k.project, holder(k), quota.Amount{})
 	c.mu.Lock()
 	delete(c.pinned, k)
+	delete(c.demand, k)
 	c.mu.Unlock()
 }
 
@@ -575,6 +631,9 @@ func (c *Controller) setRunning(k key, n int) {
 	}
 }
 
+// countRunning records the run's running instances for the server-wide cap
+// and its quota; when a run stops holding slots, the runs waiting for one
+// are looked at again.
 func (c *Controller) countRunning(k key, run *core.JobRun) {
 	n := 0
 	for _, s := range run.Indices {
@@ -582,33 +641,20 @@ func (c *Controller) countRunning(k key, run *core.JobRun) {
 			n++
 		}
 	}
-	c.setRunning(k, n)
-}
-
-func (c *Controller) runningOf(k key) int {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.running[k]
-}
-
-func (c *Controller) runningInProject(project string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for k, v := range c.running {
-		if k.project == project {
-			n += v
+	freed := n < c.running[k]
+	var waiting []key
+	if freed {
+		for wk := range c.demand {
+			if wk != k {
+				waiting = append(waiting, wk)
+			}
 		}
 	}
-	return n
-}
-
-func (c *Controller) totalRunning() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, v := range c.running {
-		n += v
+	c.mu.Unlock()
+	c.setRunning(k, n)
+	c.cfg.Quota.Set(k.project, holder(k), quota.Instance(run.ScaleCPULimit, run.ScaleMemoryLimit, run.ScaleEphemeralStorageLimit).Times(n))
+	for _, wk := range waiting {
+		c.enqueue(wk)
 	}
-	return n
 }

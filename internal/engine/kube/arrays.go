@@ -116,7 +116,9 @@ func (e *Engine) checkPolicy(ctx context.Context, ns string) error {
 	probe := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "coligo-policy-probe-", Namespace: ns, Labels: map[string]string{labelManaged: managedBy},
 			Annotations: map[string]string{annotIndices: "7", labelRun: "probe", "batch.kubernetes.io/job-completion-index": "0"}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: container, Image: "probe", Env: []corev1.EnvVar{{Name: "X", Value: "x"}}}}},
+		// The least a pod may ask for: the namespace's quota wants limits.
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: container, Image: "probe", Env: []corev1.EnvVar{{Name: "X", Value: "x"}},
+			Resources: resources(engine.Spec{MilliCPU: 1, MemoryBytes: 1 << 20, EphemeralBytes: 1 << 20})}}},
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -138,6 +140,9 @@ func (e *Engine) checkPolicy(ctx context.Context, ns string) error {
 // activeDeadlineSeconds from the deadline.
 func (e *Engine) RunArray(ctx context.Context, a engine.Array) error {
 	ns := Namespace(a.Project)
+	if err := e.ensureProject(ctx, a.Project); err != nil {
+		return err
+	}
 	jobs := e.client.BatchV1().Jobs(ns)
 	if cur, err := jobs.Get(ctx, a.Name, metav1.GetOptions{}); err == nil {
 		if cur.Spec.Suspend != nil && *cur.Spec.Suspend {
@@ -151,9 +156,6 @@ func (e *Engine) RunArray(ctx context.Context, a engine.Array) error {
 	}
 	if len(a.Indices) == 0 {
 		return fmt.Errorf("job run %s has no indices", a.Name)
-	}
-	if err := e.ensureProject(ctx, a.Project); err != nil {
-		return err
 	}
 	if err := e.ensurePolicy(ctx, ns); err != nil {
 		return err
@@ -211,6 +213,9 @@ func (e *Engine) RunArray(ctx context.Context, a engine.Array) error {
 // StopArray implements engine.Arrays by suspending the Job: the job
 // controller ends its running pods and starts no more.
 func (e *Engine) StopArray(ctx context.Context, project, name string) error {
+	if ok, err := e.inProject(ctx, project); !ok {
+		return err
+	}
 	_, err := e.client.BatchV1().Jobs(Namespace(project)).Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"suspend":true}}`), metav1.PatchOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("stop job run %s: %w", name, opaque(err))
@@ -221,6 +226,9 @@ func (e *Engine) StopArray(ctx context.Context, project, name string) error {
 // RemoveArray implements engine.Arrays.
 func (e *Engine) RemoveArray(ctx context.Context, project, name string) error {
 	ns := Namespace(project)
+	if ok, err := e.inProject(ctx, project); !ok {
+		return err
+	}
 	bg := metav1.DeletePropagationBackground
 	if err := e.client.BatchV1().Jobs(ns).Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("remove job run %s: %w", name, opaque(err))

@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -28,6 +29,7 @@ import (
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/netguard"
+	"github.com/coligo/coligo/internal/quota"
 )
 
 // Labels and annotations coligo puts on what it creates.
@@ -58,14 +60,18 @@ type Config struct {
 	RouterNamespace string
 	// InsecureRegistries are host:port served over plain HTTP.
 	InsecureRegistries []string
-	Log                *slog.Logger
+	// Quota is each project's quota, kept as a ResourceQuota in its
+	// namespace; zero Instances: none.
+	Quota quota.Amount
+	Log   *slog.Logger
 }
 
 // Engine implements engine.Engine on a cluster.
 type Engine struct {
-	cfg    Config
-	client kubernetes.Interface
-	log    *slog.Logger
+	cfg     Config
+	client  kubernetes.Interface
+	log     *slog.Logger
+	subject rbacv1.Subject // the engine's identity, bound to its role in each project's namespace
 
 	// registryTransport reaches registries from coligo's own pod, never
 	// inward addresses but those of --insecure-registry (netguard).
@@ -77,6 +83,7 @@ type Engine struct {
 	policyReady bool
 	stop        chan struct{}             // ends the pod informer
 	ready       map[string]bool           // namespaces known to exist with their policy
+	bound       map[string]bool           // namespaces the engine is known to hold its rights in
 	sets        map[string]*sync.Mutex    // by namespace/set: see setLock
 	names       map[string][]string       // by namespace: the names of ProjectNetwork
 	egress      map[string][]netip.Prefix // by namespace: allowed outbound destinations (SetEgress)
@@ -124,8 +131,14 @@ func New(cfg Config) (*Engine, error) {
 	if !cfg.Gateway.IsValid() || !cfg.PodCIDR.Contains(cfg.Gateway) {
 		return nil, fmt.Errorf("kubernetes engine: the gateway %s must be an address in the pod network %s", cfg.Gateway, cfg.PodCIDR)
 	}
-	return &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, sets: map[string]*sync.Mutex{}, names: map[string][]string{}, egress: map[string][]netip.Prefix{}, stop: make(chan struct{}),
-		registryTransport: netguard.HTTPClient(&netguard.Guard{Allow: cfg.InsecureRegistries}).Transport}, nil
+	e := &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, bound: map[string]bool{}, sets: map[string]*sync.Mutex{}, names: map[string][]string{}, egress: map[string][]netip.Prefix{}, stop: make(chan struct{}),
+		registryTransport: netguard.HTTPClient(&netguard.Guard{Allow: cfg.InsecureRegistries}).Transport}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if e.subject, err = e.whoAmI(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // Close stops watching the cluster.
@@ -168,7 +181,13 @@ func (e *Engine) ensureProject(ctx context.Context, project string) error {
 	} else if err != nil {
 		return fmt.Errorf("create namespace %s: %w", ns, opaque(err))
 	}
+	if err := e.grantAccess(ctx, ns); err != nil {
+		return err
+	}
 	if err := e.applyPolicy(ctx, ns); err != nil {
+		return err
+	}
+	if err := e.applyQuota(ctx, ns); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -410,6 +429,9 @@ func (e *Engine) Stop(ctx context.Context, project, id string, grace time.Durati
 	if e.instance(project, pod).State == engine.StateExited {
 		return nil
 	}
+	if _, err := e.inProject(ctx, project); err != nil {
+		return err
+	}
 	if pod.DeletionTimestamp == nil && pod.Labels[labelSet] != "" {
 		if err := e.stopInSet(ctx, pod, grace); err != nil {
 			return err
@@ -439,6 +461,9 @@ func (e *Engine) Stop(ctx context.Context, project, id string, grace time.Durati
 // Remove implements engine.Engine.
 func (e *Engine) Remove(ctx context.Context, project, id string) error {
 	ns := Namespace(project)
+	if ok, err := e.inProject(ctx, project); !ok {
+		return err
+	}
 	name, set := id, ""
 	if pod, err := e.findPod(ctx, ns, id); err == nil {
 		name, set = pod.Name, pod.Labels[labelSet]
@@ -529,6 +554,9 @@ func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, foll
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	if _, err := e.inProject(ctx, project); err != nil {
+		return err
+	}
 	rc, err := pods.GetLogs(name, &corev1.PodLogOptions{Container: container, Follow: follow}).Stream(ctx)
 	if err != nil {
 		return fmt.Errorf("logs of instance %s: %w", id, opaque(err))
@@ -546,6 +574,9 @@ func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, foll
 // no image reference, so it returns none.
 func (e *Engine) PruneImages(ctx context.Context, project string, keep []string) ([]string, error) {
 	ns := Namespace(project)
+	if ok, err := e.inProject(ctx, project); !ok {
+		return nil, err
+	}
 	secrets, err := e.client.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: labelPull + "=true"})
 	if err != nil {
 		return nil, fmt.Errorf("list pull secrets of project %s: %w", project, opaque(err))
@@ -596,6 +627,7 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 	ns := Namespace(project)
 	e.mu.Lock()
 	delete(e.ready, ns)
+	delete(e.bound, ns)
 	delete(e.names, ns)
 	e.mu.Unlock()
 	got, err := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
@@ -608,21 +640,27 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 	if got.Labels[labelManaged] != managedBy || got.Labels[labelProject] != project {
 		return fmt.Errorf("namespace %s is not coligo's for project %s: it is left alone", ns, project)
 	}
-	// Sets would make new pods (that keep the finalizer) while the
-	// namespace goes: remove them first, then release every pod, and
-	// again while the namespace is being deleted.
-	orphan := metav1.DeletePropagationOrphan
-	if err := e.client.AppsV1().ReplicaSets(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &orphan}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("remove the sets of project %s: %w", project, opaque(err))
+	if got.DeletionTimestamp == nil {
+		// Sets would make new pods (that keep the finalizer) while the
+		// namespace goes: remove them first, then release every pod, and
+		// again while the namespace is being deleted.
+		if err := e.grantAccess(ctx, ns); err != nil {
+			return err
+		}
+		orphan := metav1.DeletePropagationOrphan
+		if err := e.client.AppsV1().ReplicaSets(ns).DeleteCollection(ctx, metav1.DeleteOptions{PropagationPolicy: &orphan}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("remove the sets of project %s: %w", project, opaque(err))
+		}
+		if err := e.releaseAll(ctx, ns); err != nil {
+			return err
+		}
+		bg := metav1.DeletePropagationBackground
+		err = e.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: &bg})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("delete namespace %s: %w", ns, opaque(err))
+		}
 	}
-	if err := e.releaseAll(ctx, ns); err != nil {
-		return err
-	}
-	bg := metav1.DeletePropagationBackground
-	err = e.client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{PropagationPolicy: &bg})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("delete namespace %s: %w", ns, opaque(err))
-	}
+	released := false
 	for {
 		_, err := e.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -631,8 +669,23 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 		if err != nil {
 			return fmt.Errorf("wait for namespace %s to go: %w", ns, opaque(err))
 		}
-		if err := e.releaseAll(ctx, ns); err != nil {
-			return err
+		if !released {
+			// Once every pod is gone, the engine's rights may go with the
+			// rest; from then on it can only wait.
+			left, err := e.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{Limit: 1})
+			switch {
+			case apierrors.IsForbidden(err):
+				released = true // by an earlier Purge
+			case err == nil && len(left.Items) == 0:
+				if err := e.releaseAccess(ctx, ns); err != nil {
+					return err
+				}
+				released = true
+			default:
+				if err := e.releaseAll(ctx, ns); err != nil {
+					return err
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -10,12 +10,15 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -24,6 +27,7 @@ import (
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/enginetest"
 	"github.com/coligo/coligo/internal/itest"
+	"github.com/coligo/coligo/internal/quota"
 )
 
 func newEngine(t *testing.T, parts itest.Parts, k itest.Kube) *Engine {
@@ -321,5 +325,88 @@ func TestSetIsAReplicaSet(t *testing.T) {
 			t.Logf("pod %s labels %v deleting %v phase %s", p.Name, p.Labels, p.DeletionTimestamp, p.Status.Phase)
 		}
 		t.Errorf("instances after removing all: %v", got)
+	}
+}
+
+// TestEngineScope: the engine's rights over pods, secrets and the rest hold
+// only in the namespaces it made, labelled and bound itself in
+// (deploy/kubernetes/rbac.yaml): elsewhere it can neither read a secret nor
+// start a pod, bind itself, make an unlabelled namespace or delete another.
+// A project's namespace holds its quota.
+func TestEngineScope(t *testing.T) {
+	parts, k, image, e, p := setup(t)
+	ctx := context.Background()
+	rc, err := clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := kubernetes.NewForConfigOrDie(rc)
+	other := "coligo-t-scope-" + p[1:9]
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.CoreV1().Namespaces().Delete(context.Background(), other, metav1.DeleteOptions{}) })
+	if _, err := admin.CoreV1().Secrets(other).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "theirs"}, StringData: map[string]string{"k": "v"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// In its own project's namespace the engine works...
+	if _, err := e.Run(ctx, engine.Spec{ID: "mine", Project: p, Image: image, Auth: parts.Auth(), Command: []string{"sleep", "1000"}, MilliCPU: 100, MemoryBytes: 64 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	rb, err := admin.RbacV1().RoleBindings(Namespace(p)).Get(ctx, accessBinding, metav1.GetOptions{})
+	if err != nil || rb.RoleRef.Name != projectRole || len(rb.Subjects) != 1 || rb.Subjects[0].Name != "coligo-engine" {
+		t.Fatalf("the engine's binding in its namespace: %+v %v", rb, err)
+	}
+	// ...and elsewhere it cannot.
+	type attempt struct {
+		what string
+		err  error
+	}
+	var denied []attempt
+	_, err = e.client.CoreV1().Secrets(other).Get(ctx, "theirs", metav1.GetOptions{})
+	denied = append(denied, attempt{"read a secret", err})
+	_, err = e.client.CoreV1().Pods(other).Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "x"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "x", Image: image}}}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	denied = append(denied, attempt{"create a pod", err})
+	_, err = e.client.RbacV1().RoleBindings(other).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: accessBinding},
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: projectRole}, Subjects: []rbacv1.Subject{e.subject}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	denied = append(denied, attempt{"bind itself", err})
+	_, err = e.client.RbacV1().RoleBindings(Namespace(p)).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "wider"},
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "coligo-engine"}, Subjects: []rbacv1.Subject{e.subject}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	denied = append(denied, attempt{"bind itself another role in its own namespace", err})
+	_, err = e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: other + "-2"}}, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	denied = append(denied, attempt{"make an unlabelled namespace", err})
+	err = e.client.CoreV1().Namespaces().Delete(ctx, other, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+	denied = append(denied, attempt{"delete another namespace", err})
+	for _, d := range denied {
+		if d.err == nil {
+			t.Errorf("the engine could %s outside its projects", d.what)
+		}
+	}
+	if _, err := admin.CoreV1().Secrets(other).Get(ctx, "theirs", metav1.GetOptions{}); err != nil {
+		t.Errorf("the other namespace's secret: %v", err)
+	}
+
+	// A project's quota is a ResourceQuota of its namespace: the cluster
+	// holds the third instance of a 2-instance quota back.
+	eq, err := New(Config{Kubeconfig: k.Engine(t), Gateway: k.Gateway, PodCIDR: k.PodCIDR, InsecureRegistries: []string{parts.Registry},
+		Quota: quota.Amount{Instances: 2, MilliCPU: 1000, Memory: 1 << 30, Ephemeral: 1 << 30}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pq := enginetest.Project(t, eq)
+	for i := range 3 {
+		_, err := eq.Run(ctx, engine.Spec{ID: "q" + strconv.Itoa(i), Project: pq, Image: image, Auth: parts.Auth(), Command: []string{"sleep", "1000"},
+			MilliCPU: 100, MemoryBytes: 64 << 20, EphemeralBytes: 64 << 20})
+		if i < 2 && err != nil {
+			t.Fatalf("instance %d within the quota: %v", i, err)
+		}
+		if i == 2 && err == nil {
+			t.Error("a third instance started beyond a quota of two")
+		}
+	}
+	rq, err := admin.CoreV1().ResourceQuotas(Namespace(pq)).Get(ctx, quotaName, metav1.GetOptions{})
+	if err != nil || rq.Spec.Hard.Pods().Value() != 2 || rq.Spec.Hard.Name(corev1.ResourceLimitsCPU, resource.DecimalSI).MilliValue() != 1000 {
+		t.Errorf("the project's resource quota: %+v %v", rq, err)
 	}
 }
