@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 )
 
@@ -35,23 +37,39 @@ type Harness struct {
 	// IsolationByPolicy: projects are isolated by a policy the cluster's
 	// network plugin may not enforce; the engine's own test checks the policy.
 	IsolationByPolicy bool
+	// ImageFree: the engine runs no image (the fake): only the tests whose
+	// commands need nothing of one run ("true", "sleep S", "sh -c 'exit N'").
+	ImageFree bool
 }
 
 // Run runs the conformance suite.
 func Run(t *testing.T, h Harness) {
 	e := h.New(t)
-	t.Run("RunExitLogsList", func(t *testing.T) { testRunExit(t, e, h) })
-	t.Run("StopWithGrace", func(t *testing.T) { testStop(t, e, h) })
-	t.Run("MemoryLimitOOM", func(t *testing.T) { testOOM(t, e, h) })
-	t.Run("PullFailures", func(t *testing.T) { testPull(t, e, h) })
-	t.Run("PullPinsDigest", func(t *testing.T) { testPullPins(t, e, h) })
-	t.Run("Mounts", func(t *testing.T) { testMounts(t, e, h) })
-	t.Run("ProjectNetworkNames", func(t *testing.T) { testProjectNetwork(t, e, h) })
-	t.Run("PrepareThenRun", func(t *testing.T) { testPrepare(t, e, h) })
-	t.Run("EphemeralStorageLimit", func(t *testing.T) { testEphemeral(t, e, h) })
-	t.Run("ProjectIsolation", func(t *testing.T) { testIsolation(t, e, h) })
-	t.Run("PruneImages", func(t *testing.T) { testPrune(t, e, h) })
-	t.Run("Purge", func(t *testing.T) { testPurge(t, e, h) })
+	tests := []struct {
+		name      string
+		test      func(*testing.T, engine.Engine, Harness)
+		imageFree bool
+	}{
+		{"Lifecycle", testLifecycle, true},
+		{"RunExitLogsList", testRunExit, false},
+		{"StopWithGrace", testStop, false},
+		{"MemoryLimitOOM", testOOM, false},
+		{"PullFailures", testPull, false},
+		{"PullPinsDigest", testPullPins, true},
+		{"Mounts", testMounts, false},
+		{"ProjectNetworkNames", testProjectNetwork, false},
+		{"PrepareThenRun", testPrepare, false},
+		{"EphemeralStorageLimit", testEphemeral, false},
+		{"ProjectIsolation", testIsolation, false},
+		{"PruneImages", testPrune, true},
+		{"Purge", testPurge, true},
+		{"FollowThenRemove", testFollowRemoved, true},
+	}
+	for _, tt := range tests {
+		if tt.imageFree || !h.ImageFree {
+			t.Run(tt.name, func(t *testing.T) { tt.test(t, e, h) })
+		}
+	}
 }
 
 func rnd() string {
@@ -160,6 +178,65 @@ func testRunExit(t *testing.T, e engine.Engine, h Harness) {
 	}
 	if err := e.Logs(ctx, p, "exit3", &logs, false); err == nil {
 		t.Error("logs of a removed instance")
+	}
+}
+
+// testLifecycle: an instance runs with its labels and an address, its
+// exit is an event and a state with its code, Run is idempotent, and a
+// removed instance is gone.
+func testLifecycle(t *testing.T, e engine.Engine, h Harness) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := e.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Project(t, e)
+	in := run(t, e, h, p, "exit3", "sh", "-c", "exit 3")
+	if in.ID != "exit3" || in.Project != p || in.IP == "" {
+		t.Errorf("run returned %+v", in)
+	}
+	run(t, e, h, p, "long", "sleep", "1000")
+	for got := false; !got; {
+		select {
+		case ev := <-events:
+			got = ev.Project == p && ev.ID == "exit3"
+			if got && (ev.ExitCode != 3 || ev.OOMKilled) {
+				t.Errorf("exit event %+v, want exit code 3", ev)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no exit event")
+		}
+	}
+	if got := waitExited(t, e, p, "exit3", 10*time.Second); got.ExitCode != 3 || got.Labels["coligo.test"] != "yes" {
+		t.Errorf("listed %+v", got)
+	}
+	if ins, err := e.List(ctx, p, map[string]string{"coligo.id": "long"}); err != nil || len(ins) != 1 || ins[0].State != engine.StateRunning {
+		t.Errorf("list by label: %+v %v", ins, err)
+	}
+	again, err := e.Run(ctx, engine.Spec{ID: "exit3", Project: p, Image: h.Image, Auth: h.Auth})
+	if err != nil || again.State != engine.StateExited || again.ExitCode != 3 {
+		t.Errorf("second run of the same id: %+v %v", again, err)
+	}
+	if err := e.Stop(ctx, p, "no-such-instance", 0); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("stop a missing instance: %v, want ErrNotFound", err)
+	}
+	for _, id := range []string{"exit3", "long"} {
+		if err := e.Stop(ctx, p, id, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Remove(ctx, p, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ins, _ := e.List(ctx, p, nil); len(ins) != 0 {
+		t.Errorf("after remove: %+v", ins)
+	}
+	if err := e.Logs(ctx, p, "exit3", io.Discard, false); err == nil {
+		t.Error("logs of a removed instance")
+	}
+	if err := e.Remove(ctx, p, "exit3"); err != nil {
+		t.Errorf("removing a removed instance: %v", err)
 	}
 }
 
@@ -471,5 +548,30 @@ func testPurge(t *testing.T, e engine.Engine, h Harness) {
 	}
 	if ins, err := e.List(ctx, p, nil); err != nil || len(ins) != 0 {
 		t.Errorf("after purge: %+v %v", ins, err)
+	}
+}
+
+// testFollowRemoved: following the logs of an instance that is stopped and
+// removed meanwhile ends the stream; it does not fail or hang.
+func testFollowRemoved(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	p := Project(t, e)
+	run(t, e, h, p, "followed", "sh", "-c", "echo first; sleep 1000")
+	done := make(chan error, 1)
+	go func() { done <- e.Logs(ctx, p, "followed", io.Discard, true) }()
+	time.Sleep(500 * time.Millisecond)
+	if err := e.Stop(ctx, p, "followed", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Remove(ctx, p, "followed"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("following a removed instance: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("following a removed instance did not end within 30 s")
 	}
 }

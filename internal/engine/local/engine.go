@@ -983,25 +983,24 @@ func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, foll
 		if !follow {
 			return nil
 		}
-		in, err := e.inspect(e.nsctx(ctx, project), project, mustLoad(e, ctx, project, id))
-		if err != nil || in.State == engine.StateExited {
-			_, err := io.Copy(w, r)
-			return err
+		// The instance may be removed while it is followed: its logs end.
+		nctx := e.nsctx(ctx, project)
+		c, err := e.client.LoadContainer(nctx, id)
+		if err == nil {
+			var in engine.Instance
+			in, err = e.inspect(nctx, project, c)
+			if err == nil && in.State != engine.StateExited {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(100 * time.Millisecond):
+				}
+				continue
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(100 * time.Millisecond):
-		}
+		_, err = io.Copy(w, r)
+		return err
 	}
-}
-
-func mustLoad(e *Engine, ctx context.Context, project, id string) containerd.Container {
-	c, err := e.client.LoadContainer(e.nsctx(ctx, project), id)
-	if err != nil {
-		return nil
-	}
-	return c
 }
 
 // Events implements engine.Engine: exits of every coligo project's instances.
