@@ -70,7 +70,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.StringVar(&cfg.QuotaCPU, "project-quota-cpu", cfg.QuotaCPU, "vCPU the running instances of one project may hold together")
 	f.StringVar(&cfg.QuotaMemory, "project-quota-memory", cfg.QuotaMemory, "memory the running instances of one project may hold together (M and G are decimal, Mi and Gi binary)")
 	f.StringVar(&cfg.QuotaEphemeral, "project-quota-ephemeral-storage", cfg.QuotaEphemeral, "ephemeral storage the running instances of one project may hold together")
-	f.BoolVar(&cfg.UserNS, "userns", false, "run instances in user namespaces (local engine): root in an instance is an unprivileged host user of a range per project")
+	f.BoolVar(&cfg.UserNS, "userns", cfg.UserNS, "run instances in user namespaces (local engine): root in an instance is an unprivileged host user of a range per project; --userns=false runs them as the host's users")
 	f.IntVar(&cfg.PidsLimit, "pids-limit", cfg.PidsLimit, "processes and threads one instance may hold (local engine): a fork bomb stays in its instance")
 	f.DurationVar(&cfg.ImagePruneInterval, "image-prune-interval", cfg.ImagePruneInterval, "how often cached images that no job or unfinished run refers to are removed")
 	f.IntVar(&cfg.MaxJobs, "max-jobs", cfg.MaxJobs, "jobs per project at most (0: no limit)")

@@ -88,6 +88,7 @@ func Default() Server {
 		CNISubnet:           "10.89.0.0/16",
 		MaxInstances:        64,
 		PidsLimit:           1024,
+		UserNS:              true,
 		QuotaInstances:      250,
 		QuotaCPU:            "128",
 		QuotaMemory:         "512G",

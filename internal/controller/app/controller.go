@@ -157,15 +157,18 @@ func (c *Controller) Run(ctx context.Context) {
 	c.ctx = ctx
 	events, stop := c.cfg.Store.Watch()
 	defer stop()
-	exits, err := c.cfg.Engine.Events(ctx)
-	if err != nil {
-		c.log.Error("engine events", "err", err)
-	}
+	exits := engine.Watch(ctx, c.cfg.Engine, c.log)
+	defer func() {
+		for range exits { // the watch ends with ctx
+		}
+	}()
 	c.adopt(ctx)
 	c.sync(ctx)
 	close(c.synced)
 	tick := time.NewTicker(c.tick)
 	defer tick.Stop()
+	recheck := time.NewTicker(recheckEvery)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -174,6 +177,8 @@ func (c *Controller) Run(ctx context.Context) {
 			c.autoscale()
 			c.probe(ctx)
 			c.sync(ctx)
+		case <-recheck.C:
+			c.recheck(ctx)
 		case e, ok := <-events:
 			if !ok {
 				return
@@ -196,7 +201,10 @@ func (c *Controller) Run(ctx context.Context) {
 			c.sync(ctx)
 		case ev, ok := <-exits:
 			if !ok {
-				exits, _ = c.cfg.Engine.Events(ctx)
+				return
+			}
+			if ev.ID == "" { // exits may have been missed
+				c.recheck(ctx)
 				continue
 			}
 			c.exited(ctx, ev)

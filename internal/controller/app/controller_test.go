@@ -204,3 +204,21 @@ func TestQuotaWait(t *testing.T) {
 		t.Errorf("the project holds %+v", used)
 	}
 }
+
+// TestMissedExit: an exit whose event is lost (the engine's event stream
+// ended meanwhile) is still seen, and the instance replaced.
+func TestMissedExit(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.put("web", 1, func(s *core.AppSpec) { s.ScaleMinInstances = 1 })
+	rev := core.RevisionName("web", 1)
+	h.waitFor("one instance", func() bool { return h.revision(rev).Status == core.RevisionReady && h.running(rev) == 1 })
+	ins, _ := h.eng.List(context.Background(), "p", map[string]string{LabelRevision: rev})
+	starts := h.eng.Starts()
+	h.eng.Restart() // the stream ends; the exit below happens before a new one opens
+	for _, in := range ins {
+		if in.State == engine.StateRunning {
+			h.eng.Exit("p", in.ID, 1, false)
+		}
+	}
+	h.waitFor("a replacement", func() bool { return h.eng.Starts() > starts && h.running(rev) == 1 })
+}

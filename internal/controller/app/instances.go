@@ -618,6 +618,41 @@ func (c *Controller) exited(ctx context.Context, ev engine.Event) {
 	}
 }
 
+// recheckEvery is how often the instances the controller counts on are
+// compared with the engine's, for an exit whose event was lost.
+const recheckEvery = 10 * time.Second
+
+// recheck handles as exited the instances the controller counts on that
+// the engine shows exited or does not have.
+func (c *Controller) recheck(ctx context.Context) {
+	c.mu.Lock()
+	known := map[string][]string{} // project → instances
+	for _, rs := range c.revs {
+		for id, in := range rs.insts {
+			if in.phase == phaseStarting || in.phase == phaseReady {
+				known[rs.project.ID] = append(known[rs.project.ID], id)
+			}
+		}
+	}
+	c.mu.Unlock()
+	for project, ids := range known {
+		ins, err := c.cfg.Engine.List(ctx, project, map[string]string{LabelKind: kindApp})
+		if err != nil {
+			c.log.Warn("list app instances", "project", project, "err", err)
+			continue
+		}
+		byID := map[string]engine.Instance{}
+		for _, in := range ins {
+			byID[in.ID] = in
+		}
+		for _, id := range ids {
+			if in, ok := byID[id]; !ok || in.State == engine.StateExited {
+				c.exited(ctx, engine.Event{Project: project, ID: id, ExitCode: in.ExitCode, OOMKilled: in.OOMKilled})
+			}
+		}
+	}
+}
+
 // adopt takes over the app instances the engine runs from before a restart:
 // running ones are probed and serve again; exited ones and those of
 // unknown revisions are removed by the first sync.

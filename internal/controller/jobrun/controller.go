@@ -116,10 +116,11 @@ func New(cfg Config) *Controller {
 func (c *Controller) Run(ctx context.Context) {
 	events, stop := c.cfg.Store.Watch()
 	defer stop()
-	exits, err := c.cfg.Engine.Events(ctx)
-	if err != nil {
-		c.log.Error("engine events", "err", err)
-	}
+	exits := engine.Watch(ctx, c.cfg.Engine, c.log)
+	defer func() {
+		for range exits { // the watch ends with ctx
+		}
+	}()
 	c.resync(ctx)
 	tick := time.NewTicker(c.cfg.Resync)
 	defer tick.Stop()
@@ -143,9 +144,10 @@ func (c *Controller) Run(ctx context.Context) {
 			}
 		case ev, ok := <-exits:
 			if !ok {
-				// The event stream ended (containerd restarted); resync
-				// covers the gap and a new subscription follows.
-				exits, _ = c.cfg.Engine.Events(ctx)
+				return
+			}
+			if ev.ID == "" { // exits may have been missed
+				c.resync(ctx)
 				continue
 			}
 			if run, _, _, ok := ParseInstanceName(ev.ID); ok {
