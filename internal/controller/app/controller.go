@@ -94,7 +94,7 @@ type Controller struct {
 	internal map[string]string    // project → the names its internal endpoint serves; only sync touches it
 	wake     chan string
 	kick     chan struct{}
-	ctx      context.Context
+	wg       sync.WaitGroup // every goroutine the controller starts; Run waits for them
 	synced   chan struct{} // closed after the first sync
 	// noPrepare is set when the engine cannot prepare instances (Kubernetes):
 	// a cold start then runs the instance whole.
@@ -154,7 +154,7 @@ func RevisionKey(project, revision string) string { return project + "/" + revis
 
 // Run converges until ctx ends. Instances keep running after it returns.
 func (c *Controller) Run(ctx context.Context) {
-	c.ctx = ctx
+	defer c.wg.Wait()
 	events, stop := c.cfg.Store.Watch()
 	defer stop()
 	exits := engine.Watch(ctx, c.cfg.Engine, c.log)
@@ -184,7 +184,7 @@ func (c *Controller) Run(ctx context.Context) {
 				return
 			}
 			if e.Kind == core.KindSecret || e.Kind == core.KindConfigMap {
-				c.discardPrepared(e.Project)
+				c.discardPrepared(ctx, e.Project)
 			}
 			if e.Op == store.OpResync || e.Kind == core.KindApp || e.Kind == core.KindRevision || e.Kind == core.KindProject ||
 				e.Kind == core.KindSecret || e.Kind == core.KindConfigMap {
@@ -300,12 +300,12 @@ func (c *Controller) sync(ctx context.Context) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, st := range steps {
-		c.converge(st.rs, st.want)
+		c.converge(ctx, st.rs, st.want)
 	}
 	for key, rs := range c.revs {
 		if !seen[key] {
 			rs.gone = true
-			c.converge(rs, 0)
+			c.converge(ctx, rs, 0)
 			if len(rs.insts) == 0 {
 				c.cfg.Quota.Set(rs.project.ID, key, quota.Amount{})
 				c.cfg.Router.RemoveRevision(key)
@@ -392,6 +392,7 @@ func listAll[T any](ctx context.Context, st Store, project, kind string) ([]vers
 
 // syncApp converges one app: its latest revision exists, traffic goes to
 // the newest ready one, others drain, at most one inactive one is kept.
+// The store is written without c.mu held.
 func (c *Controller) syncApp(ctx context.Context, p core.Project, a core.App, revs []versioned[core.Revision], routes map[string]router.Route, seen map[string]bool, steps *[]step) {
 	latestName := core.RevisionName(a.Name, a.Generation)
 	if !slices.ContainsFunc(revs, func(r versioned[core.Revision]) bool { return r.v.Name == latestName }) {
@@ -409,36 +410,24 @@ func (c *Controller) syncApp(ctx context.Context, p core.Project, a core.App, re
 		}
 	}
 	slices.SortFunc(revs, func(x, y versioned[core.Revision]) int { return x.v.Generation - y.v.Generation })
-	latest := revs[len(revs)-1]
-	var serving *versioned[core.Revision]
-	for i := len(revs) - 1; i >= 0; i-- {
-		if revs[i].v.Status == core.RevisionReady {
-			serving = &revs[i]
-			break
-		}
+	plain := make([]core.Revision, len(revs))
+	for i, r := range revs {
+		plain[i] = r.v
 	}
-	if serving == nil {
-		serving = &latest
-	}
-	// Keep the latest, the serving one and the newest inactive one.
-	keep := map[string]bool{latest.v.Name: true, serving.v.Name: true}
-	for i := len(revs) - 1; i >= 0; i-- {
-		if !keep[revs[i].v.Name] {
-			keep[revs[i].v.Name] = true
-			break
+	latest, serving, keep := pick(plain)
+	kept := revs[:0:0]
+	for _, r := range revs {
+		if keep[r.v.Name] {
+			kept = append(kept, r)
+		} else if err := c.cfg.Store.Delete(ctx, core.Ref{Project: p.ID, Kind: core.KindRevision, Name: r.v.Name}); err != nil && !errors.Is(err, core.ErrNotFound) {
+			c.log.Warn("remove old revision", "revision", r.v.Name, "err", err)
 		}
 	}
 	now := c.cfg.Now()
+	var writes []statusWrite
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, r := range revs {
+	for _, r := range kept {
 		key := RevisionKey(p.ID, r.v.Name)
-		if !keep[r.v.Name] {
-			if err := c.cfg.Store.Delete(ctx, core.Ref{Project: p.ID, Kind: core.KindRevision, Name: r.v.Name}); err != nil && !errors.Is(err, core.ErrNotFound) {
-				c.log.Warn("remove old revision", "revision", r.v.Name, "err", err)
-			}
-			continue
-		}
 		seen[key] = true
 		rs := c.revs[key]
 		if rs == nil {
@@ -446,46 +435,49 @@ func (c *Controller) syncApp(ctx context.Context, p core.Project, a core.App, re
 			c.revs[key] = rs
 		}
 		rs.project, rs.rec, rs.version, rs.gone = p, r.v, r.version, false
-		isServing := r.v.Name == serving.v.Name
+		isServing, isLatest := r.v.Name == serving, r.v.Name == latest
 		if isServing && !rs.serving {
 			rs.since = now // a full window of its own traffic before it scales down
 		}
 		rs.serving = isServing
-		c.persistStatus(ctx, rs)
-
-		want := 0
-		switch {
-		case rs.rec.Status == core.RevisionFailed:
-		case r.v.Name == latest.v.Name && rs.rec.Status != core.RevisionReady:
-			want = max(rs.rec.ScaleInitialInstances, rs.autoWant)
-			if rs.rec.ScaleInitialInstances == 0 && rs.rec.ImageDigest != "" && !rs.waiting {
-				rs.setStatus(core.RevisionReady, core.ReasonReady, "")
-			}
-		case isServing:
-			want = rs.autoWant
-			if now.Sub(rs.since) < c.cfg.StableWindow {
-				// Serving for less than a window: the autoscaler's last
-				// tick may predate the instances it now has; keep them.
-				want = max(want, rs.active())
-			}
+		if isLatest && rs.rec.Status == core.RevisionLoading && rs.rec.ScaleInitialInstances == 0 && rs.rec.ImageDigest != "" && !rs.waiting {
+			rs.setStatus(core.RevisionReady, core.ReasonReady, "")
 		}
-		if rs.woken && rs.rec.Status != core.RevisionFailed && (isServing || r.v.Name == latest.v.Name) {
-			want = max(want, 1)
+		if w, ok := statusUpdate(rs); ok {
+			writes = append(writes, w)
 		}
-		if r.v.Name == latest.v.Name || rs.rec.Status != core.RevisionFailed {
-			c.ensurePulled(rs)
+		status := rs.rec.Status // as it is about to be written
+		if rs.status != "" {
+			status = rs.status
+		}
+		want := desire(wantInput{Status: status, Latest: isLatest, Serving: isServing, Woken: rs.woken,
+			Initial: rs.rec.ScaleInitialInstances, Auto: rs.autoWant, Active: rs.active(), ServingFor: now.Sub(rs.since), StableWindow: c.cfg.StableWindow})
+		if isLatest || status != core.RevisionFailed {
+			c.ensurePulled(ctx, rs)
 		}
 		c.publish(rs)
 		*steps = append(*steps, step{rs, want})
 	}
+	c.mu.Unlock()
+	for _, w := range writes {
+		c.writeStatus(ctx, w)
+	}
 	routes[core.AppHost(a.Name, p, c.cfg.Platform.Domain)] = router.Route{
-		Revision: RevisionKey(p.ID, serving.v.Name), Public: a.ManagedDomainMappings != core.VisibilityProject,
+		Revision: RevisionKey(p.ID, serving), Public: a.ManagedDomainMappings != core.VisibilityProject,
 	}
 }
 
-// persistStatus writes the status the controller has reached for a
-// revision when it differs from its record. Called with c.mu held.
-func (c *Controller) persistStatus(ctx context.Context, rs *revState) {
+// statusWrite is a revision record to write with the status the controller
+// has reached.
+type statusWrite struct {
+	rs      *revState
+	want    core.Revision
+	version uint64
+}
+
+// statusUpdate is the write that brings a revision's record to the status
+// the controller has reached, if it differs. Called with c.mu held.
+func statusUpdate(rs *revState) (statusWrite, bool) {
 	want := rs.rec
 	if rs.status != "" {
 		want.Status, want.Reason, want.Message = rs.status, rs.reason, rs.message
@@ -494,20 +486,30 @@ func (c *Controller) persistStatus(ctx context.Context, rs *revState) {
 		want.ImageDigest = rs.digest
 	}
 	if want.Status == rs.rec.Status && want.Reason == rs.rec.Reason && want.Message == rs.rec.Message && want.ImageDigest == rs.rec.ImageDigest {
-		return
+		return statusWrite{}, false
 	}
-	b, _ := json.Marshal(want)
-	rec, err := c.cfg.Store.Replace(ctx, core.Ref{Project: rs.project.ID, Kind: core.KindRevision, Name: want.Name}, b, rs.version)
+	return statusWrite{rs, want, rs.version}, true
+}
+
+// writeStatus writes a revision's status; the record becomes the
+// controller's unless it changed meanwhile.
+func (c *Controller) writeStatus(ctx context.Context, w statusWrite) {
+	b, _ := json.Marshal(w.want)
+	rec, err := c.cfg.Store.Replace(ctx, core.Ref{Project: w.rs.project.ID, Kind: core.KindRevision, Name: w.want.Name}, b, w.version)
 	if err != nil {
-		if !errors.Is(err, core.ErrNotFound) {
-			c.log.Warn("record revision status", "revision", rs.key, "err", err)
+		if !errors.Is(err, core.ErrNotFound) && !errors.Is(err, core.ErrConflict) {
+			c.log.Warn("record revision status", "revision", w.rs.key, "err", err)
 		}
 		return
 	}
-	if want.Status != rs.rec.Status {
-		c.log.Info("revision status", "project", rs.project.ID, "revision", want.Name, "status", want.Status, "reason", want.Reason)
+	if w.want.Status != w.rs.rec.Status {
+		c.log.Info("revision status", "project", w.rs.project.ID, "revision", w.want.Name, "status", w.want.Status, "reason", w.want.Reason)
 	}
-	rs.rec, rs.version = want, rec.Version
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w.rs.version == w.version {
+		w.rs.rec, w.rs.version = w.want, rec.Version
+	}
 }
 
 // Instances returns the instances of an app as observed now.

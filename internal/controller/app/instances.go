@@ -125,20 +125,21 @@ func (c *Controller) publish(rs *revState) {
 
 // ensurePulled pins the revision's image (once; again every 10s while the
 // pull fails). Called with c.mu held.
-func (c *Controller) ensurePulled(rs *revState) {
+func (c *Controller) ensurePulled(ctx context.Context, rs *revState) {
 	if rs.rec.ImageDigest != "" || rs.digest != "" || rs.pulling || c.cfg.Now().Before(rs.nextPull) {
 		return
 	}
 	rs.pulling = true
 	project, spec := rs.project.ID, rs.rec.AppSpec
 	c.log.Debug("pinning image", "revision", rs.key, "image", spec.ImageReference)
-	go func() {
-		ctx := c.ctx
+	c.wg.Go(func() {
 		auth, fail := runenv.PullAuth(ctx, c.cfg.Store, project, spec.ImageSecret)
 		var pinned string
 		var err error
 		if fail == nil {
-			pinned, err = c.cfg.Engine.Pull(ctx, project, spec.ImageReference, auth)
+			ectx, cancel := context.WithTimeout(ctx, engineStartTimeout)
+			pinned, err = c.cfg.Engine.Pull(ectx, project, spec.ImageReference, auth)
+			cancel()
 		}
 		c.mu.Lock()
 		rs.pulling = false
@@ -163,12 +164,28 @@ func (c *Controller) ensurePulled(rs *revState) {
 		}
 		c.mu.Unlock()
 		c.poke()
-	}()
+	})
+}
+
+// Engine calls are bounded: a start (with its pull) by engineStartTimeout,
+// anything else by engineTimeout.
+const (
+	engineStartTimeout = 5 * time.Minute
+	engineTimeout      = 30 * time.Second
+)
+
+// remove removes an instance, also while the controller stops.
+func (c *Controller) remove(ctx context.Context, project, id string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), engineTimeout)
+	defer cancel()
+	if err := c.cfg.Engine.Remove(ctx, project, id); err != nil {
+		c.log.Warn("remove instance", "instance", id, "err", err)
+	}
 }
 
 // converge starts or drains instances toward want, and keeps one prepared
 // instance for a serving revision at zero. Called with c.mu held.
-func (c *Controller) converge(rs *revState, want int) {
+func (c *Controller) converge(ctx context.Context, rs *revState, want int) {
 	active := rs.active()
 	now := c.cfg.Now()
 	want = c.claim(rs, active, want)
@@ -178,19 +195,19 @@ func (c *Controller) converge(rs *revState, want int) {
 	}
 	for ; active < want && digest != "" && !rs.gone && !now.Before(rs.nextStart); active++ {
 		if in := rs.prepared(); in != nil {
-			c.startPrepared(rs, in)
+			c.startPrepared(ctx, rs, in)
 		} else {
-			c.start(rs, digest)
+			c.start(ctx, rs, digest)
 		}
 	}
 	keepPrepared := rs.serving && !rs.gone && rs.rec.Status == core.RevisionReady && digest != ""
 	for _, in := range rs.insts {
 		if in.phase == phasePrepared && !keepPrepared {
-			c.discard(rs, in)
+			c.discard(ctx, rs, in)
 		}
 	}
 	if keepPrepared && !c.noPrepare && want == 0 && active == 0 && !rs.preparing && rs.prepared() == nil && !now.Before(rs.nextStart) {
-		c.prepare(rs, digest)
+		c.prepare(ctx, rs, digest)
 	}
 	if active <= want {
 		return
@@ -212,7 +229,7 @@ func (c *Controller) converge(rs *revState, want int) {
 		return c.cfg.Router.InFlight(rs.key, a.id) - c.cfg.Router.InFlight(rs.key, b.id)
 	})
 	for _, in := range cand[:active-want] {
-		c.drain(rs, in)
+		c.drain(ctx, rs, in)
 	}
 }
 
@@ -242,19 +259,20 @@ func (c *Controller) claim(rs *revState, active, want int) int {
 // prepare creates an instance up to its process, so that the next request
 // to a revision at zero only waits for the process to start. Called with
 // c.mu held.
-func (c *Controller) prepare(rs *revState, image string) {
+func (c *Controller) prepare(ctx context.Context, rs *revState, image string) {
 	id := rs.rec.Name + "-" + randomSuffix()
 	in := &inst{id: id, phase: phasePrepared}
 	rs.insts[id] = in
 	rs.preparing = true
 	p, spec := rs.project, rs.rec
-	go func() {
-		ctx := c.ctx
+	c.wg.Go(func() {
 		es, fail := c.instanceSpec(ctx, p, spec, id, image)
 		var observed engine.Instance
 		var err error
 		if fail == nil {
-			observed, err = c.cfg.Engine.Prepare(ctx, es)
+			ectx, cancel := context.WithTimeout(ctx, engineStartTimeout)
+			observed, err = c.cfg.Engine.Prepare(ectx, es)
+			cancel()
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -267,53 +285,51 @@ func (c *Controller) prepare(rs *revState, image string) {
 		if fail != nil || err != nil {
 			c.log.Debug("instance not prepared", "instance", id, "err", err)
 			delete(rs.insts, id)
-			go c.cfg.Engine.Remove(context.WithoutCancel(ctx), p.ID, id)
+			c.wg.Go(func() { c.remove(ctx, p.ID, id) })
 			rs.nextStart = c.cfg.Now().Add(time.Second)
 			return
 		}
 		if rs.insts[id] == in && in.phase == phasePrepared {
 			in.ip = observed.IP
 		}
-	}()
+	})
 }
 
 // startPrepared starts the process of a prepared instance. Called with
 // c.mu held.
-func (c *Controller) startPrepared(rs *revState, in *inst) {
+func (c *Controller) startPrepared(ctx context.Context, rs *revState, in *inst) {
 	in.phase, in.created = phaseStarting, c.cfg.Now()
 	project := rs.project.ID
 	c.log.Debug("starting a prepared instance", "instance", in.id)
-	go func() {
-		_, err := c.cfg.Engine.Run(c.ctx, engine.Spec{ID: in.id, Project: project})
+	c.wg.Go(func() {
+		ectx, cancel := context.WithTimeout(ctx, engineStartTimeout)
+		_, err := c.cfg.Engine.Run(ectx, engine.Spec{ID: in.id, Project: project})
+		cancel()
 		if err != nil {
 			c.log.Warn("prepared instance did not start", "instance", in.id, "err", err)
 			c.mu.Lock()
 			delete(rs.insts, in.id)
 			rs.nextStart = c.cfg.Now().Add(time.Second)
 			c.mu.Unlock()
-			c.cfg.Engine.Remove(context.WithoutCancel(c.ctx), project, in.id)
+			c.remove(ctx, project, in.id)
 			c.poke()
 			return
 		}
-		c.waitReady(rs, in)
+		c.waitReady(ctx, rs, in)
 		c.poke()
-	}()
+	})
 }
 
 // discard removes a prepared instance. Called with c.mu held.
-func (c *Controller) discard(rs *revState, in *inst) {
+func (c *Controller) discard(ctx context.Context, rs *revState, in *inst) {
 	delete(rs.insts, in.id)
 	project := rs.project.ID
-	go func() {
-		if err := c.cfg.Engine.Remove(context.WithoutCancel(c.ctx), project, in.id); err != nil {
-			c.log.Warn("remove prepared instance", "instance", in.id, "err", err)
-		}
-	}()
+	c.wg.Go(func() { c.remove(ctx, project, in.id) })
 }
 
 // discardPrepared removes a project's prepared instances, whose environment
 // and files may be out of date after a secret or config map changed.
-func (c *Controller) discardPrepared(project string) {
+func (c *Controller) discardPrepared(ctx context.Context, project string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, rs := range c.revs {
@@ -322,7 +338,7 @@ func (c *Controller) discardPrepared(project string) {
 		}
 		for _, in := range rs.insts {
 			if in.phase == phasePrepared {
-				c.discard(rs, in)
+				c.discard(ctx, rs, in)
 			}
 		}
 	}
@@ -339,19 +355,20 @@ func randomSuffix() string {
 }
 
 // start creates an instance and probes it until ready. Called with c.mu held.
-func (c *Controller) start(rs *revState, image string) {
+func (c *Controller) start(ctx context.Context, rs *revState, image string) {
 	id := rs.rec.Name + "-" + randomSuffix()
 	in := &inst{id: id, phase: phaseStarting, created: c.cfg.Now()}
 	rs.insts[id] = in
 	p, spec := rs.project, rs.rec
-	go func() {
-		ctx := c.ctx
+	c.wg.Go(func() {
 		es, fail := c.instanceSpec(ctx, p, spec, id, image)
 		var ip string
 		var err error
 		if fail == nil {
+			ectx, cancel := context.WithTimeout(ctx, engineStartTimeout)
 			var observed engine.Instance
-			observed, err = c.cfg.Engine.Run(ctx, es)
+			observed, err = c.cfg.Engine.Run(ectx, es)
+			cancel()
 			ip = observed.IP
 		}
 		c.mu.Lock()
@@ -376,7 +393,7 @@ func (c *Controller) start(rs *revState, image string) {
 			if errors.Is(err, engine.ErrNoCommand) && rs.rec.Status != core.RevisionReady {
 				rs.setStatus(core.RevisionFailed, core.ReasonContainerExit(127), err.Error())
 			}
-			go c.cfg.Engine.Remove(context.WithoutCancel(ctx), p.ID, id)
+			c.wg.Go(func() { c.remove(ctx, p.ID, id) })
 			rs.nextStart = c.cfg.Now().Add(time.Second)
 		default:
 			rs.waiting = false
@@ -384,10 +401,10 @@ func (c *Controller) start(rs *revState, image string) {
 		}
 		c.mu.Unlock()
 		if fail == nil && err == nil {
-			c.waitReady(rs, in)
+			c.waitReady(ctx, rs, in)
 		}
 		c.poke()
-	}()
+	})
 }
 
 // instanceSpec is what an instance of a revision runs.
@@ -416,7 +433,7 @@ func (c *Controller) instanceSpec(ctx context.Context, p core.Project, r core.Re
 
 // waitReady probes a starting instance fast (every 5 ms) until its
 // readiness probe passes, it exits, or the start timeout passes.
-func (c *Controller) waitReady(rs *revState, in *inst) {
+func (c *Controller) waitReady(ctx context.Context, rs *revState, in *inst) {
 	c.mu.Lock()
 	probe, ip := rs.rec.Readiness(), in.ip
 	c.mu.Unlock()
@@ -425,7 +442,7 @@ func (c *Controller) waitReady(rs *revState, in *inst) {
 	defer wait.Stop()
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-wait.C:
 		}
@@ -435,13 +452,13 @@ func (c *Controller) waitReady(rs *revState, in *inst) {
 		if !alive {
 			return
 		}
-		if ip != "" && c.cfg.Probe(c.ctx, probe, ip, 250*time.Millisecond) == nil {
+		if ip != "" && c.cfg.Probe(ctx, probe, ip, 250*time.Millisecond) == nil {
 			break
 		}
 		if time.Now().After(deadline) {
 			c.mu.Lock()
 			rs.setStatus(core.RevisionFailed, core.ReasonInitialScaleNever, "no instance passed its readiness probe within "+c.cfg.StartTimeout.String())
-			c.drain(rs, in)
+			c.drain(ctx, rs, in)
 			c.mu.Unlock()
 			return
 		}
@@ -521,7 +538,7 @@ func (c *Controller) probe(ctx context.Context) {
 			in.probing = true
 			ready := rs.rec.Readiness()
 			live, hasLive := rs.rec.Liveness()
-			go func() {
+			c.wg.Go(func() {
 				rerr := c.cfg.Probe(ctx, ready, in.ip, 0)
 				var lerr error
 				if hasLive {
@@ -545,7 +562,7 @@ func (c *Controller) probe(ctx context.Context) {
 				if lerr != nil {
 					if in.liveFails++; in.liveFails >= live.FailureThreshold && in.phase == phaseReady {
 						c.log.Warn("instance failed its liveness probe; restarting it", "instance", in.id, "err", lerr)
-						c.drain(rs, in)
+						c.drain(ctx, rs, in)
 						changed = true
 					}
 				} else {
@@ -554,7 +571,7 @@ func (c *Controller) probe(ctx context.Context) {
 				if changed {
 					c.poke()
 				}
-			}()
+			})
 		}
 	}
 }
@@ -562,7 +579,7 @@ func (c *Controller) probe(ctx context.Context) {
 // drain takes an instance out of rotation, waits for its requests to
 // finish, then stops it (SIGTERM, SIGKILL after the request timeout) and
 // removes it. Called with c.mu held.
-func (c *Controller) drain(rs *revState, in *inst) {
+func (c *Controller) drain(ctx context.Context, rs *revState, in *inst) {
 	if in.phase == phaseDraining {
 		return
 	}
@@ -570,16 +587,26 @@ func (c *Controller) drain(rs *revState, in *inst) {
 	timeout := time.Duration(rs.rec.ScaleRequestTimeout) * time.Second
 	c.publish(rs)
 	project := rs.project.ID
-	go func() {
-		ctx := context.WithoutCancel(c.ctx)
+	c.wg.Go(func() {
+		// Requests in flight finish first, within the request timeout. If
+		// the controller stops meanwhile, the instance is left to the next
+		// start's adopt.
 		deadline := time.Now().Add(timeout)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
 		for c.cfg.Router.InFlight(rs.key, in.id) > 0 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
 		}
-		if err := c.cfg.Engine.Stop(ctx, project, in.id, timeout); err != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+engineTimeout)
+		defer cancel()
+		if err := c.cfg.Engine.Stop(sctx, project, in.id, timeout); err != nil {
 			c.log.Debug("stop instance", "instance", in.id, "err", err)
 		}
-		if err := c.cfg.Engine.Remove(ctx, project, in.id); err != nil {
+		if err := c.cfg.Engine.Remove(sctx, project, in.id); err != nil {
 			c.log.Warn("remove instance", "instance", in.id, "err", err)
 			return // the next adopt or restart collects it
 		}
@@ -587,7 +614,7 @@ func (c *Controller) drain(rs *revState, in *inst) {
 		delete(rs.insts, in.id)
 		c.mu.Unlock()
 		c.poke()
-	}()
+	})
 }
 
 // exited handles an instance that exited on its own.
@@ -603,7 +630,7 @@ func (c *Controller) exited(ctx context.Context, ev engine.Event) {
 		wasReady := in.phase == phaseReady
 		in.phase = phaseDraining
 		delete(rs.insts, ev.ID)
-		go c.cfg.Engine.Remove(context.WithoutCancel(ctx), ev.Project, ev.ID)
+		c.wg.Go(func() { c.remove(ctx, ev.Project, ev.ID) })
 		rs.exits++
 		// Back off 1 s, 2 s, 4 s … up to 30 s while instances keep exiting.
 		rs.nextStart = c.cfg.Now().Add(min(time.Second<<min(rs.exits-1, 5), 30*time.Second))
@@ -699,7 +726,7 @@ func (c *Controller) adopt(ctx context.Context) {
 			rs.autoWant++ // until the autoscaler has seen a window, keep what runs
 			c.mu.Unlock()
 			c.log.Info("adopted instance", "instance", e.ID)
-			go func() { c.waitReady(rs, in); c.poke() }()
+			c.wg.Go(func() { c.waitReady(ctx, rs, in); c.poke() })
 		}
 	}
 }

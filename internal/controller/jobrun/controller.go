@@ -293,6 +293,8 @@ func (c *Controller) pruneImages(ctx context.Context, project string) {
 
 func (c *Controller) removeInstance(ctx context.Context, project string, in engine.Instance) {
 	if in.State == engine.StateRunning {
+		ctx, cancel := context.WithTimeout(ctx, 40*time.Second)
+		defer cancel()
 		if err := c.cfg.Engine.Stop(ctx, project, in.ID, 10*time.Second); err != nil {
 			c.log.Warn("stop instance of a deleted run", "instance", in.ID, "err", err)
 		}
@@ -367,8 +369,7 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	now := c.cfg.Now().UTC()
 	before := string(rec.Value)
 
-	switch {
-	case !p.Usable():
+	if !p.Usable() {
 		// A soft-deleted project keeps its runs as they are (it refuses
 		// writes) with nothing running; a restore resumes them.
 		if err := c.stopAll(ctx, k, observed); err != nil {
@@ -376,48 +377,23 @@ func (c *Controller) step(ctx context.Context, k key) error {
 		}
 		c.setRunning(k, 0)
 		return nil
-	case run.RunMode == core.ModeTask && !run.StartTime.IsZero() && now.Sub(run.StartTime) >= time.Duration(run.ScaleMaxExecutionTime)*time.Second:
+	}
+	view := View{Instances: byID, BackingOff: c.backingOff(k.run, now)}
+	pl := plan(&run, view, now)
+	if pl.Stop {
 		if err := c.stopAll(ctx, k, observed); err != nil {
 			return err
 		}
-		c.endRun(&run, now, core.ReasonMaxExecutionTime)
-	default:
-		c.observe(&run, byID, now)
 	}
-
 	if isArrays {
 		return c.stepArray(ctx, arrays, p, ref, rec, &run, byID, before, now)
 	}
-
 	// Start what should run, within the server-wide cap, the project's
 	// share of it and its quota.
-	var toStart []int
+	toStart := pl.Restart
 	if !run.Finished() {
-		running := 0
-		var pending []int
-		indices, _ := core.ParseArraySpec(run.ScaleArraySpec)
-		for _, i := range indices {
-			s := run.Indices[i]
-			switch s.Status {
-			case core.IndexRunning:
-				running++
-				id := core.InstanceName(run.Name, i, s.Retries)
-				if in, ok := byID[id]; (!ok || in.State == engine.StateCreated) && !c.createWaiting(id, now) {
-					toStart = append(toStart, i) // decided before a crash, or retried: (re)start
-				}
-			case core.IndexPending:
-				pending = append(pending, i)
-			}
-		}
-		n := c.budget(k, &run, running, len(pending), now)
-		for _, i := range pending[:n] {
-			s := run.Indices[i]
-			s.Status, s.StartedAt = core.IndexRunning, now
-			toStart = append(toStart, i)
-		}
-		if len(toStart) > 0 && run.StartTime.IsZero() {
-			run.StartTime = now
-		}
+		n := c.budget(k, &run, pl.Running, len(pl.Pending), now)
+		toStart = append(toStart, admit(&run, pl.Pending[:n], now)...)
 	}
 	run.Summarize(now)
 	c.countRunning(k, &run)
@@ -438,18 +414,7 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	if len(failures) == 0 {
 		return nil
 	}
-	for i, f := range failures {
-		s := run.Indices[i]
-		if f.later {
-			continue
-		}
-		if f.wait {
-			s.Status, s.StartedAt = core.IndexPending, time.Time{}
-			run.Reason = f.reason
-			continue
-		}
-		s.Status, s.FinishedAt, s.LastFailureReason = core.IndexFailed, now, f.reason
-	}
+	settle(&run, failures, now)
 	run.Summarize(now)
 	c.countRunning(k, &run)
 	b, _ = json.Marshal(run)
@@ -490,56 +455,6 @@ func (c *Controller) stepArray(ctx context.Context, arrays engine.Arrays, p core
 	}
 	_, err := c.cfg.Store.Replace(ctx, ref, b, rec.Version)
 	return err
-}
-
-// observe folds the engine's view into the run: exits become successes,
-// retries or failures.
-func (c *Controller) observe(run *core.JobRun, byID map[string]engine.Instance, now time.Time) {
-	for i, s := range run.Indices {
-		if s.Status != core.IndexRunning {
-			continue
-		}
-		in, ok := byID[core.InstanceName(run.Name, i, s.Retries)]
-		if !ok || in.State != engine.StateExited {
-			continue
-		}
-		if in.ExitCode == 0 {
-			s.Status, s.FinishedAt = core.IndexSucceeded, nonZero(in.FinishedAt, now)
-			continue
-		}
-		reason := core.ReasonExitCode(in.ExitCode)
-		switch {
-		case in.OOMKilled:
-			reason = core.ReasonOOMKilled
-		case in.Evicted == engine.EvictedEphemeralStorage:
-			reason = core.ReasonEphemeralStorage
-		}
-		s.LastFailureReason = reason
-		if run.RunMode == core.ModeDaemon || s.Retries < run.ScaleRetryLimit {
-			s.Retries++ // the next attempt starts below
-			s.StartedAt = now
-			continue
-		}
-		s.Status, s.FinishedAt = core.IndexFailed, nonZero(in.FinishedAt, now)
-	}
-	run.Reason = ""
-}
-
-func nonZero(t, def time.Time) time.Time {
-	if t.IsZero() || t.Year() < 2000 {
-		return def
-	}
-	return t.UTC()
-}
-
-// endRun finishes a run early: unfinished indices fail with reason.
-func (c *Controller) endRun(run *core.JobRun, now time.Time, reason string) {
-	for _, s := range run.Indices {
-		if s.Status == core.IndexPending || s.Status == core.IndexRunning {
-			s.Status, s.FinishedAt, s.LastFailureReason = core.IndexFailed, now, reason
-		}
-	}
-	run.Status, run.CompletionTime, run.Reason = core.RunFailed, now, reason
 }
 
 // stopAll stops what runs of a run: the array, on an engine that runs

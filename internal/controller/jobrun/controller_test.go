@@ -7,11 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/fake"
 	"github.com/coligo/coligo/internal/keys"
 	"github.com/coligo/coligo/internal/quota"
@@ -136,6 +138,24 @@ func (h *harness) wait(project, name, what string, ok func(core.JobRun) bool) co
 	}
 }
 
+// exit ends an instance with code once it runs: a run records an attempt
+// before it starts its instance.
+func (h *harness) exit(project, id string, code int) {
+	h.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		ins, _ := h.eng.List(context.Background(), project, nil)
+		if slices.ContainsFunc(ins, func(in engine.Instance) bool { return in.ID == id && in.State == engine.StateRunning }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("instance %s does not run within 10 s", id)
+		}
+	}
+	if err := h.eng.Exit(project, id, code, false); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 func counts(run core.JobRun) map[string]int {
 	out := map[string]int{}
 	for _, s := range run.Indices {
@@ -206,17 +226,13 @@ func TestDaemon(t *testing.T) {
 	h.submit("p", "d", core.RunSpec{RunCommands: []string{"sleep", "1000"}, RunMode: core.ModeDaemon})
 	h.wait("p", "d", "running", running(1))
 	for retry := range 3 {
-		if err := h.eng.Exit("p", core.InstanceName("d", 0, retry), 1, false); err != nil {
-			t.Fatal(err)
-		}
+		h.exit("p", core.InstanceName("d", 0, retry), 1)
 		h.wait("p", "d", "restarted", func(r core.JobRun) bool {
 			s := r.Indices[0]
 			return s.Status == core.IndexRunning && s.Retries == retry+1 && s.LastFailureReason == "ContainerExitedCode1"
 		})
 	}
-	if err := h.eng.Exit("p", core.InstanceName("d", 0, 3), 0, false); err != nil {
-		t.Fatal(err)
-	}
+	h.exit("p", core.InstanceName("d", 0, 3), 0)
 	run := h.wait("p", "d", "completed", func(r core.JobRun) bool { return r.Finished() })
 	if run.Status != core.RunCompleted || h.eng.Starts() != 4 {
 		t.Errorf("daemon after exit 0: %s after %d starts", run.Status, h.eng.Starts())
@@ -238,9 +254,7 @@ func TestFairShare(t *testing.T) {
 		t.Errorf("b waits for slots with reason %q", r.Reason)
 	}
 	// A slot frees in a: b holds fewer (1 against 2), so b gets it.
-	if err := h.eng.Exit("a", core.InstanceName("big", 0, 0), 0, false); err != nil {
-		t.Fatal(err)
-	}
+	h.exit("a", core.InstanceName("big", 0, 0), 0)
 	h.wait("b", "small", "the freed slot", running(2))
 	if n := counts(h.run("a", "big"))[core.IndexRunning]; n != 2 {
 		t.Errorf("a holds %d, want 2 after b took the freed slot", n)
@@ -262,9 +276,7 @@ func TestQuota(t *testing.T) {
 	}
 	ledger.Set("p", "an-app-revision", quota.Amount{})
 	h.wait("p", "r", "the app's room taken", running(3))
-	if err := h.eng.Exit("p", core.InstanceName("r", 0, 0), 0, false); err != nil {
-		t.Fatal(err)
-	}
+	h.exit("p", core.InstanceName("r", 0, 0), 0)
 	run = h.wait("p", "r", "the last index running", func(r core.JobRun) bool { return r.Indices[3].Status == core.IndexRunning })
 	if run.Reason != "" {
 		t.Errorf("reason with nothing waiting: %q", run.Reason)
@@ -280,9 +292,7 @@ func TestCrashReplay(t *testing.T) {
 	h.submit("p", "r", core.RunSpec{RunCommands: []string{"sleep", "1000"}, ScaleArraySpec: "0-2"})
 	h.wait("p", "r", "running", running(3))
 	h.stop()
-	if err := h.eng.Exit("p", core.InstanceName("r", 1, 0), 0, false); err != nil {
-		t.Fatal(err)
-	}
+	h.exit("p", core.InstanceName("r", 1, 0), 0)
 	h.start()
 	run := h.wait("p", "r", "the exit seen", func(r core.JobRun) bool { return r.Indices[1].Status == core.IndexSucceeded })
 	if counts(run)[core.IndexRunning] != 2 || h.eng.Starts() != 3 {
@@ -292,9 +302,7 @@ func TestCrashReplay(t *testing.T) {
 	// still seen.
 	h.eng.Restart()
 	for _, i := range []int{0, 2} {
-		if err := h.eng.Exit("p", core.InstanceName("r", i, 0), 0, false); err != nil {
-			t.Fatal(err)
-		}
+		h.exit("p", core.InstanceName("r", i, 0), 0)
 	}
 	if run := h.wait("p", "r", "completed", func(r core.JobRun) bool { return r.Finished() }); run.Status != core.RunCompleted {
 		t.Errorf("run after the engine's restart: %s", run.Status)

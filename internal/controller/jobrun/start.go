@@ -77,6 +77,8 @@ func (c *Controller) pin(ctx context.Context, project string, run *core.JobRun, 
 	if ok {
 		return pinned, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, engineStartTimeout)
+	defer cancel()
 	pinned, err := c.cfg.Engine.Pull(ctx, project, run.ImageReference, auth)
 	if err != nil {
 		return "", err
@@ -113,6 +115,8 @@ func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			ctx, cancel := context.WithTimeout(ctx, engineStartTimeout)
+			defer cancel()
 			_, err := c.cfg.Engine.Run(ctx, spec)
 			if err == nil {
 				c.mu.Lock()
@@ -170,6 +174,9 @@ func (c *Controller) startArray(ctx context.Context, arrays engine.Arrays, p cor
 	c.mu.Unlock()
 	return nil
 }
+
+// engineStartTimeout bounds an instance's start, its pull included.
+const engineStartTimeout = 5 * time.Minute
 
 // Creates of one instance that fail are tried again every createBackoff
 // for createGiveUp, then its index fails with ContainerCreateFailed.
