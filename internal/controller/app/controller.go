@@ -79,7 +79,7 @@ type Config struct {
 	StartTimeout time.Duration // a revision that has no ready instance by then fails; default 10m
 	// Probe runs a readiness or liveness probe once; default Check.
 	Probe func(ctx context.Context, p core.Probe, ip string, timeout time.Duration) error
-	Now          func() time.Time
+	Now   func() time.Time
 }
 
 // Controller converges apps. Create it with New and call Wake from the
@@ -95,7 +95,7 @@ type Controller struct {
 	wake     chan string
 	kick     chan struct{}
 	wg       sync.WaitGroup // every goroutine the controller starts; Run waits for them
-	synced   chan struct{} // closed after the first sync
+	synced   chan struct{}  // closed after the first sync
 	// noPrepare is set when the engine cannot prepare instances (Kubernetes):
 	// a cold start then runs the instance whole.
 	noPrepare bool
