@@ -41,6 +41,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	AppendAudit(ctx context.Context, ev core.AuditEvent, name string) error
 	VerifyAudit(ctx context.Context) (core.AuditReport, error)
+	Backup(ctx context.Context, w io.Writer, size func(int64)) (int64, error)
 	BeginDEKRotation(ctx context.Context, projectID string) (bool, error)
 	ListAudit(ctx context.Context, project string, after uint64, limit int) ([]core.AuditEvent, bool, error)
 	AuditTarget(ctx context.Context, ev core.AuditEvent) (string, error)
@@ -196,6 +197,7 @@ func New(cfg Config) *API {
 
 	a.handle("GET /v2/audit_events", a.listAuditEvents, true)
 	a.handle("GET /v2/audit_events/verify", a.verifyAuditEvents, true)
+	a.handle("GET /v2/admin/backup", a.backup, true)
 	a.handle("POST /v2/key_providers/{name}/rotate", a.rotateRootKey, true)
 	a.handle("GET /v2/tokens", a.listTokens, true)
 	a.handle("POST /v2/tokens", a.createToken, true)

@@ -50,6 +50,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	f.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "serve TLS with a self-signed certificate generated into the data dir")
+	f.StringVar(&cfg.Restore, "restore", "", "a backup (coligo admin backup) to restore as the store of a data dir that has none; the root key must be the backup's (in the data dir, or --root-key-file)")
 	f.StringVar(&cfg.RootKeyFile, "root-key-file", "", "32-byte root key file (default: <data-dir>/root.key, created on first start)")
 	f.StringVar(&cfg.AuditKeyFile, "audit-key-file", "", "32-byte key of the audit log's name hashes and chain anchors (default: <data-dir>/audit.key, created on first start)")
 	f.DurationVar(&cfg.AuditRetention, "audit-retention", 0, "remove audit events older than this (0 keeps them forever); each removal is itself an audit event")

@@ -24,6 +24,7 @@ type Server struct {
 	TLSKey              string
 	TLSSelfSigned       bool
 	RootKeyFile         string
+	Restore             string        // a backup to make the store of an empty data dir
 	AuditKeyFile        string        // "" : <data-dir>/audit.key
 	AuditRetention      time.Duration // 0 keeps audit events forever
 	SoftDeleteRetention time.Duration

@@ -25,7 +25,8 @@ const (
 	AuditKeyRewrap      = "key.rewrap"           // a project's data key was wrapped by a new root key version
 	AuditKeyUnavailable = "key_provider.failure" // a key provider stopped answering (target: provider)
 	AuditKeyRecovered   = "key_provider.recovered"
-	AuditPrune          = "audit.prune" // events older than the retention were removed (target: "through <seq>")
+	AuditPrune          = "audit.prune"  // events older than the retention were removed (target: "through <seq>")
+	AuditBackup         = "store.backup" // an admin took a copy of the store
 )
 
 // Outcomes of an audited call.

@@ -71,6 +71,16 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if keyFile == "" {
 		keyFile, create = filepath.Join(cfg.DataDir, RootKeyFile), true
 	}
+	if cfg.Restore != "" {
+		// A new root key could open nothing of the backup.
+		if _, err := os.Stat(keyFile); err != nil {
+			return fmt.Errorf("--restore needs the root key of the backup's server at %s (or --root-key-file): %w", keyFile, err)
+		}
+		if err := store.Restore(cfg.Restore, filepath.Join(cfg.DataDir, StoreFile)); err != nil {
+			return err
+		}
+		log.Info("store restored from a backup", "backup", cfg.Restore)
+	}
 	root, err := keys.LoadOrCreateLocal(keyFile, filepath.Join(cfg.DataDir, RootKeyArchive), create)
 	if err != nil {
 		return err
