@@ -1,11 +1,14 @@
 # coligo — see README.md. The two commands a new user needs: make demo, make test.
 export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
+# The build's version, in `coligo version`, /v2/info and coligo_build_info.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDVERSION := -X github.com/coligo/coligo/internal/version.Version=$(VERSION)
 
 .PHONY: build demo test bench fuzz clean
 
 build:
-	$(GO) build -o bin/coligo ./cmd/coligo
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDVERSION)" -o bin/coligo ./cmd/coligo
 	$(GO) build -o bin/coligo-kms-pkcs11 ./cmd/coligo-kms-pkcs11
 	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/coligo-init ./cmd/coligo-init
 

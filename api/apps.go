@@ -259,3 +259,27 @@ func (c *Client) AppLogs(ctx context.Context, project, app, instance string, fol
 	}
 	return c.stream(ctx, appPath(project, app, "logs"), q, w)
 }
+
+// AllApps lists every app of a project, following every page.
+func (c *Client) AllApps(ctx context.Context, project string) ([]App, error) {
+	return all(func(o ListOptions) ([]App, *PageRef, error) {
+		page, err := c.ListApps(ctx, project, o)
+		return page.Apps, page.Next, err
+	})
+}
+
+// AllAppRevisions lists every revision of an app, following every page.
+func (c *Client) AllAppRevisions(ctx context.Context, project, app string) ([]AppRevision, error) {
+	return all(func(o ListOptions) ([]AppRevision, *PageRef, error) {
+		page, err := c.ListAppRevisions(ctx, project, app, o)
+		return page.Revisions, page.Next, err
+	})
+}
+
+// AllAppInstances lists every instance of an app, following every page.
+func (c *Client) AllAppInstances(ctx context.Context, project, app string) ([]AppInstance, error) {
+	return all(func(o ListOptions) ([]AppInstance, *PageRef, error) {
+		page, err := c.ListAppInstances(ctx, project, app, o)
+		return page.Instances, page.Next, err
+	})
+}

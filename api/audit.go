@@ -48,19 +48,10 @@ func (c *Client) ListAuditEvents(ctx context.Context, o ListOptions, project str
 
 // AllAuditEvents follows next.start until the last page.
 func (c *Client) AllAuditEvents(ctx context.Context, project string) ([]AuditEvent, error) {
-	var all []AuditEvent
-	o := ListOptions{Limit: 100}
-	for {
+	return all(func(o ListOptions) ([]AuditEvent, *PageRef, error) {
 		page, err := c.ListAuditEvents(ctx, o, project)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page.AuditEvents...)
-		if page.Next == nil {
-			return all, nil
-		}
-		o.Start = page.Next.Start
-	}
+		return page.AuditEvents, page.Next, err
+	})
 }
 
 // RotateRootKey gives a key provider's root key a new version (admin); the

@@ -152,6 +152,21 @@ func (c *Client) stream(ctx context.Context, path string, q url.Values, w io.Wri
 	return err
 }
 
+// Info is which build of coligo serves.
+type Info struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version"`
+}
+
+// Info asks the server which build it is.
+func (c *Client) Info(ctx context.Context) (*Info, error) {
+	var out Info
+	if _, err := c.Do(ctx, http.MethodGet, "/info", nil, nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // CreateProject creates a project; it starts in status "creating".
 func (c *Client) CreateProject(ctx context.Context, p ProjectPrototype) (*Project, error) {
 	var out Project
@@ -172,18 +187,26 @@ func (c *Client) ListProjects(ctx context.Context, o ListOptions, includeDeleted
 
 // AllProjects follows next.start until the last page.
 func (c *Client) AllProjects(ctx context.Context, includeDeleted bool) ([]Project, error) {
-	var all []Project
+	return all(func(o ListOptions) ([]Project, *PageRef, error) {
+		page, err := c.ListProjects(ctx, o, includeDeleted)
+		return page.Projects, page.Next, err
+	})
+}
+
+// all gathers every page of a list, 100 items at a time.
+func all[T any](list func(ListOptions) ([]T, *PageRef, error)) ([]T, error) {
+	var out []T
 	o := ListOptions{Limit: 100}
 	for {
-		page, err := c.ListProjects(ctx, o, includeDeleted)
+		items, next, err := list(o)
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, page.Projects...)
-		if page.Next == nil {
-			return all, nil
+		out = append(out, items...)
+		if next == nil || next.Start == "" {
+			return out, nil
 		}
-		o.Start = page.Next.Start
+		o.Start = next.Start
 	}
 }
 
@@ -324,4 +347,21 @@ func ifMatchHeader(tag string) map[string]string {
 		return nil
 	}
 	return map[string]string{"If-Match": tag}
+}
+
+// AllSecrets lists every secret of a project (of format, if not ""),
+// following every page.
+func (c *Client) AllSecrets(ctx context.Context, project, format string) ([]Secret, error) {
+	return all(func(o ListOptions) ([]Secret, *PageRef, error) {
+		page, err := c.ListSecrets(ctx, project, o, format)
+		return page.Secrets, page.Next, err
+	})
+}
+
+// AllConfigMaps lists every config map of a project, following every page.
+func (c *Client) AllConfigMaps(ctx context.Context, project string) ([]ConfigMap, error) {
+	return all(func(o ListOptions) ([]ConfigMap, *PageRef, error) {
+		page, err := c.ListConfigMaps(ctx, project, o)
+		return page.ConfigMaps, page.Next, err
+	})
 }

@@ -97,3 +97,12 @@ func (c *Client) GetEgressIPs(ctx context.Context, project string) (*EgressIPs, 
 	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/egress_ips", nil, nil, nil, &out)
 	return &out, err
 }
+
+// AllAllowedOutboundDestinations lists every allowed outbound destination
+// of a project, following every page.
+func (c *Client) AllAllowedOutboundDestinations(ctx context.Context, project string) ([]AllowedOutboundDestination, error) {
+	return all(func(o ListOptions) ([]AllowedOutboundDestination, *PageRef, error) {
+		page, err := c.ListAllowedOutboundDestinations(ctx, project, o)
+		return page.AllowedOutboundDestinations, page.Next, err
+	})
+}

@@ -211,3 +211,20 @@ func (c *Client) JobRunLogs(ctx context.Context, project, name string, index int
 	}
 	return c.stream(ctx, "/projects/"+esc(project)+"/job_runs/"+esc(name)+"/logs", q, w)
 }
+
+// AllJobs lists every job of a project, following every page.
+func (c *Client) AllJobs(ctx context.Context, project string) ([]Job, error) {
+	return all(func(o ListOptions) ([]Job, *PageRef, error) {
+		page, err := c.ListJobs(ctx, project, o)
+		return page.Jobs, page.Next, err
+	})
+}
+
+// AllJobRuns lists every job run of a project (of job, if not ""),
+// following every page.
+func (c *Client) AllJobRuns(ctx context.Context, project, job string) ([]JobRun, error) {
+	return all(func(o ListOptions) ([]JobRun, *PageRef, error) {
+		page, err := c.ListJobRuns(ctx, project, o, job)
+		return page.JobRuns, page.Next, err
+	})
+}

@@ -28,7 +28,8 @@ echo "== go vet"
 go vet ./...
 
 echo "== build"
-go build -o bin/coligo ./cmd/coligo
+version=$(git describe --always --dirty 2>/dev/null || echo dev)
+CGO_ENABLED=0 go build -ldflags "-X github.com/coligo/coligo/internal/version.Version=$version" -o bin/coligo ./cmd/coligo
 go build -o bin/coligo-kms-pkcs11 ./cmd/coligo-kms-pkcs11
 CGO_ENABLED=0 go build -ldflags "-s -w" -o bin/coligo-init ./cmd/coligo-init # PID 1 of instances, beside coligo
 export COLIGO_BIN=$PWD/bin/coligo COLIGO_KMS_BIN=$PWD/bin/coligo-kms-pkcs11

@@ -19,9 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/netguard"
+	"github.com/coligo/coligo/internal/version"
 )
 
 // Store is what the API needs of the store.
@@ -140,11 +142,15 @@ func New(cfg Config) *API {
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 	}, []string{"method", "route"})
 	cfg.Registry.MustRegister(a.requests, a.latency)
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "coligo_build_info", Help: "The build of coligo that serves: always 1."}, []string{"version", "go_version"})
+	buildInfo.WithLabelValues(version.String(), version.Go()).Set(1)
+	cfg.Registry.MustRegister(buildInfo)
 
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	a.handle("GET /readyz", a.readyz, false)
 	a.handle("GET /metrics", a.metrics(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})), true)
 
+	a.handle("GET /v2/info", a.info, true)
 	a.handle("GET /v2/projects", a.listProjects, true)
 	a.handle("POST /v2/projects", a.createProject, true)
 	a.handle("GET /v2/projects/{project}", a.getProject, true)
@@ -352,6 +358,12 @@ func newTrace() string {
 // each key provider's health (a provider that is down makes only its
 // projects unavailable, 503 key_unavailable, not the server); anyone else
 // learns the status only, not the providers, key ids or their errors.
+// info says which build serves (any valid token).
+func (a *API) info(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, api.Info{Version: version.String(), GoVersion: version.Go()})
+	return nil
+}
+
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := a.cfg.Store.Ping(r.Context()); err != nil {
 		return fmt.Errorf("store: %w", core.ErrUnavailable)

@@ -212,8 +212,8 @@ func (e *env) waitReady(cmd *cobra.Command, c *api.Client, project string, a *ap
 	for {
 		done := a.Status == "ready" || a.Status == "failed" || (a.Status == "warning" && want != "")
 		ready, wanted := 0, 0
-		if ins, err := c.ListAppInstances(cmd.Context(), project, a.Name, api.ListOptions{Limit: 100}); err == nil {
-			for _, in := range ins.Instances {
+		if ins, err := c.AllAppInstances(cmd.Context(), project, a.Name); err == nil {
+			for _, in := range ins {
 				if in.RevisionName == a.StatusDetails.LatestCreatedRevision {
 					wanted++
 					if in.StatusDetails.Ready {
@@ -407,13 +407,13 @@ func newAppList(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := c.ListApps(cmd.Context(), project, api.ListOptions{Limit: 100})
+			apps, err := c.AllApps(cmd.Context(), project)
 			if err != nil {
 				return err
 			}
-			return e.print(l.Apps, func(w io.Writer) {
+			return e.print(apps, func(w io.Writer) {
 				fmt.Fprintln(w, "Name\tStatus\tURL\tLatest\tAge\tReason")
-				for _, a := range l.Apps {
+				for _, a := range apps {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Status, a.Endpoint, a.StatusDetails.LatestCreatedRevision, age(a.CreatedAt), a.StatusDetails.Reason)
 				}
 			})
@@ -456,24 +456,24 @@ func newAppEvents(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			revs, err := c.ListAppRevisions(cmd.Context(), project, name, api.ListOptions{Limit: 100})
+			revs, err := c.AllAppRevisions(cmd.Context(), project, name)
 			if err != nil {
 				return err
 			}
-			ins, err := c.ListAppInstances(cmd.Context(), project, name, api.ListOptions{Limit: 100})
+			ins, err := c.AllAppInstances(cmd.Context(), project, name)
 			if err != nil {
 				return err
 			}
 			type event struct{ At, Object, What string }
 			var evs []event
-			for _, r := range revs.Revisions {
+			for _, r := range revs {
 				what := r.Status + " (" + r.StatusDetails.Reason + ")"
 				if r.StatusDetails.Message != "" {
 					what += ": " + r.StatusDetails.Message
 				}
 				evs = append(evs, event{r.CreatedAt, "revision " + r.Name, what})
 			}
-			for _, in := range ins.Instances {
+			for _, in := range ins {
 				what := in.Status
 				if in.StatusDetails.Ready {
 					what += ", ready"
@@ -538,13 +538,13 @@ func newRevisionCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := c.ListAppRevisions(cmd.Context(), project, app, api.ListOptions{Limit: 100})
+			revs, err := c.AllAppRevisions(cmd.Context(), project, app)
 			if err != nil {
 				return err
 			}
-			return e.print(l.Revisions, func(w io.Writer) {
+			return e.print(revs, func(w io.Writer) {
 				fmt.Fprintln(w, "Name\tStatus\tReason\tInstances\tImage\tAge")
-				for _, r := range l.Revisions {
+				for _, r := range revs {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Name, r.Status, r.StatusDetails.Reason, r.StatusDetails.ActualInstances, r.ImageDigest, age(r.CreatedAt))
 				}
 			})

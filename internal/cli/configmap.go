@@ -155,18 +155,9 @@ func newConfigMapList(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var all []api.ConfigMap
-			o := api.ListOptions{Limit: 100}
-			for {
-				page, err := c.ListConfigMaps(cmd.Context(), project, o)
-				if err != nil {
-					return err
-				}
-				all = append(all, page.ConfigMaps...)
-				if page.Next == nil {
-					break
-				}
-				o.Start = page.Next.Start
+			all, err := c.AllConfigMaps(cmd.Context(), project)
+			if err != nil {
+				return err
 			}
 			return e.print(all, func(w io.Writer) {
 				fmt.Fprintln(w, "Name\tData\tAge")

@@ -122,13 +122,13 @@ func newOutboundList(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := c.ListAllowedOutboundDestinations(cmd.Context(), project, api.ListOptions{Limit: 100})
+			dests, err := c.AllAllowedOutboundDestinations(cmd.Context(), project)
 			if err != nil {
 				return err
 			}
-			return e.print(l.AllowedOutboundDestinations, func(w io.Writer) {
+			return e.print(dests, func(w io.Writer) {
 				fmt.Fprintln(w, "Name\tIP address range\tStatus")
-				for _, d := range l.AllowedOutboundDestinations {
+				for _, d := range dests {
 					fmt.Fprintf(w, "%s\t%s\t%s\n", d.Name, d.CIDRBlock, d.Status)
 				}
 			})

@@ -233,13 +233,13 @@ func newJobList(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := c.ListJobs(cmd.Context(), project, api.ListOptions{Limit: 100})
+			jobs, err := c.AllJobs(cmd.Context(), project)
 			if err != nil {
 				return err
 			}
-			return e.print(l.Jobs, func(w io.Writer) {
+			return e.print(jobs, func(w io.Writer) {
 				fmt.Fprintln(w, "Name\tImage\tMode\tArray Indices\tAge")
-				for _, j := range l.Jobs {
+				for _, j := range jobs {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", j.Name, j.ImageReference, j.RunMode, j.ScaleArraySpec, age(j.CreatedAt))
 				}
 			})
@@ -394,13 +394,13 @@ func newJobRunList(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := c.ListJobRuns(cmd.Context(), project, api.ListOptions{Limit: 100}, job)
+			runs, err := c.AllJobRuns(cmd.Context(), project, job)
 			if err != nil {
 				return err
 			}
-			return e.print(l.JobRuns, func(w io.Writer) {
+			return e.print(runs, func(w io.Writer) {
 				fmt.Fprintln(w, "Name\tStatus\tFailed\tPending\tRequested\tRunning\tSucceeded\tAge")
-				for _, r := range l.JobRuns {
+				for _, r := range runs {
 					d := r.StatusDetails
 					fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", r.Name, r.Status, d.Failed, d.Pending, d.Requested, d.Running, d.Succeeded, age(r.CreatedAt))
 				}

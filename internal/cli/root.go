@@ -12,6 +12,7 @@ import (
 
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/engine/local"
+	"github.com/coligo/coligo/internal/version"
 )
 
 // Main runs the command line and returns the exit code.
@@ -108,14 +109,22 @@ func refuseUnknown(c *cobra.Command) {
 	}
 }
 
-// Version is set at build time with -ldflags "-X ...cli.Version=...".
-var Version = "dev"
-
 func newVersionCmd(e *env) *cobra.Command {
 	return &cobra.Command{
-		Use: "version", Short: "Print the version", Args: cobra.NoArgs,
+		Use: "version", Short: "Print the versions of this client and of the server it talks to", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(e.out, "coligo", Version)
+			if _, err := fmt.Fprintf(e.out, "Client: %s (%s)\n", version.String(), version.Go()); err != nil {
+				return err
+			}
+			server := "unknown (no server configured: coligo login)"
+			if c, err := e.client(); err == nil {
+				if info, err := c.Info(cmd.Context()); err == nil {
+					server = fmt.Sprintf("%s (%s)", info.Version, info.GoVersion)
+				} else {
+					server = "unknown (" + err.Error() + ")"
+				}
+			}
+			_, err := fmt.Fprintf(e.out, "Server: %s\n", server)
 			return err
 		},
 	}

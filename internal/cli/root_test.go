@@ -20,7 +20,7 @@ func TestUnknownSubcommandFails(t *testing.T) {
 		{[]string{"project", "--output", "json", "lst"}, `unknown command "lst"`, ""},
 		{[]string{"app"}, "", "Usage:"},
 		{[]string{"app", "--help"}, "", "Usage:"},
-		{[]string{"version"}, "", "coligo "},
+		{[]string{"version"}, "", "Client: "},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

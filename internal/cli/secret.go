@@ -281,18 +281,9 @@ func newSecretList(e *env) *cobra.Command {
 					return err
 				}
 			}
-			var all []api.Secret
-			o := api.ListOptions{Limit: 100}
-			for {
-				page, err := c.ListSecrets(cmd.Context(), project, o, format)
-				if err != nil {
-					return err
-				}
-				all = append(all, page.Secrets...)
-				if page.Next == nil {
-					break
-				}
-				o.Start = page.Next.Start
+			all, err := c.AllSecrets(cmd.Context(), project, format)
+			if err != nil {
+				return err
 			}
 			return e.print(all, func(w io.Writer) {
 				fmt.Fprintln(w, "Name\tFormat\tData\tAge")

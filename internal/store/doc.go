@@ -20,6 +20,10 @@
 //	│   └── <subdomain>              → <project id>
 //	├── deks
 //	│   └── <project id>             → JSON seal.WrappedDEK (the DEK only ever wrapped)
+//	├── old_deks
+//	│   └── <project id>
+//	│       └── <DEK id>             → JSON seal.WrappedDEK a rotation replaced, kept until every
+//	│                                  record sealed under it is sealed again under the new one
 //	├── tokens
 //	│   └── <sha256 of token>        → JSON core.Token
 //	├── audit
@@ -35,4 +39,7 @@
 // the wrapped DEK first, then the project's data bucket, tokens and names,
 // then the project; Compact then rewrites the file so that freed pages holding
 // old bytes are gone from the data dir.
+//
+// Backup streams the file as one read transaction sees it, and Restore makes
+// such a copy the store of a data dir that has none.
 package store

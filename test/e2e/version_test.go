@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coligo/coligo/api"
+)
+
+// TestVersion: the server says which build it is, in /v2/info and in
+// coligo_build_info, and 'coligo version' shows both sides.
+func TestVersion(t *testing.T) {
+	s := startServer(t)
+	info, err := s.adminClient().Info(context.Background())
+	if err != nil || info.Version == "" || !strings.HasPrefix(info.GoVersion, "go") {
+		t.Fatalf("info: %+v %v", info, err)
+	}
+	if m := s.get(t, "/metrics"); !strings.Contains(m, `coligo_build_info{go_version="`+info.GoVersion+`",version="`+info.Version+`"} 1`) {
+		t.Errorf("coligo_build_info missing from /metrics")
+	}
+	r := s.cli(t, filepath.Join(t.TempDir(), "config.yaml"), "", []string{"COLIGO_TOKEN=" + s.admin}, "version")
+	if r.code != 0 || !strings.Contains(r.stdout, "Client: "+info.Version) || !strings.Contains(r.stdout, "Server: "+info.Version) {
+		t.Errorf("coligo version: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCLIListsFollowPages: a list of more than one page (100) shows all of
+// it; 'coligo job list' once stopped at the first page.
+func TestCLIListsFollowPages(t *testing.T) {
+	s := startServer(t, "--max-jobs", "0")
+	c := s.adminClient()
+	ctx := context.Background()
+	p := activeProject(t, c, "many")
+	for i := range 105 {
+		if _, err := c.CreateJob(ctx, p.ID, api.JobPrototype{Name: fmt.Sprintf("job-%03d", i), RunSpec: api.RunSpec{ImageReference: "registry.example.com/app:1"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	env := []string{"COLIGO_TOKEN=" + s.admin}
+	if r := s.cli(t, cfg, "", env, "project", "select", "--name", "many"); r.code != 0 {
+		t.Fatalf("project select: %s", r.stderr)
+	}
+	r := s.cli(t, cfg, "", env, "job", "list", "-o", "json")
+	var jobs []api.Job
+	if err := json.Unmarshal([]byte(r.stdout), &jobs); r.code != 0 || err != nil || len(jobs) != 105 {
+		t.Errorf("job list: exit %d, %d jobs (%v), want 105\n%s", r.code, len(jobs), err, r.stderr)
+	}
+}
