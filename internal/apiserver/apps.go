@@ -12,6 +12,7 @@ import (
 
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/store"
 )
 
 // AppObserver tells what the app controller observes of instances.
@@ -126,23 +127,11 @@ func apiEnv(vars []core.EnvVar) []api.EnvVar {
 // revisionsByApp reads a project's revisions, by app, oldest first.
 func (a *API) revisionsByApp(r *http.Request, project string) (map[string][]core.Revision, error) {
 	out := map[string][]core.Revision{}
-	after := ""
-	for {
-		recs, more, err := a.cfg.Store.List(r.Context(), project, core.KindRevision, after, 100)
+	for d, err := range store.All[core.Revision](r.Context(), a.cfg.Store, project, core.KindRevision) {
 		if err != nil {
 			return nil, err
 		}
-		for _, rec := range recs {
-			after = rec.Name
-			rev, err := unmarshalRecord[core.Revision](rec)
-			if err != nil {
-				return nil, err
-			}
-			out[rev.AppName] = append(out[rev.AppName], rev)
-		}
-		if !more {
-			break
-		}
+		out[d.Value.AppName] = append(out[d.Value.AppName], d.Value)
 	}
 	for _, revs := range out {
 		slices.SortFunc(revs, func(x, y core.Revision) int { return x.Generation - y.Generation })

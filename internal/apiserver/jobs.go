@@ -12,6 +12,7 @@ import (
 
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/store"
 )
 
 func toAPISpec(s core.RunSpec) api.RunSpec {
@@ -251,23 +252,15 @@ func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Code Engine deletes the job's runs with it unless told to orphan them.
 	if r.URL.Query().Get("orphan_job_runs") != "true" {
-		after := ""
-		for {
-			recs, more, err := a.cfg.Store.List(r.Context(), p.ID, core.KindJobRun, after, 100)
+		for r2, err := range store.Records(r.Context(), a.cfg.Store, p.ID, core.KindJobRun) {
 			if err != nil {
 				return err
 			}
-			for _, rec := range recs {
-				after = rec.Name
-				run, err := unmarshalRecord[core.JobRun](rec)
-				if err == nil && run.JobName == name {
-					if err := a.cfg.Store.Delete(r.Context(), rec.Ref); err != nil && !isNotFound(err) {
-						return err
-					}
+			run, err := unmarshalRecord[core.JobRun](r2)
+			if err == nil && run.JobName == name {
+				if err := a.cfg.Store.Delete(r.Context(), r2.Ref); err != nil && !isNotFound(err) {
+					return err
 				}
-			}
-			if !more {
-				break
 			}
 		}
 	}

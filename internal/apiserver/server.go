@@ -266,6 +266,7 @@ func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) 
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		trace := newTrace()
+		w.Header().Set("X-Request-Id", trace) // the trace of the server's log line and of error bodies
 		sw := &statusWriter{ResponseWriter: w}
 		r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
 		var p auth.Principal

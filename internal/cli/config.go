@@ -16,6 +16,10 @@ type fileConfig struct {
 	Token       string `json:"token,omitempty"`
 	Project     string `json:"project,omitempty"` // selected project id
 	ProjectName string `json:"project_name,omitempty"`
+	// CAFile holds the certificates that the server's must chain to (a
+	// self-signed server's own); empty: the system's roots.
+	CAFile                string `json:"ca_file,omitempty"`
+	InsecureSkipTLSVerify bool   `json:"insecure_skip_tls_verify,omitempty"`
 }
 
 // configPath is $COLIGO_CONFIG, else ~/.coligo/config.yaml.

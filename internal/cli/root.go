@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 
@@ -141,7 +144,35 @@ func (e *env) client() (*api.Client, error) {
 	if token == "" {
 		return nil, errors.New("no token: run 'coligo login', or set COLIGO_TOKEN")
 	}
-	return &api.Client{BaseURL: endpoint, Token: token}, nil
+	hc, err := e.httpClient(first(os.Getenv("COLIGO_CA_FILE"), cfg.CAFile), cfg.InsecureSkipTLSVerify)
+	if err != nil {
+		return nil, err
+	}
+	return &api.Client{BaseURL: endpoint, Token: token, HTTP: hc}, nil
+}
+
+// httpClient trusts the certificates in caFile (else the system's roots),
+// or, with insecure, any certificate, saying so on stderr each time.
+func (e *env) httpClient(caFile string, insecure bool) (*http.Client, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	switch {
+	case insecure:
+		fmt.Fprintln(e.err, "warning: the server's TLS certificate is not checked (insecure_skip_tls_verify): anyone between you and it can read and change what you send, token included")
+		tc.InsecureSkipVerify = true
+	case caFile != "":
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("CA file %s holds no PEM certificate", caFile)
+		}
+		tc.RootCAs = pool
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tc
+	return &http.Client{Transport: t}, nil
 }
 
 func first(vals ...string) string {

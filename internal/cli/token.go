@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -105,10 +106,11 @@ func newTokenRevoke(e *env) *cobra.Command {
 }
 
 func newLoginCmd(e *env) *cobra.Command {
-	var endpoint, tokenFile string
+	var endpoint, tokenFile, caFile string
+	var insecure bool
 	cmd := &cobra.Command{
 		Use: "login", Short: "Save the server endpoint and token in ~/.coligo/config.yaml", Args: cobra.NoArgs,
-		Example: "  coligo login --endpoint http://127.0.0.1:7070 --token-file /var/lib/coligo/admin.token",
+		Example: "  coligo login --endpoint http://127.0.0.1:7070 --token-file /var/lib/coligo/admin.token\n  coligo login --endpoint https://coligo.internal:7443 --ca-file /var/lib/coligo/tls.crt --token-file -",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var b []byte
 			var err error
@@ -124,7 +126,16 @@ func newLoginCmd(e *env) *cobra.Command {
 			if token == "" {
 				return errors.New("the token file is empty")
 			}
-			c := &api.Client{BaseURL: endpoint, Token: token}
+			if caFile != "" {
+				if caFile, err = filepath.Abs(caFile); err != nil {
+					return err
+				}
+			}
+			hc, err := e.httpClient(caFile, insecure)
+			if err != nil {
+				return err
+			}
+			c := &api.Client{BaseURL: endpoint, Token: token, HTTP: hc}
 			if _, err := c.ListProjects(cmd.Context(), api.ListOptions{Limit: 1}, false); err != nil {
 				return fmt.Errorf("check token against %s: %w", endpoint, err)
 			}
@@ -135,7 +146,7 @@ func newLoginCmd(e *env) *cobra.Command {
 			if cfg.Endpoint != endpoint || cfg.Token != token {
 				cfg.Project, cfg.ProjectName = "", ""
 			}
-			cfg.Endpoint, cfg.Token = endpoint, token
+			cfg.Endpoint, cfg.Token, cfg.CAFile, cfg.InsecureSkipTLSVerify = endpoint, token, caFile, insecure
 			if err := saveConfig(cfg); err != nil {
 				return err
 			}
@@ -146,6 +157,9 @@ func newLoginCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&endpoint, "endpoint", "http://127.0.0.1:7070", "server URL")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "file holding the token, or - for stdin")
+	cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM certificates the server's must chain to, saved with the login (a self-signed server: <data-dir>/tls.crt); default the system's roots")
+	cmd.Flags().BoolVar(&insecure, "insecure-skip-tls-verify", false, "do not check the server's certificate (saved with the login; every command then warns)")
+	cmd.MarkFlagsMutuallyExclusive("ca-file", "insecure-skip-tls-verify")
 	cmd.MarkFlagRequired("token-file")
 	return cmd
 }

@@ -23,6 +23,7 @@ type Server struct {
 	TLSCert             string
 	TLSKey              string
 	TLSSelfSigned       bool
+	TLSSANs             []string // more names and addresses of the self-signed certificate
 	RootKeyFile         string
 	Restore             string        // a backup to make the store of an empty data dir
 	AuditKeyFile        string        // "" : <data-dir>/audit.key
@@ -148,6 +149,14 @@ func (s Server) Validate() error {
 	}
 	if (s.TLSCert == "") != (s.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key must be given together"))
+	}
+	if len(s.TLSSANs) > 0 && !s.TLSSelfSigned {
+		errs = append(errs, errors.New("--tls-san names what the self-signed certificate covers: give it with --tls-self-signed"))
+	}
+	for _, san := range s.TLSSANs {
+		if san == "" || strings.ContainsAny(san, " /:@") && net.ParseIP(san) == nil {
+			errs = append(errs, fmt.Errorf("--tls-san %q must be a DNS name or an IP address", san))
+		}
 	}
 	if s.TLSSelfSigned && s.TLSCert != "" {
 		errs = append(errs, errors.New("--tls-self-signed cannot be combined with --tls-cert"))

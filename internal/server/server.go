@@ -171,7 +171,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.APIAddr, err)
 	}
 	if cfg.TLS() {
-		tc, err := tlsConfig(cfg)
+		tc, err := tlsConfig(cfg, log)
 		if err != nil {
 			ln.Close()
 			return err
@@ -408,24 +408,96 @@ func ensureAdminToken(ctx context.Context, db *store.DB, path string, log *slog.
 	return nil
 }
 
-func tlsConfig(cfg config.Server) (*tls.Config, error) {
+func tlsConfig(cfg config.Server, log *slog.Logger) (*tls.Config, error) {
 	certFile, keyFile := cfg.TLSCert, cfg.TLSKey
 	if cfg.TLSSelfSigned {
 		certFile, keyFile = filepath.Join(cfg.DataDir, selfCertFile), filepath.Join(cfg.DataDir, selfKeyFile)
-		if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
-			if err := selfSign(cfg.APIAddr, certFile, keyFile); err != nil {
+		if !covers(certFile, cfg.TLSSANs) {
+			if err := selfSign(cfg.APIAddr, cfg.TLSSANs, certFile, keyFile); err != nil {
 				return nil, fmt.Errorf("generate self-signed certificate: %w", err)
 			}
 		}
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("load tls certificate: %w", err)
+	r := &certReloader{certFile: certFile, keyFile: keyFile, log: log}
+	if err := r.load(); err != nil {
+		return nil, err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	return &tls.Config{GetCertificate: r.get, MinVersion: tls.VersionTLS12}, nil
 }
 
-func selfSign(addr, certFile, keyFile string) error {
+// certReloader serves a certificate from its files and loads them again
+// when they change (a renewal), at most once a second; a renewal that does
+// not load keeps the certificate that did.
+type certReloader struct {
+	certFile, keyFile string
+	log               *slog.Logger
+
+	mu      sync.Mutex
+	cert    *tls.Certificate
+	mod     time.Time // of the files loaded
+	checked time.Time
+}
+
+func (r *certReloader) load() error {
+	mod := latestModTime(r.certFile, r.keyFile)
+	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	if err != nil {
+		return fmt.Errorf("load tls certificate: %w", err)
+	}
+	r.cert, r.mod = &cert, mod
+	return nil
+}
+
+func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now := time.Now(); now.Sub(r.checked) >= time.Second {
+		r.checked = now
+		if latestModTime(r.certFile, r.keyFile).After(r.mod) {
+			old := r.cert
+			if err := r.load(); err != nil {
+				r.cert = old
+				r.log.Warn("a changed tls certificate does not load; the previous one is served", "err", err)
+			}
+		}
+	}
+	return r.cert, nil
+}
+
+func latestModTime(files ...string) time.Time {
+	var t time.Time
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && st.ModTime().After(t) {
+			t = st.ModTime()
+		}
+	}
+	return t
+}
+
+// covers reports whether the certificate in file exists and names every
+// one of sans.
+func covers(file string, sans []string) bool {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return false
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return false
+	}
+	for _, san := range sans {
+		if cert.VerifyHostname(san) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func selfSign(addr string, sans []string, certFile, keyFile string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -449,6 +521,13 @@ func selfSign(addr, certFile, keyFile string) error {
 	}
 	if h, err := os.Hostname(); err == nil {
 		tmpl.DNSNames = append(tmpl.DNSNames, h)
+	}
+	for _, san := range sans {
+		if ip := net.ParseIP(san); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, san)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

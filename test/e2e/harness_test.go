@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -63,6 +64,7 @@ type server struct {
 	logPath string
 	admin   string
 	exited  chan struct{}
+	tls     bool // the API is served over TLS (--tls-self-signed)
 }
 
 // engineArgs points the server at the test run's containerd, CNI plugins and
@@ -114,7 +116,8 @@ func startServer(t *testing.T, args ...string) *server {
 // startServerOn starts a server with engine eng on a fresh data dir.
 func startServerOn(t *testing.T, eng string, args ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), router: freeAddr(t), args: args, engine: eng}
+	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), router: freeAddr(t), args: args, engine: eng,
+		tls: slices.Contains(args, "--tls-self-signed")}
 	s.start()
 	t.Cleanup(func() {
 		s.purgeProjects()
@@ -191,7 +194,7 @@ func (s *server) waitReady() {
 	s.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + s.addr + "/readyz")
+		resp, err := s.http().Get(s.url() + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -270,10 +273,24 @@ func (s *server) allLogs() string {
 	return b.String()
 }
 
-func (s *server) url() string { return "http://" + s.addr }
+func (s *server) url() string {
+	if s.tls {
+		return "https://" + s.addr
+	}
+	return "http://" + s.addr
+}
+
+// http is a client of the server's API listener (trusting its self-signed
+// certificate).
+func (s *server) http() *http.Client {
+	if s.tls {
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: insecureTLS()}}
+	}
+	return http.DefaultClient
+}
 
 func (s *server) client(token string) *api.Client {
-	return &api.Client{BaseURL: s.url(), Token: token}
+	return &api.Client{BaseURL: s.url(), Token: token, HTTP: s.http()}
 }
 
 func (s *server) adminClient() *api.Client { return s.client(s.admin) }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coligo/coligo/api"
 )
@@ -21,6 +23,24 @@ func TestVersion(t *testing.T) {
 	}
 	if m := s.get(t, "/metrics"); !strings.Contains(m, `coligo_build_info{go_version="`+info.GoVersion+`",version="`+info.Version+`"} 1`) {
 		t.Errorf("coligo_build_info missing from /metrics")
+	}
+	// Every answer carries its request id, which the server's log line has.
+	req, _ := http.NewRequest("GET", s.url()+"/v2/projects/no-such-project", nil)
+	req.Header.Set("Authorization", "Bearer "+s.admin)
+	resp, err := s.http().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
+	if id == "" {
+		t.Error("no X-Request-Id")
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.logs(), "trace="+id); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("request id %s is not in the server's log", id)
+			break
+		}
 	}
 	r := s.cli(t, filepath.Join(t.TempDir(), "config.yaml"), "", []string{"COLIGO_TOKEN=" + s.admin}, "version")
 	if r.code != 0 || !strings.Contains(r.stdout, "Client: "+info.Version) || !strings.Contains(r.stdout, "Server: "+info.Version) {

@@ -367,27 +367,13 @@ type versioned[T any] struct {
 
 func listAll[T any](ctx context.Context, st Store, project, kind string) ([]versioned[T], error) {
 	var out []versioned[T]
-	after := ""
-	for {
-		recs, more, err := st.List(ctx, project, kind, after, 100)
+	for d, err := range store.All[T](ctx, st, project, kind) {
 		if err != nil {
-			if errors.Is(err, core.ErrNotFound) {
-				return out, nil
-			}
 			return nil, err
 		}
-		for _, r := range recs {
-			after = r.Name
-			var v T
-			if err := json.Unmarshal(r.Value, &v); err != nil {
-				return nil, err
-			}
-			out = append(out, versioned[T]{v, r.Version})
-		}
-		if !more {
-			return out, nil
-		}
+		out = append(out, versioned[T]{d.Value, d.Record.Version})
 	}
+	return out, nil
 }
 
 // syncApp converges one app: its latest revision exists, traffic goes to

@@ -206,23 +206,13 @@ func (c *Controller) resync(ctx context.Context) {
 			continue // the project controller purges it
 		}
 		runs := map[string]bool{}
-		after := ""
-		for {
-			recs, more, err := c.cfg.Store.List(ctx, p.ID, core.KindJobRun, after, 100)
+		for r, err := range store.Records(ctx, c.cfg.Store, p.ID, core.KindJobRun) {
 			if err != nil {
-				if !errors.Is(err, core.ErrNotFound) {
-					c.log.Error("list job runs", "project", p.ID, "err", err)
-				}
+				c.log.Error("list job runs", "project", p.ID, "err", err)
 				break
 			}
-			for _, r := range recs {
-				runs[r.Name] = true
-				after = r.Name
-				c.reconcile(ctx, key{p.ID, r.Name})
-			}
-			if !more {
-				break
-			}
+			runs[r.Name] = true
+			c.reconcile(ctx, key{p.ID, r.Name})
 		}
 		instances, err := c.cfg.Engine.List(ctx, p.ID, map[string]string{LabelKind: kindJobRunV})
 		if err != nil {
@@ -255,30 +245,22 @@ func (c *Controller) pruneDue(project string) bool {
 // run or live app revision refers to: coligo keeps pointers to images, and
 // images only while a workload needs them.
 func (c *Controller) pruneImages(ctx context.Context, project string) {
+	type workload struct {
+		ImageReference string `json:"image_reference"`
+		ImageDigest    string `json:"image_digest"`
+		Status         string `json:"status"`
+	}
 	var keep []string
 	for _, kind := range []string{core.KindJob, core.KindJobRun, core.KindRevision} {
-		after := ""
-		for {
-			recs, more, err := c.cfg.Store.List(ctx, project, kind, after, 100)
+		for d, err := range store.All[workload](ctx, c.cfg.Store, project, kind) {
 			if err != nil {
 				return // a transient error: the next prune tries again
 			}
-			for _, r := range recs {
-				after = r.Name
-				var w struct {
-					ImageReference string `json:"image_reference"`
-					ImageDigest    string `json:"image_digest"`
-					Status         string `json:"status"`
+			if w := d.Value; w.Status != core.RunCompleted && w.Status != core.RunFailed {
+				keep = append(keep, w.ImageReference)
+				if w.ImageDigest != "" {
+					keep = append(keep, w.ImageDigest)
 				}
-				if json.Unmarshal(r.Value, &w) == nil && w.Status != core.RunCompleted && w.Status != core.RunFailed {
-					keep = append(keep, w.ImageReference)
-					if w.ImageDigest != "" {
-						keep = append(keep, w.ImageDigest)
-					}
-				}
-			}
-			if !more {
-				break
 			}
 		}
 	}
