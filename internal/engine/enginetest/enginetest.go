@@ -114,6 +114,22 @@ func waitExited(t *testing.T, e engine.Engine, project, id string, within time.D
 	}
 }
 
+// waitEvent waits for the exit event of instance id of project p.
+func waitEvent(t *testing.T, events <-chan engine.Event, p, id string) engine.Event {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case ev := <-events:
+			if ev.Project == p && ev.ID == id {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no exit event of %s", id)
+		}
+	}
+}
+
 func testRunExit(t *testing.T, e engine.Engine, h Harness) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -126,19 +142,8 @@ func testRunExit(t *testing.T, e engine.Engine, h Harness) {
 	if in.ID != "exit3" || in.Project != p {
 		t.Errorf("run returned %+v", in)
 	}
-	for {
-		select {
-		case ev := <-events:
-			if ev.Project != p || ev.ID != "exit3" {
-				continue
-			}
-			if ev.ExitCode != 3 || ev.OOMKilled {
-				t.Errorf("exit event %+v, want exit code 3", ev)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("no exit event")
-		}
-		break
+	if ev := waitEvent(t, events, p, "exit3"); ev.ExitCode != 3 || ev.OOMKilled {
+		t.Errorf("exit event %+v, want exit code 3", ev)
 	}
 	got := waitExited(t, e, p, "exit3", 10*time.Second)
 	if got.ExitCode != 3 || got.Labels["coligo.test"] != "yes" {
@@ -197,16 +202,8 @@ func testLifecycle(t *testing.T, e engine.Engine, h Harness) {
 		t.Errorf("run returned %+v", in)
 	}
 	run(t, e, h, p, "long", "sleep", "1000")
-	for got := false; !got; {
-		select {
-		case ev := <-events:
-			got = ev.Project == p && ev.ID == "exit3"
-			if got && (ev.ExitCode != 3 || ev.OOMKilled) {
-				t.Errorf("exit event %+v, want exit code 3", ev)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("no exit event")
-		}
+	if ev := waitEvent(t, events, p, "exit3"); ev.ExitCode != 3 || ev.OOMKilled {
+		t.Errorf("exit event %+v, want exit code 3", ev)
 	}
 	if got := waitExited(t, e, p, "exit3", 10*time.Second); got.ExitCode != 3 || got.Labels["coligo.test"] != "yes" {
 		t.Errorf("listed %+v", got)
