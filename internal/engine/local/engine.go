@@ -1008,7 +1008,20 @@ func (e *Engine) Events(ctx context.Context) (<-chan engine.Event, error) {
 	envelopes, errs := e.client.Subscribe(ctx, `topic=="/tasks/exit"`)
 	out := make(chan engine.Event, 256)
 	go func() {
+		// An exit by SIGKILL may be an OOM kill whose event comes just
+		// after it: those wait (up to 500 ms) off this loop, so that other
+		// exits are not held up behind them.
+		var late sync.WaitGroup
 		defer close(out)
+		defer late.Wait()
+		send := func(ev engine.Event) bool {
+			select {
+			case out <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
 		for {
 			select {
 			case <-ctx.Done():
@@ -1023,18 +1036,24 @@ func (e *Engine) Events(ctx context.Context) (<-chan engine.Event, error) {
 				if !ok || env.Event == nil {
 					continue
 				}
-				ev, err := typeurl.UnmarshalAny(env.Event)
+				msg, err := typeurl.UnmarshalAny(env.Event)
 				if err != nil {
 					continue
 				}
-				exit, ok := ev.(*apievents.TaskExit)
+				exit, ok := msg.(*apievents.TaskExit)
 				if !ok || exit.ID != exit.ContainerID {
 					continue // not the instance's own process
 				}
-				oom := e.oomKilled(env.Namespace, exit.ContainerID, int(exit.ExitStatus))
-				select {
-				case out <- engine.Event{Project: project, ID: exit.ContainerID, ExitCode: int(exit.ExitStatus), OOMKilled: oom, At: exit.ExitedAt.AsTime()}:
-				case <-ctx.Done():
+				ev := engine.Event{Project: project, ID: exit.ContainerID, ExitCode: int(exit.ExitStatus), At: exit.ExitedAt.AsTime()}
+				if ev.ExitCode == 137 {
+					ns := env.Namespace
+					late.Go(func() {
+						ev.OOMKilled = e.oomKilled(ns, ev.ID, ev.ExitCode)
+						send(ev)
+					})
+					continue
+				}
+				if !send(ev) {
 					return
 				}
 			}
