@@ -3,9 +3,12 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -93,7 +96,7 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, head
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -114,6 +117,23 @@ func (c *Client) Do(ctx context.Context, method, path string, q url.Values, head
 func esc(s string) string { return url.PathEscape(s) }
 
 // errorFrom reads an error answer: the API's error body, or its plain text.
+// unreachable says what to check when no answer came: the address, or the
+// trust in the server's certificate.
+func (c *Client) unreachable(err error) error {
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &unknownCA):
+		return fmt.Errorf("the certificate of the coligo server at %s is not signed by an authority this client trusts (coligo login --ca-file FILE, or COLIGO_CA_FILE): %w", c.BaseURL, err)
+	case errors.As(err, &badHost):
+		return fmt.Errorf("the certificate of the coligo server at %s is not for that name (a self-signed server covers more names with --tls-san): %w", c.BaseURL, err)
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return fmt.Errorf("cannot reach the coligo server at %s: is it running, and is the endpoint right (coligo login --endpoint, or COLIGO_ENDPOINT)? %w", c.BaseURL, err)
+	}
+	return err
+}
+
 func errorFrom(status int, body []byte) *Error {
 	var e ErrorResponse
 	if json.Unmarshal(body, &e) == nil && len(e.Errors) > 0 {
@@ -141,7 +161,7 @@ func (c *Client) stream(ctx context.Context, path string, q url.Values, w io.Wri
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return c.unreachable(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {

@@ -434,7 +434,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, trace string, e
 	case errors.Is(err, core.ErrForbidden):
 		status, code, msg = http.StatusForbidden, "forbidden", err.Error()
 	case errors.Is(err, core.ErrNotFound):
-		status, code, msg = http.StatusNotFound, "resource_not_found", "resource not found"
+		status, code, msg = http.StatusNotFound, "resource_not_found", notFoundMessage(r, err)
 	case errors.Is(err, core.ErrExists):
 		status, code, msg = http.StatusConflict, "resource_already_exists", err.Error()
 	case errors.Is(err, core.ErrConflict):
@@ -455,6 +455,30 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, trace string, e
 }
 
 func isNotFound(err error) bool { return errors.Is(err, core.ErrNotFound) }
+
+// notFoundMessage names what was not found: what the error says when it
+// says more than that, else the resource of the route, with the name the
+// request gave (clipped).
+func notFoundMessage(r *http.Request, err error) string {
+	if msg := err.Error(); msg != core.ErrNotFound.Error() {
+		return msg
+	}
+	_, route := routeLabels(r.Pattern)
+	segs := strings.Split(strings.Trim(route, "/"), "/")
+	for i := len(segs) - 1; i > 0; i-- {
+		wild, ok := strings.CutPrefix(segs[i], "{")
+		if !ok {
+			continue
+		}
+		kind := strings.TrimSuffix(segs[i-1], "s")
+		name := r.PathValue(strings.TrimSuffix(wild, "}"))
+		if p := r.PathValue("project"); p != "" && kind != "project" {
+			return fmt.Sprintf("%s %q not found in project %s", kind, clipTag(name), clipTag(p))
+		}
+		return fmt.Sprintf("%s %q not found", kind, clipTag(name))
+	}
+	return "resource not found"
+}
 
 func fieldCode(field string) string {
 	b := []byte(field)
