@@ -79,7 +79,38 @@ COLIGO_TOKEN, else ~/.coligo/config.yaml (written by 'coligo login').`,
 	root.AddCommand(newServerCmd(), newLoginCmd(e), newProjectCmd(e), newSecretCmd(e), newConfigMapCmd(e),
 		newJobCmd(e), newJobRunCmd(e), newAppCmd(e), newRevisionCmd(e), newConnectivityCmd(e), newAdminCmd(e), newTokenCmd(e), newAuditCmd(e), newVersionCmd(e))
 	refuseUnknown(root)
+	positionalName(root)
 	return root
+}
+
+// positionalName lets every command with a --name flag, and no arguments of
+// its own, take the name as its one argument too: "coligo app get web" as
+// "coligo app get --name web".
+func positionalName(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		positionalName(sub)
+	}
+	if !c.Runnable() || c.LocalFlags().Lookup("name") == nil || c.Args == nil || c.Args(c, []string{"x"}) == nil {
+		return
+	}
+	c.Use += " [NAME]"
+	c.Args = cobra.MaximumNArgs(1)
+	pre := c.PreRunE
+	c.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 1 {
+			f := cmd.Flags().Lookup("name")
+			if f.Changed && f.Value.String() != args[0] {
+				return fmt.Errorf("the name is given twice, as %q and as --name %q", args[0], f.Value.String())
+			}
+			if err := cmd.Flags().Set("name", args[0]); err != nil {
+				return err
+			}
+		}
+		if pre != nil {
+			return pre(cmd, args)
+		}
+		return nil
+	}
 }
 
 // refuseUnknown makes every command group fail on a word that is none of its

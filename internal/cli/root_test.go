@@ -21,6 +21,8 @@ func TestUnknownSubcommandFails(t *testing.T) {
 		{[]string{"app"}, "", "Usage:"},
 		{[]string{"app", "--help"}, "", "Usage:"},
 		{[]string{"version"}, "", "Client: "},
+		{[]string{"app", "get", "web", "--name", "other"}, `the name is given twice, as "web" and as --name "other"`, ""},
+		{[]string{"app", "get", "web", "extra"}, "accepts at most 1 arg", ""},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -65,6 +65,13 @@ func TestCLIListsFollowPages(t *testing.T) {
 	if r := s.cli(t, cfg, "", env, "project", "select", "--name", "many"); r.code != 0 {
 		t.Fatalf("project select: %s", r.stderr)
 	}
+	// A positional NAME works where --name does.
+	if r := s.cli(t, cfg, "", env, "job", "get", "job-104", "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, `"name": "job-104"`) {
+		t.Errorf("job get job-104: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := s.cli(t, cfg, "", env, "job", "get", "job-999"); r.code == 0 || !strings.Contains(r.stderr, `job "job-999" not found`) {
+		t.Errorf("job get of a job that does not exist: exit %d: %s", r.code, r.stderr)
+	}
 	r := s.cli(t, cfg, "", env, "job", "list", "-o", "json")
 	var jobs []api.Job
 	if err := json.Unmarshal([]byte(r.stdout), &jobs); r.code != 0 || err != nil || len(jobs) != 105 {
