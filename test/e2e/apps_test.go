@@ -447,7 +447,8 @@ func TestAppCLI(t *testing.T) {
 	run("project", "select", "--name", p.Name)
 	created := run("app", "create", "--name", "cli", "--image", image, "--registry-secret", "regcred",
 		"--command", "/bin/testprog", "--argument", "app", "--env", "VERSION=one", "--cpu", "0.25", "--memory", "0.5G",
-		"--mount-configmap", "/etc/settings=settings", "--probe-ready", "type=http,path=/", "--max-scale", "3")
+		"--mount-configmap", "/etc/settings=settings", "--probe-ready", "type=http,path=/", "--max-scale", "3",
+		"--min-scale", "1") // an instance to show in app events, however long the commands take
 	lines := strings.Split(strings.TrimSpace(created.stdout), "\n")
 	url := lines[len(lines)-1]
 	if !strings.HasPrefix(created.stdout, "Created app cli\n") || !strings.Contains(created.stdout, "revision cli-00001: ready, 1 of 1 instances ready") ||

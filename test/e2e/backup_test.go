@@ -95,6 +95,7 @@ func TestBackupAndRestore(t *testing.T) {
 	t.Cleanup(func() {
 		fresh.purgeProjects()
 		fresh.stop()
+		fresh.checkRaces()
 		if t.Failed() {
 			t.Logf("restored server log:\n%s", fresh.allLogs())
 		}

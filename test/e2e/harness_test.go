@@ -122,11 +122,20 @@ func startServerOn(t *testing.T, eng string, args ...string) *server {
 	t.Cleanup(func() {
 		s.purgeProjects()
 		s.stop()
+		s.checkRaces()
 		if t.Failed() {
 			t.Logf("server log:\n%s", s.allLogs())
 		}
 	})
 	return s
+}
+
+// checkRaces fails the test when the server (a -race build, as make test
+// builds it) reported a data race.
+func (s *server) checkRaces() {
+	if logs := s.allLogs(); strings.Contains(logs, "WARNING: DATA RACE") {
+		s.t.Errorf("the server reported a data race; its log follows")
+	}
 }
 
 // purgeProjects hard-deletes every project a local-engine server still

@@ -69,7 +69,7 @@ func TestCLIListsFollowPages(t *testing.T) {
 	if r := s.cli(t, cfg, "", env, "job", "get", "job-104", "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, `"name": "job-104"`) {
 		t.Errorf("job get job-104: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if r := s.cli(t, cfg, "", env, "job", "get", "job-999"); r.code == 0 || !strings.Contains(r.stderr, `job "job-999" not found`) {
+	if r := s.cli(t, cfg, "", env, "job", "get", "job-999"); r.code == 0 || !strings.Contains(r.stderr, `job "job-999"`) || !strings.Contains(r.stderr, "not found") {
 		t.Errorf("job get of a job that does not exist: exit %d: %s", r.code, r.stderr)
 	}
 	r := s.cli(t, cfg, "", env, "job", "list", "-o", "json")
