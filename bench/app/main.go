@@ -84,12 +84,12 @@ func run(bin, before string, trials, requests, conc int, runtimes []string) erro
 			continue
 		}
 		col, err := coligoColdStarts(ctx, bin, pt, []string{"--containerd-address", pt.containerd, "--cni-bin-dir", pt.cniDir,
-			"--cni-subnet", "10.216.0.0/16", "--oci-runtime", rt}, trials)
+			"--cni-subnet", "10.216.0.0/16", "--oci-runtime", rt, "--userns=false"}, trials)
 		if err != nil {
 			return fmt.Errorf("coligo %s: %w", rt, err)
 		}
 		fmt.Printf("| containerd client directly: create + start + first byte (baseline) | %s | %s | %s | 1.00 |\n", rt, ms(p(base, 50)), ms(p(base, 99)))
-		fmt.Printf("| coligo: router holds the request, instance created, started, probed, request proxied | %s | %s | %s | %.2f |\n",
+		fmt.Printf("| coligo --userns=false: router holds the request, instance created, started, probed, request proxied | %s | %s | %s | %.2f |\n",
 			rt, ms(p(col, 50)), ms(p(col, 99)), float64(p(col, 50))/float64(p(base, 50)))
 		userns, err := coligoColdStarts(ctx, bin, pt, []string{"--containerd-address", pt.containerd, "--cni-bin-dir", pt.cniDir,
 			"--cni-subnet", "10.216.0.0/16", "--oci-runtime", rt, "--userns"}, trials)
@@ -100,7 +100,7 @@ func run(bin, before string, trials, requests, conc int, runtimes []string) erro
 			float64(p(userns, 50))/float64(p(base, 50)), float64(p(userns, 50))/float64(p(col, 50)), float64(p(userns, 99))/float64(p(col, 99)))
 		if before != "" {
 			old, err := coligoColdStarts(ctx, before, pt, []string{"--containerd-address", pt.containerd, "--cni-bin-dir", pt.cniDir,
-				"--cni-subnet", "10.216.0.0/16", "--oci-runtime", rt}, trials)
+				"--cni-subnet", "10.216.0.0/16", "--oci-runtime", rt, "--userns=false"}, trials)
 			if err != nil {
 				return fmt.Errorf("coligo before (%s): %w", before, err)
 			}

@@ -51,7 +51,7 @@ func run(bin, before string, n, parallel int) error {
 		return fmt.Errorf("baseline: %w", err)
 	}
 	col, err := throughColigo(ctx, bin, []string{"--containerd-address", addr, "--cni-bin-dir", os.Getenv("COLIGO_TEST_CNI_BIN_DIR"),
-		"--cni-subnet", "10.216.0.0/16"}, ref, reg, user, pass, n)
+		"--cni-subnet", "10.216.0.0/16", "--userns=false"}, ref, reg, user, pass, n)
 	if err != nil {
 		return fmt.Errorf("coligo: %w", err)
 	}
@@ -63,7 +63,7 @@ func run(bin, before string, n, parallel int) error {
 	var old time.Duration
 	if before != "" {
 		if old, err = throughColigo(ctx, before, []string{"--containerd-address", addr, "--cni-bin-dir", os.Getenv("COLIGO_TEST_CNI_BIN_DIR"),
-			"--cni-subnet", "10.216.0.0/16"}, ref, reg, user, pass, n); err != nil {
+			"--cni-subnet", "10.216.0.0/16", "--userns=false"}, ref, reg, user, pass, n); err != nil {
 			return fmt.Errorf("coligo before: %w", err)
 		}
 	}
@@ -77,11 +77,11 @@ func run(bin, before string, n, parallel int) error {
 	fmt.Println("| path | wall time | instances/s | ÷ baseline |")
 	fmt.Println("|---|---|---|---|")
 	fmt.Printf("| containerd client directly (baseline, %d at a time, no network) | %s | %.1f | 1.00 |\n", parallel, base.Round(time.Millisecond), float64(n)/base.Seconds())
-	fmt.Printf("| coligo job run (submit → completed, with CNI network, logs, status) | %s | %.1f | %.2f |\n", col.Round(time.Millisecond), float64(n)/col.Seconds(), col.Seconds()/base.Seconds())
+	fmt.Printf("| coligo job run --userns=false (submit → completed, with CNI network, logs, status) | %s | %.1f | %.2f |\n", col.Round(time.Millisecond), float64(n)/col.Seconds(), col.Seconds()/base.Seconds())
 	fmt.Printf("| coligo job run --userns (a new project: its first run copies the image to the project's id range) | %s | %.1f | %.2f (÷ without: %.2f) |\n",
 		userns.Round(time.Millisecond), float64(n)/userns.Seconds(), userns.Seconds()/base.Seconds(), userns.Seconds()/col.Seconds())
 	if old > 0 {
-		fmt.Printf("| coligo before the change (-before %s) | %s | %.1f | %.2f (this build ÷ before: %.2f) |\n", before, old.Round(time.Millisecond),
+		fmt.Printf("| coligo before the change (-before %s, --userns=false) | %s | %.1f | %.2f (this build ÷ before: %.2f) |\n", before, old.Round(time.Millisecond),
 			float64(n)/old.Seconds(), old.Seconds()/base.Seconds(), col.Seconds()/old.Seconds())
 	}
 	if kube > 0 {
