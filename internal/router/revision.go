@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"net/url"
 	"slices"
 	"sync"
@@ -41,6 +42,11 @@ type revision struct {
 	area     float64
 	last     time.Time
 	since    time.Time
+
+	// Its metric series, looked up once.
+	requests prometheus.Counter
+	latency  prometheus.Observer
+	cold     prometheus.Counter
 }
 
 func (rev *revision) account(now time.Time) {

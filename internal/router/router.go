@@ -66,6 +66,11 @@ type Router struct {
 	proxy, proxyH2C *httputil.ReverseProxy
 	requests        *prometheus.CounterVec
 	ok              prometheus.Counter
+	// By revision, with labels project and revision: a series per revision
+	// the router serves, removed with it.
+	revRequests *prometheus.CounterVec
+	revLatency  *prometheus.HistogramVec
+	coldStarts  *prometheus.CounterVec
 }
 
 type ctxKey struct{}
@@ -89,10 +94,27 @@ func New(cfg Config) *Router {
 		Name: "coligo_router_requests_total", Help: "Requests through the router by status code.",
 	}, []string{"code"})
 	r.ok = r.requests.WithLabelValues("200")
+	labels := []string{"project", "revision"}
+	r.revRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "coligo_revision_requests_total", Help: "Requests proxied to an instance of a revision.",
+	}, labels)
+	r.revLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "coligo_revision_request_duration_seconds", Help: "Time from a request's arrival to its response's end, waiting for an instance included.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, labels)
+	r.coldStarts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "coligo_revision_cold_starts_total", Help: "Requests that found no ready instance of a revision and woke one.",
+	}, labels)
 	if cfg.Registry != nil {
-		cfg.Registry.MustRegister(r.requests)
+		cfg.Registry.MustRegister(r.requests, r.revRequests, r.revLatency, r.coldStarts)
 	}
 	return r
+}
+
+// revisionLabels are a revision key's metric labels: its project and name.
+func revisionLabels(key string) []string {
+	project, name, _ := strings.Cut(key, "/")
+	return []string{project, name}
 }
 
 func newTransport(h2c bool) *http.Transport {
@@ -208,6 +230,10 @@ func (r *Router) RemoveRevision(key string) {
 	if rev == nil {
 		return
 	}
+	lv := revisionLabels(key)
+	r.revRequests.DeleteLabelValues(lv...)
+	r.revLatency.DeleteLabelValues(lv...)
+	r.coldStarts.DeleteLabelValues(lv...)
 	rev.mu.Lock()
 	defer rev.mu.Unlock()
 	rev.ready = nil
@@ -275,8 +301,10 @@ func (r *Router) revision(key string) *revision {
 	rev = r.revs[key]
 	if rev == nil {
 		now := time.Now()
+		lv := revisionLabels(key)
 		rev = &revision{key: key, all: map[string]*backend{}, last: now, since: now, depth: r.cfg.QueueDepth,
-			cfg: RevisionConfig{Concurrency: 100, Timeout: 300 * time.Second}}
+			cfg:      RevisionConfig{Concurrency: 100, Timeout: 300 * time.Second},
+			requests: r.revRequests.WithLabelValues(lv...), latency: r.revLatency.WithLabelValues(lv...), cold: r.coldStarts.WithLabelValues(lv...)}
 		r.revs[key] = rev
 	}
 	return rev
@@ -312,19 +340,20 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, host string, ac
 		plain(w, http.StatusNotFound, "no app is served at %s\n", host)
 		return
 	}
+	start := time.Now()
 	rev := r.revision(key)
 	rev.mu.Lock()
 	timeout := rev.cfg.Timeout
 	rev.mu.Unlock()
 	ctx, cancel := context.WithTimeout(req.Context(), timeout)
 	defer cancel()
-	b, err := rev.acquire(ctx, func() { (*r.wake.Load())(key) })
+	b, err := rev.acquire(ctx, r.waker(rev))
 	for tries := 0; errors.Is(err, errReroute) && tries < 10; tries++ {
 		if key, ok = r.lookup(host, accept); !ok {
 			break
 		}
 		rev = r.revision(key)
-		b, err = rev.acquire(ctx, func() { (*r.wake.Load())(key) })
+		b, err = rev.acquire(ctx, r.waker(rev))
 	}
 	rev.mu.Lock()
 	h2c := rev.cfg.H2C
@@ -358,6 +387,17 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, host string, ac
 		r.proxy.ServeHTTP(sw, req)
 	}
 	r.count(sw.code)
+	rev.requests.Inc()
+	rev.latency.Observe(time.Since(start).Seconds())
+}
+
+// waker wakes a revision that has no ready instance for a request, and
+// counts the cold start.
+func (r *Router) waker(rev *revision) func() {
+	return func() {
+		rev.cold.Inc()
+		(*r.wake.Load())(rev.key)
+	}
 }
 
 // count counts a response by status code; the counters of the usual codes

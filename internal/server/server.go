@@ -91,7 +91,15 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		Name: "coligo_store_operation_duration_seconds", Help: "Store operation latency by operation.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 	}, []string{"op"})
-	reg.MustRegister(storeLatency)
+	reg.MustRegister(storeLatency, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "coligo_store_size_bytes", Help: "Size of the store file (coligo.db).",
+	}, func() float64 {
+		st, err := os.Stat(filepath.Join(cfg.DataDir, StoreFile))
+		if err != nil {
+			return 0
+		}
+		return float64(st.Size())
+	}))
 
 	providers, err := newKeyProviders(root, cfg.KMSProviders, cfg.DefaultKeyProvider, reg, log)
 	if err != nil {
@@ -187,7 +195,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	quotas := quota.NewLedger(cfg.Quota()) // apps and job runs share each project's quota
 	if eng != nil {
 		apps = app.New(app.Config{
-			Store: db, Engine: eng, Router: rt, Logger: log, Quota: quotas,
+			Store: db, Engine: eng, Router: rt, Logger: log, Quota: quotas, Registry: reg,
 			Platform:     platform,
 			StableWindow: cfg.AutoscaleStableWindow, PanicWindow: cfg.AutoscalePanicWindow,
 		})
@@ -222,7 +230,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		pcfg.Engine = eng
 		wg.Go(func() {
 			jobrun.New(jobrun.Config{
-				Store: db, Engine: eng, Logger: log, MaxInstances: cfg.MaxInstances, ProjectMaxInstances: cfg.ProjectMaxInstances, Quota: quotas, PruneEvery: cfg.ImagePruneInterval,
+				Store: db, Engine: eng, Logger: log, MaxInstances: cfg.MaxInstances, ProjectMaxInstances: cfg.ProjectMaxInstances, Quota: quotas, Registry: reg, PruneEvery: cfg.ImagePruneInterval,
 				Platform: platform,
 			}).Run(ctrlCtx)
 		})

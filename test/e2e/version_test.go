@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +22,12 @@ func TestVersion(t *testing.T) {
 	if err != nil || info.Version == "" || !strings.HasPrefix(info.GoVersion, "go") {
 		t.Fatalf("info: %+v %v", info, err)
 	}
-	if m := s.get(t, "/metrics"); !strings.Contains(m, `coligo_build_info{go_version="`+info.GoVersion+`",version="`+info.Version+`"} 1`) {
+	m := s.get(t, "/metrics")
+	if !strings.Contains(m, `coligo_build_info{go_version="`+info.GoVersion+`",version="`+info.Version+`"} 1`) {
 		t.Errorf("coligo_build_info missing from /metrics")
+	}
+	if !regexp.MustCompile(`(?m)^coligo_store_size_bytes [1-9]`).MatchString(m) {
+		t.Errorf("coligo_store_size_bytes missing from /metrics")
 	}
 	// Every answer carries its request id, which the server's log line has.
 	req, _ := http.NewRequest("GET", s.url()+"/v2/projects/no-such-project", nil)

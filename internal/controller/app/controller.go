@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/coligo/coligo/internal/autoscaler"
 	"github.com/coligo/coligo/internal/core"
@@ -77,6 +78,8 @@ type Config struct {
 	// default a ledger of Code Engine's quotas for this controller alone.
 	Quota        *quota.Ledger
 	StartTimeout time.Duration // a revision that has no ready instance by then fails; default 10m
+	// Registry is where the controller's metrics go; may be nil.
+	Registry prometheus.Registerer
 	// Probe runs a readiness or liveness probe once; default Check.
 	Probe func(ctx context.Context, p core.Probe, ip string, timeout time.Duration) error
 	Now   func() time.Time
@@ -95,7 +98,10 @@ type Controller struct {
 	wake     chan string
 	kick     chan struct{}
 	wg       sync.WaitGroup // every goroutine the controller starts; Run waits for them
-	synced   chan struct{}  // closed after the first sync
+	// instances is, per revision, how many instances it should have
+	// (desired: the autoscaler's want within the quota) and has ready.
+	instances *prometheus.GaugeVec
+	synced    chan struct{} // closed after the first sync
 	// noPrepare is set when the engine cannot prepare instances (Kubernetes):
 	// a cold start then runs the instance whole.
 	noPrepare bool
@@ -125,7 +131,13 @@ func New(cfg Config) *Controller {
 		cfg.Now = time.Now
 	}
 	tick := min(max(cfg.PanicWindow/6, 100*time.Millisecond), time.Second)
-	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "app-controller"), tick: tick,
+	instances := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "coligo_revision_instances", Help: "Instances of a revision: desired (the autoscaler's want, within the project's quota) and ready.",
+	}, []string{"project", "revision", "state"})
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(instances)
+	}
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "app-controller"), tick: tick, instances: instances,
 		revs: map[string]*revState{}, internal: map[string]string{}, wake: make(chan string, 256), kick: make(chan struct{}, 1), synced: make(chan struct{})}
 }
 
@@ -307,6 +319,7 @@ func (c *Controller) sync(ctx context.Context) {
 			rs.gone = true
 			c.converge(ctx, rs, 0)
 			if len(rs.insts) == 0 {
+				c.instances.DeletePartialMatch(prometheus.Labels{"project": rs.project.ID, "revision": rs.rec.Name})
 				c.cfg.Quota.Set(rs.project.ID, key, quota.Amount{})
 				c.cfg.Router.RemoveRevision(key)
 				delete(c.revs, key)

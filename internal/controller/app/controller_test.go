@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/fake"
@@ -165,6 +167,13 @@ func TestMinScaleAndRevisionSwitch(t *testing.T) {
 		return h.revision(two).Status == core.RevisionReady && h.running(two) == 2
 	})
 	h.waitFor("the first revision drained", func() bool { return h.running(one) == 0 })
+	// Desired and ready instances per revision are in the metrics.
+	gauge := func(rev, state string) float64 {
+		return testutil.ToFloat64(h.ctrl.instances.WithLabelValues("p", rev, state))
+	}
+	h.waitFor("the metrics of both revisions", func() bool {
+		return gauge(two, "desired") == 2 && gauge(two, "ready") == 2 && gauge(one, "desired") == 0
+	})
 }
 
 // TestExitBeforeReady: a revision whose instances exit before they are

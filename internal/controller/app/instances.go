@@ -189,6 +189,8 @@ func (c *Controller) converge(ctx context.Context, rs *revState, want int) {
 	active := rs.active()
 	now := c.cfg.Now()
 	want = c.claim(rs, active, want)
+	c.instances.WithLabelValues(rs.project.ID, rs.rec.Name, "desired").Set(float64(want))
+	c.instances.WithLabelValues(rs.project.ID, rs.rec.Name, "ready").Set(float64(rs.count(phaseReady)))
 	digest := rs.rec.ImageDigest
 	if digest == "" {
 		digest = rs.digest

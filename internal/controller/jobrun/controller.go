@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/quota"
@@ -64,7 +66,8 @@ type Config struct {
 	Resync     time.Duration // default 2s: how late a time-out may be seen
 	PruneEvery time.Duration // how often unused images are removed; default 30s
 	Now        func() time.Time
-	Platform   core.Platform // what the injected CE_* variables say
+	Platform   core.Platform         // what the injected CE_* variables say
+	Registry   prometheus.Registerer // where the controller's metrics go; may be nil
 }
 
 // Controller converges job runs.
@@ -81,6 +84,7 @@ type Controller struct {
 	pinned         map[key]string           // each run's image, resolved with its own credentials
 	queue          chan key
 	queued         map[key]bool
+	finished       *prometheus.CounterVec // runs finished, by status
 }
 
 type key struct{ project, run string }
@@ -108,7 +112,13 @@ func New(cfg Config) *Controller {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "jobrun-controller"),
+	finished := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "coligo_job_runs_finished_total", Help: "Job runs that finished, by status (completed or failed).",
+	}, []string{"status"})
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(finished)
+	}
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "jobrun-controller"), finished: finished,
 		running: map[key]int{}, demand: map[key]int{}, served: map[string]time.Time{}, createFailures: map[string]createFailure{}, pruned: map[string]time.Time{}, pinned: map[key]string{}, queue: make(chan key, 4096), queued: map[key]bool{}}
 }
 
@@ -381,9 +391,8 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	c.countRunning(k, &run)
 	// Persist the decision before acting on it: after a crash the stored run
 	// names exactly the instances that may exist, and Run is idempotent.
-	b, _ := json.Marshal(run)
-	if string(b) != before {
-		r2, err := c.cfg.Store.Replace(ctx, ref, b, rec.Version)
+	if b, _ := json.Marshal(run); string(b) != before {
+		r2, err := c.save(ctx, ref, &run, rec.Version)
 		if err != nil {
 			return err
 		}
@@ -399,9 +408,19 @@ func (c *Controller) step(ctx context.Context, k key) error {
 	settle(&run, failures, now)
 	run.Summarize(now)
 	c.countRunning(k, &run)
-	b, _ = json.Marshal(run)
-	_, err = c.cfg.Store.Replace(ctx, ref, b, rec.Version)
+	_, err = c.save(ctx, ref, &run, rec.Version)
 	return err
+}
+
+// save writes a run, and counts it when this write is the one that
+// finishes it (a finished run is never written again).
+func (c *Controller) save(ctx context.Context, ref core.Ref, run *core.JobRun, version uint64) (core.Record, error) {
+	b, _ := json.Marshal(run)
+	rec, err := c.cfg.Store.Replace(ctx, ref, b, version)
+	if err == nil && run.Finished() {
+		c.finished.WithLabelValues(run.Status).Inc()
+	}
+	return rec, err
 }
 
 // stepArray is the rest of a step for an engine that runs the array
@@ -431,11 +450,10 @@ func (c *Controller) stepArray(ctx context.Context, arrays engine.Arrays, p core
 	}
 	run.Summarize(now)
 	c.countRunning(k, run)
-	b, _ := json.Marshal(run)
-	if string(b) == before {
+	if b, _ := json.Marshal(run); string(b) == before {
 		return nil
 	}
-	_, err := c.cfg.Store.Replace(ctx, ref, b, rec.Version)
+	_, err := c.save(ctx, ref, run, rec.Version)
 	return err
 }
 

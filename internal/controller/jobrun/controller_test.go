@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
@@ -184,10 +189,17 @@ func TestTaskRuns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, Config{})
+			reg := prometheus.NewRegistry()
+			h := newHarness(t, Config{Registry: reg})
 			h.project("p")
 			h.submit("p", "r", tt.spec)
 			run := h.wait("p", "r", "finished", func(r core.JobRun) bool { return r.Finished() })
+			time.Sleep(50 * time.Millisecond) // more passes over the finished run count nothing more
+			want := fmt.Sprintf("# HELP coligo_job_runs_finished_total Job runs that finished, by status (completed or failed).\n"+
+				"# TYPE coligo_job_runs_finished_total counter\ncoligo_job_runs_finished_total{status=%q} 1\n", tt.status)
+			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "coligo_job_runs_finished_total"); err != nil {
+				t.Error(err)
+			}
 			if run.Status != tt.status || h.eng.Starts() != tt.starts {
 				t.Errorf("status %s after %d starts, want %s after %d", run.Status, h.eng.Starts(), tt.status, tt.starts)
 			}
