@@ -29,6 +29,12 @@ func TestVersion(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^coligo_store_size_bytes [1-9]`).MatchString(m) {
 		t.Errorf("coligo_store_size_bytes missing from /metrics")
 	}
+	// Which build serves is for callers with a token only.
+	if resp, err := s.http().Get(s.url() + "/v2/info"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v2/info without a token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	// Every answer carries its request id, which the server's log line has.
 	req, _ := http.NewRequest("GET", s.url()+"/v2/projects/no-such-project", nil)
 	req.Header.Set("Authorization", "Bearer "+s.admin)
