@@ -47,7 +47,9 @@ func TestValidate(t *testing.T) {
 		{"cpu quota not a number", func(s *Server) { s.QuotaCPU = "lots" }, "--project-quota-cpu"},
 		{"memory quota not a size", func(s *Server) { s.QuotaMemory = "-1G" }, "--project-quota-memory"},
 		{"ephemeral quota too long", func(s *Server) { s.QuotaEphemeral = "12345678901G" }, "--project-quota-ephemeral-storage"},
-		{"tls sans", func(s *Server) { s.TLSSelfSigned, s.TLSSANs = true, []string{"coligo-api.coligo.svc", "10.0.0.7", "::1"} }, ""},
+		{"tls sans", func(s *Server) {
+			s.TLSSelfSigned, s.TLSSANs = true, []string{"coligo-api.coligo.svc", "10.0.0.7", "::1"}
+		}, ""},
 		{"tls san without a self-signed certificate", func(s *Server) { s.TLSSANs = []string{"coligo.example.com"} }, "--tls-san"},
 		{"tls san not a name", func(s *Server) { s.TLSSelfSigned, s.TLSSANs = true, []string{"https://coligo.example.com/"} }, "--tls-san"},
 		{"empty tls san", func(s *Server) { s.TLSSelfSigned, s.TLSSANs = true, []string{""} }, "--tls-san"},
