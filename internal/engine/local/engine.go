@@ -88,6 +88,10 @@ type Engine struct {
 
 	mu  sync.Mutex
 	oom map[string]bool // namespace/id of instances that hit their memory limit
+	// remap serializes the first creates of an image in a project with user
+	// namespaces, which would each try to make the image's remapped
+	// snapshot; once one has made it, creates run side by side.
+	remap map[string]*remapState
 
 	hostsMu sync.Mutex // project hosts files
 
@@ -154,7 +158,7 @@ func New(cfg Config) (*Engine, error) {
 		client.Close()
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, client: client, nets: nets, log: cfg.Logger.With("component", "engine-local"), oom: map[string]bool{},
+	e := &Engine{cfg: cfg, client: client, nets: nets, log: cfg.Logger.With("component", "engine-local"), oom: map[string]bool{}, remap: map[string]*remapState{},
 		registryClient: netguard.HTTPClient(&netguard.Guard{Allow: cfg.InsecureRegistries})}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopOOM = cancel
@@ -230,6 +234,45 @@ func (e *Engine) oomKilled(ns, id string, exitCode int) bool {
 			return oom
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type remapState struct {
+	mu   sync.Mutex
+	made bool
+}
+
+// remapFirst waits, while the remapped snapshot of key (project/image) may
+// not exist yet, for the create that makes it; done tells whether this
+// create made it.
+func (e *Engine) remapFirst(key string) (done func(ok bool)) {
+	e.mu.Lock()
+	st := e.remap[key]
+	if st == nil {
+		st = &remapState{}
+		e.remap[key] = st
+	}
+	e.mu.Unlock()
+	st.mu.Lock()
+	if st.made {
+		st.mu.Unlock()
+		return func(bool) {}
+	}
+	return func(ok bool) {
+		st.made = ok
+		st.mu.Unlock()
+	}
+}
+
+// forgetRemaps forgets which remapped snapshots of a project exist, after
+// its images may have been removed.
+func (e *Engine) forgetRemaps(project string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for key := range e.remap {
+		if strings.HasPrefix(key, project+"/") {
+			delete(e.remap, key)
+		}
 	}
 }
 
@@ -317,6 +360,10 @@ func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engi
 	for k, v := range spec.Labels {
 		labels[k] = v
 	}
+	var done func(ok bool)
+	if e.cfg.UserNS {
+		done = e.remapFirst(spec.Project + "/" + image.Target().Digest.String())
+	}
 	c, err := e.client.NewContainer(ctx, spec.ID,
 		containerd.WithImage(image),
 		snapshot,
@@ -324,6 +371,9 @@ func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engi
 		containerd.WithContainerLabels(labels),
 		e.runtime(),
 	)
+	if done != nil {
+		done(err == nil)
+	}
 	if err != nil {
 		if errdefs.IsAlreadyExists(err) {
 			if c, err := e.client.LoadContainer(ctx, spec.ID); err == nil {
@@ -1132,6 +1182,7 @@ func (e *Engine) markOOM(ctx context.Context, ns, id string) {
 
 // PruneImages implements engine.Engine.
 func (e *Engine) PruneImages(ctx context.Context, project string, keep []string) ([]string, error) {
+	defer e.forgetRemaps(project)
 	ctx = e.nsctx(ctx, project)
 	wanted := map[string]bool{}
 	for _, k := range keep {
@@ -1220,6 +1271,7 @@ func (e *Engine) purgeLeftovers(ctx context.Context) error {
 
 // Purge implements engine.Engine.
 func (e *Engine) Purge(ctx context.Context, project string) error {
+	defer e.forgetRemaps(project)
 	ctx = e.nsctx(ctx, project)
 	cs, err := e.client.Containers(ctx)
 	if err != nil {

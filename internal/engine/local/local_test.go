@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -476,6 +477,25 @@ func TestUserNamespace(t *testing.T) {
 	for _, l := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" && f[1] != fmt.Sprint(base) {
 			t.Errorf("the instance's PID 1 runs as host uid %s, want %d", f[1], base)
+		}
+	}
+	// The first instances of an image in a new project, started at once,
+	// all start: one makes the image's remapped snapshot, the others wait
+	// for it instead of failing on it.
+	fresh := enginetest.Project(t, e)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := range 4 {
+		wg.Go(func() {
+			_, err := e.Run(ctx, engine.Spec{ID: fmt.Sprintf("first-%d", i), Project: fresh, Image: image, Auth: parts.Auth(), Command: []string{"true"}})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a first instance in a user namespace: %v", err)
 		}
 	}
 }
