@@ -1,13 +1,11 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,11 +15,10 @@ import (
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/fake"
-	"github.com/coligo/coligo/internal/keys"
 	"github.com/coligo/coligo/internal/quota"
 	"github.com/coligo/coligo/internal/router"
-	"github.com/coligo/coligo/internal/seal"
 	"github.com/coligo/coligo/internal/store"
+	"github.com/coligo/coligo/internal/store/storetest"
 )
 
 // harness is an app controller on a real store, the fake engine and a
@@ -40,12 +37,7 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	root, _ := keys.NewLocal(bytes.Repeat([]byte{6}, keys.RootKeySize))
-	db, err := store.Open(filepath.Join(t.TempDir(), "c.db"), seal.New(root, 8), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := &harness{t: t, db: db, eng: fake.New(), unready: map[string]bool{}}
 	h.eng.AddImage("registry.test/app:1", nil)

@@ -1,22 +1,18 @@
 package egress
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coligo/coligo/internal/core"
-	"github.com/coligo/coligo/internal/keys"
-	"github.com/coligo/coligo/internal/seal"
-	"github.com/coligo/coligo/internal/store"
+	"github.com/coligo/coligo/internal/store/storetest"
 )
 
 // fence records what it was told, per project.
@@ -53,12 +49,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // ready once applied, and with none left the fence gets an empty list (no
 // egress), not nothing.
 func TestController(t *testing.T) {
-	root, _ := keys.NewLocal(bytes.Repeat([]byte{3}, keys.RootKeySize))
-	db, err := store.Open(filepath.Join(t.TempDir(), "c.db"), seal.New(root, 8), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p, err := db.CreateProject(ctx, core.Project{ID: "p1", Name: "p1", Status: core.ProjectActive}, func() string { return "s1" })

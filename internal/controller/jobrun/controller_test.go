@@ -1,13 +1,11 @@
 package jobrun
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -20,10 +18,9 @@ import (
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/fake"
-	"github.com/coligo/coligo/internal/keys"
 	"github.com/coligo/coligo/internal/quota"
-	"github.com/coligo/coligo/internal/seal"
 	"github.com/coligo/coligo/internal/store"
+	"github.com/coligo/coligo/internal/store/storetest"
 )
 
 // clock is a time the test moves.
@@ -57,12 +54,7 @@ type harness struct {
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	root, _ := keys.NewLocal(bytes.Repeat([]byte{5}, keys.RootKeySize))
-	db, err := store.Open(filepath.Join(t.TempDir(), "c.db"), seal.New(root, 8), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := storetest.Open(t)
 	h := &harness{t: t, db: db, eng: fake.New(), clock: &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	h.image = h.eng.AddImage("registry.test/job:1", nil)
 	cfg.Store, cfg.Engine, cfg.Now = db, h.eng, h.clock.Now

@@ -1,20 +1,16 @@
 package project
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/coligo/coligo/internal/core"
-	"github.com/coligo/coligo/internal/keys"
-	"github.com/coligo/coligo/internal/seal"
-	"github.com/coligo/coligo/internal/store"
+	"github.com/coligo/coligo/internal/store/storetest"
 )
 
 // clock is a settable time source.
@@ -38,12 +34,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestController(t *testing.T) {
-	root, _ := keys.NewLocal(bytes.Repeat([]byte{3}, keys.RootKeySize))
-	db, err := store.Open(filepath.Join(t.TempDir(), "c.db"), seal.New(root, 8), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
