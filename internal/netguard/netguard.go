@@ -60,7 +60,9 @@ func (g *Guard) CheckHost(hostport string) error {
 	if err != nil {
 		host = hostport
 	}
-	host = strings.Trim(host, "[]")
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
 	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
 		return fmt.Errorf("%s: %w", hostport, ErrNotAllowed)
 	}
