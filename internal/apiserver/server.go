@@ -89,7 +89,10 @@ type Config struct {
 	Domain              string      // CE_DOMAIN
 	Logs                LogReader   // nil when no engine is configured
 	Apps                AppObserver // nil when no engine is configured
-	RouterPort          string      // ":8080" as app URLs show it; "" for port 80
+	// EngineStatus is nil when the configured engine is connected, else
+	// why not; nil when no engine is configured.
+	EngineStatus func() error
+	RouterPort   string // ":8080" as app URLs show it; "" for port 80
 	// Registries decides which registries an image_reference may name: not
 	// this host or the link-local range, unless allowed (--insecure-registry).
 	Registries *netguard.Guard
@@ -355,27 +358,38 @@ func newTrace() string {
 	return "coligo-" + hex.EncodeToString(b)
 }
 
-// readyz answers 200 when the store serves. To an admin token it also lists
-// each key provider's health (a provider that is down makes only its
-// projects unavailable, 503 key_unavailable, not the server); anyone else
-// learns the status only, not the providers, key ids or their errors.
 // info says which build serves (any valid token).
 func (a *API) info(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, api.Info{Version: version.String(), GoVersion: version.Go()})
 	return nil
 }
 
+// readyz answers 200 when the store serves and the configured engine is
+// connected (503 while it is not: the API serves, workloads wait). To an
+// admin token it also lists each key provider's health (a provider that is
+// down makes only its projects unavailable, 503 key_unavailable, not the
+// server) and why the engine is not connected; anyone else learns the
+// status only, not the providers, key ids or their errors.
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := a.cfg.Store.Ping(r.Context()); err != nil {
 		return fmt.Errorf("store: %w", core.ErrUnavailable)
 	}
-	var b strings.Builder
-	b.WriteString("ok\n")
 	admin := false
 	if h := r.Header.Get("Authorization"); h != "" {
 		p, err := auth.Authenticate(r.Context(), a.cfg.Store, h)
 		admin = err == nil && p.Admin()
 	}
+	if a.cfg.EngineStatus != nil {
+		if err := a.cfg.EngineStatus(); err != nil {
+			if admin {
+				// The operator's view: why (a socket path, a cluster error).
+				return fmt.Errorf("engine not connected (%v): %w", err, core.ErrUnavailable)
+			}
+			return fmt.Errorf("engine not connected: %w", core.ErrUnavailable)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("ok\n")
 	if admin && a.cfg.KeyHealth != nil {
 		health := a.cfg.KeyHealth()
 		names := make([]string, 0, len(health))

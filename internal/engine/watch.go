@@ -46,7 +46,9 @@ func Watch(ctx context.Context, src EventSource, log *slog.Logger) <-chan Event 
 					return
 				}
 			}
-			backoff = 100 * time.Millisecond
+			// A stream that ends at once (the engine is going away) keeps
+			// the backoff growing; one that delivered or lasted resets it.
+			since := time.Now()
 		follow:
 			for {
 				select {
@@ -56,6 +58,7 @@ func Watch(ctx context.Context, src EventSource, log *slog.Logger) <-chan Event 
 					if !ok {
 						break follow
 					}
+					backoff = 100 * time.Millisecond
 					select {
 					case out <- ev:
 					case <-ctx.Done():
@@ -63,8 +66,12 @@ func Watch(ctx context.Context, src EventSource, log *slog.Logger) <-chan Event 
 					}
 				}
 			}
-			log.Warn("engine event stream ended; following it again")
+			if time.Since(since) > 10*time.Second {
+				backoff = 100 * time.Millisecond
+			}
+			log.Warn("engine event stream ended; following it again", "in", backoff)
 			wait.Reset(backoff)
+			backoff = min(2*backoff, 10*time.Second)
 		}
 	}()
 	return out

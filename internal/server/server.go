@@ -34,9 +34,6 @@ import (
 	keyctl "github.com/coligo/coligo/internal/controller/keys"
 	"github.com/coligo/coligo/internal/controller/project"
 	"github.com/coligo/coligo/internal/core"
-	"github.com/coligo/coligo/internal/engine"
-	"github.com/coligo/coligo/internal/engine/kube"
-	"github.com/coligo/coligo/internal/engine/local"
 	"github.com/coligo/coligo/internal/keys"
 	"github.com/coligo/coligo/internal/netguard"
 	"github.com/coligo/coligo/internal/quota"
@@ -138,9 +135,12 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		return err
 	}
 
-	eng := openEngine(cfg, log)
-	if eng != nil {
-		defer eng.Close()
+	var link *engineLink // nil: no engine configured
+	if cfg.Engine == "kubernetes" || cfg.ContainerdAddress != "" {
+		link = newEngineLink(cfg, log)
+		defer link.close()
+	} else {
+		log.Warn("no --containerd-address: running without an engine; workloads will wait")
 	}
 	scheme := "http"
 	if cfg.TLS() {
@@ -156,16 +156,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		EgressIPs:  defaultRouteAddrs,
 	}
 	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg}
-	if shared, ok := eng.(interface {
-		ProjectOf(netip.Addr) (string, bool)
-	}); ok {
-		rcfg.ProjectOf = shared.ProjectOf // projects share the cluster's pod network
+	if link != nil {
+		apiCfg.Logs, apiCfg.Apps, apiCfg.EngineStatus = link, link, link.status
+		if cfg.Engine == "kubernetes" {
+			rcfg.ProjectOf = link.ProjectOf // projects share the cluster's pod network
+		}
 	}
 	rt := router.New(rcfg)
-	var apps *app.Controller
-	if eng != nil {
-		apiCfg.Logs = eng
-	}
 	routerLn, err := net.Listen("tcp", cfg.RouterAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (--router-addr): %w", cfg.RouterAddr, err)
@@ -192,16 +189,6 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	apiCfg.BaseURL = external + "/v2"
 	platform := core.Platform{Region: cfg.Region, Domain: cfg.Domain, BaseURL: apiCfg.BaseURL}
-	quotas := quota.NewLedger(cfg.Quota()) // apps and job runs share each project's quota
-	if eng != nil {
-		apps = app.New(app.Config{
-			Store: db, Engine: eng, Router: rt, Logger: log, Quota: quotas, Registry: reg,
-			Platform:     platform,
-			StableWindow: cfg.AutoscaleStableWindow, PanicWindow: cfg.AutoscalePanicWindow,
-		})
-		rt.SetWake(apps.Wake)
-		apiCfg.Apps = apps
-	}
 	rewrap := keyctl.New(keyctl.Config{Store: db, Logger: log, Every: cfg.KeyCheckInterval, Failpoint: os.Getenv("COLIGO_FAILPOINT"),
 		Retire: func(_ string, inUse map[string]bool) ([]string, error) { return root.Retire(inUse) }})
 	apiCfg.RotateRootKey = func(ctx context.Context, provider string) (string, error) {
@@ -226,24 +213,17 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		Store: db, Logger: log, Resync: reaperInterval(cfg.SoftDeleteRetention),
 		Failpoint: os.Getenv("COLIGO_FAILPOINT"),
 	}
-	if eng != nil {
-		pcfg.Engine = eng
+	if link != nil {
+		pcfg.Engine = link // a hard delete waits for the engine
 		wg.Go(func() {
-			jobrun.New(jobrun.Config{
-				Store: db, Engine: eng, Logger: log, MaxInstances: cfg.MaxInstances, ProjectMaxInstances: cfg.ProjectMaxInstances, Quota: quotas, Registry: reg, PruneEvery: cfg.ImagePruneInterval,
-				Platform: platform,
-			}).Run(ctrlCtx)
+			if eng := link.connect(ctrlCtx); eng != nil {
+				runWorkloads(ctrlCtx, eng, link, workloadConfig{cfg: cfg, db: db, rt: rt, log: log, reg: reg, platform: platform})
+			}
 		})
-	}
-	if apps != nil {
-		wg.Go(func() { apps.Run(ctrlCtx) })
+	} else {
+		wg.Go(func() { egress.New(egress.Config{Store: db, Logger: log}).Run(ctrlCtx) })
 	}
 	wg.Go(func() { project.New(pcfg).Run(ctrlCtx) })
-	ecfg := egress.Config{Store: db, Logger: log}
-	if f, ok := eng.(egress.Fence); ok {
-		ecfg.Fence = f
-	}
-	wg.Go(func() { egress.New(ecfg).Run(ctrlCtx) })
 	if len(cfg.KMSProviders) > 0 {
 		wg.Go(func() { providers.watch(ctrlCtx, cfg.KeyCheckInterval) })
 	}
@@ -263,14 +243,10 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	go func() {
-		if apps != nil {
-			// Serve once the routes are known, so that no request after a
-			// restart meets an empty table.
-			select {
-			case <-apps.Synced():
-			case <-time.After(30 * time.Second):
-				log.Warn("the app controller has not synced within 30s; serving the router anyway")
-			}
+		// Serve once the routes are known, so that no request after a
+		// restart meets an empty table.
+		if link != nil && !link.waitSynced(30*time.Second) {
+			log.Warn("the app controller has not synced within 30s; serving the router anyway")
 		}
 		if err := routerSrv.Serve(routerLn); !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- fmt.Errorf("router: %w", err)
@@ -294,43 +270,40 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	return err
 }
 
-// serverEngine is an engine the server closes on the way out.
-type serverEngine interface {
-	engine.Engine
-	Close() error
+// workloadConfig is what the workload controllers share.
+type workloadConfig struct {
+	cfg      config.Server
+	db       *store.DB
+	rt       *router.Router
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	platform core.Platform
 }
 
-// openEngine connects the configured engine, or returns nil (logged) when
-// there is nothing to talk to: the API then serves, and workloads wait.
-func openEngine(cfg config.Server, log *slog.Logger) serverEngine {
-	if cfg.Engine == "kubernetes" {
-		eng, err := kube.New(kube.Config{Kubeconfig: cfg.Kubeconfig, Gateway: netip.MustParseAddr(cfg.KubeGateway),
-			PodCIDR: netip.MustParsePrefix(cfg.KubePodCIDR), InsecureRegistries: cfg.InsecureRegistries, Quota: cfg.Quota(), Log: log})
-		if err != nil {
-			log.Error("kubernetes engine unavailable; workloads will wait", "err", err)
-			return nil
-		}
-		log.Info("engine: kubernetes", "kubeconfig", cfg.Kubeconfig, "gateway", cfg.KubeGateway)
-		return eng
-	}
-	if cfg.ContainerdAddress == "" {
-		log.Warn("no --containerd-address: running without an engine; job runs will wait")
-		return nil
-	}
-	if _, err := os.Stat(cfg.ContainerdAddress); err != nil {
-		log.Error("containerd is not reachable; running without an engine, job runs will wait", "address", cfg.ContainerdAddress, "err", err)
-		return nil
-	}
-	eng, err := local.New(local.Config{
-		ContainerdAddress: cfg.ContainerdAddress, CNIBinDir: cfg.CNIBinDir, Subnet: netip.MustParsePrefix(cfg.CNISubnet),
-		StateDir: filepath.Join(cfg.DataDir, "engine"), InsecureRegistries: cfg.InsecureRegistries, Logger: log,
-		OCIRuntime: cfg.OCIRuntime, PidsLimit: int64(cfg.PidsLimit), UserNS: cfg.UserNS,
+// runWorkloads runs the controllers that drive the engine until ctx ends.
+func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w workloadConfig) {
+	quotas := quota.NewLedger(w.cfg.Quota()) // apps and job runs share each project's quota
+	apps := app.New(app.Config{
+		Store: w.db, Engine: eng, Router: w.rt, Logger: w.log, Quota: quotas, Registry: w.reg,
+		Platform:     w.platform,
+		StableWindow: w.cfg.AutoscaleStableWindow, PanicWindow: w.cfg.AutoscalePanicWindow,
 	})
-	if err != nil {
-		log.Error("local engine unavailable; job runs will wait", "err", err)
-		return nil
+	w.rt.SetWake(apps.Wake)
+	link.setApps(apps)
+	ecfg := egress.Config{Store: w.db, Logger: w.log}
+	if f, ok := eng.(egress.Fence); ok {
+		ecfg.Fence = f
 	}
-	return eng
+	var wg sync.WaitGroup
+	wg.Go(func() { apps.Run(ctx) })
+	wg.Go(func() {
+		jobrun.New(jobrun.Config{
+			Store: w.db, Engine: eng, Logger: w.log, MaxInstances: w.cfg.MaxInstances, ProjectMaxInstances: w.cfg.ProjectMaxInstances,
+			Quota: quotas, Registry: w.reg, PruneEvery: w.cfg.ImagePruneInterval, Platform: w.platform,
+		}).Run(ctx)
+	})
+	wg.Go(func() { egress.New(ecfg).Run(ctx) })
+	wg.Wait()
 }
 
 // defaultRouteAddrs are the IPv4 addresses of the interface of the host's

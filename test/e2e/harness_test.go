@@ -116,9 +116,17 @@ func startServer(t *testing.T, args ...string) *server {
 // startServerOn starts a server with engine eng on a fresh data dir.
 func startServerOn(t *testing.T, eng string, args ...string) *server {
 	t.Helper()
+	s := newServer(t, eng, args...)
+	s.start()
+	return s
+}
+
+// newServer prepares a server with engine eng on a fresh data dir, not
+// started; when the test ends its projects are purged and it is stopped.
+func newServer(t *testing.T, eng string, args ...string) *server {
+	t.Helper()
 	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), router: freeAddr(t), args: args, engine: eng,
 		tls: slices.Contains(args, "--tls-self-signed")}
-	s.start()
 	t.Cleanup(func() {
 		s.purgeProjects()
 		s.stop()
@@ -201,9 +209,16 @@ func (s *server) launch() {
 
 func (s *server) waitReady() {
 	s.t.Helper()
+	s.waitUp("/readyz")
+}
+
+// waitUp waits until path (/readyz, or /healthz for a server that serves
+// its API without being ready) answers 200, and reads the admin token.
+func (s *server) waitUp(path string) {
+	s.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := s.http().Get(s.url() + "/readyz")
+		resp, err := s.http().Get(s.url() + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -216,7 +231,7 @@ func (s *server) waitReady() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("server not ready after 20s:\n%s", s.logs())
+			s.t.Fatalf("server: %s not 200 after 20s:\n%s", path, s.logs())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -37,6 +38,11 @@ type Harness struct {
 	// IsolationByPolicy: projects are isolated by a policy the cluster's
 	// network plugin may not enforce; the engine's own test checks the policy.
 	IsolationByPolicy bool
+	// Restartable returns an engine of its own and a function that restarts
+	// what it drives under it (containerd, the fake's event streams); nil
+	// for an engine whose runtime the test cannot restart (a cluster's API
+	// server), whose events after a reconnect its own tests show.
+	Restartable func(t *testing.T) (engine.Engine, func())
 	// ImageFree: the engine runs no image (the fake): only the tests whose
 	// commands need nothing of one run ("true", "sleep S", "sh -c 'exit N'").
 	ImageFree bool
@@ -64,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 		{"PruneImages", testPrune, true},
 		{"Purge", testPurge, true},
 		{"FollowThenRemove", testFollowRemoved, true},
+		{"EventsAfterRestart", testEventsAfterRestart, true},
 	}
 	for _, tt := range tests {
 		if tt.imageFree || !h.ImageFree {
@@ -570,5 +577,40 @@ func testFollowRemoved(t *testing.T, e engine.Engine, h Harness) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Error("following a removed instance did not end within 30 s")
+	}
+}
+
+// testEventsAfterRestart restarts what the engine drives under a watch of
+// its events (engine.Watch, as the controllers follow them): the watch says
+// that exits may have been missed, an instance that ended meanwhile is seen
+// exited by List, and exits after the restart arrive as events.
+func testEventsAfterRestart(t *testing.T, _ engine.Engine, h Harness) {
+	if h.Restartable == nil {
+		t.Skip("the engine's runtime cannot be restarted by a test")
+	}
+	e, restart := h.Restartable(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := engine.Watch(ctx, e, slog.New(slog.DiscardHandler))
+	p := Project(t, e)
+	run(t, e, h, p, "before", "sleep", "0.5") // its event shows the watch is on
+	waitEvent(t, events, p, "before")
+	run(t, e, h, p, "through", "sleep", "1")
+	restart()
+	timeout := time.After(30 * time.Second)
+	for marked := false; !marked; {
+		select {
+		case ev := <-events:
+			marked = ev == engine.Event{}
+		case <-timeout:
+			t.Fatal("no sign after the restart that exits may have been missed")
+		}
+	}
+	if in := waitExited(t, e, p, "through", 30*time.Second); in.ExitCode != 0 {
+		t.Errorf("the instance through the restart exited %d, want 0", in.ExitCode)
+	}
+	run(t, e, h, p, "after", "sh", "-c", "exit 3")
+	if ev := waitEvent(t, events, p, "after"); ev.ExitCode != 3 {
+		t.Errorf("exit event after the restart: %+v, want code 3", ev)
 	}
 }

@@ -16,6 +16,11 @@ func TestConformance(t *testing.T) {
 			e.AddImage(image, auth)
 			return e
 		},
+		Restartable: func(t *testing.T) (engine.Engine, func()) {
+			e := New()
+			e.AddImage(image, auth)
+			return e, e.Restart
+		},
 		Image: image, Auth: auth,
 		Missing:     "registry.test/coligo-test/busybox:no-such-tag",
 		Unreachable: "127.0.0.1:1/coligo-test/busybox:1",

@@ -624,6 +624,17 @@ func (e *Engine) resume(ctx context.Context, project string, c containerd.Contai
 		return in, err
 	}
 	t, err := c.Task(ctx, nil)
+	if err != nil {
+		// containerd may hold a task it cannot report on: one whose creation
+		// it did not see through (it stopped meanwhile). Delete it, or
+		// creating it again finds it "already exists".
+		e.log.Debug("no task to resume; deleting what may be left of one", "instance", c.ID(), "err", err)
+		if _, derr := e.client.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: c.ID()}); derr != nil {
+			if derr = errdefs.FromGRPC(derr); !errdefs.IsNotFound(derr) {
+				return in, fmt.Errorf("delete the half-created task of %s: %w", c.ID(), derr)
+			}
+		}
+	}
 	if err == nil && in.Labels[labelPrepared] == "true" && in.IP != "" {
 		// Prepared: everything is in place but the process.
 		if !start {
@@ -1078,7 +1089,7 @@ func (e *Engine) Events(ctx context.Context) (<-chan engine.Event, error) {
 				return
 			case err := <-errs:
 				if err != nil && ctx.Err() == nil {
-					e.log.Error("containerd event stream ended", "err", err)
+					e.log.Debug("containerd event stream ended", "err", err) // its watcher (engine.Watch) says so
 				}
 				return
 			case env := <-envelopes:

@@ -59,6 +59,14 @@ func TestConformance(t *testing.T) {
 		Auth:        parts.Auth(),
 		Missing:     parts.Registry + "/coligo-test/busybox:no-such-tag",
 		Unreachable: "127.0.0.1:1/coligo-test/busybox:1",
+		Restartable: func(t *testing.T) (engine.Engine, func()) {
+			cd := itest.NewContainerd(t, parts)
+			cd.Start()
+			e := newEngineWith(t, parts, func(c *Config) {
+				c.ContainerdAddress, c.Subnet = cd.Socket, netip.MustParsePrefix("10.213.128.0/17")
+			})
+			return e, func() { cd.Stop(); cd.Start() }
+		},
 	})
 }
 
