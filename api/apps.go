@@ -247,15 +247,12 @@ func (c *Client) ListAppInstances(ctx context.Context, project, app string, o Li
 }
 
 // AppLogs writes the logs of an app's instance (all instances when
-// instance is "") to w; follow (with an instance) keeps writing until the
-// instance exits or ctx ends.
-func (c *Client) AppLogs(ctx context.Context, project, app, instance string, follow bool, w io.Writer) error {
-	q := url.Values{}
+// instance is "") to w; opts.Follow (with an instance) keeps writing until
+// the instance exits or ctx ends.
+func (c *Client) AppLogs(ctx context.Context, project, app, instance string, opts LogOptions, w io.Writer) error {
+	q := opts.query()
 	if instance != "" {
 		q.Set("instance", instance)
-	}
-	if follow {
-		q.Set("follow", "true")
 	}
 	return c.stream(ctx, appPath(project, app, "logs"), q, w)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 )
 
@@ -201,13 +200,10 @@ func (c *Client) DeleteJobRun(ctx context.Context, project, name string) error {
 
 // JobRunLogs streams the logs of a run's index (the latest attempt) to w;
 // index < 0 means every index. A coligo addition to the API.
-func (c *Client) JobRunLogs(ctx context.Context, project, name string, index int, follow bool, w io.Writer) error {
-	q := url.Values{}
+func (c *Client) JobRunLogs(ctx context.Context, project, name string, index int, opts LogOptions, w io.Writer) error {
+	q := opts.query()
 	if index >= 0 {
 		q.Set("index", strconv.Itoa(index))
-	}
-	if follow {
-		q.Set("follow", "true")
 	}
 	return c.stream(ctx, "/projects/"+esc(project)+"/job_runs/"+esc(name)+"/logs", q, w)
 }

@@ -6,12 +6,15 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/store"
 )
 
@@ -462,8 +465,11 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request) error {
 	if want != "" && !slices.ContainsFunc(instances, func(in core.AppInstance) bool { return in.Name == want }) {
 		return core.Invalid("instance", "%q is not an instance of app %s", clipTag(want), app.Name)
 	}
-	follow := want != "" && r.URL.Query().Get("follow") == "true"
-	release, err := a.stream(w, r, follow)
+	opts, err := logOptions(r, want != "")
+	if err != nil {
+		return err
+	}
+	release, err := a.stream(w, r, opts.Follow)
 	if err != nil {
 		return err
 	}
@@ -477,7 +483,7 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request) error {
 		if want == "" {
 			fmt.Fprintf(fw, "==> %s <==\n", in.Name)
 		}
-		if err := a.cfg.Logs.Logs(r.Context(), p.ID, in.Name, fw, follow); err != nil && !isNotFound(err) {
+		if err := a.cfg.Logs.Logs(r.Context(), p.ID, in.Name, fw, opts); err != nil && !isNotFound(err) {
 			return err
 		}
 	}
@@ -499,4 +505,46 @@ func (a *API) checkImage(ref string) error {
 		return core.Invalid("image_reference", "names a registry on this host or a link-local address, which coligo does not pull from (an operator can allow one with --insecure-registry)")
 	}
 	return nil
+}
+
+// maxLogTail bounds ?tail=: more lines than a log file holds.
+const maxLogTail = 1_000_000
+
+// logOptions reads a log request's options: ?follow=true (only where one
+// instance is read: one), ?tail=N (the last N lines of each instance; -1,
+// the default, all), ?since= (a duration back from now, "10m", or an
+// RFC 3339 time), ?timestamps=true (each line starts with its time).
+func logOptions(r *http.Request, one bool) (engine.LogOptions, error) {
+	q := r.URL.Query()
+	var opts engine.LogOptions
+	for _, name := range []string{"follow", "timestamps"} {
+		switch v := q.Get(name); v {
+		case "", "false":
+		case "true":
+			if name == "follow" {
+				opts.Follow = one
+			} else {
+				opts.Timestamps = true
+			}
+		default:
+			return opts, core.Invalid(name, "must be true or false, got %q", clipTag(v))
+		}
+	}
+	if s := q.Get("tail"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n == 0 || n < -1 || n > maxLogTail {
+			return opts, core.Invalid("tail", "must be a number of lines from 1 to %d, or -1 for all, got %q", maxLogTail, clipTag(s))
+		}
+		opts.Tail = n
+	}
+	if s := q.Get("since"); s != "" {
+		if d, err := time.ParseDuration(s); err == nil && d > 0 {
+			opts.Since = time.Now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, s); err == nil {
+			opts.Since = t
+		} else {
+			return opts, core.Invalid("since", "must be a positive duration (10m, 2h) or an RFC 3339 time, got %q", clipTag(s))
+		}
+	}
+	return opts, nil
 }

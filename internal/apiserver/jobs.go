@@ -431,7 +431,8 @@ func (a *API) deleteJobRun(w http.ResponseWriter, r *http.Request) error {
 }
 
 // jobRunLogs writes the logs of a run's indices (latest attempt of each) as
-// plain text; ?index=N picks one, ?follow=true keeps streaming.
+// plain text; ?index=N picks one, ?follow=true keeps streaming (see
+// logOptions).
 func (a *API) jobRunLogs(w http.ResponseWriter, r *http.Request) error {
 	p, err := a.activeProject(r, core.RoleReader)
 	if err != nil {
@@ -450,8 +451,11 @@ func (a *API) jobRunLogs(w http.ResponseWriter, r *http.Request) error {
 			return core.Invalid("index", "%q is not an index of this run", clipTag(s))
 		}
 	}
-	follow := r.URL.Query().Get("follow") == "true" && want >= 0
-	release, err := a.stream(w, r, follow)
+	opts, err := logOptions(r, want >= 0)
+	if err != nil {
+		return err
+	}
+	release, err := a.stream(w, r, opts.Follow)
 	if err != nil {
 		return err
 	}
@@ -467,7 +471,7 @@ func (a *API) jobRunLogs(w http.ResponseWriter, r *http.Request) error {
 		if want < 0 {
 			fmt.Fprintf(fw, "==> index %d (attempt %d) <==\n", i, s.Retries)
 		}
-		err := a.cfg.Logs.Logs(r.Context(), p.ID, core.InstanceName(run.Name, i, s.Retries), fw, follow)
+		err := a.cfg.Logs.Logs(r.Context(), p.ID, core.InstanceName(run.Name, i, s.Retries), fw, opts)
 		if err != nil && !isNotFound(err) {
 			return err
 		}

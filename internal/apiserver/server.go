@@ -22,6 +22,7 @@ import (
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/netguard"
 	"github.com/coligo/coligo/internal/version"
 )
@@ -62,7 +63,7 @@ type Quotas struct {
 // LogReader reads an instance's logs; the engine implements it. Reading logs
 // is the one call of the API that reaches past the store.
 type LogReader interface {
-	Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error
+	Logs(ctx context.Context, project, id string, w io.Writer, opts engine.LogOptions) error
 }
 
 // Config configures the API.

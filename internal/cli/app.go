@@ -423,24 +423,24 @@ func newAppList(e *env) *cobra.Command {
 
 func newAppLogs(e *env) *cobra.Command {
 	var name, instance string
-	var follow bool
+	var opts api.LogOptions
 	cmd := &cobra.Command{
 		Use: "logs", Short: "Print the logs of an app's instances", Args: cobra.NoArgs,
-		Example: "  coligo app logs --name hello\n  coligo app logs --name hello --instance hello-00001-abcde",
+		Example: "  coligo app logs --name hello\n  coligo app logs --name hello --instance hello-00001-abcde -f\n  coligo app logs --name hello --tail 20 --since 10m --timestamps",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, project, err := e.clientAndProject(cmd)
 			if err != nil {
 				return err
 			}
-			if follow && instance == "" {
+			if opts.Follow && instance == "" {
 				return errors.New("--follow needs --instance")
 			}
-			return c.AppLogs(cmd.Context(), project, name, instance, follow, e.out)
+			return c.AppLogs(cmd.Context(), project, name, instance, opts, e.out)
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "app name")
 	cmd.Flags().StringVarP(&instance, "instance", "i", "", "one instance (default: all)")
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing the instance's output as it comes")
+	logFlags(cmd, &opts, "with --instance")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }
@@ -585,4 +585,16 @@ func appOfRevision(rev string) string {
 		return rev[:i]
 	}
 	return rev
+}
+
+// logFlags are the flags of the logs commands, as Code Engine's CLI names
+// them (--ts for --timestamps), and --since.
+func logFlags(cmd *cobra.Command, o *api.LogOptions, followNeeds string) {
+	f := cmd.Flags()
+	f.BoolVarP(&o.Follow, "follow", "f", false, "keep printing the instance's output as it comes ("+followNeeds+")")
+	f.IntVarP(&o.Tail, "tail", "t", -1, "only the last N lines of each instance (-1: all)")
+	f.StringVar(&o.Since, "since", "", "only lines since a duration ago (10m, 2h) or an RFC 3339 time")
+	f.BoolVar(&o.Timestamps, "timestamps", false, "start each line with the time it was written")
+	f.BoolVar(&o.Timestamps, "ts", false, "same as --timestamps")
+	f.MarkHidden("ts")
 }

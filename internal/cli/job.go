@@ -414,21 +414,24 @@ func newJobRunList(e *env) *cobra.Command {
 func newJobRunLogs(e *env) *cobra.Command {
 	var name string
 	var index int
-	var follow bool
+	var opts api.LogOptions
 	cmd := &cobra.Command{
 		Use: "logs", Short: "Print the logs of a job run's instances", Args: cobra.NoArgs,
-		Example: "  coligo jobrun logs --name nightly-jobrun-x1y2z --index 3 -f",
+		Example: "  coligo jobrun logs --name nightly-jobrun-x1y2z --index 3 -f\n  coligo jobrun logs --name nightly-jobrun-x1y2z --tail 20 --since 1h --timestamps",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, project, err := e.clientAndProject(cmd)
 			if err != nil {
 				return err
 			}
-			return c.JobRunLogs(cmd.Context(), project, name, index, follow, e.out)
+			if opts.Follow && index < 0 {
+				return errors.New("--follow needs --index")
+			}
+			return c.JobRunLogs(cmd.Context(), project, name, index, opts, e.out)
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "run name")
 	cmd.Flags().IntVar(&index, "index", -1, "only this array index (default: all)")
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing while the instance runs (with --index)")
+	logFlags(cmd, &opts, "with --index")
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

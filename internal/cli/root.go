@@ -80,6 +80,7 @@ COLIGO_TOKEN, else ~/.coligo/config.yaml (written by 'coligo login').`,
 		newJobCmd(e), newJobRunCmd(e), newAppCmd(e), newRevisionCmd(e), newConnectivityCmd(e), newAdminCmd(e), newTokenCmd(e), newAuditCmd(e), newVersionCmd(e))
 	refuseUnknown(root)
 	positionalName(root)
+	completion(e, root)
 	return root
 }
 

@@ -37,9 +37,10 @@ type Engine interface {
 	Remove(ctx context.Context, project, id string) error
 	// List returns the project's instances whose labels include match.
 	List(ctx context.Context, project string, match map[string]string) ([]Instance, error)
-	// Logs writes an instance's output (stdout and stderr) to w; with
-	// follow it keeps writing until the instance exits or ctx ends.
-	Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error
+	// Logs writes an instance's output (stdout and stderr) to w, as opts
+	// select it; with opts.Follow it keeps writing until the instance exits
+	// or ctx ends.
+	Logs(ctx context.Context, project, id string, w io.Writer, opts LogOptions) error
 	// Events reports instance exits until ctx ends.
 	Events(ctx context.Context) (<-chan Event, error)
 	// PruneImages removes the project's cached images that no instance uses
@@ -223,4 +224,12 @@ func IsPullError(err error) (*PullError, bool) {
 	var pe *PullError
 	ok := errors.As(err, &pe)
 	return pe, ok
+}
+
+// LogOptions select what Logs writes.
+type LogOptions struct {
+	Follow     bool
+	Tail       int       // > 0: only the last Tail lines
+	Since      time.Time // non-zero: only lines written at or after it
+	Timestamps bool      // each line starts with its time (RFC3339Nano) and a space
 }

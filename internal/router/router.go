@@ -106,7 +106,7 @@ func New(cfg Config) *Router {
 		Name: "coligo_revision_cold_starts_total", Help: "Requests that found no ready instance of a revision and woke one.",
 	}, labels)
 	if cfg.Registry != nil {
-		cfg.Registry.MustRegister(r.requests, r.revRequests, r.revLatency, r.coldStarts)
+		cfg.Registry.MustRegister(r.requests, r.revRequests, r.revLatency, r.coldStarts, newLoadCollector(r))
 	}
 	return r
 }

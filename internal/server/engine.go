@@ -134,12 +134,12 @@ func (l *engineLink) status() error {
 }
 
 // Logs implements apiserver.LogReader.
-func (l *engineLink) Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error {
+func (l *engineLink) Logs(ctx context.Context, project, id string, w io.Writer, opts engine.LogOptions) error {
 	eng, _ := l.current()
 	if eng == nil {
 		return errNotConnected
 	}
-	return eng.Logs(ctx, project, id, w, follow)
+	return eng.Logs(ctx, project, id, w, opts)
 }
 
 // Instances implements apiserver.AppObserver: none while not connected.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/coligo/coligo/internal/config"
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/fake"
 )
 
@@ -32,7 +33,7 @@ func TestEngineLinkConnectsInTheBackground(t *testing.T) {
 	if err := l.Purge(context.Background(), "p"); !errors.Is(err, core.ErrUnavailable) {
 		t.Fatalf("Purge before connecting: %v, want unavailable", err)
 	}
-	if err := l.Logs(context.Background(), "p", "i", io.Discard, false); !errors.Is(err, core.ErrUnavailable) {
+	if err := l.Logs(context.Background(), "p", "i", io.Discard, engine.LogOptions{}); !errors.Is(err, core.ErrUnavailable) {
 		t.Fatalf("Logs before connecting: %v, want unavailable", err)
 	}
 	if l.status() == nil || l.Instances("p", "a") != nil {

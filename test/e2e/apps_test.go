@@ -152,7 +152,7 @@ func testAppServesScalesToZeroAndBack(t *testing.T, eng string) {
 		}
 	}
 	var logs strings.Builder
-	if err := c.AppLogs(ctx, p.ID, "hello", "", false, &logs); err != nil || !strings.Contains(logs.String(), "app listening on :8080") {
+	if err := c.AppLogs(ctx, p.ID, "hello", "", api.LogOptions{}, &logs); err != nil || !strings.Contains(logs.String(), "app listening on :8080") {
 		t.Errorf("app logs %q %v", logs.String(), err)
 	}
 	if code, body, _ := routerGet(s, &api.App{Endpoint: "http://nothing." + p.Name + ".localhost"}, "/"); code != 404 || !strings.Contains(body, "no app") {
@@ -455,6 +455,21 @@ func TestAppCLI(t *testing.T) {
 		url != fmt.Sprintf("http://cli.%s.localhost:%s", p.Name, s.router[strings.LastIndex(s.router, ":")+1:]) {
 		t.Errorf("app create --wait printed:\n%s", created.stdout)
 	}
+	// The shell completes the names of apps and config maps, and flag values.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"app", "get", ""}, "cli\n"},
+		{[]string{"app", "logs", "--name", ""}, "cli\n"},
+		{[]string{"configmap", "get", ""}, "settings\n"},
+		{[]string{"project", "select", "--name", ""}, p.Name + "\n"},
+		{[]string{"job", "create", "--mode", ""}, "task\ndaemon\n"},
+	} {
+		if got := run(append([]string{"__complete"}, tc.args...)...).stdout; !strings.HasPrefix(got, tc.want) {
+			t.Errorf("completion of %q: %q, want %q first", tc.args, got, tc.want)
+		}
+	}
 	if got := strings.TrimSpace(run("app", "get", "--name", "cli", "-o", "url").stdout); got != url {
 		t.Errorf("app get -o url = %q, want %q", got, url)
 	}
@@ -541,7 +556,7 @@ func runIn(t *testing.T, c *api.Client, project, image string, command ...string
 	}
 	r := waitRun(t, c, project, run.Name, 60*time.Second, finished)
 	var logs strings.Builder
-	c.JobRunLogs(ctx, project, run.Name, 0, false, &logs)
+	c.JobRunLogs(ctx, project, run.Name, 0, api.LogOptions{}, &logs)
 	return r.Status == "completed", logs.String()
 }
 

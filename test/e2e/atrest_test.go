@@ -55,7 +55,7 @@ echo "planted $PLANTED"`, sum(password), sum(apiKey), sum(setting))
 	}
 	if r := waitRun(t, c, p.ID, run.Name, 60*time.Second, finished); r.Status != "completed" {
 		var logs strings.Builder
-		c.JobRunLogs(ctx, p.ID, run.Name, 0, false, &logs)
+		c.JobRunLogs(ctx, p.ID, run.Name, 0, api.LogOptions{}, &logs)
 		t.Fatalf("the job did not see its values: %s %+v\n%s", r.Status, r.StatusDetails, logs.String())
 	}
 	proto := testApp("reader", image)

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -98,12 +100,34 @@ func testJobRunArray(t *testing.T, eng string) {
 	}
 	for i := range 10 {
 		var b bytes.Buffer
-		if err := c.JobRunLogs(ctx, p.ID, run.Name, i, false, &b); err != nil {
+		if err := c.JobRunLogs(ctx, p.ID, run.Name, i, api.LogOptions{}, &b); err != nil {
 			t.Fatal(err)
 		}
 		if want := fmt.Sprintf("index %d of 10", i); !strings.Contains(b.String(), want) {
 			t.Errorf("logs of index %d: %q, want %q", i, b.String(), want)
 		}
+	}
+	// Tail, since and timestamps. Index 3 wrote two lines, one to stdout and
+	// one to stderr (in either order: two streams).
+	stamped := regexp.MustCompile(`^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (index 3 of 10|failing on purpose)\n$`)
+	for _, tc := range []struct {
+		opts api.LogOptions
+		ok   func(string) bool
+	}{
+		{api.LogOptions{Tail: 1}, func(s string) bool { return s == "index 3 of 10\n" || s == "failing on purpose\n" }},
+		{api.LogOptions{Tail: 1, Timestamps: true}, stamped.MatchString},
+		{api.LogOptions{Since: "1h"}, func(s string) bool { return strings.Count(s, "\n") == 2 && strings.Contains(s, "failing on purpose\n") }},
+		{api.LogOptions{Since: time.Now().Add(time.Hour).Format(time.RFC3339)}, func(s string) bool { return s == "" }},
+	} {
+		var b bytes.Buffer
+		if err := c.JobRunLogs(ctx, p.ID, run.Name, 3, tc.opts, &b); err != nil || !tc.ok(b.String()) {
+			t.Errorf("logs of index 3 with %+v: %q %v", tc.opts, b.String(), err)
+		}
+	}
+	err = c.JobRunLogs(ctx, p.ID, run.Name, 3, api.LogOptions{Since: "yesterday"}, io.Discard)
+	wantStatus(t, err, 400, "logs since yesterday")
+	if err == nil || !strings.Contains(err.Error(), "since") {
+		t.Errorf("a bad since: %v, want an error naming it", err)
 	}
 	// The CLI shows the same.
 	cfg := t.TempDir() + "/c.yaml"

@@ -41,7 +41,7 @@ func TestForkBombLeavesTheHostResponsive(t *testing.T) {
 	}
 	r := waitRun(t, c, p.ID, "bomb", 60*time.Second, finished)
 	var logs strings.Builder
-	c.JobRunLogs(ctx, p.ID, "bomb", 0, false, &logs)
+	c.JobRunLogs(ctx, p.ID, "bomb", 0, api.LogOptions{}, &logs)
 	if !strings.Contains(logs.String(), "resource temporarily unavailable") {
 		t.Errorf("the fork bomb did not meet its limit: %s %s", r.Status, logs.String())
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,7 @@ func Run(t *testing.T, h Harness) {
 		{"Purge", testPurge, true},
 		{"FollowThenRemove", testFollowRemoved, true},
 		{"EventsAfterRestart", testEventsAfterRestart, true},
+		{"LogOptions", testLogOptions, false},
 	}
 	for _, tt := range tests {
 		if tt.imageFree || !h.ImageFree {
@@ -157,7 +159,7 @@ func testRunExit(t *testing.T, e engine.Engine, h Harness) {
 		t.Errorf("listed %+v", got)
 	}
 	var logs bytes.Buffer
-	if err := e.Logs(ctx, p, "exit3", &logs, false); err != nil {
+	if err := e.Logs(ctx, p, "exit3", &logs, engine.LogOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(logs.String(), "hello bar") || !strings.Contains(logs.String(), "oops") {
@@ -170,7 +172,7 @@ func testRunExit(t *testing.T, e engine.Engine, h Harness) {
 	}
 	waitExited(t, e, p, in2.ID, 10*time.Second)
 	var uid bytes.Buffer
-	e.Logs(ctx, p, "uid", &uid, false)
+	e.Logs(ctx, p, "uid", &uid, engine.LogOptions{})
 	if !strings.Contains(uid.String(), "1234") {
 		t.Errorf("run as uid 1234: %q", uid.String())
 	}
@@ -188,7 +190,7 @@ func testRunExit(t *testing.T, e engine.Engine, h Harness) {
 	if ins, _ := e.List(ctx, p, nil); len(ins) != 0 {
 		t.Errorf("after remove: %+v", ins)
 	}
-	if err := e.Logs(ctx, p, "exit3", &logs, false); err == nil {
+	if err := e.Logs(ctx, p, "exit3", &logs, engine.LogOptions{}); err == nil {
 		t.Error("logs of a removed instance")
 	}
 }
@@ -236,7 +238,7 @@ func testLifecycle(t *testing.T, e engine.Engine, h Harness) {
 	if ins, _ := e.List(ctx, p, nil); len(ins) != 0 {
 		t.Errorf("after remove: %+v", ins)
 	}
-	if err := e.Logs(ctx, p, "exit3", io.Discard, false); err == nil {
+	if err := e.Logs(ctx, p, "exit3", io.Discard, engine.LogOptions{}); err == nil {
 		t.Error("logs of a removed instance")
 	}
 	if err := e.Remove(ctx, p, "exit3"); err != nil {
@@ -361,7 +363,7 @@ func testMounts(t *testing.T, e engine.Engine, h Harness) {
 	}
 	waitExited(t, e, p, in.ID, 10*time.Second)
 	var out bytes.Buffer
-	e.Logs(ctx, p, "mounts", &out, false)
+	e.Logs(ctx, p, "mounts", &out, engine.LogOptions{})
 	if !strings.Contains(out.String(), "me:s3cr3t:fast") {
 		t.Errorf("mounted files as seen by uid 1000: %q", out.String())
 	}
@@ -394,7 +396,7 @@ func testProjectNetwork(t *testing.T, e engine.Engine, h Harness) {
 	}
 	waitExited(t, e, p, "hosts", 10*time.Second)
 	var out bytes.Buffer
-	e.Logs(ctx, p, "hosts", &out, false)
+	e.Logs(ctx, p, "hosts", &out, engine.LogOptions{})
 	want := "one.p.svc two.p.svc"
 	if h.HostsFixedAtStart {
 		want = "one.p.svc"
@@ -427,7 +429,7 @@ func testPrepare(t *testing.T, e engine.Engine, h Harness) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	var out bytes.Buffer
-	e.Logs(ctx, p, "prepared", &out, false)
+	e.Logs(ctx, p, "prepared", &out, engine.LogOptions{})
 	if out.Len() != 0 {
 		t.Errorf("a prepared instance ran its process: %q", out.String())
 	}
@@ -439,7 +441,7 @@ func testPrepare(t *testing.T, e engine.Engine, h Harness) {
 		t.Errorf("started instance has address %q, prepared %q", run.IP, in.IP)
 	}
 	waitExited(t, e, p, "prepared", 10*time.Second)
-	e.Logs(ctx, p, "prepared", &out, false)
+	e.Logs(ctx, p, "prepared", &out, engine.LogOptions{})
 	if !strings.Contains(out.String(), "started prepared") {
 		t.Errorf("logs of the started instance: %q", out.String())
 	}
@@ -501,7 +503,7 @@ func testIsolation(t *testing.T, e engine.Engine, h Harness) {
 	same := waitExited(t, e, a, "same-project", 30*time.Second)
 	other := waitExited(t, e, b, "other-project", 60*time.Second)
 	var logs bytes.Buffer
-	e.Logs(ctx, a, "same-project", &logs, false)
+	e.Logs(ctx, a, "same-project", &logs, engine.LogOptions{})
 	if same.ExitCode != 0 || !strings.Contains(logs.String(), "coligo-test-page") {
 		t.Errorf("an instance of the same project cannot reach the server: exit %d, %q", same.ExitCode, logs.String())
 	}
@@ -562,7 +564,7 @@ func testFollowRemoved(t *testing.T, e engine.Engine, h Harness) {
 	p := Project(t, e)
 	run(t, e, h, p, "followed", "sh", "-c", "echo first; sleep 1000")
 	done := make(chan error, 1)
-	go func() { done <- e.Logs(ctx, p, "followed", io.Discard, true) }()
+	go func() { done <- e.Logs(ctx, p, "followed", io.Discard, engine.LogOptions{Follow: true}) }()
 	time.Sleep(500 * time.Millisecond)
 	if err := e.Stop(ctx, p, "followed", 0); err != nil {
 		t.Fatal(err)
@@ -612,5 +614,35 @@ func testEventsAfterRestart(t *testing.T, _ engine.Engine, h Harness) {
 	run(t, e, h, p, "after", "sh", "-c", "exit 3")
 	if ev := waitEvent(t, events, p, "after"); ev.ExitCode != 3 {
 		t.Errorf("exit event after the restart: %+v, want code 3", ev)
+	}
+}
+
+// testLogOptions reads back one stream's lines with a tail, since and
+// timestamps, as kubectl logs shows them.
+func testLogOptions(t *testing.T, e engine.Engine, h Harness) {
+	ctx := context.Background()
+	p := Project(t, e)
+	before := time.Now().Add(-time.Second)
+	run(t, e, h, p, "lines", "sh", "-c", "echo one; echo two; echo three")
+	waitExited(t, e, p, "lines", 30*time.Second)
+	stamp := regexp.MustCompile(`^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z (two|three)$`)
+	tests := []struct {
+		opts engine.LogOptions
+		ok   func(string) bool
+	}{
+		{engine.LogOptions{}, func(s string) bool { return s == "one\ntwo\nthree\n" }},
+		{engine.LogOptions{Tail: 2}, func(s string) bool { return s == "two\nthree\n" }},
+		{engine.LogOptions{Tail: 2, Timestamps: true}, func(s string) bool {
+			lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+			return len(lines) == 2 && stamp.MatchString(lines[0]) && stamp.MatchString(lines[1])
+		}},
+		{engine.LogOptions{Since: before}, func(s string) bool { return s == "one\ntwo\nthree\n" }},
+		{engine.LogOptions{Since: time.Now().Add(time.Hour)}, func(s string) bool { return s == "" }},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		if err := e.Logs(ctx, p, "lines", &out, tt.opts); err != nil || !tt.ok(out.String()) {
+			t.Errorf("logs with %+v: %q %v", tt.opts, out.String(), err)
+		}
 	}
 }

@@ -309,14 +309,23 @@ func (e *Engine) List(_ context.Context, project string, match map[string]string
 
 // Logs implements engine.Engine: an instance's log is its command line;
 // following ends when the instance exits or is removed.
-func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error {
+func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, opts engine.LogOptions) error {
 	e.mu.Lock()
 	in := e.instances[project][id]
 	e.mu.Unlock()
 	if in == nil {
 		return fmt.Errorf("instance %s: %w", id, core.ErrNotFound)
 	}
-	if _, err := fmt.Fprintln(w, strings.Join(append(slices.Clone(in.spec.Command), in.spec.Args...), " ")); err != nil || !follow {
+	line := strings.Join(append(slices.Clone(in.spec.Command), in.spec.Args...), " ")
+	if opts.Timestamps {
+		line = in.CreatedAt.UTC().Format(time.RFC3339Nano) + " " + line
+	}
+	if !opts.Since.IsZero() && in.CreatedAt.Before(opts.Since) {
+		line = ""
+	} else {
+		line += "\n"
+	}
+	if _, err := io.WriteString(w, line); err != nil || !opts.Follow {
 		return err
 	}
 	tick := time.NewTicker(10 * time.Millisecond)

@@ -529,7 +529,7 @@ func matches(labels, match map[string]string) bool {
 }
 
 // Logs implements engine.Engine.
-func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error {
+func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, opts engine.LogOptions) error {
 	pods := e.client.CoreV1().Pods(Namespace(project))
 	var name string
 	for {
@@ -545,7 +545,7 @@ func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, foll
 		if cs != nil && cs.State.Waiting == nil {
 			break
 		}
-		if !follow {
+		if !opts.Follow {
 			return nil // nothing written yet
 		}
 		select {
@@ -557,7 +557,15 @@ func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, foll
 	if _, err := e.inProject(ctx, project); err != nil {
 		return err
 	}
-	rc, err := pods.GetLogs(name, &corev1.PodLogOptions{Container: container, Follow: follow}).Stream(ctx)
+	po := &corev1.PodLogOptions{Container: container, Follow: opts.Follow, Timestamps: opts.Timestamps}
+	if opts.Tail > 0 {
+		tail := int64(opts.Tail)
+		po.TailLines = &tail
+	}
+	if !opts.Since.IsZero() {
+		po.SinceTime = &metav1.Time{Time: opts.Since}
+	}
+	rc, err := pods.GetLogs(name, po).Stream(ctx)
 	if err != nil {
 		return fmt.Errorf("logs of instance %s: %w", id, opaque(err))
 	}

@@ -222,7 +222,7 @@ func TestArrayIsOneIndexedJob(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	var out bytes.Buffer
-	if err := e.Logs(ctx, p, "gaps-5-1", &out, false); err != nil || strings.TrimSpace(out.String()) != "i=5 r=1 h=gaps-5-1" {
+	if err := e.Logs(ctx, p, "gaps-5-1", &out, engine.LogOptions{}); err != nil || strings.TrimSpace(out.String()) != "i=5 r=1 h=gaps-5-1" {
 		t.Errorf("logs of the retry of index 5: %q %v", out.String(), err)
 	}
 	if err := e.RemoveArray(ctx, p, "gaps"); err != nil {

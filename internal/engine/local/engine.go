@@ -46,6 +46,7 @@ import (
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/initproc"
+	"github.com/coligo/coligo/internal/logfmt"
 	"github.com/coligo/coligo/internal/netguard"
 )
 
@@ -1016,33 +1017,66 @@ func (e *Engine) removeLogs(project, id string) {
 }
 
 // Logs implements engine.Engine.
-func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, follow bool) error {
+func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, opts engine.LogOptions) error {
 	p := e.logPath(project, id)
 	if _, err := os.Stat(p); err != nil {
 		if _, err := e.client.LoadContainer(e.nsctx(ctx, project), id); err != nil {
 			return fmt.Errorf("instance %s: %w", id, core.ErrNotFound)
 		}
 	}
-	if b, err := os.ReadFile(p + ".1"); err == nil {
-		if _, err := w.Write(b); err != nil {
+	// What is there now (the rotated file, then the current one) is read
+	// whole, for a tail to be taken of it; a follow goes on in the current.
+	var lines []logfmt.Line
+	readAll := func(d *logfmt.Decoder) error {
+		for {
+			l, err := d.Next()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			lines = append(lines, l)
+		}
+	}
+	if old, err := os.Open(p + ".1"); err == nil {
+		err = readAll(logfmt.NewDecoder(old))
+		old.Close()
+		if err != nil {
 			return err
 		}
 	}
+	out := logfmt.NewPrinter(w, logfmt.Options{Since: opts.Since, Timestamps: opts.Timestamps})
 	f, err := os.Open(p)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil
-		}
+	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	defer f.Close()
-	r := bufio.NewReader(f)
-	for {
-		if _, err := io.Copy(w, r); err != nil {
+	var cur *logfmt.Decoder
+	if f != nil {
+		defer f.Close()
+		cur = logfmt.NewDecoder(f)
+		if err := readAll(cur); err != nil {
 			return err
 		}
-		if !follow {
-			return nil
+	}
+	for _, l := range logfmt.Tail(lines, opts.Tail) {
+		if err := out.Print(l); err != nil {
+			return err
+		}
+	}
+	if cur == nil || !opts.Follow {
+		return nil
+	}
+	for {
+		l, err := cur.Next()
+		if err == nil {
+			if err := out.Print(l); err != nil {
+				return err
+			}
+			continue
+		}
+		if !errors.Is(err, io.EOF) {
+			return err
 		}
 		// The instance may be removed while it is followed: its logs end.
 		nctx := e.nsctx(ctx, project)
@@ -1059,8 +1093,16 @@ func (e *Engine) Logs(ctx context.Context, project, id string, w io.Writer, foll
 				continue
 			}
 		}
-		_, err = io.Copy(w, r)
-		return err
+		// Ended: what it wrote last, then no more.
+		for {
+			l, err := cur.Next()
+			if err != nil {
+				return nil
+			}
+			if err := out.Print(l); err != nil {
+				return err
+			}
+		}
 	}
 }
 

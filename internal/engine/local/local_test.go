@@ -302,7 +302,7 @@ func runSpecToExit(t *testing.T, e *Engine, spec engine.Spec) (int, string) {
 		in, err := e.inspect(nctx, p, c)
 		if err == nil && in.State == engine.StateExited {
 			var out strings.Builder
-			e.Logs(ctx, p, id, &out, false)
+			e.Logs(ctx, p, id, &out, engine.LogOptions{})
 			return in.ExitCode, out.String()
 		}
 		if time.Now().After(deadline) {

@@ -5,6 +5,8 @@ import (
 	"os"
 	"strconv"
 	"sync"
+
+	"github.com/coligo/coligo/internal/logfmt"
 )
 
 // LoggerArg marks the command line with which the containerd shim starts the
@@ -23,7 +25,7 @@ func IsLogger(args []string) bool {
 
 // RunLogger is the logging binary: the shim passes the instance's stdout and
 // stderr as fds 3 and 4 and waits for fd 5 to close. It writes both streams
-// to the log file, keeping at most max bytes: when the file reaches half of
+// to the log file as timestamped records (logfmt), keeping at most max bytes: when the file reaches half of
 // it, it becomes <file>.1 and a new file starts.
 func RunLogger(args []string) int {
 	var path string
@@ -48,8 +50,8 @@ func RunLogger(args []string) int {
 	}
 	ready.Close()
 	var wg sync.WaitGroup
-	for _, r := range []io.Reader{stdout, stderr} {
-		wg.Go(func() { io.Copy(w, r) })
+	for stream, r := range map[string]io.Reader{"stdout": stdout, "stderr": stderr} {
+		wg.Go(func() { io.Copy(logfmt.NewWriter(w, stream), r) })
 	}
 	wg.Wait()
 	w.close()
