@@ -6,6 +6,15 @@ import (
 	"os"
 
 	"github.com/coligo/coligo/internal/cli"
+	"github.com/coligo/coligo/internal/cli/servercmd"
+	"github.com/coligo/coligo/internal/engine/local"
 )
 
-func main() { os.Exit(cli.Main(context.Background(), os.Args[1:])) }
+func main() {
+	args := os.Args[1:]
+	if local.IsLogger(args) {
+		// Started by the containerd shim to write an instance's log.
+		os.Exit(local.RunLogger(args))
+	}
+	os.Exit(cli.Main(context.Background(), args, servercmd.New()))
+}

@@ -14,17 +14,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coligo/coligo/api"
-	"github.com/coligo/coligo/internal/engine/local"
 	"github.com/coligo/coligo/internal/version"
 )
 
-// Main runs the command line and returns the exit code.
-func Main(ctx context.Context, args []string) int {
-	if local.IsLogger(args) {
-		// Started by the containerd shim to write an instance's log.
-		return local.RunLogger(args)
-	}
-	root := newRoot(os.Stdin, os.Stdout, os.Stderr)
+// Main runs the command line, with extra commands beside the CLI's own
+// (the server's), and returns the exit code.
+func Main(ctx context.Context, args []string, extra ...*cobra.Command) int {
+	root := newRoot(os.Stdin, os.Stdout, os.Stderr, extra...)
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", errorMessage(err))
@@ -52,7 +48,7 @@ type env struct {
 	output   string
 }
 
-func newRoot(in io.Reader, out, errw io.Writer) *cobra.Command {
+func newRoot(in io.Reader, out, errw io.Writer, extra ...*cobra.Command) *cobra.Command {
 	e := &env{in: in, out: out, err: errw}
 	root := &cobra.Command{
 		Use:   "coligo",
@@ -76,7 +72,8 @@ COLIGO_TOKEN, else ~/.coligo/config.yaml (written by 'coligo login').`,
 	pf.StringVar(&e.endpoint, "endpoint", "", "server URL (default: COLIGO_ENDPOINT, the config file, or http://127.0.0.1:7070)")
 	pf.StringVar(&e.token, "token", "", "API token (default: COLIGO_TOKEN or the config file); prefer the environment, flags show in ps")
 	pf.StringVarP(&e.output, "output", "o", "table", "output format: table, json or yaml (app get also: url, project-url)")
-	root.AddCommand(newServerCmd(), newLoginCmd(e), newProjectCmd(e), newSecretCmd(e), newConfigMapCmd(e),
+	root.AddCommand(extra...)
+	root.AddCommand(newLoginCmd(e), newProjectCmd(e), newSecretCmd(e), newConfigMapCmd(e),
 		newJobCmd(e), newJobRunCmd(e), newAppCmd(e), newRevisionCmd(e), newConnectivityCmd(e), newAdminCmd(e), newTokenCmd(e), newAuditCmd(e), newVersionCmd(e))
 	refuseUnknown(root)
 	positionalName(root)

@@ -22,22 +22,24 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/containerd/containerd"
 	apievents "github.com/containerd/containerd/api/events"
 	"github.com/containerd/containerd/api/services/tasks/v1"
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/api/types/task"
-	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/containers"
-	"github.com/containerd/containerd/content"
-	"github.com/containerd/containerd/contrib/seccomp"
-	"github.com/containerd/containerd/errdefs"
-	"github.com/containerd/containerd/images"
-	"github.com/containerd/containerd/leases"
-	"github.com/containerd/containerd/namespaces"
-	"github.com/containerd/containerd/oci"
-	"github.com/containerd/containerd/remotes/docker"
-	"github.com/containerd/containerd/snapshots"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/content"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/core/leases"
+	"github.com/containerd/containerd/v2/core/remotes/docker"
+	"github.com/containerd/containerd/v2/core/snapshots"
+	"github.com/containerd/containerd/v2/defaults"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/typeurl/v2"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -45,6 +47,7 @@ import (
 
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/engine/local/bundle"
 	"github.com/coligo/coligo/internal/initproc"
 	"github.com/coligo/coligo/internal/logfmt"
 	"github.com/coligo/coligo/internal/netguard"
@@ -313,7 +316,7 @@ func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engi
 	}
 	// A crash between creating the snapshot and the container leaves the
 	// snapshot alone; with no container of this name it is nobody's.
-	if err := e.client.SnapshotService(containerd.DefaultSnapshotter).Remove(ctx, spec.ID); err != nil && !errdefs.IsNotFound(err) {
+	if err := e.client.SnapshotService(defaults.DefaultSnapshotter).Remove(ctx, spec.ID); err != nil && !errdefs.IsNotFound(err) {
 		return engine.Instance{}, fmt.Errorf("remove orphaned snapshot %s: %w", spec.ID, err)
 	}
 	// The spec holds the image's own variables only: the instance's values
@@ -625,17 +628,6 @@ func (e *Engine) resume(ctx context.Context, project string, c containerd.Contai
 		return in, err
 	}
 	t, err := c.Task(ctx, nil)
-	if err != nil {
-		// containerd may hold a task it cannot report on: one whose creation
-		// it did not see through (it stopped meanwhile). Delete it, or
-		// creating it again finds it "already exists".
-		e.log.Debug("no task to resume; deleting what may be left of one", "instance", c.ID(), "err", err)
-		if _, derr := e.client.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: c.ID()}); derr != nil {
-			if derr = errdefs.FromGRPC(derr); !errdefs.IsNotFound(derr) {
-				return in, fmt.Errorf("delete the half-created task of %s: %w", c.ID(), derr)
-			}
-		}
-	}
 	if err == nil && in.Labels[labelPrepared] == "true" && in.IP != "" {
 		// Prepared: everything is in place but the process.
 		if !start {
@@ -660,6 +652,9 @@ func (e *Engine) resume(ctx context.Context, project string, c containerd.Contai
 			return in, fmt.Errorf("delete unstarted task %s: %w", c.ID(), err)
 		}
 	}
+	if err := e.forgetTask(ctx, c.ID()); err != nil {
+		return in, err
+	}
 	ip, err := e.start(ctx, project, c, start)
 	if err != nil {
 		return in, err
@@ -669,6 +664,20 @@ func (e *Engine) resume(ctx context.Context, project string, c containerd.Contai
 	return in, err
 }
 
+// forgetTask deletes what containerd still holds of an instance's task
+// when no process backs it: a task whose creation containerd did not see
+// through (it stopped meanwhile) is in its runtime's list, but the task's
+// own Delete finds nothing to delete, and a new task of the instance would
+// be refused as one that "already exists".
+func (e *Engine) forgetTask(ctx context.Context, id string) error {
+	if _, err := e.client.TaskService().Delete(ctx, &tasks.DeleteTaskRequest{ContainerID: id}); err != nil {
+		if err = errgrpc.ToNative(err); !errdefs.IsNotFound(err) {
+			return fmt.Errorf("delete the half-created task of %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
 // start creates the task with its logger, connects it to the project's
 // network inside the task's network namespace, then starts it.
 func (e *Engine) start(ctx context.Context, project string, c containerd.Container, run bool) (string, error) {
@@ -676,9 +685,26 @@ func (e *Engine) start(ctx context.Context, project string, c containerd.Contain
 	if err := os.MkdirAll(filepath.Dir(logFile), 0o700); err != nil {
 		return "", err
 	}
-	task, err := c.NewTask(ctx, cio.BinaryIO(e.cfg.LoggerBinary, map[string]string{
-		LoggerArg: logFile, "--coligo-log-max": strconv.FormatInt(e.cfg.LogMaxBytes, 10),
-	}))
+	newTask := func() (containerd.Task, error) {
+		return c.NewTask(ctx, cio.BinaryIO(e.cfg.LoggerBinary, map[string]string{
+			LoggerArg: logFile, "--coligo-log-max": strconv.FormatInt(e.cfg.LogMaxBytes, 10),
+		}))
+	}
+	task, err := newTask()
+	if errdefs.IsAlreadyExists(err) {
+		if err := e.forgetTask(ctx, c.ID()); err != nil {
+			return "", err
+		}
+		task, err = newTask()
+	}
+	if dir, stale := bundle.Stale(err, Namespace(project), c.ID()); stale {
+		if rerr := bundle.Remove(dir); rerr != nil {
+			e.log.Warn("a stale task bundle is in the way of an instance", "instance", c.ID(), "err", rerr)
+		} else {
+			e.log.Info("removed the task bundle a stopped containerd left behind", "instance", c.ID())
+			task, err = newTask()
+		}
+	}
 	if err != nil {
 		if msg := err.Error(); strings.Contains(msg, "executable file not found") || strings.Contains(msg, "exec format error") ||
 			(strings.Contains(msg, "exec: ") && strings.Contains(msg, "no such file or directory")) {
@@ -759,7 +785,7 @@ func (e *Engine) fetch(ctx context.Context, image string, auth *engine.RegistryA
 	}
 	if !fresh {
 		if img, err := e.client.GetImage(ctx, ref); err == nil {
-			if ok, _ := img.IsUnpacked(ctx, containerd.DefaultSnapshotter); ok {
+			if ok, _ := img.IsUnpacked(ctx, defaults.DefaultSnapshotter); ok {
 				return img, nil
 			}
 		}
@@ -999,6 +1025,9 @@ func (e *Engine) remove(ctx context.Context, project string, c containerd.Contai
 			return fmt.Errorf("delete task %s: %w", c.ID(), err)
 		}
 	}
+	if err := e.forgetTask(ctx, c.ID()); err != nil {
+		return err
+	}
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container %s: %w", c.ID(), err)
 	}
@@ -1192,7 +1221,7 @@ func (e *Engine) checkDisk(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	sn := e.client.SnapshotService(containerd.DefaultSnapshotter)
+	sn := e.client.SnapshotService(defaults.DefaultSnapshotter)
 	for _, c := range cs {
 		labels, err := c.Labels(ctx)
 		if err != nil || labels[labelEvicted] != "" {
@@ -1284,7 +1313,7 @@ func (e *Engine) purgeLeftovers(ctx context.Context) error {
 			return fmt.Errorf("delete lease %s: %w", l.ID, err)
 		}
 	}
-	sn := e.client.SnapshotService(containerd.DefaultSnapshotter)
+	sn := e.client.SnapshotService(defaults.DefaultSnapshotter)
 	for {
 		var keys []string
 		if err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {

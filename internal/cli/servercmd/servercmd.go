@@ -1,4 +1,4 @@
-package cli
+package servercmd
 
 import (
 	"fmt"
@@ -15,7 +15,8 @@ import (
 	"github.com/coligo/coligo/internal/server"
 )
 
-func newServerCmd() *cobra.Command {
+// New is `coligo server`: it runs the server until SIGINT or SIGTERM.
+func New() *cobra.Command {
 	cfg := config.Default()
 	cmd := &cobra.Command{
 		Use:   "server",
