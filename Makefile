@@ -5,12 +5,18 @@ GO ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDVERSION := -X github.com/coligo/coligo/internal/version.Version=$(VERSION)
 
-.PHONY: build demo test bench fuzz clean
+.PHONY: build demo test bench fuzz clean image
 
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags "$(LDVERSION)" -o bin/coligo ./cmd/coligo
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDVERSION)" -o bin/coligo ./cmd/coligo
 	$(GO) build -o bin/coligo-kms-pkcs11 ./cmd/coligo-kms-pkcs11
-	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/coligo-init ./cmd/coligo-init
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/coligo-init ./cmd/coligo-init
+
+# coligo's container image, built reproducibly without Docker into
+# bin/coligo-image.tar (IMAGE=registry/coligo:tag PUSH=1 pushes it instead).
+IMAGE ?= coligo:$(VERSION)
+image: build
+	$(GO) run ./scripts/coligoimage $(if $(PUSH),-push,-o bin/coligo-image.tar) $(IMAGE)
 
 demo: build
 	./scripts/demo.sh

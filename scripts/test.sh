@@ -29,14 +29,16 @@ go vet ./...
 
 echo "== build"
 version=$(git describe --always --dirty 2>/dev/null || echo dev)
-CGO_ENABLED=0 go build -ldflags "-X github.com/coligo/coligo/internal/version.Version=$version" -o bin/coligo ./cmd/coligo
+CGO_ENABLED=0 go build -trimpath -ldflags "-X github.com/coligo/coligo/internal/version.Version=$version" -o bin/coligo ./cmd/coligo
 go build -o bin/coligo-kms-pkcs11 ./cmd/coligo-kms-pkcs11
-CGO_ENABLED=0 go build -ldflags "-s -w" -o bin/coligo-init ./cmd/coligo-init # PID 1 of instances, beside coligo
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bin/coligo-init ./cmd/coligo-init # PID 1 of instances, beside coligo
 # The server the integration and e2e tests run is built with the race
 # detector: a race it finds fails the test that saw it (the harness scans
 # the server's log), and is a bug to fix.
 go build -race -ldflags "-X github.com/coligo/coligo/internal/version.Version=$version" -o bin/coligo-race ./cmd/coligo
 export COLIGO_BIN=$PWD/bin/coligo-race COLIGO_KMS_BIN=$PWD/bin/coligo-kms-pkcs11
+# The static build, for coligo's own image (run in the test cluster).
+export COLIGO_STATIC_BIN=$PWD/bin/coligo
 
 echo "== unit and integration tests"
 go test -count=1 -race -timeout 15m ./...

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -18,6 +19,7 @@ import (
 // New is `coligo server`: it runs the server until SIGINT or SIGTERM.
 func New() *cobra.Command {
 	cfg := config.Default()
+	var printToken bool
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the coligo server",
@@ -33,6 +35,15 @@ On first start the server creates the data dir (0700), a 32-byte root key
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags()); err != nil {
+				return err
+			}
+			if printToken {
+				// For an image without a shell: kubectl exec ... coligo server --print-admin-token
+				b, err := os.ReadFile(filepath.Join(cfg.DataDir, server.AdminToken))
+				if err != nil {
+					return fmt.Errorf("the admin token (the server writes it on its first start): %w", err)
+				}
+				_, err = cmd.OutOrStdout().Write(b)
 				return err
 			}
 			log, err := newLogger(cfg)
@@ -93,6 +104,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.DurationVar(&cfg.KeyCheckInterval, "key-check-interval", cfg.KeyCheckInterval, "how often KMS plugins are asked for their health; a failing one's cached data keys are dropped, so a revocation takes effect within this time")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	f.BoolVar(&printToken, "print-admin-token", false, "print the admin token of --data-dir and exit (the server's image has no shell to cat it with)")
 	return cmd
 }
 

@@ -1,0 +1,38 @@
+package imagebuild
+
+import (
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+)
+
+// ColigoUID is the user coligo's image runs as (as distroless's nonroot).
+const ColigoUID = "65532"
+
+// Coligo builds coligo's own image, reproducibly: the same binaries give
+// the same digest (no timestamps, files in order). It holds /coligo (a
+// static build), /coligo-init beside it, the CA certificates the server
+// trusts for registries and KMS endpoints, and a passwd entry for its user;
+// it runs `coligo server` as user 65532.
+func Coligo(coligo, initBin, caCerts []byte) (v1.Image, error) {
+	files := []File{
+		{Path: "coligo", Data: coligo, Mode: 0o755},
+		{Path: "coligo-init", Data: initBin, Mode: 0o755},
+		{Path: "etc/passwd", Data: []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:" + ColigoUID + ":" + ColigoUID + ":nonroot:/home/nonroot:/sbin/nologin\n"), Mode: 0o644},
+		{Path: "etc/group", Data: []byte("root:x:0:\nnonroot:x:" + ColigoUID + ":\n"), Mode: 0o644},
+	}
+	if len(caCerts) > 0 {
+		files = append(files, File{Path: "etc/ssl/certs/ca-certificates.crt", Data: caCerts, Mode: 0o644})
+	}
+	img, err := Image(files, []string{"/coligo"}, []string{"server"})
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.Config.User = ColigoUID + ":" + ColigoUID
+	cf.Config.Labels = map[string]string{"org.opencontainers.image.title": "coligo"}
+	return mutate.ConfigFile(img, cf)
+}
