@@ -316,7 +316,7 @@ func (a *API) revisionView(r *http.Request, p core.Project, rev core.Revision) a
 	return api.AppRevision{
 		AppName: rev.AppName, CreatedAt: rfc3339(rev.CreatedAt), ID: rev.ID, Name: rev.Name, ProjectID: p.ID, Region: a.cfg.Region,
 		Href:         a.linkBase + "/v2/projects/" + p.ID + "/apps/" + rev.AppName + "/revisions/" + rev.Name,
-		ResourceType: api.ResourceTypeAppRevision, ImageDigest: rev.ImageDigest, Status: rev.Status,
+		ResourceType: api.ResourceTypeAppRevision, ImageDigest: rev.ImageDigest, Status: string(rev.Status),
 		ComputedEnvVariables: apiEnv(core.AppEnv(a.platform(), p, rev.AppName, rev.Name, rev.ImagePort)),
 		StatusDetails:        api.AppRevisionStatusDetails{ActualInstances: actual, Reason: rev.Reason, Message: rev.Message},
 		AppSpec:              toAPIAppSpec(rev.AppSpec),

@@ -276,7 +276,7 @@ func (a *API) jobRunView(r *http.Request, p core.Project, run core.JobRun) api.J
 	out := api.JobRun{
 		CreatedAt: rfc3339(run.CreatedAt), Href: a.linkBase + "/v2/projects/" + p.ID + "/job_runs/" + run.Name,
 		ID: run.ID, Name: run.Name, JobName: run.JobName, ProjectID: p.ID, Region: a.cfg.Region, ResourceType: api.ResourceTypeJobRun,
-		ComputedEnvVariables: a.computedEnv(p, extra...), Status: run.Status, RunSpec: toAPISpec(run.RunSpec),
+		ComputedEnvVariables: a.computedEnv(p, extra...), Status: string(run.Status), RunSpec: toAPISpec(run.RunSpec),
 	}
 	if run.ArraySizeVariableOverride > 0 {
 		out.ScaleArraySizeVariableOverride = &run.ArraySizeVariableOverride
@@ -285,7 +285,7 @@ func (a *API) jobRunView(r *http.Request, p core.Project, run core.JobRun) api.J
 	d.Requested, d.Reason = len(run.Indices), run.Reason
 	d.IndicesDetails = map[string]api.IndexDetails{}
 	for i, s := range run.Indices {
-		det := api.IndexDetails{Status: s.Status, Retries: s.Retries, LastFailureReason: s.LastFailureReason}
+		det := api.IndexDetails{Status: string(s.Status), Retries: s.Retries, LastFailureReason: s.LastFailureReason}
 		if !s.StartedAt.IsZero() {
 			det.StartedAt = rfc3339(s.StartedAt)
 		}

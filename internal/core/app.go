@@ -181,10 +181,13 @@ func RevisionName(app string, generation int) string { return fmt.Sprintf("%s-%0
 // loading with reason "waiting" means a secret or config map it needs is
 // missing. A ready revision stays ready while it scales, to zero too.
 const (
-	RevisionLoading = "loading"
-	RevisionReady   = "ready"
-	RevisionFailed  = "failed"
+	RevisionLoading RevisionStatus = "loading"
+	RevisionReady   RevisionStatus = "ready"
+	RevisionFailed  RevisionStatus = "failed"
 )
+
+// RevisionStatus is an app revision's status.
+type RevisionStatus string
 
 // Revision status reasons (besides the pull reasons of the engine).
 const (
@@ -212,10 +215,10 @@ type Revision struct {
 	Generation int       `json:"generation"`
 	CreatedAt  time.Time `json:"created_at"`
 	AppSpec
-	ImageDigest string `json:"image_digest,omitempty"` // name@sha256:…, once pulled
-	Status      string `json:"status"`
-	Reason      string `json:"reason"`
-	Message     string `json:"message,omitempty"`
+	ImageDigest string         `json:"image_digest,omitempty"` // name@sha256:…, once pulled
+	Status      RevisionStatus `json:"status"`
+	Reason      string         `json:"reason"`
+	Message     string         `json:"message,omitempty"`
 }
 
 // App statuses.

@@ -15,19 +15,25 @@ import (
 //
 // A daemon run stays running until it is deleted.
 const (
-	RunPending   = "pending"
-	RunRunning   = "running"
-	RunCompleted = "completed"
-	RunFailed    = "failed"
+	RunPending   RunStatus = "pending"
+	RunRunning   RunStatus = "running"
+	RunCompleted RunStatus = "completed"
+	RunFailed    RunStatus = "failed"
 )
+
+// RunStatus is a job run's status.
+type RunStatus string
 
 // Index statuses.
 const (
-	IndexPending   = "pending"
-	IndexRunning   = "running"
-	IndexSucceeded = "succeeded"
-	IndexFailed    = "failed"
+	IndexPending   IndexStatus = "pending"
+	IndexRunning   IndexStatus = "running"
+	IndexSucceeded IndexStatus = "succeeded"
+	IndexFailed    IndexStatus = "failed"
 )
+
+// IndexStatus is the status of one array index of a run.
+type IndexStatus string
 
 // Failure reasons of an index.
 const (
@@ -41,11 +47,11 @@ func ReasonExitCode(code int) string { return fmt.Sprintf("ContainerExitedCode%d
 
 // IndexState is what is known of one array index of a run.
 type IndexState struct {
-	Status            string    `json:"status"`
-	Retries           int       `json:"retries"` // the attempt now running or last run, from 0
-	StartedAt         time.Time `json:"started_at,omitzero"`
-	FinishedAt        time.Time `json:"finished_at,omitzero"`
-	LastFailureReason string    `json:"last_failure_reason,omitempty"`
+	Status            IndexStatus `json:"status"`
+	Retries           int         `json:"retries"` // the attempt now running or last run, from 0
+	StartedAt         time.Time   `json:"started_at,omitzero"`
+	FinishedAt        time.Time   `json:"finished_at,omitzero"`
+	LastFailureReason string      `json:"last_failure_reason,omitempty"`
 }
 
 // JobRun is one execution of a job (or a stand-alone run).
@@ -57,7 +63,7 @@ type JobRun struct {
 	RunSpec
 	ArraySizeVariableOverride int `json:"scale_array_size_variable_override,omitempty"`
 
-	Status         string              `json:"status"`
+	Status         RunStatus           `json:"status"`
 	Reason         string              `json:"reason,omitempty"` // why a run waits or failed as a whole
 	StartTime      time.Time           `json:"start_time,omitzero"`
 	CompletionTime time.Time           `json:"completion_time,omitzero"`
@@ -103,8 +109,8 @@ func (r *JobRun) Summarize(now time.Time) {
 }
 
 // Counts returns the indices in each status, sorted.
-func (r *JobRun) Counts() map[string][]int {
-	out := map[string][]int{}
+func (r *JobRun) Counts() map[IndexStatus][]int {
+	out := map[IndexStatus][]int{}
 	for i, s := range r.Indices {
 		out[s.Status] = append(out[s.Status], i)
 	}

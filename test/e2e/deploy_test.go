@@ -102,7 +102,9 @@ func TestDeployOnKubernetes(t *testing.T) {
 	if _, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, &crb, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { kc.RbacV1().ClusterRoleBindings().Delete(context.Background(), crb.Name, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		kc.RbacV1().ClusterRoleBindings().Delete(context.Background(), crb.Name, metav1.DeleteOptions{})
+	})
 	auth, _ := json.Marshal(map[string]any{"auths": map[string]any{parts.Registry: map[string]string{"username": parts.User, "password": parts.Password}}})
 	if _, err := kc.CoreV1().Secrets(ns.Name).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "pull"}, Type: corev1.SecretTypeDockerConfigJson,
 		Data: map[string][]byte{corev1.DockerConfigJsonKey: auth}}, metav1.CreateOptions{}); err != nil {

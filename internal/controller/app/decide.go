@@ -36,7 +36,7 @@ func pick(revs []core.Revision) (latest, serving string, keep map[string]bool) {
 
 // wantInput is what decides the instances a revision should have.
 type wantInput struct {
-	Status          string
+	Status          core.RevisionStatus
 	Latest, Serving bool
 	Woken           bool // a request waits for it
 	Initial         int  // scale_initial_instances

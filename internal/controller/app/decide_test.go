@@ -10,7 +10,9 @@ import (
 )
 
 func TestPick(t *testing.T) {
-	rev := func(name, status string) core.Revision { return core.Revision{Name: name, Status: status} }
+	rev := func(name string, status core.RevisionStatus) core.Revision {
+		return core.Revision{Name: name, Status: status}
+	}
 	tests := []struct {
 		name            string
 		revs            []core.Revision

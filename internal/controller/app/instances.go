@@ -38,9 +38,10 @@ type revState struct {
 	insts   map[string]*inst
 
 	// Status the controller has reached, written to the record by sync.
-	status, reason, message string
-	digest                  string
-	waiting                 bool // instances cannot start: a secret or config map is missing
+	status          core.RevisionStatus
+	reason, message string
+	digest          string
+	waiting         bool // instances cannot start: a secret or config map is missing
 
 	serving  bool
 	gone     bool
@@ -68,7 +69,7 @@ type inst struct {
 	unready    bool // failed its readiness probe after being ready
 }
 
-func (rs *revState) setStatus(status, reason, message string) {
+func (rs *revState) setStatus(status core.RevisionStatus, reason, message string) {
 	rs.status, rs.reason, rs.message = status, reason, message
 }
 

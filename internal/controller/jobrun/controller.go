@@ -256,9 +256,9 @@ func (c *Controller) pruneDue(project string) bool {
 // images only while a workload needs them.
 func (c *Controller) pruneImages(ctx context.Context, project string) {
 	type workload struct {
-		ImageReference string `json:"image_reference"`
-		ImageDigest    string `json:"image_digest"`
-		Status         string `json:"status"`
+		ImageReference string         `json:"image_reference"`
+		ImageDigest    string         `json:"image_digest"`
+		Status         core.RunStatus `json:"status"`
 	}
 	var keep []string
 	for _, kind := range []string{core.KindJob, core.KindJobRun, core.KindRevision} {
@@ -418,7 +418,7 @@ func (c *Controller) save(ctx context.Context, ref core.Ref, run *core.JobRun, v
 	b, _ := json.Marshal(run)
 	rec, err := c.cfg.Store.Replace(ctx, ref, b, version)
 	if err == nil && run.Finished() {
-		c.finished.WithLabelValues(run.Status).Inc()
+		c.finished.WithLabelValues(string(run.Status)).Inc()
 	}
 	return rec, err
 }

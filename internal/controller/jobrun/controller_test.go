@@ -153,8 +153,8 @@ func (h *harness) exit(project, id string, code int) {
 	}
 }
 
-func counts(run core.JobRun) map[string]int {
-	out := map[string]int{}
+func counts(run core.JobRun) map[core.IndexStatus]int {
+	out := map[core.IndexStatus]int{}
 	for _, s := range run.Indices {
 		out[s.Status]++
 	}
@@ -169,7 +169,7 @@ func TestTaskRuns(t *testing.T) {
 	tests := []struct {
 		name    string
 		spec    core.RunSpec
-		status  string
+		status  core.RunStatus
 		starts  int
 		retries int
 		reason  string

@@ -38,42 +38,42 @@ func TestPlan(t *testing.T) {
 		view      View
 		now       time.Duration // after t0
 		want      Plan
-		indices   []string // each index's status after
-		retries   int      // of index 0 after
-		reason    string   // last failure reason of index 0 after
-		runStatus string
+		indices   []core.IndexStatus // each index's status after
+		retries   int                // of index 0 after
+		reason    string             // last failure reason of index 0 after
+		runStatus core.RunStatus
 	}{
 		{name: "a running instance: nothing to do", run: runOf(core.ModeTask, 0, running),
 			view: View{Instances: map[string]engine.Instance{"r-0-0": {ID: "r-0-0", State: engine.StateRunning}}},
-			want: Plan{Running: 1}, indices: []string{core.IndexRunning}},
+			want: Plan{Running: 1}, indices: []core.IndexStatus{core.IndexRunning}},
 		{name: "decided before a crash: started now", run: runOf(core.ModeTask, 0, running),
-			want: Plan{Running: 1, Restart: []int{0}}, indices: []string{core.IndexRunning}},
+			want: Plan{Running: 1, Restart: []int{0}}, indices: []core.IndexStatus{core.IndexRunning}},
 		{name: "a create backing off is not tried yet", run: runOf(core.ModeTask, 0, running), view: View{BackingOff: map[string]bool{"r-0-0": true}},
-			want: Plan{Running: 1}, indices: []string{core.IndexRunning}},
+			want: Plan{Running: 1}, indices: []core.IndexStatus{core.IndexRunning}},
 		{name: "exit 0 succeeds", run: runOf(core.ModeTask, 0, running, pending),
 			view: View{Instances: map[string]engine.Instance{"r-0-0": exited("r-0-0", 0)}},
-			want: Plan{Pending: []int{1}}, indices: []string{core.IndexSucceeded, core.IndexPending}},
+			want: Plan{Pending: []int{1}}, indices: []core.IndexStatus{core.IndexSucceeded, core.IndexPending}},
 		{name: "a failure with retries left is retried", run: runOf(core.ModeTask, 1, running),
 			view: View{Instances: map[string]engine.Instance{"r-0-0": exited("r-0-0", 2)}},
-			want: Plan{Running: 1, Restart: []int{0}}, indices: []string{core.IndexRunning}, retries: 1, reason: "ContainerExitedCode2"},
+			want: Plan{Running: 1, Restart: []int{0}}, indices: []core.IndexStatus{core.IndexRunning}, retries: 1, reason: "ContainerExitedCode2"},
 		{name: "without retries left it fails", run: runOf(core.ModeTask, 0, running),
 			view:    View{Instances: map[string]engine.Instance{"r-0-0": exited("r-0-0", 2)}},
-			indices: []string{core.IndexFailed}, reason: "ContainerExitedCode2", runStatus: core.RunFailed},
+			indices: []core.IndexStatus{core.IndexFailed}, reason: "ContainerExitedCode2", runStatus: core.RunFailed},
 		{name: "OOM", run: runOf(core.ModeTask, 0, running),
 			view:    View{Instances: map[string]engine.Instance{"r-0-0": {State: engine.StateExited, ExitCode: 137, OOMKilled: true}}},
-			indices: []string{core.IndexFailed}, reason: core.ReasonOOMKilled, runStatus: core.RunFailed},
+			indices: []core.IndexStatus{core.IndexFailed}, reason: core.ReasonOOMKilled, runStatus: core.RunFailed},
 		{name: "evicted for its ephemeral storage", run: runOf(core.ModeTask, 0, running),
 			view:    View{Instances: map[string]engine.Instance{"r-0-0": {State: engine.StateExited, ExitCode: 137, Evicted: engine.EvictedEphemeralStorage}}},
-			indices: []string{core.IndexFailed}, reason: core.ReasonEphemeralStorage, runStatus: core.RunFailed},
+			indices: []core.IndexStatus{core.IndexFailed}, reason: core.ReasonEphemeralStorage, runStatus: core.RunFailed},
 		{name: "a daemon restarts without limit", run: runOf(core.ModeDaemon, 0, core.IndexState{Status: core.IndexRunning, Retries: 40}),
 			view: View{Instances: map[string]engine.Instance{"r-0-40": exited("r-0-40", 1)}},
-			want: Plan{Running: 1, Restart: []int{0}}, indices: []string{core.IndexRunning}, retries: 41, reason: "ContainerExitedCode1"},
+			want: Plan{Running: 1, Restart: []int{0}}, indices: []core.IndexStatus{core.IndexRunning}, retries: 41, reason: "ContainerExitedCode1"},
 		{name: "past its max execution time", run: runOf(core.ModeTask, 0, running, pending), now: 61 * time.Second,
 			view: View{Instances: map[string]engine.Instance{"r-0-0": {ID: "r-0-0", State: engine.StateRunning}}},
-			want: Plan{Stop: true}, indices: []string{core.IndexFailed, core.IndexFailed}, reason: core.ReasonMaxExecutionTime, runStatus: core.RunFailed},
+			want: Plan{Stop: true}, indices: []core.IndexStatus{core.IndexFailed, core.IndexFailed}, reason: core.ReasonMaxExecutionTime, runStatus: core.RunFailed},
 		{name: "a daemon has no max execution time", run: runOf(core.ModeDaemon, 0, running), now: time.Hour,
 			view: View{Instances: map[string]engine.Instance{"r-0-0": {ID: "r-0-0", State: engine.StateRunning}}},
-			want: Plan{Running: 1}, indices: []string{core.IndexRunning}},
+			want: Plan{Running: 1}, indices: []core.IndexStatus{core.IndexRunning}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,7 +110,7 @@ func TestAdmitAndSettle(t *testing.T) {
 		1: {reason: "fetch_image_failed_missing_pull_secret", wait: true},
 		2: {reason: "CommandNotFound"},
 	}, now)
-	want := []string{core.IndexRunning, core.IndexPending, core.IndexFailed, core.IndexRunning}
+	want := []core.IndexStatus{core.IndexRunning, core.IndexPending, core.IndexFailed, core.IndexRunning}
 	for i, w := range want {
 		if s := run.Indices[i]; s.Status != w {
 			t.Errorf("index %d: %s, want %s", i, s.Status, w)
