@@ -424,12 +424,10 @@ func (c *Controller) instanceSpec(ctx context.Context, p core.Project, r core.Re
 		env = append(env, e.Name+"="+e.Value)
 	}
 	env = append(env, "HOSTNAME="+id)
-	milli, _ := core.ParseCPU(r.ScaleCPULimit)
-	mem, _ := core.ParseBytes("scale_memory_limit", r.ScaleMemoryLimit)
-	eph, _ := core.ParseBytes("scale_ephemeral_storage_limit", r.ScaleEphemeralStorageLimit)
+	size := quota.Instance(r.ScaleCPULimit, r.ScaleMemoryLimit, r.ScaleEphemeralStorageLimit)
 	return engine.Spec{
 		ID: id, Project: p.ID, Set: r.Name, Image: image, Command: r.RunCommands, Args: r.RunArguments, Env: env, UID: r.RunAsUser,
-		MilliCPU: milli, MemoryBytes: mem, EphemeralBytes: eph, Mounts: mounts,
+		MilliCPU: size.MilliCPU, MemoryBytes: size.Memory, EphemeralBytes: size.Ephemeral, Mounts: mounts,
 		Labels: map[string]string{LabelKind: kindApp, LabelApp: r.AppName, LabelRevision: r.Name},
 	}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/coligo/coligo/internal/controller/runenv"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/quota"
 )
 
 // failure is why an index did not start: a failure of the index, (wait)
@@ -42,9 +43,7 @@ func (c *Controller) template(ctx context.Context, p core.Project, run *core.Job
 	if fail != nil {
 		return engine.Spec{}, fail
 	}
-	milli, _ := core.ParseCPU(run.ScaleCPULimit)
-	mem, _ := core.ParseBytes("scale_memory_limit", run.ScaleMemoryLimit)
-	eph, _ := core.ParseBytes("scale_ephemeral_storage_limit", run.ScaleEphemeralStorageLimit)
+	size := quota.Instance(run.ScaleCPULimit, run.ScaleMemoryLimit, run.ScaleEphemeralStorageLimit)
 	arraySize := len(run.Indices)
 	if run.ArraySizeVariableOverride > 0 {
 		arraySize = run.ArraySizeVariableOverride
@@ -60,7 +59,7 @@ func (c *Controller) template(ctx context.Context, p core.Project, run *core.Job
 	return engine.Spec{
 		Project: p.ID, Image: image, Auth: auth,
 		Command: run.RunCommands, Args: run.RunArguments, Env: vars, UID: run.RunAsUser,
-		MilliCPU: milli, MemoryBytes: mem, EphemeralBytes: eph,
+		MilliCPU: size.MilliCPU, MemoryBytes: size.Memory, EphemeralBytes: size.Ephemeral,
 		Labels: map[string]string{LabelKind: kindJobRunV, LabelRun: run.Name, LabelJob: run.JobName},
 	}, nil
 }
