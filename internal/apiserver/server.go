@@ -18,6 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/auth"
@@ -271,6 +273,9 @@ func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) 
 		start := time.Now()
 		trace := newTrace()
 		w.Header().Set("X-Request-Id", trace) // the trace of the server's log line and of error bodies
+		// With tracing on (--otlp-endpoint), the request's span carries the
+		// request id; without, this is a no-op.
+		oteltrace.SpanFromContext(r.Context()).SetAttributes(attribute.String("coligo.request_id", trace))
 		sw := &statusWriter{ResponseWriter: w}
 		r.Body = http.MaxBytesReader(sw, r.Body, MaxBodyBytes)
 		var p auth.Principal

@@ -36,6 +36,7 @@ type Server struct {
 	MaxConfigMaps       int
 	LogLevel            string
 	LogFormat           string
+	OTLPEndpoint        string // an OTLP/HTTP collector's base URL: traces of requests go there; "" traces nothing
 
 	Domain              string
 	ContainerdAddress   string // "" runs without an engine
@@ -251,6 +252,11 @@ func (s Server) Validate() error {
 	for _, r := range s.InsecureRegistries {
 		if _, _, err := net.SplitHostPort(r); err != nil {
 			errs = append(errs, fmt.Errorf("--insecure-registry %q must be HOST:PORT", r))
+		}
+	}
+	if s.OTLPEndpoint != "" {
+		if u, err := url.Parse(s.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--otlp-endpoint must be the http(s) URL of an OTLP/HTTP collector, e.g. http://127.0.0.1:4318, got %q", s.OTLPEndpoint))
 		}
 	}
 	switch s.LogFormat {

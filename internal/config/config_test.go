@@ -24,6 +24,8 @@ func TestValidate(t *testing.T) {
 		{"zero retention", func(s *Server) { s.SoftDeleteRetention = 0 }, "--soft-delete-retention"},
 		{"negative quota", func(s *Server) { s.MaxSecrets = -1 }, "--max-secrets"},
 		{"log format", func(s *Server) { s.LogFormat = "xml" }, "--log-format"},
+		{"otlp endpoint without a scheme", func(s *Server) { s.OTLPEndpoint = "127.0.0.1:4318" }, "--otlp-endpoint"},
+		{"otlp endpoint of another scheme", func(s *Server) { s.OTLPEndpoint = "grpc://collector:4317" }, "--otlp-endpoint"},
 		{"no data dir", func(s *Server) { s.DataDir = "" }, "--data-dir"},
 		{"unknown engine", func(s *Server) { s.Engine = "nomad" }, "--engine"},
 		{"kubernetes", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "10.244.1.7", "10.244.0.0/16" }, ""},

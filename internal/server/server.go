@@ -39,6 +39,8 @@ import (
 	"github.com/coligo/coligo/internal/quota"
 	"github.com/coligo/coligo/internal/router"
 	"github.com/coligo/coligo/internal/store"
+	"github.com/coligo/coligo/internal/tracing"
+	"github.com/coligo/coligo/internal/version"
 )
 
 // Files in the data dir.
@@ -199,7 +201,22 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		return id, err
 	}
 	apiCfg.KeyRotated = rewrap.Kick
-	handler := apiserver.New(apiCfg)
+	var handler, routerHandler http.Handler = apiserver.New(apiCfg), rt
+	if cfg.OTLPEndpoint != "" {
+		stopTracing, err := tracing.Start(ctx, cfg.OTLPEndpoint, version.String())
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := stopTracing(sctx); err != nil {
+				log.Warn("flush traces", "err", err)
+			}
+		}()
+		handler, routerHandler = tracing.Handler(handler, "api"), tracing.Handler(routerHandler, "router")
+		log.Info("tracing requests", "otlp_endpoint", cfg.OTLPEndpoint)
+	}
 	// Every connection has a deadline: a client cannot hold one open by
 	// sending slowly or not at all. Followed logs lift the write deadline of
 	// their own response (apiserver), and nothing else streams.
@@ -235,7 +252,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	// An app's request may take its whole timeout_seconds both ways, which
 	// the router enforces per request; the connection itself must send its
 	// headers in time and is closed when idle.
-	routerSrv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
+	routerSrv := &http.Server{Handler: routerHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
 		MaxHeaderBytes: 64 << 10, Protocols: new(http.Protocols),
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	routerSrv.Protocols.SetHTTP1(true)

@@ -104,6 +104,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.DurationVar(&cfg.KeyCheckInterval, "key-check-interval", cfg.KeyCheckInterval, "how often KMS plugins are asked for their health; a failing one's cached data keys are dropped, so a revocation takes effect within this time")
 	f.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	f.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "text or json")
+	f.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", "", "base URL of an OTLP/HTTP collector (http://host:4318) to send traces of API and router requests to; none: nothing is traced")
 	f.BoolVar(&printToken, "print-admin-token", false, "print the admin token of --data-dir and exit (the server's image has no shell to cat it with)")
 	return cmd
 }
