@@ -24,10 +24,10 @@ trap parts_stop EXIT
 parts_start
 kube_start
 
-echo "== go vet"
+echo "== go vet ($SECONDS s)"
 go vet ./...
 
-echo "== build"
+echo "== build ($SECONDS s)"
 version=$(git describe --always --dirty 2>/dev/null || echo dev)
 CGO_ENABLED=0 go build -trimpath -ldflags "-X github.com/coligo/coligo/internal/version.Version=$version" -o bin/coligo ./cmd/coligo
 go build -o bin/coligo-kms-pkcs11 ./cmd/coligo-kms-pkcs11
@@ -40,12 +40,12 @@ export COLIGO_BIN=$PWD/bin/coligo-race COLIGO_KMS_BIN=$PWD/bin/coligo-kms-pkcs11
 # The static build, for coligo's own image (run in the test cluster).
 export COLIGO_STATIC_BIN=$PWD/bin/coligo
 
-echo "== unit and integration tests"
+echo "== unit and integration tests ($SECONDS s)"
 go test -count=1 -race -timeout 15m ./...
 
 # Every test removes what it made: no fence rule, bridge or test network
 # namespace of coligo may be left on the machine.
-echo "== nothing of coligo left on the machine"
+echo "== nothing of coligo left on the machine ($SECONDS s)"
 left=$( { iptables-save; ip6tables-save; } 2>/dev/null | grep -E 'coligo project network|CLG[IO]-' || true)
 bridges=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep -E '^clg' || true)
 netns=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^coligo-t-' || true)
@@ -55,5 +55,6 @@ if [ -n "$left$bridges$netns" ]; then
   exit 1
 fi
 
-echo "== fuzz targets (short runs; make fuzz runs longer)"
+echo "== fuzz targets (short runs; make fuzz runs longer) ($SECONDS s)"
 FUZZTIME=${FUZZTIME:-3s} ./scripts/fuzz.sh
+echo "== done ($SECONDS s)"
