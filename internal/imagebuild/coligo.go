@@ -2,7 +2,6 @@ package imagebuild
 
 import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
 // ColigoUID is the user coligo's image runs as (as distroless's nonroot).
@@ -23,16 +22,9 @@ func Coligo(coligo, initBin, caCerts []byte) (v1.Image, error) {
 	if len(caCerts) > 0 {
 		files = append(files, File{Path: "etc/ssl/certs/ca-certificates.crt", Data: caCerts, Mode: 0o644})
 	}
-	img, err := Image(files, []string{"/coligo"}, []string{"server"})
-	if err != nil {
-		return nil, err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, err
-	}
-	cf = cf.DeepCopy()
-	cf.Config.User = ColigoUID + ":" + ColigoUID
-	cf.Config.Labels = map[string]string{"org.opencontainers.image.title": "coligo"}
-	return mutate.ConfigFile(img, cf)
+	return build(files, func(c *v1.Config) {
+		c.Entrypoint, c.Cmd = []string{"/coligo"}, []string{"server"}
+		c.User = ColigoUID + ":" + ColigoUID
+		c.Labels = map[string]string{"org.opencontainers.image.title": "coligo"}
+	})
 }

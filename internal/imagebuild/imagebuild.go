@@ -32,6 +32,12 @@ type File struct {
 // Image builds a linux image of one layer holding files, with entrypoint
 // and arguments.
 func Image(files []File, entrypoint, args []string) (v1.Image, error) {
+	return build(files, func(c *v1.Config) { c.Entrypoint, c.Cmd = entrypoint, args })
+}
+
+// build builds a linux image of one layer holding files, whose config
+// configure completes.
+func build(files []File, configure func(*v1.Config)) (v1.Image, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dirs := map[string]bool{}
@@ -82,8 +88,8 @@ func Image(files []File, entrypoint, args []string) (v1.Image, error) {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Entrypoint, cf.Config.Cmd = entrypoint, args
 	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	configure(&cf.Config)
 	return mutate.ConfigFile(img, cf)
 }
 
