@@ -8,6 +8,19 @@ source scripts/parts.sh
 source scripts/kube.sh
 parts_install
 kube_install
+# The proxies bench/router compares the router with, and its load generator;
+# installed without starting their services (the bench starts its own).
+missing=()
+for tool in wrk nginx haproxy; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== apt-get install ${missing[*]}"
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -n "$guard" ] && rm -f /usr/sbin/policy-rc.d
+fi
 trap parts_stop EXIT
 parts_start
 kube_start
@@ -22,6 +35,9 @@ go run ./bench/jobrun -bin bin/coligo 2>&1 | grep -v 'level=info'
 echo
 echo "== go run ./bench/app -bin bin/coligo"
 go run ./bench/app -bin bin/coligo 2>&1 | grep -v 'level='
+echo
+echo "== go run ./bench/router -bin bin/coligo"
+go run ./bench/router -bin bin/coligo 2>&1 | grep -v 'level='
 echo
 echo "== go test -run '^\$' -bench Proxy -benchtime 3s ./internal/router"
 go test -run '^$' -bench Proxy -benchtime 3s ./internal/router

@@ -349,23 +349,6 @@ func coligoColdStarts(ctx context.Context, bin string, pt parts, engineArgs []st
 }
 
 // instanceAddr finds the address of an app's one instance from containerd.
-func instanceAddr(ctx context.Context, pt parts, project, app string) (string, error) {
-	client, err := containerd.New(pt.containerd)
-	if err != nil {
-		return "", err
-	}
-	defer client.Close()
-	cs, err := client.Containers(namespaces.WithNamespace(ctx, "coligo-"+project), fmt.Sprintf("labels.%q==%q", "coligo.app", app))
-	if err != nil || len(cs) != 1 {
-		return "", fmt.Errorf("want one instance of %s: %d, %v", app, len(cs), err)
-	}
-	labels, err := cs[0].Labels(namespaces.WithNamespace(ctx, "coligo-"+project))
-	if err != nil {
-		return "", err
-	}
-	return labels["coligo.ip"] + ":8080", nil
-}
-
 func routerOverhead(ctx context.Context, s *benchkit.Server, p *api.Project, pt parts, n, conc int) error {
 	c := s.Client()
 	a, err := createApp(ctx, c, p.ID, api.AppPrototype{Name: "steady", AppSpec: api.AppSpec{ImageReference: pt.image,
@@ -373,7 +356,7 @@ func routerOverhead(ctx context.Context, s *benchkit.Server, p *api.Project, pt 
 	if err != nil {
 		return err
 	}
-	addr, err := instanceAddr(ctx, pt, p.ID, "steady")
+	addr, err := benchkit.InstanceAddr(ctx, pt.containerd, p.ID, "steady")
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,8 @@ var (
 
 type backend struct {
 	id, addr string
-	url      *url.URL
+	url      *url.URL  // for the ReverseProxy (upgrades, h2c)
+	up       *upstream // kept-alive connections of the fast path
 	inflight int
 }
 
@@ -130,7 +131,10 @@ func (rev *revision) release(b *backend) {
 	b.inflight--
 	rev.leave()
 	if b.inflight == 0 && !slices.Contains(rev.ready, b) {
-		delete(rev.all, b.id)
+		if rev.all[b.id] == b { // not replaced by a backend of a new address
+			delete(rev.all, b.id)
+		}
+		b.up.close()
 	}
 	rev.dispatch()
 }

@@ -207,7 +207,10 @@ func (r *Router) SetRevision(key string, c RevisionConfig, ready []Endpoint) {
 	for _, ep := range ready {
 		b := rev.all[ep.ID]
 		if b == nil || b.addr != ep.Addr {
-			b = &backend{id: ep.ID, addr: ep.Addr, url: &url.URL{Scheme: "http", Host: ep.Addr}}
+			if b != nil && b.inflight == 0 {
+				b.up.close() // its address changed
+			}
+			b = &backend{id: ep.ID, addr: ep.Addr, url: &url.URL{Scheme: "http", Host: ep.Addr}, up: &upstream{addr: ep.Addr}}
 			rev.all[ep.ID] = b
 		}
 		keep = append(keep, b)
@@ -216,6 +219,7 @@ func (r *Router) SetRevision(key string, c RevisionConfig, ready []Endpoint) {
 	for id, b := range rev.all {
 		if b.inflight == 0 && !contains(keep, b) {
 			delete(rev.all, id)
+			b.up.close()
 		}
 	}
 	rev.dispatch()
@@ -237,6 +241,12 @@ func (r *Router) RemoveRevision(key string) {
 	rev.mu.Lock()
 	defer rev.mu.Unlock()
 	rev.ready = nil
+	for id, b := range rev.all {
+		if b.inflight == 0 {
+			delete(rev.all, id)
+			b.up.close()
+		}
+	}
 	for _, w := range rev.waiters {
 		close(w.ch)
 	}
@@ -380,11 +390,13 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, host string, ac
 	}
 	defer rev.release(b)
 	sw := &statusWriter{ResponseWriter: w}
-	req = req.WithContext(context.WithValue(ctx, ctxKey{}, &proxied{b: b, timeout: timeout}))
-	if h2c {
-		r.proxyH2C.ServeHTTP(sw, req)
-	} else {
-		r.proxy.ServeHTTP(sw, req)
+	switch {
+	case h2c:
+		r.proxyH2C.ServeHTTP(sw, req.WithContext(context.WithValue(ctx, ctxKey{}, &proxied{b: b, timeout: timeout})))
+	case fastPath(req):
+		r.forward(ctx, sw, req, b.up, timeout)
+	default:
+		r.proxy.ServeHTTP(sw, req.WithContext(context.WithValue(ctx, ctxKey{}, &proxied{b: b, timeout: timeout})))
 	}
 	r.count(sw.code)
 	rev.requests.Inc()

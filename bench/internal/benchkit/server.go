@@ -3,7 +3,9 @@ package benchkit
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,14 +124,17 @@ func (s *Server) Project(ctx context.Context, name, reg, user, pass string) (*ap
 			return nil, nil, err
 		}
 	}
+	// The hard delete removes the project's network and fence; the server
+	// must not stop before it has (a project being deleted answers 409).
 	cleanup := func() {
 		c.DeleteProject(ctx, p.ID, true)
-		for {
-			if _, err := c.GetProject(ctx, p.ID); err != nil {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			var ae *api.Error
+			if _, err := c.GetProject(ctx, p.ID); errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
 				return
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
+		fmt.Fprintf(os.Stderr, "bench: project %s not deleted within a minute; its network may be left\n", p.ID)
 	}
 	_, err = c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "reg", Format: "registry", Data: map[string]string{"server": reg, "username": user, "password": pass}})
 	return p, cleanup, err
