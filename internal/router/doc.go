@@ -6,6 +6,10 @@
 // activator), ends requests that outlive scale_request_timeout with 504,
 // and reports each revision's average concurrency.
 //
+// HTTP/1.1 requests go to instances over kept-alive connections the
+// request's own goroutine writes and reads (upstream.go); upgrades
+// (WebSockets) and h2c revisions go through httputil.ReverseProxy.
+//
 // The router never writes the store: the app controller publishes routes
 // and ready instances to it.
 package router
