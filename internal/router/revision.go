@@ -100,8 +100,7 @@ func (rev *revision) acquire(ctx context.Context, wake func()) (*backend, error)
 		}
 		// Handed a backend as the time ran out: give it back.
 		if b, ok := <-w.ch; ok && b != nil {
-			b.inflight--
-			rev.dispatch()
+			rev.drop(b)
 		}
 		rev.leave()
 		return nil, ctx.Err()
@@ -128,8 +127,15 @@ func (rev *revision) reroute() {
 func (rev *revision) release(b *backend) {
 	rev.mu.Lock()
 	defer rev.mu.Unlock()
-	b.inflight--
 	rev.leave()
+	rev.drop(b)
+}
+
+// drop gives back b's room for one request (rev.mu held): a backend no
+// longer ready goes with its last request, and waiting requests get the
+// room.
+func (rev *revision) drop(b *backend) {
+	b.inflight--
 	if b.inflight == 0 && !slices.Contains(rev.ready, b) {
 		if rev.all[b.id] == b { // not replaced by a backend of a new address
 			delete(rev.all, b.id)

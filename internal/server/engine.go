@@ -40,7 +40,6 @@ var errNotConnected = fmt.Errorf("the engine is not connected yet: %w", core.Err
 // the engine meanwhile (logs, a project's purge) answers that it is not
 // connected and is retried by its caller.
 type engineLink struct {
-	cfg     config.Server
 	log     *slog.Logger
 	open    func() (serverEngine, error) // openEngine; replaced in tests
 	started chan struct{}                // closed when the app controller is set
@@ -52,7 +51,7 @@ type engineLink struct {
 }
 
 func newEngineLink(cfg config.Server, log *slog.Logger) *engineLink {
-	l := &engineLink{cfg: cfg, log: log, started: make(chan struct{}), lastErr: errors.New("connecting")}
+	l := &engineLink{log: log, started: make(chan struct{}), lastErr: errors.New("connecting")}
 	l.open = func() (serverEngine, error) { return openEngine(cfg, log) }
 	return l
 }
