@@ -121,8 +121,15 @@ func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.R
 			r.upstreamError(ctx, w, req, timeout, err)
 			return
 		}
+		// The connection lives by the request's time: its deadline, and
+		// closed for reads and writes when the client goes away.
+		if d, ok := ctx.Deadline(); ok {
+			c.SetDeadline(d)
+		}
+		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 		resp, err := roundTrip(ctx, c, req)
 		if err != nil {
+			stop()
 			c.Close()
 			if errors.Is(err, errNoResponse) && reused && replayable && attempt == 0 && ctx.Err() == nil {
 				continue
@@ -130,18 +137,13 @@ func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.R
 			r.upstreamError(ctx, w, req, timeout, err)
 			return
 		}
-		r.respond(ctx, w, req, u, c, resp, timeout)
+		r.respond(ctx, w, req, u, c, resp, stop)
 		return
 	}
 }
 
 // roundTrip writes req on c and reads the response's head.
 func roundTrip(ctx context.Context, c *upConn, req *http.Request) (*http.Response, error) {
-	if d, ok := ctx.Deadline(); ok {
-		c.SetDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	if err := writeRequest(c.bw, req); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -259,12 +261,9 @@ func connectionNamed(h http.Header) map[string]bool {
 }
 
 // respond writes the instance's response to the client and, when it was
-// read to its end on a connection that stays open, keeps the connection.
-func (r *Router) respond(ctx context.Context, w http.ResponseWriter, req *http.Request, u *upstream, c *upConn, resp *http.Response, timeout time.Duration) {
-	if d, ok := ctx.Deadline(); ok {
-		c.SetDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+// read to its end on a connection that stays open, keeps the connection;
+// stop ends the connection's watch of the request's context.
+func (r *Router) respond(ctx context.Context, w http.ResponseWriter, req *http.Request, u *upstream, c *upConn, resp *http.Response, stop func() bool) {
 	named := connectionNamed(resp.Header)
 	h := w.Header()
 	for k, vs := range resp.Header {
