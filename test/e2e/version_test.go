@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -87,5 +89,24 @@ func TestCLIListsFollowPages(t *testing.T) {
 	var jobs []api.Job
 	if err := json.Unmarshal([]byte(r.stdout), &jobs); r.code != 0 || err != nil || len(jobs) != 105 {
 		t.Errorf("job list: exit %d, %d jobs (%v), want 105\n%s", r.code, len(jobs), err, r.stderr)
+	}
+}
+
+// TestPrintAdminToken: 'coligo server --print-admin-token' prints the admin
+// token of a data dir (for an image without a shell) and starts nothing; a
+// data dir without one is an error that names it, and creates nothing.
+func TestPrintAdminToken(t *testing.T) {
+	s := startServer(t)
+	out, err := exec.Command(binary, "server", "--data-dir", s.dataDir, "--print-admin-token").Output()
+	if err != nil || strings.TrimSpace(string(out)) != s.admin {
+		t.Fatalf("print-admin-token: %v, printed the admin token: %v", err, strings.TrimSpace(string(out)) == s.admin)
+	}
+	empty := filepath.Join(t.TempDir(), "none")
+	out, err = exec.Command(binary, "server", "--data-dir", empty, "--print-admin-token").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "admin token") {
+		t.Errorf("a data dir without a token: %v %q", err, out)
+	}
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Errorf("--print-admin-token made the data dir: %v", err)
 	}
 }
