@@ -20,8 +20,9 @@ func BenchmarkProxy(b *testing.B) {
 	r := New(Config{Logger: slog.New(slog.DiscardHandler)})
 	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
 	r.SetRevision("rev", RevisionConfig{Concurrency: 1000, Timeout: time.Minute}, []Endpoint{{ID: "i", Addr: strings.TrimPrefix(backend.URL, "http://")}})
-	front := httptest.NewServer(r)
+	front := httptest.NewServer(r) // net/http's server, as the fallback serves
 	defer front.Close()
+	core := serve(b, r)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	run := func(b *testing.B, url string) {
 		b.RunParallel(func(pb *testing.PB) {
@@ -38,10 +39,11 @@ func BenchmarkProxy(b *testing.B) {
 			}
 		})
 	}
-	var direct, routed float64
+	var direct, routed, viaCore float64
 	b.Run("direct", func(b *testing.B) { run(b, backend.URL); direct = float64(b.Elapsed()) / float64(b.N) })
-	b.Run("router", func(b *testing.B) { run(b, front.URL); routed = float64(b.Elapsed()) / float64(b.N) })
+	b.Run("router-nethttp", func(b *testing.B) { run(b, front.URL); routed = float64(b.Elapsed()) / float64(b.N) })
+	b.Run("router-core", func(b *testing.B) { run(b, core); viaCore = float64(b.Elapsed()) / float64(b.N) })
 	if direct > 0 {
-		fmt.Printf("router time per request ÷ direct: %.2f\n", routed/direct)
+		fmt.Printf("router time per request ÷ direct: net/http %.2f, core %.2f\n", routed/direct, viaCore/direct)
 	}
 }

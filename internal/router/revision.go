@@ -55,6 +55,25 @@ func (rev *revision) account(now time.Time) {
 	rev.last = now
 }
 
+// tryAcquire returns a backend with room for one more request when one
+// has room and no request waits, else nil; and how the revision is served.
+// An h2c revision's requests are not the core's: it acquires nothing then.
+func (rev *revision) tryAcquire() (*backend, RevisionConfig) {
+	rev.mu.Lock()
+	defer rev.mu.Unlock()
+	if rev.cfg.H2C || len(rev.waiters) > 0 {
+		return nil, rev.cfg
+	}
+	b := rev.pick()
+	if b == nil {
+		return nil, rev.cfg
+	}
+	rev.account(time.Now())
+	rev.inRouter++
+	b.inflight++
+	return b, rev.cfg
+}
+
 // acquire returns a backend with room for one more request, waiting for one
 // (in a bounded queue) while there is none.
 func (rev *revision) acquire(ctx context.Context, wake func()) (*backend, error) {

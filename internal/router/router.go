@@ -357,37 +357,17 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, host string, ac
 	rev.mu.Unlock()
 	ctx, cancel := context.WithTimeout(req.Context(), timeout)
 	defer cancel()
-	b, err := rev.acquire(ctx, r.waker(rev))
-	for tries := 0; errors.Is(err, errReroute) && tries < 10; tries++ {
-		if key, ok = r.lookup(host, accept); !ok {
-			break
+	rev, b, err := r.admit(ctx, rev, host, accept)
+	if err != nil {
+		if code, msg := refusal(err, timeout, r.cfg.QueueDepth); !errors.Is(ctx.Err(), context.Canceled) {
+			r.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+			plain(w, code, "%s", msg)
 		}
-		rev = r.revision(key)
-		b, err = rev.acquire(ctx, r.waker(rev))
+		return
 	}
 	rev.mu.Lock()
 	h2c := rev.cfg.H2C
 	rev.mu.Unlock()
-	switch {
-	case errors.Is(err, errReroute):
-		r.requests.WithLabelValues("503").Inc()
-		plain(w, http.StatusServiceUnavailable, "the app's revision changed while the request waited; try again\n")
-		return
-	case errors.Is(err, errQueueFull):
-		r.requests.WithLabelValues("503").Inc()
-		plain(w, http.StatusServiceUnavailable, "too many requests: every instance is at its concurrency limit and %d requests are waiting\n", r.cfg.QueueDepth)
-		return
-	case errors.Is(err, errGone):
-		r.requests.WithLabelValues("503").Inc()
-		plain(w, http.StatusServiceUnavailable, "the app's revision is going away; try again\n")
-		return
-	case err != nil:
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			r.requests.WithLabelValues("504").Inc()
-			timeoutResponse(w, timeout)
-		}
-		return
-	}
 	defer rev.release(b)
 	sw := &statusWriter{ResponseWriter: w}
 	switch {
@@ -401,6 +381,35 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, host string, ac
 	r.count(sw.code)
 	rev.requests.Inc()
 	rev.latency.Observe(time.Since(start).Seconds())
+}
+
+// admit returns a backend of rev with room for the request, waiting for one
+// as ctx allows; a request that waits for a revision that stops serving
+// host meanwhile follows host to the revision that serves it now.
+func (r *Router) admit(ctx context.Context, rev *revision, host string, accept func(Route) bool) (*revision, *backend, error) {
+	b, err := rev.acquire(ctx, r.waker(rev))
+	for tries := 0; errors.Is(err, errReroute) && tries < 10; tries++ {
+		key, ok := r.lookup(host, accept)
+		if !ok {
+			break
+		}
+		rev = r.revision(key)
+		b, err = rev.acquire(ctx, r.waker(rev))
+	}
+	return rev, b, err
+}
+
+// refusal is the status code and text that answer a request admit refused.
+func refusal(err error, timeout time.Duration, depth int) (int, string) {
+	switch {
+	case errors.Is(err, errReroute):
+		return http.StatusServiceUnavailable, "the app's revision changed while the request waited; try again\n"
+	case errors.Is(err, errQueueFull):
+		return http.StatusServiceUnavailable, fmt.Sprintf("too many requests: every instance is at its concurrency limit and %d requests are waiting\n", depth)
+	case errors.Is(err, errGone):
+		return http.StatusServiceUnavailable, "the app's revision is going away; try again\n"
+	}
+	return http.StatusGatewayTimeout, timeoutText(timeout) // the request's time ran out while it waited
 }
 
 // waker wakes a revision that has no ready instance for a request, and
@@ -432,7 +441,11 @@ type proxied struct {
 }
 
 func timeoutResponse(w http.ResponseWriter, timeout time.Duration) {
-	plain(w, http.StatusGatewayTimeout, "the request took longer than the app's scale_request_timeout (%s)\n", timeout)
+	plain(w, http.StatusGatewayTimeout, "%s", timeoutText(timeout))
+}
+
+func timeoutText(timeout time.Duration) string {
+	return fmt.Sprintf("the request took longer than the app's scale_request_timeout (%s)\n", timeout)
 }
 
 func plain(w http.ResponseWriter, code int, format string, args ...any) {

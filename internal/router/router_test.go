@@ -24,13 +24,35 @@ func instance(t *testing.T, h http.HandlerFunc) Endpoint {
 	return Endpoint{ID: s.URL, Addr: strings.TrimPrefix(s.URL, "http://")}
 }
 
+// newRouter returns a router served as coligo serves it: by its own core
+// (Server), which hands what it does not serve to net/http.
 func newRouter(t *testing.T, cfg Config) (*Router, string) {
 	t.Helper()
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	r := New(cfg)
-	s := httptest.NewServer(r)
-	t.Cleanup(s.Close)
-	return r, s.URL
+	return r, serve(t, r)
+}
+
+// serve serves r on a loopback port of its own and returns its base URL.
+func serve(t testing.TB, r *Router) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fallback := &http.Server{Handler: r, Protocols: new(http.Protocols)}
+	fallback.Protocols.SetHTTP1(true)
+	fallback.Protocols.SetUnencryptedHTTP2(true)
+	s := NewServer(r, fallback)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; err != http.ErrServerClosed {
+			t.Errorf("Serve: %v, want http.ErrServerClosed", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
 }
 
 func get(t *testing.T, base, host string) (int, string) {

@@ -49,22 +49,47 @@ var dialer = &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 
 // get returns an idle connection (reused: true) or dials a new one.
 func (u *upstream) get(ctx context.Context) (c *upConn, reused bool, err error) {
-	u.mu.Lock()
-	for len(u.idle) > 0 {
-		c = u.idle[len(u.idle)-1]
-		u.idle = u.idle[:len(u.idle)-1]
-		if time.Since(c.used) < upstreamIdle {
-			u.mu.Unlock()
-			return c, true, nil
-		}
-		c.Close()
+	if c = u.idleConn(); c != nil {
+		return c, true, nil
 	}
-	u.mu.Unlock()
 	conn, err := dialer.DialContext(ctx, "tcp", u.addr)
 	if err != nil {
 		return nil, false, err
 	}
-	return &upConn{Conn: conn, br: bufio.NewReaderSize(conn, 16<<10), bw: bufio.NewWriterSize(conn, 16<<10)}, false, nil
+	return newUpConn(conn), false, nil
+}
+
+// getBy is get for a request that must be over by deadline.
+func (u *upstream) getBy(deadline time.Time) (c *upConn, reused bool, err error) {
+	if c = u.idleConn(); c != nil {
+		return c, true, nil
+	}
+	d := *dialer
+	d.Deadline = deadline
+	conn, err := d.Dial("tcp", u.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return newUpConn(conn), false, nil
+}
+
+func newUpConn(conn net.Conn) *upConn {
+	return &upConn{Conn: conn, br: bufio.NewReaderSize(conn, 16<<10), bw: bufio.NewWriterSize(conn, 16<<10)}
+}
+
+// idleConn returns the most recently used idle connection, or nil.
+func (u *upstream) idleConn() *upConn {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for len(u.idle) > 0 {
+		c := u.idle[len(u.idle)-1]
+		u.idle = u.idle[:len(u.idle)-1]
+		if time.Since(c.used) < upstreamIdle {
+			return c
+		}
+		c.Close()
+	}
+	return nil
 }
 
 // put keeps c for the next request, unless the instance is gone.

@@ -257,6 +257,14 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	routerSrv.Protocols.SetHTTP1(true)
 	routerSrv.Protocols.SetUnencryptedHTTP2(true)
+	// The router's own core serves its listener, and hands net/http what it
+	// does not serve itself; with tracing, net/http serves every request,
+	// so that each has its span.
+	serveRouter, shutdownRouter := routerSrv.Serve, routerSrv.Shutdown
+	if cfg.OTLPEndpoint == "" {
+		core := router.NewServer(rt, routerSrv)
+		serveRouter, shutdownRouter = core.Serve, core.Shutdown
+	}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	go func() {
@@ -265,7 +273,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		if link != nil && !link.waitSynced(30*time.Second) {
 			log.Warn("the app controller has not synced within 30s; serving the router anyway")
 		}
-		if err := routerSrv.Serve(routerLn); !errors.Is(err, http.ErrServerClosed) {
+		if err := serveRouter(routerLn); !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- fmt.Errorf("router: %w", err)
 		}
 	}()
@@ -279,7 +287,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err = srv.Shutdown(sctx)
-		routerSrv.Shutdown(sctx)
+		shutdownRouter(sctx)
 		cancel()
 	}
 	stopCtrl()
