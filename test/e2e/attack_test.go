@@ -264,3 +264,101 @@ func TestRootKeyFileModes(t *testing.T) {
 		t.Errorf("server with a 0644 root key: %v\n%s", err, out)
 	}
 }
+
+// TestRouterAttacks: what a client may send the router's own HTTP/1.1 core
+// to make it misread a request, exhaust it, or fall over. Each answer is
+// the one net/http gives, or the request is served whole; the app keeps
+// serving others throughout.
+func TestRouterAttacks(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	p, _, image := jobProject(t, s, "routerattack")
+	a := deployApp(t, c, p.ID, testApp("target", image))
+	host := strings.TrimPrefix(a.Endpoint, "http://")
+	hello := "hello from target-00001 v1\n"
+
+	// roundTrip writes request on a connection of its own and reads n
+	// responses.
+	roundTrip := func(t *testing.T, request string, n int) []*http.Response {
+		t.Helper()
+		conn, err := net.Dial("tcp", s.router)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		go io.WriteString(conn, request)
+		br := bufio.NewReader(conn)
+		var out []*http.Response
+		for range n {
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("response %d of %d: %v", len(out)+1, n, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body = io.NopCloser(strings.NewReader(string(b)))
+			out = append(out, resp)
+		}
+		return out
+	}
+	get := "GET / HTTP/1.1\r\nHost: " + host + "\r\n"
+	tests := []struct {
+		name, request string
+		code          int
+		body          string
+	}{
+		// A head larger than the core's buffer goes to net/http, which
+		// serves it up to its 64 KiB limit and refuses it beyond.
+		{"a 20 KiB head", get + "X-Big: " + strings.Repeat("b", 20<<10) + "\r\n\r\n", 200, hello},
+		{"a 100 KiB head", get + "X-Big: " + strings.Repeat("b", 100<<10) + "\r\n\r\n", 431, ""},
+		{"more header lines than the core parses", get + strings.Repeat("X-Many: 1\r\n", 80) + "\r\n", 200, hello},
+		{"a NUL in a header", get + "X-Nul: a\x00b\r\n\r\n", 400, ""},
+		{"two Hosts", get + "Host: other.localhost\r\n\r\n", 400, ""},
+		{"a negative length", "POST / HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: -1\r\n\r\n", 400, ""},
+		{"lengths that disagree", "POST / HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, ""},
+		{"a length beyond any body", "POST / HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 99999999999999999999\r\n\r\n", 400, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := roundTrip(t, tt.request, 1)[0]
+			if b, _ := io.ReadAll(resp.Body); resp.StatusCode != tt.code || tt.body != "" && string(b) != tt.body {
+				t.Errorf("%d %q, want %d %q", resp.StatusCode, b, tt.code, tt.body)
+			}
+		})
+	}
+
+	t.Run("a thousand pipelined requests", func(t *testing.T) {
+		for i, resp := range roundTrip(t, strings.Repeat(get+"\r\n", 1000), 1000) {
+			if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != hello {
+				t.Fatalf("response %d: %d %q", i+1, resp.StatusCode, b)
+			}
+		}
+	})
+
+	// Connections that send half a head and wait (slowloris) hold a
+	// goroutine each until the header timeout, nothing more: the app is
+	// served meanwhile.
+	t.Run("slow heads", func(t *testing.T) {
+		var slow []net.Conn
+		defer func() {
+			for _, c := range slow {
+				c.Close()
+			}
+		}()
+		for range 500 {
+			conn, err := net.Dial("tcp", s.router)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(conn, "GET / HTTP/1.1\r\nHost: "+host+"\r\nX-Slow: ")
+			slow = append(slow, conn)
+		}
+		start := time.Now()
+		if resp := roundTrip(t, get+"Connection: close\r\n\r\n", 1)[0]; resp.StatusCode != 200 {
+			t.Errorf("with 500 slow heads open: %d", resp.StatusCode)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("with 500 slow heads open a request took %s", d)
+		}
+	})
+}
