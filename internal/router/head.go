@@ -88,54 +88,33 @@ func parseRequestHead(b []byte, h *requestHead) bool {
 		}
 	}
 	h.target, h.host, h.contentLength, h.close = line[:sp], nil, 0, false
-	h.lines = h.lines[:0]
 	hosts, lengths := 0, 0
-	base := len(b) - len(rest)
-	for {
-		line, rest, ok = cutLine(rest)
-		if !ok || len(h.lines) == maxHeaderLines {
-			return false
-		}
-		if len(line) == 0 {
-			break
-		}
-		name, value, ok := headerLine(line)
-		if !ok {
-			return false
-		}
-		kind := lineCopy
+	var whole bool
+	h.lines, whole = headerLines(rest, len(b)-len(rest), h.lines[:0], func(name, value []byte) (lineKind, bool) {
 		switch {
 		case equalFold(name, "host"):
 			hosts++
-			if !validHost(value) {
-				return false
-			}
-			h.host, kind = value, lineSkip
+			h.host = value
+			return lineSkip, validHost(value)
 		case equalFold(name, "content-length"):
 			lengths++
 			n, ok := parseLength(value)
-			if !ok {
-				return false
-			}
-			h.contentLength, kind = n, lineSkip
+			h.contentLength = n
+			return lineSkip, ok
 		case equalFold(name, "connection"):
-			c, ok := connectionClose(value)
-			if !ok {
-				return false // names other headers, or asks for an upgrade
-			}
+			c, ok := connectionClose(value) // not ok: it names other headers, or asks for an upgrade
 			h.close = h.close || c
-			kind = lineSkip
+			return lineSkip, ok
 		case equalFold(name, "transfer-encoding"), equalFold(name, "upgrade"), equalFold(name, "expect"), equalFold(name, "http2-settings"):
-			return false
+			return 0, false
 		case equalFold(name, "x-forwarded-for"):
-			kind = lineXFF
+			return lineXFF, true
 		case hopByHop(name), equalFold(name, "x-forwarded-host"), equalFold(name, "x-forwarded-proto"):
-			kind = lineSkip
+			return lineSkip, true
 		}
-		h.lines = append(h.lines, lineSpan(base, line, value, kind))
-		base += len(line) + 2
-	}
-	return hosts == 1 && lengths <= 1 && len(rest) == 0
+		return lineCopy, true
+	})
+	return whole && hosts == 1 && lengths <= 1
 }
 
 // parseResponseHead parses the head of an instance's response into h. It
@@ -163,49 +142,55 @@ func parseResponseHead(b []byte, h *responseHead) bool {
 		}
 	}
 	h.status, h.statusLine, h.contentLength, h.close, h.date = code, line, -1, false, false
-	h.lines = h.lines[:0]
-	base := len(b) - len(rest)
-	for {
-		line, rest, ok = cutLine(rest)
-		if !ok || len(h.lines) == maxHeaderLines {
-			return false
-		}
-		if len(line) == 0 {
-			break
-		}
-		name, value, ok := headerLine(line)
-		if !ok {
-			return false
-		}
-		kind := lineCopy
+	h.lines, ok = headerLines(rest, len(b)-len(rest), h.lines[:0], func(name, value []byte) (lineKind, bool) {
 		switch {
 		case equalFold(name, "content-length"):
-			if h.contentLength >= 0 {
-				return false
-			}
 			n, ok := parseLength(value)
-			if !ok {
-				return false
-			}
+			ok = ok && h.contentLength < 0
 			h.contentLength = n
+			return lineCopy, ok
 		case equalFold(name, "connection"):
 			c, ok := connectionClose(value)
-			if !ok {
-				return false
-			}
 			h.close = h.close || c
-			kind = lineSkip
+			return lineSkip, ok
 		case equalFold(name, "transfer-encoding"):
-			return false
+			return 0, false
 		case equalFold(name, "date"):
 			h.date = true
 		case hopByHop(name):
-			kind = lineSkip
+			return lineSkip, true
 		}
-		h.lines = append(h.lines, lineSpan(base, line, value, kind))
+		return lineCopy, true
+	})
+	return ok
+}
+
+// headerLines walks the header lines of a head (rest, which starts at base
+// within it, up to and with its blank line), appending to lines each
+// line's span with the kind classify gives it; classify's false, a line
+// that is not a plain header line, too many lines or bytes after the blank
+// line refuse the head.
+func headerLines(rest []byte, base int, lines []span, classify func(name, value []byte) (lineKind, bool)) ([]span, bool) {
+	for {
+		line, r, ok := cutLine(rest)
+		if !ok || len(lines) == maxHeaderLines {
+			return lines, false
+		}
+		rest = r
+		if len(line) == 0 {
+			return lines, len(rest) == 0
+		}
+		name, value, ok := headerLine(line)
+		if !ok {
+			return lines, false
+		}
+		kind, ok := classify(name, value)
+		if !ok {
+			return lines, false
+		}
+		lines = append(lines, lineSpan(base, line, value, kind))
 		base += len(line) + 2
 	}
-	return len(rest) == 0
 }
 
 // bodyless reports whether a response to method with status code has no
