@@ -17,6 +17,9 @@ parts_install() {
   command -v curl >/dev/null || missing+=(curl)
   [ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
   command -v gcc >/dev/null || missing+=(gcc)
+  # Function runtimes: Node.js and Debian's Python (not a shim on the PATH).
+  [ -x /usr/bin/node ] || missing+=(nodejs)
+  ls /usr/bin/python3.1[1-9] >/dev/null 2>&1 || missing+=(python3)
   [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "== apt-get install ${missing[*]}"

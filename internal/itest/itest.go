@@ -44,6 +44,16 @@ type Parts struct {
 	Binary     string // the built coligo binary
 }
 
+// Missing skips the test for want of a part msg names, or fails it in CI
+// (CI or COLIGO_REQUIRE_INTEGRATION set), where every part must be there.
+func Missing(t testing.TB, msg string) {
+	t.Helper()
+	if os.Getenv("CI") != "" || os.Getenv("COLIGO_REQUIRE_INTEGRATION") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
 // Need returns the parts, or skips (fails in CI) when one is missing.
 func Need(t testing.TB) Parts {
 	t.Helper()
@@ -57,10 +67,7 @@ func Need(t testing.TB) Parts {
 	}
 	if p.Containerd == "" || p.CNIBinDir == "" || p.Registry == "" || p.Binary == "" {
 		msg := "integration parts missing: run through 'make test' (COLIGO_TEST_CONTAINERD, COLIGO_TEST_CNI_BIN_DIR, COLIGO_TEST_REGISTRY, COLIGO_BIN)"
-		if os.Getenv("CI") != "" || os.Getenv("COLIGO_REQUIRE_INTEGRATION") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		Missing(t, msg)
 	}
 	return p
 }
@@ -204,10 +211,7 @@ func NeedKube(t testing.TB) Kube {
 	addr, err := netip.ParseAddr(gw)
 	if cfg == "" || eng == "" || err != nil {
 		msg := "test cluster missing: run through 'make test' (COLIGO_TEST_KUBECONFIG, COLIGO_TEST_KUBE_GATEWAY)"
-		if os.Getenv("CI") != "" || os.Getenv("COLIGO_REQUIRE_INTEGRATION") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		Missing(t, msg)
 	}
 	return Kube{Kubeconfig: cfg, EngineKubeconfig: eng, Gateway: addr, PodCIDR: netip.PrefixFrom(addr, 24).Masked()}
 }

@@ -1,0 +1,247 @@
+'use strict';
+// coligo's runtime proxy for Node.js. It starts with no code (a pre-warmed
+// runtime instance), takes a function's code once, from coligo, on
+// POST /.coligo/init (with the instance's init token), compiles it in
+// memory (never on disk), and then serves every request by calling the
+// code's main(args) per Code Engine's internal request and response
+// interfaces (CE-FUNCTIONS.md §7, §8).
+const http = require('http');
+const Module = require('module');
+const crypto = require('crypto');
+
+const port = Number(process.env.PORT || 8080);
+const initToken = process.env.COLIGO_INIT_TOKEN || '';
+delete process.env.COLIGO_INIT_TOKEN;
+const maxBody = 5 << 20; // request and response bodies, 5 MB each
+let entry = null; // the function's main, once initialized
+
+const binaryType = /^(audio|example|font|image|model|video)\/|^application\/octet-stream$/;
+
+// kind tells how a request body of a content type reaches args.
+function kind(contentType) {
+  const t = (contentType || '').split(';')[0].trim().toLowerCase();
+  if (t === '' || t === 'application/json') return 'json';
+  if (t.startsWith('text/')) return 'text';
+  if (t === 'application/x-www-form-urlencoded') return 'form';
+  if (t.startsWith('multipart/')) return 'multipart';
+  return 'binary';
+}
+
+// canonical writes a header name as Go's textproto does: x-request-id is
+// X-Request-Id.
+function canonical(name) {
+  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_, dash, c) => dash + c.toUpperCase());
+}
+
+class RequestError extends Error {
+  constructor(code, message) { super(message); this.code = code; }
+}
+
+function reserved(key) { return key.startsWith('__ce_'); }
+
+// args builds main's argument from a request and its body.
+function args(req, body) {
+  const url = new URL(req.url, 'http://function');
+  const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '';
+  const a = {};
+  for (const [k, v] of new URLSearchParams(query)) {
+    if (reserved(k)) throw new RequestError(400, `the query may not set ${k}: __ce_ keys are the platform's`);
+    a[k] = v;
+  }
+  const k = kind(req.headers['content-type']);
+  if (k === 'multipart') throw new RequestError(400, 'multipart request bodies are not supported');
+  if (body.length > 0) {
+    switch (k) {
+      case 'json': {
+        let v;
+        try { v = JSON.parse(body.toString('utf8')); } catch (e) { throw new RequestError(400, 'the request body is not valid JSON'); }
+        if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+          for (const key of Object.keys(v)) {
+            if (reserved(key)) throw new RequestError(400, `the body may not set ${key}: __ce_ keys are the platform's`);
+            a[key] = v[key];
+          }
+        }
+        a.__ce_body = body.toString('base64');
+        break;
+      }
+      case 'form':
+        for (const key of new URLSearchParams(body.toString('utf8')).keys()) {
+          if (reserved(key)) throw new RequestError(400, `the form may not set ${key}: __ce_ keys are the platform's`);
+        }
+        a.__ce_body = body.toString('utf8');
+        break;
+      case 'text':
+        a.__ce_body = body.toString('utf8');
+        break;
+      default:
+        a.__ce_body = body.toString('base64');
+    }
+  }
+  const headers = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = canonical(req.rawHeaders[i]);
+    headers[name] = name in headers ? headers[name] + ', ' + req.rawHeaders[i + 1] : req.rawHeaders[i + 1];
+  }
+  a.__ce_method = req.method;
+  a.__ce_headers = headers;
+  a.__ce_path = url.pathname;
+  if (query !== '') a.__ce_query = query;
+  return a;
+}
+
+// hopHeaders are response headers a function may not set: the proxy frames
+// the response itself.
+const hopHeaders = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te']);
+
+// response maps main's result to a status code, headers and body.
+function response(result) {
+  if (result === undefined || result === null) result = {};
+  if (typeof result !== 'object' || Array.isArray(result)) result = { body: result };
+  const headers = {};
+  let status = 200;
+  if (result.statusCode !== undefined) {
+    status = result.statusCode;
+    if (!Number.isInteger(status) || status < 200 || status > 599) {
+      throw new RequestError(422, 'the function returned a statusCode that is not an integer from 200 to 599');
+    }
+    headers['x-faas-actionstatus'] = String(status);
+  }
+  let contentType;
+  const set = result.headers || {};
+  if (typeof set !== 'object' || Array.isArray(set)) throw new RequestError(400, 'the function returned headers that are not an object');
+  for (const [name, value] of Object.entries(set)) {
+    const n = name.toLowerCase();
+    if (!/^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(n)) throw new RequestError(400, 'the function returned a header name that is not a token');
+    let v;
+    if (Array.isArray(value)) {
+      if (!value.every((x) => typeof x === 'string')) throw new RequestError(400, `the function returned header ${n} with values that are not strings`);
+      v = value;
+    } else if (['string', 'number', 'boolean'].includes(typeof value)) {
+      v = String(value);
+    } else {
+      throw new RequestError(400, `the function returned header ${n} with a value that is not a string, number, boolean or array of strings`);
+    }
+    if ([].concat(v).some((x) => /[\r\n\0]/.test(x))) throw new RequestError(400, `the function returned header ${n} with a line break`);
+    if (hopHeaders.has(n) || n.startsWith('x-faas-')) continue;
+    if (n === 'content-type') contentType = [].concat(v)[0];
+    headers[n] = v;
+  }
+  let body = result.body;
+  let out;
+  if (body === undefined || body === null || body === '') {
+    out = Buffer.alloc(0);
+  } else if (contentType === undefined) {
+    if (typeof body === 'object') {
+      headers['content-type'] = 'application/json';
+      out = Buffer.from(JSON.stringify(body));
+    } else {
+      headers['content-type'] = 'text/plain; charset=utf-8';
+      out = Buffer.from(String(body));
+    }
+  } else {
+    const k = kind(contentType);
+    if (k === 'json') {
+      out = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    } else if (k === 'text' || k === 'form') {
+      if (typeof body !== 'string') throw new RequestError(400, `the function returned a body for ${contentType} that is not a string`);
+      out = Buffer.from(body);
+    } else {
+      if (typeof body !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(body) || body.length % 4 !== 0) {
+        throw new RequestError(400, `the function returned a body for ${contentType} that is not base64`);
+      }
+      out = Buffer.from(body, 'base64');
+    }
+  }
+  if (out.length > maxBody) throw new RequestError(400, 'the function returned a body over 5 MB');
+  return { status, headers, body: out };
+}
+
+function send(res, status, headers, body) {
+  headers['content-length'] = String(body.length);
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+function refuse(res, status, message) {
+  send(res, status, { 'content-type': 'application/json', 'x-faas-result': 'error' }, Buffer.from(JSON.stringify({ error: message }) + '\n'));
+}
+
+// readBody reads a request body of at most maxBody bytes. A larger one is
+// read to its end and dropped, so that its sender reads the 413; one
+// larger still ends the connection.
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    let n = 0;
+    req.on('data', (c) => {
+      n += c.length;
+      if (n > 4 * maxBody) req.destroy();
+      else if (n <= maxBody) chunks.push(c);
+    });
+    req.on('end', () => n > maxBody ? reject(new RequestError(413, 'the request body is over 5 MB')) : resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+// init compiles the function's code in memory and finds its entry.
+function init(spec) {
+  const name = spec.main || 'main';
+  if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw new RequestError(422, 'the main name is not an identifier');
+  // Code that only declares main (as OpenWhisk actions do) is found too.
+  const source = Buffer.from(spec.code || '', 'base64').toString('utf8') +
+    `\n;module.exports.__coligo_entry = typeof ${name} === 'function' ? ${name} : undefined;\n`;
+  const m = new Module('function.js', null);
+  m.filename = '/function.js';
+  m.paths = [];
+  m._compile(source, '/function.js');
+  let fn = m.exports[name] || m.exports.__coligo_entry;
+  if (typeof m.exports === 'function' && name === 'main') fn = m.exports;
+  if (typeof fn !== 'function') throw new RequestError(422, `the code exports no function ${name}`);
+  for (const [k, v] of Object.entries(spec.env || {})) process.env[k] = String(v);
+  return fn;
+}
+
+const server = http.createServer(async (req, res) => {
+  try {
+    const body = await readBody(req);
+    if (entry === null) {
+      if (req.method !== 'POST' || req.url !== '/.coligo/init') throw new RequestError(503, 'this runtime instance has no function yet');
+      const token = req.headers['x-coligo-init-token'] || '';
+      if (initToken === '' || token.length !== initToken.length || !crypto.timingSafeEqual(Buffer.from(token), Buffer.from(initToken))) {
+        throw new RequestError(403, 'wrong init token');
+      }
+      let spec;
+      try { spec = JSON.parse(body.toString('utf8')); } catch (e) { throw new RequestError(400, 'the init body is not JSON'); }
+      try {
+        entry = init(spec);
+      } catch (e) {
+        if (e instanceof RequestError) throw e;
+        console.error('the function code does not load:', e && e.stack || e);
+        throw new RequestError(422, 'the function code does not load; see the function logs');
+      }
+      send(res, 200, { 'content-type': 'application/json' }, Buffer.from('{"initialized":true}\n'));
+      return;
+    }
+    const a = args(req, body);
+    let result;
+    try {
+      result = await entry(a);
+    } catch (e) {
+      console.error(e && e.stack || e);
+      throw new RequestError(500, 'the function failed; see its logs');
+    }
+    const r = response(result);
+    r.headers['x-faas-activation-id'] = crypto.randomBytes(16).toString('hex');
+    r.headers['x-faas-result'] = 'success';
+    send(res, r.status, r.headers, r.body);
+  } catch (e) {
+    if (!(e instanceof RequestError)) {
+      console.error(e && e.stack || e);
+      e = new RequestError(500, 'the function failed; see its logs');
+    }
+    if (!res.headersSent) refuse(res, e.code, e.message);
+  }
+});
+server.keepAliveTimeout = 120000;
+server.listen(port, () => console.log(`runtime proxy listening on ${port}`));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
