@@ -31,8 +31,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // interpreters are the runtimes the host has, one per family; a family
 // missing skips its tests, or fails them in CI.
@@ -156,7 +160,7 @@ func contract(t *testing.T, p *proxyProcess) {
 	}
 	tests := []struct {
 		name, method, path, contentType, body string
-		check                                  func(t *testing.T, resp *http.Response, b []byte)
+		check                                 func(t *testing.T, resp *http.Response, b []byte)
 	}{
 		{"query parameters", "GET", "/echo?planet=Mars&x=a%20b", "", "", func(t *testing.T, resp *http.Response, b []byte) {
 			a := echo(t, resp, b)
