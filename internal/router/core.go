@@ -160,6 +160,10 @@ type coreConn struct {
 	host []byte // the current request's host, lowered, without port
 
 	timeout time.Duration // the current request's
+	// The current request's room on an instance, given back by finish.
+	rev   *revision
+	b     *backend
+	start time.Time
 
 	// The watch of the client while a request waits (watch.go).
 	timer   *time.Timer
@@ -339,14 +343,27 @@ func (cc *coreConn) serveRequest(n int) (keep, handoff bool) {
 			return cc.refuse(code, msg), false
 		}
 	}
+	cc.rev, cc.b, cc.start = rev, b, start
 	code, keep := cc.forward(b.up, start.Add(cfg.Timeout))
-	rev.release(b)
-	if code != 0 {
-		r.count(code)
-		rev.requests.Inc()
-		rev.latency.Observe(time.Since(start).Seconds())
-	}
+	cc.finish(code)
 	return keep, false
+}
+
+// finish gives back the request's room on its instance and counts it (code
+// 0: the client went away). It is called before the last write of the
+// response, as net/http's server writes a handler's buffered response
+// after the handler returns, and once per request.
+func (cc *coreConn) finish(code int) {
+	if cc.b == nil {
+		return
+	}
+	cc.rev.release(cc.b)
+	if code != 0 {
+		cc.s.rt.count(code)
+		cc.rev.requests.Inc()
+		cc.rev.latency.Observe(time.Since(cc.start).Seconds())
+	}
+	cc.rev, cc.b = nil, nil
 }
 
 // wait waits for room on an instance of the revision as the request
@@ -524,6 +541,7 @@ func (cc *coreConn) respond(u *upstream, uc *upConn) (code int, keep bool) {
 				return cc.resp.status, false // a cut response: the client must not take it for whole
 			}
 		}
+		cc.finish(cc.resp.status)
 		if err := cc.bw.Flush(); err != nil {
 			uc.Close()
 			return cc.resp.status, false
@@ -639,6 +657,7 @@ func (cc *coreConn) respondSlow(u *upstream, uc *upConn) (code int, keep bool) {
 	}
 	cc.endHead(resp.Header.Get("Date") == "")
 	if noBody {
+		cc.finish(resp.StatusCode)
 		if err := bw.Flush(); err != nil {
 			uc.Close()
 			return resp.StatusCode, false
@@ -684,6 +703,7 @@ func (cc *coreConn) respondSlow(u *upstream, uc *upConn) (code int, keep bool) {
 		}
 		bw.WriteString("\r\n")
 	}
+	cc.finish(resp.StatusCode)
 	if err := bw.Flush(); err != nil {
 		uc.Close()
 		return resp.StatusCode, false
@@ -733,6 +753,7 @@ func (cc *coreConn) refuse(code int, msg string) (keep bool) {
 	}
 	cc.endHead(true)
 	bw.WriteString(msg)
+	cc.finish(code)
 	return bw.Flush() == nil && keep
 }
 
