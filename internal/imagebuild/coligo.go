@@ -22,7 +22,7 @@ func Coligo(coligo, initBin, caCerts []byte) (v1.Image, error) {
 	if len(caCerts) > 0 {
 		files = append(files, File{Path: "etc/ssl/certs/ca-certificates.crt", Data: caCerts, Mode: 0o644})
 	}
-	return build(files, func(c *v1.Config) {
+	return Build(files, func(c *v1.Config) {
 		c.Entrypoint, c.Cmd = []string{"/coligo"}, []string{"server"}
 		c.User = ColigoUID + ":" + ColigoUID
 		c.Labels = map[string]string{"org.opencontainers.image.title": "coligo"}

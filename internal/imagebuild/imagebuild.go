@@ -32,12 +32,12 @@ type File struct {
 // Image builds a linux image of one layer holding files, with entrypoint
 // and arguments.
 func Image(files []File, entrypoint, args []string) (v1.Image, error) {
-	return build(files, func(c *v1.Config) { c.Entrypoint, c.Cmd = entrypoint, args })
+	return Build(files, func(c *v1.Config) { c.Entrypoint, c.Cmd = entrypoint, args })
 }
 
-// build builds a linux image of one layer holding files, whose config
+// Build builds a linux image of one layer holding files, whose config
 // configure completes.
-func build(files []File, configure func(*v1.Config)) (v1.Image, error) {
+func Build(files []File, configure func(*v1.Config)) (v1.Image, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dirs := map[string]bool{}

@@ -342,3 +342,18 @@ func bindEngineRole(kubeconfig, engineKubeconfig string) error {
 		}
 	}
 }
+
+// OnThisHost fails the test unless ip is routed to this machine itself or
+// straight to one of its interfaces (a bridge the test run made), never
+// through a gateway: a probe of an instance or pod must not leave the
+// machine when the network it lives on went away.
+func OnThisHost(t testing.TB, ip string) {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "route", "get", ip).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip route get %s: %v: %s", ip, err, out)
+	}
+	if strings.Contains(string(out), " via ") {
+		t.Fatalf("%s is routed through a gateway (%s): its network is gone, and a probe would leave this machine", ip, strings.TrimSpace(string(out)))
+	}
+}

@@ -142,6 +142,7 @@ func TestDeployOnKubernetes(t *testing.T) {
 				t.Errorf("the ready pod: image %s, restarts %d", p.Spec.Containers[0].Image, p.Status.ContainerStatuses[0].RestartCount)
 			}
 			// Its API answers on the pod network, over TLS.
+			itest.OnThisHost(t, p.Status.PodIP)
 			hc := &http.Client{Transport: &http.Transport{TLSClientConfig: insecureTLS()}, Timeout: 10 * time.Second}
 			resp, err := hc.Get("https://" + net.JoinHostPort(p.Status.PodIP, "7070") + "/readyz")
 			if err != nil || resp.StatusCode != 200 {

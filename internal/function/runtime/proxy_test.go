@@ -20,10 +20,11 @@ import (
 	"github.com/coligo/coligo/internal/itest"
 )
 
-// proxyProcess is a runtime proxy run by a real interpreter on loopback.
+// proxyProcess is a runtime proxy run by a real interpreter: on loopback,
+// or in a container.
 type proxyProcess struct {
 	url, token string
-	stderr     *syncBuffer
+	logs       func() string // what the proxy wrote to stderr
 }
 
 type syncBuffer struct {
@@ -69,12 +70,13 @@ func startProxy(t *testing.T, r Runtime) *proxyProcess {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	p := &proxyProcess{url: fmt.Sprintf("http://127.0.0.1:%d", port), token: "init-token-of-the-test", stderr: &syncBuffer{}}
+	stderr := &syncBuffer{}
+	p := &proxyProcess{url: fmt.Sprintf("http://127.0.0.1:%d", port), token: "init-token-of-the-test", logs: stderr.String}
 	argv := r.Command(path)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = []string{fmt.Sprintf("PORT=%d", port), "COLIGO_INIT_TOKEN=" + p.token, "PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1"}
-	cmd.Stderr = p.stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func startProxy(t *testing.T, r Runtime) *proxyProcess {
 			return p
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the %s proxy did not listen within 10 s: %s", r.ID, p.stderr)
+			t.Fatalf("the %s proxy did not listen within 10 s: %s", r.ID, p.logs())
 		}
 	}
 }
@@ -124,22 +126,29 @@ func TestProxyContract(t *testing.T) {
 	for _, family := range []string{NodeJS, Python} {
 		t.Run(family, func(t *testing.T) {
 			r := interpreter(t, family)
-			code, err := os.ReadFile(map[string]string{NodeJS: "testdata/contract.js", Python: "testdata/contract.py"}[family])
-			if err != nil {
-				t.Fatal(err)
-			}
 			p := startProxy(t, r)
-			if resp, _ := p.do(t, "GET", "/echo", "", nil, nil); resp.StatusCode != 503 {
-				t.Errorf("before init: %d, want 503", resp.StatusCode)
-			}
-			if resp, _ := p.do(t, "POST", "/.coligo/init", "application/json", []byte(`{}`), map[string]string{"X-Coligo-Init-Token": "wrong-token-of-same-len"}); resp.StatusCode != 403 {
-				t.Errorf("init with a wrong token: %d, want 403", resp.StatusCode)
-			}
-			if code, b := p.init(t, code, "main", map[string]string{"CONTRACT_SECRET": "s3cret", "CE_FUNCTION": "contract"}); code != 200 {
-				t.Fatalf("init: %d %s %s", code, b, p.stderr)
-			}
+			initContract(t, p, family)
 			contract(t, p)
 		})
+	}
+}
+
+// initContract checks that the proxy takes code only once and only with
+// its token, and gives it the contract's function.
+func initContract(t *testing.T, p *proxyProcess, family string) {
+	t.Helper()
+	code, err := os.ReadFile(map[string]string{NodeJS: "testdata/contract.js", Python: "testdata/contract.py"}[family])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := p.do(t, "GET", "/echo", "", nil, nil); resp.StatusCode != 503 {
+		t.Errorf("before init: %d, want 503", resp.StatusCode)
+	}
+	if resp, _ := p.do(t, "POST", "/.coligo/init", "application/json", []byte(`{}`), map[string]string{"X-Coligo-Init-Token": "wrong-token-of-same-len"}); resp.StatusCode != 403 {
+		t.Errorf("init with a wrong token: %d, want 403", resp.StatusCode)
+	}
+	if code, b := p.init(t, code, "main", map[string]string{"CONTRACT_SECRET": "s3cret", "CE_FUNCTION": "contract"}); code != 200 {
+		t.Fatalf("init: %d %s %s", code, b, p.logs())
 	}
 }
 
@@ -206,8 +215,8 @@ func contract(t *testing.T, p *proxyProcess) {
 			if resp.StatusCode != 500 || strings.Contains(string(b), "contract-stack-marker") {
 				t.Errorf("%d %q, want 500 without the error's text", resp.StatusCode, b)
 			}
-			if !strings.Contains(p.stderr.String(), "contract-stack-marker") {
-				t.Errorf("the stack is not in the function's log: %q", p.stderr)
+			if !strings.Contains(p.logs(), "contract-stack-marker") {
+				t.Errorf("the stack is not in the function's log: %q", p.logs())
 			}
 		}},
 		{"statusCode", "GET", "/status?code=201", "", "", func(t *testing.T, resp *http.Response, b []byte) {
@@ -294,7 +303,7 @@ func TestProxyInitErrors(t *testing.T) {
 				t.Errorf("code without main: %d %s", code, b)
 			}
 			if code, b := p.init(t, []byte(tt.good), "go", nil); code != 200 {
-				t.Fatalf("code with main go: %d %s %s", code, b, p.stderr)
+				t.Fatalf("code with main go: %d %s %s", code, b, p.logs())
 			}
 			if resp, b := p.do(t, "GET", "/", "", nil, nil); resp.StatusCode != 200 || string(b) != "ok" {
 				t.Errorf("%d %q", resp.StatusCode, b)
