@@ -25,6 +25,7 @@ import (
 type proxyProcess struct {
 	url, token string
 	logs       func() string // what the proxy wrote to stderr
+	stop       func()        // ends the process (proxies on loopback)
 }
 
 type syncBuffer struct {
@@ -41,7 +42,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 // interpreters are the runtimes the host has, one per family; a family
 // missing skips its tests, or fails them in CI.
-func interpreter(t *testing.T, family string) Runtime {
+func interpreter(t testing.TB, family string) Runtime {
 	t.Helper()
 	for _, r := range Catalogue(Discover(context.Background(), Candidates), time.Now()) {
 		if r.Family == family {
@@ -53,7 +54,7 @@ func interpreter(t *testing.T, family string) Runtime {
 }
 
 // startProxy starts the proxy of r with no code.
-func startProxy(t *testing.T, r Runtime) *proxyProcess {
+func startProxy(t testing.TB, r Runtime) *proxyProcess {
 	t.Helper()
 	name, src, err := Proxy(r.Family)
 	if err != nil {
@@ -80,7 +81,8 @@ func startProxy(t *testing.T, r Runtime) *proxyProcess {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	p.stop = sync.OnceFunc(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(p.stop)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
 			c.Close()
@@ -92,7 +94,7 @@ func startProxy(t *testing.T, r Runtime) *proxyProcess {
 	}
 }
 
-func (p *proxyProcess) do(t *testing.T, method, path, contentType string, body []byte, header map[string]string) (*http.Response, []byte) {
+func (p *proxyProcess) do(t testing.TB, method, path, contentType string, body []byte, header map[string]string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, p.url+path, bytes.NewReader(body))
 	if err != nil {
@@ -113,7 +115,7 @@ func (p *proxyProcess) do(t *testing.T, method, path, contentType string, body [
 	return resp, b
 }
 
-func (p *proxyProcess) init(t *testing.T, code []byte, main string, env map[string]string) (int, string) {
+func (p *proxyProcess) init(t testing.TB, code []byte, main string, env map[string]string) (int, string) {
 	t.Helper()
 	spec, _ := json.Marshal(map[string]any{"code": base64.StdEncoding.EncodeToString(code), "main": main, "env": env})
 	resp, b := p.do(t, "POST", "/.coligo/init", "application/json", spec, map[string]string{"X-Coligo-Init-Token": p.token})
