@@ -37,10 +37,16 @@ type Key struct {
 type Warm struct {
 	engine.Instance
 	Token string
+	Port  int // its proxy's; 0: ProxyPort
 }
 
 // Addr is the instance's proxy address.
-func (w Warm) Addr() string { return net.JoinHostPort(w.IP, fmt.Sprint(ProxyPort)) }
+func (w Warm) Addr() string {
+	if w.Port == 0 {
+		w.Port = ProxyPort
+	}
+	return net.JoinHostPort(w.IP, fmt.Sprint(w.Port))
+}
 
 // PoolConfig configures a Pool.
 type PoolConfig struct {

@@ -25,11 +25,7 @@ func newPool(t *testing.T, depth int) (*Pool, *fake.Engine) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5 s", what)
-		}
-	}
+	waitForWithin(t, 5*time.Second, what, cond)
 }
 
 func running(t *testing.T, eng *fake.Engine, project string) []engine.Instance {

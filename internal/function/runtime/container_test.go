@@ -23,8 +23,10 @@ import (
 // there; the function's error stack is in the instance's logs.
 func TestRuntimeImageInContainer(t *testing.T) {
 	parts := itest.Need(t)
+	// Its own subnet: packages' tests run at once, and two engines on one
+	// subnet would route to each other's instances.
 	e, err := local.New(local.Config{
-		ContainerdAddress: parts.Containerd, CNIBinDir: parts.CNIBinDir, Subnet: netip.MustParsePrefix("10.212.0.0/16"),
+		ContainerdAddress: parts.Containerd, CNIBinDir: parts.CNIBinDir, Subnet: netip.MustParsePrefix("10.212.0.0/17"),
 		StateDir: t.TempDir(), InsecureRegistries: []string{parts.Registry}, LoggerBinary: parts.Binary,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})

@@ -219,7 +219,7 @@ const server = http.createServer(async (req, res) => {
         console.error('the function code does not load:', e && e.stack || e);
         throw new RequestError(422, 'the function code does not load; see the function logs');
       }
-      send(res, 200, { 'content-type': 'application/json' }, Buffer.from('{"initialized":true}\n'));
+      send(res, 200, { 'content-type': 'application/json', 'x-coligo-initialized': 'true' }, Buffer.from('{"initialized":true}\n'));
       return;
     }
     const a = args(req, body);

@@ -119,6 +119,9 @@ func (p *proxyProcess) init(t testing.TB, code []byte, main string, env map[stri
 	t.Helper()
 	spec, _ := json.Marshal(map[string]any{"code": base64.StdEncoding.EncodeToString(code), "main": main, "env": env})
 	resp, b := p.do(t, "POST", "/.coligo/init", "application/json", spec, map[string]string{"X-Coligo-Init-Token": p.token})
+	if (resp.StatusCode == 200) != (resp.Header.Get("X-Coligo-Initialized") == "true") {
+		t.Errorf("init answered %d with X-Coligo-Initialized %q", resp.StatusCode, resp.Header.Get("X-Coligo-Initialized"))
+	}
 	return resp.StatusCode, string(b)
 }
 
@@ -265,7 +268,11 @@ func contract(t *testing.T, p *proxyProcess) {
 				t.Errorf("%q", b)
 			}
 		}},
-		{"the init path after init is the function's", "POST", "/.coligo/init", "application/json", `{}`, status(404)},
+		{"the init path after init is the function's", "POST", "/.coligo/init", "application/json", `{}`, func(t *testing.T, resp *http.Response, b []byte) {
+			if resp.StatusCode != 404 || resp.Header.Get("X-Coligo-Initialized") != "" {
+				t.Errorf("%d %v: the function's own answer must not look like an init's", resp.StatusCode, resp.Header)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
