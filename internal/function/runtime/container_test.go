@@ -37,10 +37,7 @@ func TestRuntimeImageInContainer(t *testing.T) {
 	for _, family := range []string{NodeJS, Python} {
 		t.Run(family, func(t *testing.T) {
 			r := interpreter(t, family)
-			img, err := Image(r)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img := builtImage(t, r)
 			ref := parts.Registry + "/coligo-test/runtime-" + r.ID + ":test"
 			if _, err := imagebuild.Push(context.Background(), ref, img, parts.User, parts.Password, true); err != nil {
 				t.Fatal(err)

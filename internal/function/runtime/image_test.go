@@ -5,10 +5,25 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
+
+// built holds each runtime's image, built once for the package's tests.
+var built sync.Map // runtime id → func() (v1.Image, error)
+
+func builtImage(t testing.TB, r Runtime) v1.Image {
+	t.Helper()
+	f, _ := built.LoadOrStore(r.ID, sync.OnceValues(func() (v1.Image, error) { return Image(r) }))
+	img, err := f.(func() (v1.Image, error))()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
 
 func TestParseLDD(t *testing.T) {
 	out := []byte(`	linux-vdso.so.1 (0x00007ffc)
@@ -30,10 +45,7 @@ func TestImage(t *testing.T) {
 	for _, family := range []string{NodeJS, Python} {
 		t.Run(family, func(t *testing.T) {
 			r := interpreter(t, family)
-			img, err := Image(r)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img := builtImage(t, r)
 			cf, err := img.ConfigFile()
 			if err != nil {
 				t.Fatal(err)
