@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// FuzzInFlight drives a revision with requests that wait, time out, are
-// canceled and are rerouted while its instances come and go, as data says:
+// FuzzInFlight drives a revision with requests that take room at once (as
+// the core does) or wait, time out, are canceled and are rerouted while
+// its instances come and go, as data says:
 // no instance ever holds more requests than scale_concurrency, and when
 // every request has ended, nothing is counted in flight or waiting.
 func FuzzInFlight(f *testing.F) {
@@ -39,7 +40,16 @@ func FuzzInFlight(f *testing.F) {
 					if op%2 == 1 {
 						go cancel()
 					}
-					b, err := rev.acquire(ctx, func() {})
+					// The core tries for room without waiting first (case 0);
+					// net/http's path waits at once (case 1).
+					var b *backend
+					if op%5 == 0 {
+						b, _ = rev.tryAcquire()
+					}
+					var err error
+					if b == nil {
+						b, err = rev.acquire(ctx, func() {})
+					}
 					if err != nil {
 						if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
 							!errors.Is(err, errQueueFull) && !errors.Is(err, errReroute) && !errors.Is(err, errGone) {
