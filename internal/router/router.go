@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,8 +56,11 @@ type Config struct {
 type Router struct {
 	cfg    Config
 	log    *slog.Logger
-	routes atomic.Pointer[map[string]Route]
+	routes atomic.Pointer[map[string]Route] // every owner's, merged
 	wake   atomic.Pointer[func(string)]
+
+	ownedMu sync.Mutex
+	owned   map[string]map[string]Route // by owner
 
 	mu       sync.RWMutex
 	revs     map[string]*revision
@@ -83,7 +88,7 @@ func New(cfg Config) *Router {
 	if cfg.Wake == nil {
 		cfg.Wake = func(string) {}
 	}
-	r := &Router{cfg: cfg, log: cfg.Logger.With("component", "router"), revs: map[string]*revision{}, internal: map[string]*internalServer{},
+	r := &Router{cfg: cfg, log: cfg.Logger.With("component", "router"), revs: map[string]*revision{}, internal: map[string]*internalServer{}, owned: map[string]map[string]Route{},
 		shared: map[netip.AddrPort]*internalServer{}, members: map[string]bool{}}
 	r.wake.Store(&cfg.Wake)
 	empty := map[string]Route{}
@@ -178,15 +183,32 @@ func (r *Router) newProxy(t http.RoundTripper) *httputil.ReverseProxy {
 // no ready instance (the autoscaler's), replacing Config.Wake.
 func (r *Router) SetWake(wake func(rev string)) { r.wake.Store(&wake) }
 
-// SetRoutes replaces the routing table: host (without port) → route.
-func (r *Router) SetRoutes(routes map[string]Route) {
-	m := make(map[string]Route, len(routes))
-	served := map[string]bool{}
+// SetRoutes replaces the apps' routes: host (without port) → route.
+func (r *Router) SetRoutes(routes map[string]Route) { r.SetRoutesOf("app", routes) }
+
+// SetRoutesOf replaces one owner's routes (the app controller's, the
+// function controller's): host (without port) → route. Where two owners
+// route one host, the owner first by name keeps it.
+func (r *Router) SetRoutesOf(owner string, routes map[string]Route) {
+	r.ownedMu.Lock()
+	own := make(map[string]Route, len(routes))
 	for h, rt := range routes {
-		m[strings.ToLower(h)] = rt
+		own[strings.ToLower(h)] = rt
+	}
+	r.owned[owner] = own
+	owners := slices.Sorted(maps.Keys(r.owned))
+	m := map[string]Route{}
+	served := map[string]bool{}
+	for i := len(owners) - 1; i >= 0; i-- {
+		for h, rt := range r.owned[owners[i]] {
+			m[h] = rt
+		}
+	}
+	for _, rt := range m {
 		served[rt.Revision] = true
 	}
 	r.routes.Store(&m)
+	r.ownedMu.Unlock()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for key, rev := range r.revs {

@@ -481,3 +481,27 @@ func TestWaitingRequestFollowsTheRouteToANewRevision(t *testing.T) {
 		t.Fatal("a request waiting for the old revision was not moved to the new one")
 	}
 }
+
+// TestRoutesOfTwoOwners: the app and function controllers each publish
+// their routes; one replacing its own leaves the other's, and where both
+// route a host, the first owner by name keeps it.
+func TestRoutesOfTwoOwners(t *testing.T) {
+	app := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "app") })
+	fn := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "function") })
+	r, base := newRouter(t, Config{})
+	r.SetRevision("p/a-00001", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{app})
+	r.SetRevision("p/f-00001", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{fn})
+	r.SetRoutes(map[string]Route{"a.p.localhost": {Revision: "p/a-00001", Public: true}, "both.p.localhost": {Revision: "p/a-00001", Public: true}})
+	r.SetRoutesOf("function", map[string]Route{"f.p.localhost": {Revision: "p/f-00001", Public: true}, "both.p.localhost": {Revision: "p/f-00001", Public: true}})
+	for host, want := range map[string]string{"a.p.localhost": "app", "f.p.localhost": "function", "both.p.localhost": "app"} {
+		if _, body := get(t, base, host); body != want {
+			t.Errorf("%s: %q, want %q", host, body, want)
+		}
+	}
+	r.SetRoutes(nil)
+	for host, want := range map[string]int{"a.p.localhost": 404, "f.p.localhost": 200, "both.p.localhost": 200} {
+		if code, _ := get(t, base, host); code != want {
+			t.Errorf("after the apps' routes went, %s: %d, want %d", host, code, want)
+		}
+	}
+}
