@@ -35,7 +35,8 @@ const (
 	FunctionFailed    = "failed"
 	FunctionOffline   = "offline"
 
-	ReasonNoCodeBundle = "no_code_bundle"
+	ReasonNoCodeBundle    = "no_code_bundle"
+	ReasonFunctionUnknown = "unknown_reason"
 )
 
 // functionPairs are the valid CPU/memory pairs of a function (§10).

@@ -30,6 +30,7 @@ type Route struct {
 
 // RevisionConfig is how a revision is served.
 type RevisionConfig struct {
+	Owner       string        // who serves it ("" for apps): Stats answers each its own
 	Concurrency int           // requests in flight per instance, at most
 	Timeout     time.Duration // per request, from arrival to the end of the response
 	H2C         bool          // instances speak cleartext HTTP/2
@@ -297,8 +298,9 @@ type Stat struct {
 	Waiting     bool    // requests wait and no instance is ready
 }
 
-// Stats returns and resets the load of every revision.
-func (r *Router) Stats() map[string]Stat {
+// Stats returns and resets the load of every revision of owner ("" for
+// apps).
+func (r *Router) Stats(owner string) map[string]Stat {
 	now := time.Now()
 	r.mu.Lock()
 	revs := make(map[string]*revision, len(r.revs))
@@ -309,6 +311,10 @@ func (r *Router) Stats() map[string]Stat {
 	out := make(map[string]Stat, len(revs))
 	for k, rev := range revs {
 		rev.mu.Lock()
+		if rev.cfg.Owner != owner {
+			rev.mu.Unlock()
+			continue
+		}
 		rev.account(now)
 		var avg float64
 		if d := now.Sub(rev.since).Seconds(); d > 0 {

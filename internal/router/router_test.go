@@ -210,7 +210,7 @@ func TestScaleFromZeroHoldsAndWakes(t *testing.T) {
 	if got := <-woken; got != "rev" {
 		t.Fatalf("woke %q", got)
 	}
-	if st := r.Stats()["rev"]; !st.Waiting {
+	if st := r.Stats("")["rev"]; !st.Waiting {
 		t.Errorf("stats %+v: want Waiting while held", st)
 	}
 	ep := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello") })
@@ -341,7 +341,7 @@ func TestStatsAverageConcurrency(t *testing.T) {
 	r, base := newRouter(t, Config{})
 	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
 	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
-	r.Stats()
+	r.Stats("")
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Go(func() { get(t, base, "app.p.localhost") })
@@ -349,9 +349,9 @@ func TestStatsAverageConcurrency(t *testing.T) {
 	for range 3 {
 		<-g.arrived
 	}
-	r.Stats() // from here on exactly 3 are in flight
+	r.Stats("") // from here on exactly 3 are in flight
 	time.Sleep(100 * time.Millisecond)
-	st := r.Stats()["rev"]
+	st := r.Stats("")["rev"]
 	close(g.release)
 	wg.Wait()
 	if st.Concurrency < 2.9 || st.Concurrency > 3.01 {

@@ -59,7 +59,7 @@ type Router interface {
 	SetRevision(key string, c router.RevisionConfig, ready []router.Endpoint)
 	RemoveRevision(key string)
 	InFlight(key, id string) int
-	Stats() map[string]router.Stat
+	Stats(owner string) map[string]router.Stat
 	ServeProject(project string, addr netip.AddrPort, subnet netip.Prefix) error
 	StopProject(project string)
 }
@@ -226,7 +226,7 @@ func (c *Controller) Run(ctx context.Context) {
 
 // autoscale feeds the router's load into the autoscaler for every revision.
 func (c *Controller) autoscale() {
-	stats := c.cfg.Router.Stats()
+	stats := c.cfg.Router.Stats("")
 	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
