@@ -101,8 +101,11 @@ func newHarness(t *testing.T) *harness {
 		Listening: func(context.Context, Warm) error { return nil }})
 	t.Cleanup(pool.Close)
 	h.ctrl = New(Config{Store: h.db, Engine: h.eng, Router: h.router, Pool: pool, Logger: log,
-		Platform:     core.Platform{Region: "local", Domain: "test"},
-		Family:       func(rt string) (string, bool) { f, ok := map[string]string{"nodejs-20": "nodejs", "python-3.11": "python"}[rt]; return f, ok },
+		Platform: core.Platform{Region: "local", Domain: "test"},
+		Family: func(rt string) (string, bool) {
+			f, ok := map[string]string{"nodejs-20": "nodejs", "python-3.11": "python"}[rt]
+			return f, ok
+		},
 		Tick:         20 * time.Millisecond,
 		StableWindow: 300 * time.Millisecond, PanicWindow: 100 * time.Millisecond,
 		Inject: func(_ context.Context, w Warm, c Code) error {
@@ -272,7 +275,10 @@ func TestCodeThatDoesNotLoadFails(t *testing.T) {
 	h.badCode = true
 	h.mu.Unlock()
 	h.put("broken", 1, nil)
-	waitFor(t, "failed", func() bool { f := h.function("broken"); return f.Status == core.FunctionFailed && f.Reason == ReasonCodeInvalid })
+	waitFor(t, "failed", func() bool {
+		f := h.function("broken")
+		return f.Status == core.FunctionFailed && f.Reason == ReasonCodeInvalid
+	})
 	time.Sleep(200 * time.Millisecond)
 	h.ctrl.Wake(revisionKey("p", "broken", 1))
 	time.Sleep(200 * time.Millisecond)
