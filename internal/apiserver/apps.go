@@ -190,6 +190,9 @@ func (a *API) createApp(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkImage(spec.ImageReference); err != nil {
 		return err
 	}
+	if err := a.hostTaken(r, p.ID, core.KindFunction, in.Name); err != nil {
+		return err
+	}
 	app := core.App{ID: uuid.NewString(), Name: in.Name, CreatedAt: a.cfg.Now().UTC(), Generation: 1, AppSpec: spec}
 	b, _ := json.Marshal(app)
 	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindApp, Name: app.Name}, b, a.cfg.Quotas.Apps)

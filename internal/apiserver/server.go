@@ -92,6 +92,9 @@ type Config struct {
 	Domain              string      // CE_DOMAIN
 	Logs                LogReader   // nil when no engine is configured
 	Apps                AppObserver // nil when no engine is configured
+	// FunctionRuntimes are the runtimes functions may use; none when no
+	// function controller runs.
+	FunctionRuntimes []api.FunctionRuntime
 	// EngineStatus is nil when the configured engine is connected, else
 	// why not; nil when no engine is configured.
 	EngineStatus func() error
@@ -171,6 +174,12 @@ func New(cfg Config) *API {
 	a.handle("PATCH /v2/projects/{project}/allowed_outbound_destinations/{name}", a.updateEgress, true)
 	a.handle("DELETE /v2/projects/{project}/allowed_outbound_destinations/{name}", a.deleteEgress, true)
 	a.handle("GET /v2/projects/{project}/egress_ips", a.egressIPs, true)
+	a.handle("GET /v2/function_runtimes", a.listFunctionRuntimes, true)
+	a.handle("GET /v2/projects/{project}/functions", a.listFunctions, true)
+	a.handle("POST /v2/projects/{project}/functions", a.createFunction, true)
+	a.handle("GET /v2/projects/{project}/functions/{name}", a.getFunction, true)
+	a.handle("PATCH /v2/projects/{project}/functions/{name}", a.updateFunction, true)
+	a.handle("DELETE /v2/projects/{project}/functions/{name}", a.deleteFunction, true)
 
 	a.handle("GET /v2/projects/{project}/secrets", a.listSecrets, true)
 	a.handle("POST /v2/projects/{project}/secrets", a.createSecret, true)

@@ -62,6 +62,7 @@ type Server struct {
 	AutoscaleStableWindow time.Duration
 	AutoscalePanicWindow  time.Duration
 	OCIRuntime            string // the runc shim's OCI runtime binary: runc or crun
+	FunctionPool          int    // pre-warmed runtime instances per project, runtime and size in use
 
 	Engine      string // local or kubernetes
 	Kubeconfig  string // "" uses the in-cluster config
@@ -106,6 +107,7 @@ func Default() Server {
 		AutoscaleStableWindow: 60 * time.Second,
 		AutoscalePanicWindow:  6 * time.Second,
 		OCIRuntime:            "runc",
+		FunctionPool:          1,
 		Engine:                "local",
 		KubeGateway:           os.Getenv("POD_IP"),
 		KubePodCIDR:           "10.244.0.0/16",
@@ -182,6 +184,9 @@ func (s Server) Validate() error {
 	}
 	if s.RouterQueueDepth < 1 {
 		errs = append(errs, fmt.Errorf("--router-queue-depth must be at least 1"))
+	}
+	if s.FunctionPool < 0 || s.FunctionPool > 16 {
+		errs = append(errs, fmt.Errorf("--function-pool must be from 0 to 16, got %d", s.FunctionPool))
 	}
 	if s.AutoscaleStableWindow < time.Second {
 		errs = append(errs, fmt.Errorf("--autoscale-stable-window must be at least 1s, got %s", s.AutoscaleStableWindow))

@@ -28,6 +28,8 @@ func TestValidate(t *testing.T) {
 		{"otlp endpoint of another scheme", func(s *Server) { s.OTLPEndpoint = "grpc://collector:4317" }, "--otlp-endpoint"},
 		{"no data dir", func(s *Server) { s.DataDir = "" }, "--data-dir"},
 		{"unknown engine", func(s *Server) { s.Engine = "nomad" }, "--engine"},
+		{"no function pool", func(s *Server) { s.FunctionPool = 0 }, ""},
+		{"function pool too deep", func(s *Server) { s.FunctionPool = 17 }, "--function-pool"},
 		{"kubernetes", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "10.244.1.7", "10.244.0.0/16" }, ""},
 		{"kubernetes without gateway", func(s *Server) { s.Engine, s.KubeGateway = "kubernetes", "" }, "--kube-gateway"},
 		{"gateway outside the pods", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "192.0.2.1", "10.244.0.0/16" }, "not in --kube-pod-cidr"},

@@ -3,7 +3,9 @@ package core
 import (
 	"encoding/base64"
 	"regexp"
+	"sort"
 	"strings"
+	"time"
 )
 
 // Function defaults and limits from the Code Engine reference
@@ -81,8 +83,10 @@ func NewFunctionSpec() FunctionSpec {
 
 // Function is a function's record.
 type Function struct {
-	Name string       `json:"name"`
-	Spec FunctionSpec `json:"spec"`
+	ID        string       `json:"id"`
+	Name      string       `json:"name"`
+	CreatedAt time.Time    `json:"created_at"`
+	Spec      FunctionSpec `json:"spec"`
 	// Generation counts the changes of Spec; the controller serves the
 	// latest.
 	Generation int    `json:"generation"`
@@ -129,6 +133,14 @@ func ParseCodeReference(ref string) (Code, error) {
 		return Code{}, Invalid("code_reference", "%q is neither a data URL (data:text/plain;base64,...) nor a code bundle's image reference (registry/namespace/repository[:tag])", clip(ref))
 	}
 	return Code{Bundle: bundle}, nil
+}
+
+// FunctionEnv is what coligo sets in a function's instances
+// (computed_env_variables, §9), sorted by name.
+func FunctionEnv(pl Platform, p Project, name string) []EnvVar {
+	out := append(PlatformEnv(pl, p), EnvVar{Type: EnvLiteral, Name: "CE_FUNCTION", Value: name})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // ValidateFunctionName checks a function name as an app's.

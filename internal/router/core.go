@@ -159,7 +159,8 @@ type coreConn struct {
 	resp responseHead
 	host []byte // the current request's host, lowered, without port
 
-	timeout time.Duration // the current request's
+	timeout time.Duration // the current request's, and whose limit it is
+	owner   string
 	// The current request's room on an instance, given back by finish.
 	rev   *revision
 	b     *backend
@@ -330,7 +331,7 @@ func (cc *coreConn) serveRequest(n int) (keep, handoff bool) {
 		return true, true
 	}
 	start := time.Now()
-	cc.timeout = cfg.Timeout
+	cc.timeout, cc.owner = cfg.Timeout, cfg.Owner
 	cc.br.Discard(n)
 	if b == nil {
 		var err error
@@ -338,7 +339,7 @@ func (cc *coreConn) serveRequest(n int) (keep, handoff bool) {
 			if cc.gone {
 				return false, false
 			}
-			code, msg := refusal(err, cfg.Timeout, r.cfg.QueueDepth)
+			code, msg := refusal(err, cfg.Timeout, cfg.Owner, r.cfg.QueueDepth)
 			r.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 			return cc.refuse(code, msg), false
 		}
@@ -729,7 +730,7 @@ func (cc *coreConn) upstreamFailed(err error) (int, bool) {
 		return 0, false
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return http.StatusGatewayTimeout, cc.refuse(http.StatusGatewayTimeout, timeoutText(cc.timeout))
+		return http.StatusGatewayTimeout, cc.refuse(http.StatusGatewayTimeout, timeoutText(cc.timeout, cc.owner))
 	}
 	cc.s.rt.log.Warn("proxy", "host", string(cc.host), "err", err)
 	return http.StatusBadGateway, cc.refuse(http.StatusBadGateway, "the app's instance did not answer: "+err.Error()+"\n")

@@ -167,7 +167,8 @@ func (r *Router) newProxy(t http.RoundTripper) *httputil.ReverseProxy {
 		},
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			if errors.Is(req.Context().Err(), context.DeadlineExceeded) {
-				timeoutResponse(w, req.Context().Value(ctxKey{}).(*proxied).timeout)
+				px := req.Context().Value(ctxKey{}).(*proxied)
+				timeoutResponse(w, px.timeout, px.owner)
 				return
 			}
 			if errors.Is(err, context.Canceled) {
@@ -381,13 +382,13 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, host string, ac
 	start := time.Now()
 	rev := r.revision(key)
 	rev.mu.Lock()
-	timeout := rev.cfg.Timeout
+	timeout, owner := rev.cfg.Timeout, rev.cfg.Owner
 	rev.mu.Unlock()
 	ctx, cancel := context.WithTimeout(req.Context(), timeout)
 	defer cancel()
 	rev, b, err := r.admit(ctx, rev, host, accept)
 	if err != nil {
-		if code, msg := refusal(err, timeout, r.cfg.QueueDepth); !errors.Is(ctx.Err(), context.Canceled) {
+		if code, msg := refusal(err, timeout, owner, r.cfg.QueueDepth); !errors.Is(ctx.Err(), context.Canceled) {
 			r.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 			plain(w, code, "%s", msg)
 		}
@@ -400,11 +401,11 @@ func (r *Router) serve(w http.ResponseWriter, req *http.Request, host string, ac
 	sw := &statusWriter{ResponseWriter: w}
 	switch {
 	case h2c:
-		r.proxyH2C.ServeHTTP(sw, req.WithContext(context.WithValue(ctx, ctxKey{}, &proxied{b: b, timeout: timeout})))
+		r.proxyH2C.ServeHTTP(sw, req.WithContext(context.WithValue(ctx, ctxKey{}, &proxied{b: b, timeout: timeout, owner: owner})))
 	case fastPath(req):
-		r.forward(ctx, sw, req, b.up, timeout)
+		r.forward(ctx, sw, req, b.up, timeout, owner)
 	default:
-		r.proxy.ServeHTTP(sw, req.WithContext(context.WithValue(ctx, ctxKey{}, &proxied{b: b, timeout: timeout})))
+		r.proxy.ServeHTTP(sw, req.WithContext(context.WithValue(ctx, ctxKey{}, &proxied{b: b, timeout: timeout, owner: owner})))
 	}
 	r.count(sw.code)
 	rev.requests.Inc()
@@ -428,7 +429,7 @@ func (r *Router) admit(ctx context.Context, rev *revision, host string, accept f
 }
 
 // refusal is the status code and text that answer a request admit refused.
-func refusal(err error, timeout time.Duration, depth int) (int, string) {
+func refusal(err error, timeout time.Duration, owner string, depth int) (int, string) {
 	switch {
 	case errors.Is(err, errReroute):
 		return http.StatusServiceUnavailable, "the app's revision changed while the request waited; try again\n"
@@ -437,7 +438,7 @@ func refusal(err error, timeout time.Duration, depth int) (int, string) {
 	case errors.Is(err, errGone):
 		return http.StatusServiceUnavailable, "the app's revision is going away; try again\n"
 	}
-	return http.StatusGatewayTimeout, timeoutText(timeout) // the request's time ran out while it waited
+	return http.StatusGatewayTimeout, timeoutText(timeout, owner) // the request's time ran out while it waited
 }
 
 // waker wakes a revision that has no ready instance for a request, and
@@ -466,13 +467,19 @@ func (r *Router) count(code int) {
 type proxied struct {
 	b       *backend
 	timeout time.Duration
+	owner   string
 }
 
-func timeoutResponse(w http.ResponseWriter, timeout time.Duration) {
-	plain(w, http.StatusGatewayTimeout, "%s", timeoutText(timeout))
+func timeoutResponse(w http.ResponseWriter, timeout time.Duration, owner string) {
+	plain(w, http.StatusGatewayTimeout, "%s", timeoutText(timeout, owner))
 }
 
-func timeoutText(timeout time.Duration) string {
+// timeoutText names the limit a request outlived: an app's
+// scale_request_timeout, a function's scale_max_execution_time.
+func timeoutText(timeout time.Duration, owner string) string {
+	if owner == "function" {
+		return fmt.Sprintf("the invocation took longer than the function's scale_max_execution_time (%s)\n", timeout)
+	}
 	return fmt.Sprintf("the request took longer than the app's scale_request_timeout (%s)\n", timeout)
 }
 

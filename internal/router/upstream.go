@@ -136,14 +136,14 @@ var errNoResponse = errors.New("no response")
 // forward proxies req to the instance behind u, within ctx (the request's
 // timeout). It answers 502 when the instance does not answer and 504 when
 // the timeout passes first; a client that goes away gets nothing.
-func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.Request, u *upstream, timeout time.Duration) {
+func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.Request, u *upstream, timeout time.Duration, owner string) {
 	// A request without a body can be sent again on a new connection when
 	// a kept-alive one turns out closed by the instance.
 	replayable := req.ContentLength == 0 && (req.Body == nil || req.Body == http.NoBody || req.Method == http.MethodGet || req.Method == http.MethodHead)
 	for attempt := 0; ; attempt++ {
 		c, reused, err := u.get(ctx)
 		if err != nil {
-			r.upstreamError(ctx, w, req, timeout, err)
+			r.upstreamError(ctx, w, req, timeout, owner, err)
 			return
 		}
 		// The connection lives by the request's time: its deadline, and
@@ -159,7 +159,7 @@ func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.R
 			if errors.Is(err, errNoResponse) && reused && replayable && attempt == 0 && ctx.Err() == nil {
 				continue
 			}
-			r.upstreamError(ctx, w, req, timeout, err)
+			r.upstreamError(ctx, w, req, timeout, owner, err)
 			return
 		}
 		r.respond(ctx, w, req, u, c, resp, stop)
@@ -364,14 +364,14 @@ func copyBody(w http.ResponseWriter, body io.Reader, buf []byte, stream bool) er
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // upstreamError answers a request the instance did not answer.
-func (r *Router) upstreamError(ctx context.Context, w http.ResponseWriter, req *http.Request, timeout time.Duration, err error) {
+func (r *Router) upstreamError(ctx context.Context, w http.ResponseWriter, req *http.Request, timeout time.Duration, owner string, err error) {
 	// The connection's deadline is the request's: it may pass a moment
 	// before the context says so.
 	deadline, ok := ctx.Deadline()
 	timedOut := ok && !time.Now().Before(deadline) && errors.Is(err, os.ErrDeadlineExceeded)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded) || timedOut:
-		timeoutResponse(w, timeout)
+		timeoutResponse(w, timeout, owner)
 	case errors.Is(ctx.Err(), context.Canceled):
 		// the client went away
 	default:

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"github.com/coligo/coligo/internal/config"
 	"github.com/coligo/coligo/internal/controller/app"
 	"github.com/coligo/coligo/internal/controller/egress"
+	"github.com/coligo/coligo/internal/controller/function"
 	"github.com/coligo/coligo/internal/controller/jobrun"
 	keyctl "github.com/coligo/coligo/internal/controller/keys"
 	"github.com/coligo/coligo/internal/controller/project"
@@ -138,8 +140,21 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 
 	var link *engineLink // nil: no engine configured
+	var functions *functionRuntimes
 	if cfg.Engine == "kubernetes" || cfg.ContainerdAddress != "" {
-		link = newEngineLink(cfg, log)
+		engCfg := cfg
+		if cfg.Engine != "kubernetes" {
+			// Functions run on the local engine, from runtime images
+			// coligo's own registry serves it.
+			if functions, err = startFunctionRuntimes(ctx, log); err != nil {
+				return err
+			}
+			if functions != nil {
+				defer functions.close()
+				engCfg.InsecureRegistries = append(slices.Clone(cfg.InsecureRegistries), functions.reg.Addr())
+			}
+		}
+		link = newEngineLink(engCfg, log)
 		defer link.close()
 	} else {
 		log.Warn("no --containerd-address: running without an engine; workloads will wait")
@@ -156,6 +171,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		Domain:     cfg.Domain,
 		Registries: &netguard.Guard{Allow: cfg.InsecureRegistries},
 		EgressIPs:  defaultRouteAddrs,
+	}
+	if functions != nil {
+		apiCfg.FunctionRuntimes = functions.api()
 	}
 	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg}
 	if link != nil {
@@ -234,7 +252,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		pcfg.Engine = link // a hard delete waits for the engine
 		wg.Go(func() {
 			if eng := link.connect(ctrlCtx); eng != nil {
-				runWorkloads(ctrlCtx, eng, link, workloadConfig{cfg: cfg, db: db, rt: rt, log: log, reg: reg, platform: platform})
+				runWorkloads(ctrlCtx, eng, link, workloadConfig{cfg: cfg, db: db, rt: rt, log: log, reg: reg, platform: platform, functions: functions})
 			}
 		})
 	} else {
@@ -297,12 +315,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 
 // workloadConfig is what the workload controllers share.
 type workloadConfig struct {
-	cfg      config.Server
-	db       *store.DB
-	rt       *router.Router
-	log      *slog.Logger
-	reg      *prometheus.Registry
-	platform core.Platform
+	cfg       config.Server
+	db        *store.DB
+	rt        *router.Router
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	platform  core.Platform
+	functions *functionRuntimes // nil: functions are not served
 }
 
 // runWorkloads runs the controllers that drive the engine until ctx ends.
@@ -313,8 +332,21 @@ func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w wor
 		Platform:     w.platform,
 		StableWindow: w.cfg.AutoscaleStableWindow, PanicWindow: w.cfg.AutoscalePanicWindow,
 	})
-	w.rt.SetWake(apps.Wake)
 	link.setApps(apps)
+	var fns *function.Controller
+	if w.functions != nil {
+		pool := function.NewPool(function.PoolConfig{Engine: eng, Image: w.functions.image, Depth: w.cfg.FunctionPool, Logger: w.log})
+		defer pool.Close()
+		fns = function.New(function.Config{Store: w.db, Engine: eng, Router: w.rt, Pool: pool, Logger: w.log, Platform: w.platform,
+			Family: w.functions.family, StableWindow: w.cfg.AutoscaleStableWindow, PanicWindow: w.cfg.AutoscalePanicWindow})
+	}
+	w.rt.SetWake(func(key string) {
+		if fns != nil && function.IsRevision(key) {
+			fns.Wake(key)
+			return
+		}
+		apps.Wake(key)
+	})
 	ecfg := egress.Config{Store: w.db, Logger: w.log}
 	if f, ok := eng.(egress.Fence); ok {
 		ecfg.Fence = f
@@ -328,6 +360,9 @@ func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w wor
 		}).Run(ctx)
 	})
 	wg.Go(func() { egress.New(ecfg).Run(ctx) })
+	if fns != nil {
+		wg.Go(func() { fns.Run(ctx) })
+	}
 	wg.Wait()
 }
 

@@ -92,6 +92,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.IntVar(&cfg.MaxApps, "max-apps", cfg.MaxApps, "apps per project at most (0: no limit)")
 	f.StringVar(&cfg.RouterAddr, "router-addr", cfg.RouterAddr, "address of the router that serves apps at http://<app>.<project subdomain>.<domain>")
 	f.IntVar(&cfg.RouterQueueDepth, "router-queue-depth", cfg.RouterQueueDepth, "requests that wait per revision when every instance is at scale_concurrency; more get 503")
+	f.IntVar(&cfg.FunctionPool, "function-pool", cfg.FunctionPool, "pre-warmed runtime instances kept per project, runtime and size its functions use, so that a cold invocation only gives code to a running process (0: none)")
 	f.DurationVar(&cfg.AutoscaleStableWindow, "autoscale-stable-window", cfg.AutoscaleStableWindow, "window of average concurrency the autoscaler follows; an app scales to zero after this long without requests")
 	f.DurationVar(&cfg.AutoscalePanicWindow, "autoscale-panic-window", cfg.AutoscalePanicWindow, "short window the autoscaler follows when demand exceeds twice the capacity")
 	f.StringVar(&cfg.OCIRuntime, "oci-runtime", cfg.OCIRuntime, "OCI runtime binary the runc shim runs instances with: runc, or crun where it works with the host's cgroups")

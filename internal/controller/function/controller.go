@@ -192,7 +192,8 @@ func (c *Controller) sync(ctx context.Context) {
 			gone = append(gone, s)
 			delete(c.fns, key)
 		} else {
-			s.fn = w.fn
+			// A generation's spec does not change; its status may.
+			s.fn.Status, s.fn.Reason = w.fn.Status, w.fn.Reason
 		}
 	}
 	var fresh []*served

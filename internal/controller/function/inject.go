@@ -34,6 +34,7 @@ func Inject(ctx context.Context, client *http.Client, w Warm, c Code) error {
 	if err != nil {
 		return err
 	}
+	req.Close = true // the instance keeps no connection of coligo's
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Coligo-Init-Token", w.Token)
 	resp, err := client.Do(req)

@@ -17,6 +17,7 @@ import re
 import secrets
 import signal
 import sys
+import threading
 import traceback
 import types
 import urllib.parse
@@ -242,6 +243,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(n) if n > 0 else b""
 
     def serve(self):
+        with invoking:
+            self.serve_one()
+
+    def serve_one(self):
         global entry
         try:
             body = self.read_body()
@@ -287,8 +292,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = serve
 
 
+class Server(http.server.ThreadingHTTPServer):
+    # A connection of its own per client (coligo's, the router's kept-alive
+    # ones), but one invocation at a time: Python functions take one
+    # request per instance (CE-FUNCTIONS.md section 10).
+    daemon_threads = True
+
+
+invoking = threading.Lock()
+
+
 def main():
-    server = http.server.HTTPServer(("", PORT), Handler)
+    server = Server(("", PORT), Handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"runtime proxy listening on {PORT}", flush=True)
     server.serve_forever()

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+)
+
+// ResourceTypeFunction is a function's resource_type.
+const ResourceTypeFunction = "function_v2"
+
+// FunctionSpec holds a function's code_*, run_* and scale_* fields. In a
+// prototype or patch every field is optional.
+type FunctionSpec struct {
+	Runtime                        string   `json:"runtime,omitempty"`
+	CodeReference                  string   `json:"code_reference,omitempty"`
+	CodeBinary                     *bool    `json:"code_binary,omitempty"`
+	CodeMain                       string   `json:"code_main,omitempty"`
+	CodeSecret                     string   `json:"code_secret,omitempty"`
+	ManagedDomainMappings          string   `json:"managed_domain_mappings,omitempty"`
+	RunEnvVariables                []EnvVar `json:"run_env_variables,omitempty"`
+	RunComputeResourceTokenEnabled *bool    `json:"run_compute_resource_token_enabled,omitempty"`
+	ScaleConcurrency               *int     `json:"scale_concurrency,omitempty"`
+	ScaleCPULimit                  string   `json:"scale_cpu_limit,omitempty"`
+	ScaleMemoryLimit               string   `json:"scale_memory_limit,omitempty"`
+	ScaleDownDelay                 *int     `json:"scale_down_delay,omitempty"`
+	ScaleMaxExecutionTime          *int     `json:"scale_max_execution_time,omitempty"`
+}
+
+// FunctionPrototype creates a function.
+type FunctionPrototype struct {
+	Name string `json:"name"`
+	FunctionSpec
+}
+
+// FunctionStatusDetails says why a function has its status.
+type FunctionStatusDetails struct {
+	Reason string `json:"reason"`
+}
+
+// Function is a function.
+type Function struct {
+	CreatedAt            string                `json:"created_at"`
+	Endpoint             string                `json:"endpoint,omitempty"`
+	EndpointInternal     string                `json:"endpoint_internal"`
+	EntityTag            string                `json:"entity_tag"`
+	Href                 string                `json:"href"`
+	ID                   string                `json:"id"`
+	Name                 string                `json:"name"`
+	ProjectID            string                `json:"project_id"`
+	Region               string                `json:"region"`
+	ResourceType         string                `json:"resource_type"`
+	ComputedEnvVariables []EnvVar              `json:"computed_env_variables"`
+	Status               string                `json:"status"`
+	StatusDetails        FunctionStatusDetails `json:"status_details"`
+	FunctionSpec
+}
+
+// FunctionList is a page of functions.
+type FunctionList struct {
+	Limit     int        `json:"limit"`
+	First     *PageRef   `json:"first,omitempty"`
+	Next      *PageRef   `json:"next,omitempty"`
+	Functions []Function `json:"functions"`
+}
+
+// FunctionRuntime is a runtime functions may use.
+type FunctionRuntime struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Family     string `json:"family"`
+	Default    bool   `json:"default"`
+	Deprecated bool   `json:"deprecated"`
+	Optimized  bool   `json:"optimized"`
+}
+
+// FunctionRuntimeList lists the runtimes.
+type FunctionRuntimeList struct {
+	FunctionRuntimes []FunctionRuntime `json:"function_runtimes"`
+}
+
+func functionPath(project string, parts ...string) string {
+	p := "/projects/" + url.PathEscape(project) + "/functions"
+	for _, s := range parts {
+		p += "/" + url.PathEscape(s)
+	}
+	return p
+}
+
+// ListFunctionRuntimes lists the runtimes of the server.
+func (c *Client) ListFunctionRuntimes(ctx context.Context) (*FunctionRuntimeList, error) {
+	var out FunctionRuntimeList
+	_, err := c.Do(ctx, http.MethodGet, "/function_runtimes", nil, nil, nil, &out)
+	return &out, err
+}
+
+// CreateFunction creates a function.
+func (c *Client) CreateFunction(ctx context.Context, project string, f FunctionPrototype) (*Function, error) {
+	var out Function
+	_, err := c.Do(ctx, http.MethodPost, functionPath(project), nil, nil, f, &out)
+	return &out, err
+}
+
+// GetFunction reads a function.
+func (c *Client) GetFunction(ctx context.Context, project, name string) (*Function, error) {
+	var out Function
+	_, err := c.Do(ctx, http.MethodGet, functionPath(project, name), nil, nil, nil, &out)
+	return &out, err
+}
+
+// ListFunctions lists a page of functions.
+func (c *Client) ListFunctions(ctx context.Context, project string, o ListOptions) (*FunctionList, error) {
+	var out FunctionList
+	_, err := c.Do(ctx, http.MethodGet, functionPath(project), o.query(), nil, nil, &out)
+	return &out, err
+}
+
+// UpdateFunction applies a merge patch (any JSON object) to a function.
+func (c *Client) UpdateFunction(ctx context.Context, project, name, ifMatch string, patch any) (*Function, error) {
+	var out Function
+	_, err := c.Do(ctx, http.MethodPatch, functionPath(project, name), nil,
+		map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}, patch, &out)
+	return &out, err
+}
+
+// DeleteFunction deletes a function and its instances.
+func (c *Client) DeleteFunction(ctx context.Context, project, name string) error {
+	_, err := c.Do(ctx, http.MethodDelete, functionPath(project, name), nil, nil, nil, nil)
+	return err
+}

@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coligo/coligo/api"
+)
+
+func inlineCode(src string) string {
+	return "data:text/plain;base64," + base64.StdEncoding.EncodeToString([]byte(src))
+}
+
+// waitFunction polls a function until done reports true.
+func waitFunction(t *testing.T, c *api.Client, project, name string, within time.Duration, done func(*api.Function) bool) *api.Function {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		f, err := c.GetFunction(context.Background(), project, name)
+		if err == nil && done(f) {
+			return f
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("function %s: condition not met within %s: %+v %v", name, within, f, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// invoke calls a function through the server's router.
+func invoke(t *testing.T, s *server, f *api.Function, method, path, contentType, body string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+s.router+path, strings.NewReader(body))
+	req.Host = strings.TrimPrefix(f.Endpoint, "http://")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := routerClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s%s: %v", method, f.Endpoint, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+const nodeFunction = `
+const os = require('os');
+async function main(args) {
+  if (args.__ce_path === '/slow') { await new Promise((r) => setTimeout(r, 3000)); return { body: 'late' }; }
+  if (args.__ce_path === '/throw') throw new Error('e2e-stack-marker');
+  return { headers: { 'Content-Type': 'application/json' },
+    body: { host: os.hostname(), greeting: process.env.GREETING, secret: process.env.TOKEN, fn: process.env.CE_FUNCTION,
+      method: args.__ce_method, path: args.__ce_path, name: args.name, query: args.__ce_query || '' } };
+}
+module.exports.main = main;
+`
+
+const pythonFunction = `
+import socket
+def main(args):
+    return {"body": "py " + args.get("name", "nobody") + " on " + socket.gethostname()}
+`
+
+// TestFunctions: Node.js and Python functions from inline code, invoked
+// through the router: cold (from a pre-warmed runtime instance), then warm;
+// args and responses per Code Engine's interfaces, environment with
+// secrets, 504 past the max execution time, a thrown error as a 500
+// without its text; another project's invocations never land in an
+// instance that ran this project's code; bad input is refused.
+func TestFunctions(t *testing.T) {
+	s := appServer(t, "--function-pool", "1")
+	c := s.adminClient()
+	ctx := context.Background()
+	p, _, _ := jobProject(t, s, "functions")
+	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "creds", Format: "generic", Data: map[string]string{"TOKEN": "fn-s3cret"}}); err != nil {
+		t.Fatal(err)
+	}
+	rts, err := c.ListFunctionRuntimes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtimes := map[string]string{} // family → default id
+	for _, r := range rts.FunctionRuntimes {
+		if r.Default {
+			runtimes[r.Family] = r.ID
+		}
+	}
+	if runtimes["nodejs"] == "" || runtimes["python"] == "" {
+		t.Fatalf("runtimes %+v, want a default of nodejs and of python", rts.FunctionRuntimes)
+	}
+	exec := 1
+	node, err := c.CreateFunction(ctx, p.ID, api.FunctionPrototype{Name: "greet", FunctionSpec: api.FunctionSpec{
+		Runtime: runtimes["nodejs"], CodeReference: inlineCode(nodeFunction), ScaleMaxExecutionTime: &exec,
+		ScaleCPULimit: "0.25", ScaleMemoryLimit: "1G",
+		RunEnvVariables: []api.EnvVar{{Name: "GREETING", Value: "hello"}, {Type: "secret_key_reference", Name: "TOKEN", Reference: "creds", Key: "TOKEN"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node.Status != "deploying" || node.ResourceType != "function_v2" || *node.ScaleConcurrency != 1 || node.CodeMain != "main" || *node.CodeBinary ||
+		*node.ScaleDownDelay != 1 || node.Endpoint == "" || len(node.ComputedEnvVariables) == 0 {
+		t.Errorf("created function lacks Code Engine's defaults: %+v", node)
+	}
+	node = waitFunction(t, c, p.ID, "greet", 180*time.Second, func(f *api.Function) bool { return f.Status == "ready" })
+
+	code, h, body := invoke(t, s, node, "GET", "/hi?name=Ada", "", "")
+	if code != 200 || !strings.Contains(body, `"greeting":"hello"`) || !strings.Contains(body, `"secret":"fn-s3cret"`) ||
+		!strings.Contains(body, `"name":"Ada"`) || !strings.Contains(body, `"path":"/hi"`) || !strings.Contains(body, `"fn":"greet"`) ||
+		h.Get("X-Faas-Activation-Id") == "" {
+		t.Fatalf("invocation: %d %v %s", code, h, body)
+	}
+	if code, _, body := invoke(t, s, node, "POST", "/echo", "application/json", `{"__ce_method":"PUT"}`); code != 400 {
+		t.Errorf("a body setting __ce_method: %d %s, want 400", code, body)
+	}
+	if code, _, body := invoke(t, s, node, "GET", "/throw", "", ""); code != 500 || strings.Contains(body, "e2e-stack-marker") {
+		t.Errorf("a thrown error: %d %s, want 500 without its text", code, body)
+	}
+	if code, _, body := invoke(t, s, node, "GET", "/slow", "", ""); code != 504 || !strings.Contains(body, "scale_max_execution_time (1s)") {
+		t.Errorf("past scale_max_execution_time: %d %q, want 504 naming it", code, body)
+	}
+
+	py, err := c.CreateFunction(ctx, p.ID, api.FunctionPrototype{Name: "pyfn", FunctionSpec: api.FunctionSpec{
+		Runtime: runtimes["python"], CodeReference: inlineCode(pythonFunction), ScaleCPULimit: "0.25", ScaleMemoryLimit: "1G"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	py = waitFunction(t, c, p.ID, "pyfn", 180*time.Second, func(f *api.Function) bool { return f.Status == "ready" })
+	if code, _, body := invoke(t, s, py, "GET", "/?name=Grace", "", ""); code != 200 || !strings.HasPrefix(body, "py Grace on fn-") {
+		t.Errorf("python: %d %q", code, body)
+	}
+
+	// Another project's function of the same runtime and size: its
+	// invocations land in instances of its own.
+	q, _, _ := jobProject(t, s, "functions-b")
+	other, err := c.CreateFunction(ctx, q.ID, api.FunctionPrototype{Name: "greet", FunctionSpec: api.FunctionSpec{
+		Runtime: runtimes["nodejs"], CodeReference: inlineCode(nodeFunction), ScaleCPULimit: "0.25", ScaleMemoryLimit: "1G"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other = waitFunction(t, c, q.ID, "greet", 180*time.Second, func(f *api.Function) bool { return f.Status == "ready" })
+	hosts := func(f *api.Function) map[string]bool {
+		out := map[string]bool{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Go(func() {
+				_, _, b := invoke(t, s, f, "GET", "/", "", "")
+				if i := strings.Index(b, `"host":"`); i >= 0 {
+					mu.Lock()
+					out[strings.SplitN(b[i+8:], `"`, 2)[0]] = true
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return out
+	}
+	mine, theirs := hosts(node), hosts(other)
+	for h := range theirs {
+		if mine[h] {
+			t.Errorf("instance %s served both projects", h)
+		}
+	}
+	if len(mine) == 0 || len(theirs) == 0 {
+		t.Errorf("instances seen: %v and %v", mine, theirs)
+	}
+
+	// Bad input: each a 400 that names the field, and nothing created.
+	for name, spec := range map[string]api.FunctionSpec{
+		"runtime":        {Runtime: "cobol-85", CodeReference: inlineCode("x")},
+		"code_reference": {Runtime: runtimes["nodejs"], CodeReference: "data:text/plain;base64,!!"},
+		"oversized":      {Runtime: runtimes["nodejs"], CodeReference: inlineCode(strings.Repeat("x", 100<<10))},
+		"bundle":         {Runtime: runtimes["nodejs"], CodeReference: "icr.io/ns/fn:1"},
+		"pair":           {Runtime: runtimes["nodejs"], CodeReference: inlineCode("x"), ScaleCPULimit: "1", ScaleMemoryLimit: "2G"},
+	} {
+		_, err := c.CreateFunction(ctx, p.ID, api.FunctionPrototype{Name: "bad", FunctionSpec: spec})
+		var apiErr *api.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 {
+			t.Errorf("%s: %v, want 400", name, err)
+		}
+	}
+	if _, err := c.GetFunction(ctx, p.ID, "bad"); err == nil {
+		t.Error("a refused function exists")
+	}
+	if _, err := c.CreateApp(ctx, p.ID, testApp("greet", "registry.invalid/x:1")); err == nil {
+		t.Error("an app took the name (and host) of a function")
+	}
+
+	// Gone with its deletion: the router answers 404 for it.
+	if err := c.DeleteFunction(ctx, p.ID, "pyfn"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if code, _, _ := invoke(t, s, py, "GET", "/", "", ""); code == 404 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a deleted function is still served")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
