@@ -128,3 +128,11 @@ func (c *Client) DeleteFunction(ctx context.Context, project, name string) error
 	_, err := c.Do(ctx, http.MethodDelete, functionPath(project, name), nil, nil, nil, nil)
 	return err
 }
+
+// AllFunctions lists every function of a project, following every page.
+func (c *Client) AllFunctions(ctx context.Context, project string) ([]Function, error) {
+	return all(func(o ListOptions) ([]Function, *PageRef, error) {
+		page, err := c.ListFunctions(ctx, project, o)
+		return page.Functions, page.Next, err
+	})
+}

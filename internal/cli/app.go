@@ -181,18 +181,24 @@ func (e *env) printApp(a *api.App, headline string) error {
 		fmt.Fprintf(w, "Port:\t%d\nScale:\t%d to %d instances, concurrency %d (target %d)\nCPU:\t%s\nMemory:\t%s\nRequest Timeout:\t%ds\n",
 			deref(a.ImagePort), deref(a.ScaleMinInstances), deref(a.ScaleMaxInstances), deref(a.ScaleConcurrency), deref(a.ScaleConcurrencyTarget),
 			a.ScaleCPULimit, a.ScaleMemoryLimit, deref(a.ScaleRequestTimeout))
-		fmt.Fprintln(w, "Environment:")
-		for _, v := range append(a.ComputedEnvVariables, a.RunEnvVariables...) {
-			switch v.Type {
-			case "literal", "":
-				fmt.Fprintf(w, "  %s\t%s\n", v.Name, v.Value)
-			case "secret_full_reference", "config_map_full_reference":
-				fmt.Fprintf(w, "  %s*\tevery key of %s %s\n", v.Prefix, strings.TrimSuffix(v.Type, "_full_reference"), v.Reference)
-			default:
-				fmt.Fprintf(w, "  %s\tkey %s of %s %s\n", v.Name, v.Key, strings.TrimSuffix(v.Type, "_key_reference"), v.Reference)
-			}
-		}
+		printEnv(w, append(a.ComputedEnvVariables, a.RunEnvVariables...))
 	})
+}
+
+// printEnv prints a workload's environment: literals with their values,
+// references by what they reference.
+func printEnv(w io.Writer, vars []api.EnvVar) {
+	fmt.Fprintln(w, "Environment:")
+	for _, v := range vars {
+		switch v.Type {
+		case "literal", "":
+			fmt.Fprintf(w, "  %s\t%s\n", v.Name, v.Value)
+		case "secret_full_reference", "config_map_full_reference":
+			fmt.Fprintf(w, "  %s*\tevery key of %s %s\n", v.Prefix, strings.TrimSuffix(v.Type, "_full_reference"), v.Reference)
+		default:
+			fmt.Fprintf(w, "  %s\tkey %s of %s %s\n", v.Name, v.Key, strings.TrimSuffix(v.Type, "_key_reference"), v.Reference)
+		}
+	}
 }
 
 func deref(p *int) int {

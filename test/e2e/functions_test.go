@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -193,6 +195,42 @@ func TestFunctions(t *testing.T) {
 		t.Error("an app took the name (and host) of a function")
 	}
 
+	// The CLI: runtimes, create from a file (a family resolves to its
+	// default), get -o url, --save, list, delete.
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	run := func(args ...string) string {
+		t.Helper()
+		r := s.cli(t, cfg, "", nil, args...)
+		if r.code != 0 {
+			t.Fatalf("coligo %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+		return r.stdout
+	}
+	run("login", "--endpoint", s.url(), "--token-file", filepath.Join(s.dataDir, "admin.token"))
+	run("project", "select", "--name", p.Name)
+	if out := run("function", "runtimes", "--all"); !strings.Contains(out, runtimes["nodejs"]) || !strings.Contains(out, runtimes["python"]) {
+		t.Errorf("function runtimes:\n%s", out)
+	}
+	src := filepath.Join(t.TempDir(), "hello.js")
+	os.WriteFile(src, []byte("function main(a) { return {body: 'cli ' + (a.name || '')} }"), 0o600)
+	url := strings.TrimSpace(lastLine(run("fn", "create", "--name", "clifn", "--runtime", "nodejs", "--inline-code", src, "--cpu", "0.25", "--memory", "1G")))
+	if got := strings.TrimSpace(run("function", "get", "--name", "clifn", "-o", "url")); got != url || !strings.HasPrefix(url, "http://clifn.") {
+		t.Errorf("URL printed by create %q and by get %q", url, got)
+	}
+	cli, _ := c.GetFunction(ctx, p.ID, "clifn")
+	if code, _, body := invoke(t, s, cli, "GET", "/?name=cli", "", ""); code != 200 || body != "cli cli" {
+		t.Errorf("the function the CLI made: %d %q", code, body)
+	}
+	saved := filepath.Join(t.TempDir(), "saved.js")
+	run("function", "get", "--name", "clifn", "--save", saved)
+	if b, _ := os.ReadFile(saved); !strings.Contains(string(b), "'cli '") {
+		t.Errorf("saved code %q", b)
+	}
+	if out := run("function", "list"); !strings.Contains(out, "clifn") || !strings.Contains(out, "greet") {
+		t.Errorf("function list:\n%s", out)
+	}
+	run("function", "delete", "--name", "clifn", "--force")
+
 	// Gone with its deletion: the router answers 404 for it.
 	if err := c.DeleteFunction(ctx, p.ID, "pyfn"); err != nil {
 		t.Fatal(err)
@@ -207,4 +245,10 @@ func TestFunctions(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// lastLine is the last non-empty line of out.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	return lines[len(lines)-1]
 }
