@@ -16,10 +16,13 @@ import (
 )
 
 // TestNoSecretValueAtRest runs a job that takes secret and config map values
-// through environment variables, and an app that also mounts them, then scans
+// through environment variables, an app that also mounts them, and a
+// function that takes one in its environment and holds a marker in its
+// code, then scans
 // every file at rest that coligo or containerd wrote — the data dir (with
 // the instances' logs), containerd's root and state dirs and the server's
-// logs — for each value, raw, base64 and hex: no hit. The scan first proves
+// logs — for each value and the function's marker, raw, base64 and hex:
+// no hit. The scan first proves
 // that it finds values planted on purpose, in a log and in containerd's
 // root, in each encoding. (Values once went into the OCI spec, so into
 // containerd's meta.db and every bundle's config.json.)
@@ -68,6 +71,32 @@ echo "planted $PLANTED"`, sum(password), sum(apiKey), sum(setting))
 		t.Fatalf("the app's mounted secret holds something else")
 	}
 
+	// A function: its code (project data) holds a marker, and its
+	// environment takes the secret; it answers with the secret's hash.
+	codeMarker := randomValue(t)
+	rts, err := c.ListFunctionRuntimes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var node string
+	for _, r := range rts.FunctionRuntimes {
+		if r.Family == "nodejs" && r.Default {
+			node = r.ID
+		}
+	}
+	fnCode := fmt.Sprintf("const crypto = require('crypto');\nconst marker = %q;\n"+
+		"function main() { return {body: crypto.createHash('sha256').update(process.env.PASSWORD).digest('hex') + ' ' + marker.length} }\n"+
+		"module.exports.main = main;\n", codeMarker)
+	if _, err := c.CreateFunction(ctx, p.ID, api.FunctionPrototype{Name: "sealed", FunctionSpec: api.FunctionSpec{Runtime: node,
+		CodeReference: inlineCode(fnCode), ScaleCPULimit: "0.25", ScaleMemoryLimit: "1G",
+		RunEnvVariables: []api.EnvVar{{Type: "secret_key_reference", Name: "PASSWORD", Reference: "db", Key: "PASSWORD"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	fn := waitFunction(t, c, p.ID, "sealed", 180*time.Second, func(f *api.Function) bool { return f.Status == "ready" })
+	if code, _, body := invoke(t, s, fn, "GET", "/", "", ""); code != 200 || body != sum(password)+" "+fmt.Sprint(len(codeMarker)) {
+		t.Fatalf("the function did not see its secret: %d %q", code, body)
+	}
+
 	containerd := filepath.Dir(os.Getenv("COLIGO_TEST_CONTAINERD"))
 	dirs := []string{filepath.Dir(s.dataDir), filepath.Join(containerd, "root"), filepath.Join(containerd, "state")}
 	encodings := func(v string) [][]byte {
@@ -91,7 +120,7 @@ echo "planted $PLANTED"`, sum(password), sum(apiKey), sum(setting))
 	}
 	os.Remove(plantFile)
 
-	for name, v := range map[string]string{"secret PASSWORD": password, "secret API_KEY": apiKey, "config map SETTING": setting} {
+	for name, v := range map[string]string{"secret PASSWORD": password, "secret API_KEY": apiKey, "config map SETTING": setting, "function code": codeMarker} {
 		for _, dir := range dirs {
 			if hits := scanDir(t, dir, encodings(v)...); len(hits) > 0 {
 				t.Errorf("the value of %s is at rest in %v", name, hits)
