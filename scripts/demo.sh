@@ -6,7 +6,8 @@
 # map, list them, run a 5-index job run of the sample and print each index's
 # log line; deploy the same image as an app, call its URL through the router,
 # wait until it has scaled to zero and call it again to show the cold start;
-# delete the project, and stop everything.
+# create a Node.js function from inline code and call it cold (its code given
+# to a pre-warmed runtime) and warm; delete the project, and stop everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
@@ -74,6 +75,22 @@ echo
 echo "== the first request after scale to zero starts an instance (cold start)"
 step curl -s -w 'status %{http_code}, first byte after %{time_starttransfer} s\n' "$url"
 step "$bin" app logs --name hello-app
+
+cat > "$work/hello.js" <<'EOF_JS'
+function main(args) { return { body: 'hello ' + (args.name || 'world') + ' from a function\n' }; }
+module.exports.main = main;
+EOF_JS
+step "$bin" function runtimes
+step "$bin" function create --name hello-fn --runtime nodejs --inline-code "$work/hello.js" --cpu 0.25 --memory 1G
+fnurl=$("$bin" function get --name hello-fn -o url)
+echo
+echo "== waiting for hello-fn to scale to zero (idle for the 5 s stable window); a runtime instance stays pre-warmed"
+sleep 8
+echo
+echo "== the first call gives the code to the pre-warmed runtime (cold), the second finds it running (warm)"
+step curl -s -w 'status %{http_code}, first byte after %{time_starttransfer} s\n' "$fnurl?name=cold"
+step curl -s -w 'status %{http_code}, first byte after %{time_starttransfer} s\n' "$fnurl?name=warm"
+step "$bin" function get --name hello-fn
 step "$bin" project list
 step "$bin" project delete --name demo-project --force
 step "$bin" project list --all
