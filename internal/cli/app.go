@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -77,18 +78,10 @@ func (f *appFlags) spec(cmd *cobra.Command) (api.AppSpec, error) {
 		}
 		s.ImagePort, s.ImagePortName = &n, name
 	}
-	switch f.visibility {
-	case "":
-	case "public":
-		s.ManagedDomainMappings = "local_public"
-	case "project":
-		s.ManagedDomainMappings = "local"
-	case "private":
-		s.ManagedDomainMappings = "local_private"
-	default:
-		return s, fmt.Errorf("--visibility must be public, private or project, got %q", f.visibility)
-	}
 	var err error
+	if s.ManagedDomainMappings, err = visibility(f.visibility); err != nil {
+		return s, err
+	}
 	if s.RunEnvVariables, err = envVars(f.env, f.envFromSecret, f.envFromConfigMap); err != nil {
 		return s, err
 	}
@@ -322,15 +315,9 @@ func newAppUpdate(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if spec.RunEnvVariables != nil || len(envRm) > 0 {
-				spec.RunEnvVariables = mergeEnv(cur.RunEnvVariables, spec.RunEnvVariables, envRm)
-				if len(spec.RunEnvVariables) == 0 {
-					spec.RunEnvVariables = nil
-				}
-			}
-			var patch any = spec
-			if len(envRm) > 0 && spec.RunEnvVariables == nil {
-				patch = map[string]any{"run_env_variables": []api.EnvVar{}}
+			patch, err := envPatch(spec, cur.RunEnvVariables, spec.RunEnvVariables, envRm)
+			if err != nil {
+				return err
 			}
 			a, err := c.UpdateApp(cmd.Context(), project, name, cur.EntityTag, patch)
 			if err != nil {
@@ -348,6 +335,44 @@ func newAppUpdate(e *env) *cobra.Command {
 	f.add(cmd)
 	cmd.MarkFlagRequired("name")
 	return cmd
+}
+
+// envPatch is the merge patch of spec's given fields, with
+// run_env_variables merged from cur, set and rm when either was given (an
+// empty list when every variable went: omitted, it would change nothing).
+func envPatch(spec any, cur, set []api.EnvVar, rm []string) (map[string]any, error) {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	var patch map[string]any
+	if err := json.Unmarshal(b, &patch); err != nil {
+		return nil, err
+	}
+	if set != nil || len(rm) > 0 {
+		vars := mergeEnv(cur, set, rm)
+		if vars == nil {
+			vars = []api.EnvVar{}
+		}
+		patch["run_env_variables"] = vars
+	}
+	return patch, nil
+}
+
+// visibility reads --visibility as managed_domain_mappings ("" when not
+// given).
+func visibility(v string) (string, error) {
+	switch v {
+	case "":
+		return "", nil
+	case "public":
+		return "local_public", nil
+	case "project":
+		return "local", nil
+	case "private":
+		return "local_private", nil
+	}
+	return "", fmt.Errorf("--visibility must be public, private or project, got %q", v)
 }
 
 // mergeEnv sets or replaces variables by name and removes those named in rm.

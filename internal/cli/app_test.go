@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/coligo/coligo/api"
@@ -58,4 +59,36 @@ func FuzzEnvVars(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEnvPatch: --env and --env-rm merge with the current variables and
+// keep the patch's other fields; removing every variable sends an empty
+// list, not nothing.
+func TestEnvPatch(t *testing.T) {
+	one := 1
+	cur := []api.EnvVar{{Type: "literal", Name: "A", Value: "1"}, {Type: "literal", Name: "B", Value: "2"}}
+	tests := []struct {
+		name string
+		spec api.AppSpec
+		set  []api.EnvVar
+		rm   []string
+		want string
+	}{
+		{"no env change", api.AppSpec{ScaleMinInstances: &one}, nil, nil, `{"scale_min_instances":1}`},
+		{"set one", api.AppSpec{}, []api.EnvVar{{Type: "literal", Name: "A", Value: "9"}}, nil,
+			`{"run_env_variables":[{"type":"literal","name":"B","value":"2"},{"type":"literal","name":"A","value":"9"}]}`},
+		{"remove all, change another field", api.AppSpec{ScaleMinInstances: &one}, nil, []string{"A", "B"},
+			`{"run_env_variables":[],"scale_min_instances":1}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			patch, err := envPatch(tt.spec, cur, tt.set, tt.rm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := json.Marshal(patch); string(b) != tt.want {
+				t.Errorf("%s, want %s", b, tt.want)
+			}
+		})
+	}
 }

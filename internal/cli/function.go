@@ -68,18 +68,10 @@ func (f *functionFlags) spec(cmd *cobra.Command, c *api.Client) (api.FunctionSpe
 		}
 		s.Runtime = id
 	}
-	switch f.visibility {
-	case "":
-	case "public":
-		s.ManagedDomainMappings = "local_public"
-	case "project":
-		s.ManagedDomainMappings = "local"
-	case "private":
-		s.ManagedDomainMappings = "local_private"
-	default:
-		return s, fmt.Errorf("--visibility must be public, private or project, got %q", f.visibility)
-	}
 	var err error
+	if s.ManagedDomainMappings, err = visibility(f.visibility); err != nil {
+		return s, err
+	}
 	s.RunEnvVariables, err = envVars(f.env, f.envFromSecret, f.envFromConfigMap)
 	return s, err
 }
@@ -206,12 +198,9 @@ func newFunctionUpdate(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if spec.RunEnvVariables != nil || len(envRm) > 0 {
-				spec.RunEnvVariables = mergeEnv(cur.RunEnvVariables, spec.RunEnvVariables, envRm)
-			}
-			var patch any = spec
-			if spec.RunEnvVariables != nil && len(spec.RunEnvVariables) == 0 {
-				patch = map[string]any{"run_env_variables": []api.EnvVar{}}
+			patch, err := envPatch(spec, cur.RunEnvVariables, spec.RunEnvVariables, envRm)
+			if err != nil {
+				return err
 			}
 			fn, err := c.UpdateFunction(cmd.Context(), project, name, cur.EntityTag, patch)
 			if err != nil {
