@@ -22,7 +22,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"os"
 	"slices"
 	"strings"
@@ -218,7 +217,7 @@ func (b *bare) start(rt, id string) (time.Duration, func(), error) {
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	for {
-		if _, err := firstByte(url, ""); err == nil {
+		if _, err := benchkit.FirstByte(url, ""); err == nil {
 			return time.Since(t0), stop, nil
 		}
 		if time.Since(t0) > 30*time.Second {
@@ -242,51 +241,6 @@ func (b *bare) coldStarts(ctx context.Context, rt string, trials int) ([]time.Du
 		}
 	}
 	return out, nil
-}
-
-var fresh = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 60 * time.Second}
-
-// firstByte sends one request on a new connection and returns the time to
-// the first byte of the response.
-func firstByte(url, host string) (time.Duration, error) {
-	req, _ := http.NewRequest("GET", url, nil)
-	if host != "" {
-		req.Host = host
-	}
-	var first time.Time
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{GotFirstResponseByte: func() { first = time.Now() }}))
-	t0 := time.Now()
-	resp, err := fresh.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return 0, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return first.Sub(t0), nil
-}
-
-func waitApp(ctx context.Context, c *api.Client, project, name string, ok func(ready, all int) bool) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
-		l, err := c.ListAppInstances(ctx, project, name, api.ListOptions{})
-		if err != nil {
-			return err
-		}
-		ready := 0
-		for _, in := range l.Instances {
-			if in.StatusDetails.Ready {
-				ready++
-			}
-		}
-		if ok(ready, len(l.Instances)) {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("app %s: instances not as wanted within 2 minutes", name)
 }
 
 func createApp(ctx context.Context, c *api.Client, project string, a api.AppPrototype) (*api.App, error) {
@@ -331,13 +285,13 @@ func coligoColdStarts(ctx context.Context, bin string, pt parts, engineArgs []st
 	host := strings.TrimPrefix(a.Endpoint, "http://")
 	var out []time.Duration
 	for i := range trials + 1 {
-		if err := waitApp(ctx, c, p.ID, "cold", func(_, all int) bool { return all == 0 }); err != nil {
+		if err := benchkit.WaitAppInstances(ctx, c, p.ID, "cold", func(_, all int) bool { return all == 0 }); err != nil {
 			return nil, err
 		}
 		// Idle, as an app at zero is between requests: coligo prepares an
 		// instance meanwhile (about 100 ms).
 		time.Sleep(time.Second)
-		d, err := firstByte("http://"+s.Router+"/", host)
+		d, err := benchkit.FirstByte("http://"+s.Router+"/", host)
 		if err != nil {
 			return nil, err
 		}
@@ -414,7 +368,7 @@ func scaleUp(ctx context.Context, s *benchkit.Server, p *api.Project, pt parts, 
 	if err != nil {
 		return err
 	}
-	if err := waitApp(ctx, c, p.ID, "burst", func(ready, all int) bool { return ready == 1 && all == 1 }); err != nil {
+	if err := benchkit.WaitAppInstances(ctx, c, p.ID, "burst", func(ready, all int) bool { return ready == 1 && all == 1 }); err != nil {
 		return err
 	}
 	host := strings.TrimPrefix(a.Endpoint, "http://")
@@ -439,7 +393,7 @@ func scaleUp(ctx context.Context, s *benchkit.Server, p *api.Project, pt parts, 
 			}
 		})
 	}
-	err = waitApp(ctx, c, p.ID, "burst", func(ready, _ int) bool { return ready >= want })
+	err = benchkit.WaitAppInstances(ctx, c, p.ID, "burst", func(ready, _ int) bool { return ready >= want })
 	took := time.Since(t0)
 	close(stop)
 	wg.Wait()
