@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,18 +15,20 @@ import (
 // functionRuntimes are the function runtimes of the host, their images
 // served by coligo's own registry to the local engine.
 type functionRuntimes struct {
+	ctx      context.Context
 	runtimes []runtime.Runtime
 	reg      *registry.Registry
 	log      *slog.Logger
 
-	mu     sync.Mutex
-	images map[string]string // runtime id → pinned reference, once published
+	mu       sync.Mutex
+	images   map[string]string // runtime id → pinned reference, once published
+	building map[string]bool
 }
 
-// startFunctionRuntimes finds the host's interpreters, starts the registry
-// and builds and publishes each runtime's image in the background (a
-// function waits for its runtime's image meanwhile). It returns nil when
-// the host has no interpreter.
+// startFunctionRuntimes finds the host's interpreters and starts the
+// registry; each runtime's image is built and published when it is first
+// asked for (a function waits for it meanwhile), so that a server without
+// functions builds none. It returns nil when the host has no interpreter.
 func startFunctionRuntimes(ctx context.Context, log *slog.Logger) (*functionRuntimes, error) {
 	found := runtime.Catalogue(runtime.Discover(ctx, runtime.Candidates), time.Now())
 	if len(found) == 0 {
@@ -36,33 +39,43 @@ func startFunctionRuntimes(ctx context.Context, log *slog.Logger) (*functionRunt
 	if err != nil {
 		return nil, err
 	}
-	f := &functionRuntimes{runtimes: found, reg: reg, log: log, images: map[string]string{}}
-	go func() {
-		for _, r := range found {
-			start := time.Now()
-			img, err := runtime.Image(r)
-			if err == nil {
-				var ref string
-				if ref, err = reg.Publish(ctx, "coligo/runtime-"+r.ID, img); err == nil {
-					f.mu.Lock()
-					f.images[r.ID] = ref
-					f.mu.Unlock()
-					log.Info("function runtime ready", "runtime", r.ID, "interpreter", r.Interpreter, "version", r.Version, "took", time.Since(start).Round(time.Millisecond))
-					continue
-				}
-			}
-			log.Warn("build the image of a function runtime", "runtime", r.ID, "err", err)
-		}
-	}()
-	return f, nil
+	return &functionRuntimes{ctx: ctx, runtimes: found, reg: reg, log: log, images: map[string]string{}, building: map[string]bool{}}, nil
 }
 
-// image is a runtime's image reference, once published.
+// image is a runtime's image reference once published; the first call for
+// a runtime starts building it.
 func (f *functionRuntimes) image(id string) (string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ref, ok := f.images[id]
-	return ref, ok
+	if ref, ok := f.images[id]; ok {
+		return ref, true
+	}
+	i := slices.IndexFunc(f.runtimes, func(r runtime.Runtime) bool { return r.ID == id })
+	if i >= 0 && !f.building[id] {
+		f.building[id] = true
+		go f.build(f.runtimes[i])
+	}
+	return "", false
+}
+
+// build builds and publishes a runtime's image; a failure is tried again
+// at the next demand.
+func (f *functionRuntimes) build(r runtime.Runtime) {
+	start := time.Now()
+	img, err := runtime.Image(r)
+	var ref string
+	if err == nil {
+		ref, err = f.reg.Publish(f.ctx, "coligo/runtime-"+r.ID, img)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.building[r.ID] = false
+	if err != nil {
+		f.log.Warn("build the image of a function runtime", "runtime", r.ID, "err", err)
+		return
+	}
+	f.images[r.ID] = ref
+	f.log.Info("function runtime ready", "runtime", r.ID, "interpreter", r.Interpreter, "version", r.Version, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // family is a runtime's family; false for a runtime the host lacks.

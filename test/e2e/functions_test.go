@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
 	"github.com/coligo/coligo/api"
 )
 
@@ -58,6 +61,7 @@ const os = require('os');
 async function main(args) {
   if (args.__ce_path === '/slow') { await new Promise((r) => setTimeout(r, 3000)); return { body: 'late' }; }
   if (args.__ce_path === '/throw') throw new Error('e2e-stack-marker');
+  if (args.__ce_path === '/hold') { await new Promise((r) => setTimeout(r, 300)); return { body: os.hostname() }; }
   return { headers: { 'Content-Type': 'application/json' },
     body: { host: os.hostname(), greeting: process.env.GREETING, secret: process.env.TOKEN, fn: process.env.CE_FUNCTION,
       method: args.__ce_method, path: args.__ce_path, name: args.name, query: args.__ce_query || '' } };
@@ -137,6 +141,27 @@ func TestFunctions(t *testing.T) {
 	if code, _, body := invoke(t, s, py, "GET", "/?name=Grace", "", ""); code != 200 || !strings.HasPrefix(body, "py Grace on fn-") {
 		t.Errorf("python: %d %q", code, body)
 	}
+
+	// A burst of 20 requests at concurrency 1 scales out, then back in.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	burst := map[string]bool{}
+	for range 20 {
+		wg.Go(func() {
+			code, _, b := invoke(t, s, node, "GET", "/hold", "", "")
+			mu.Lock()
+			defer mu.Unlock()
+			if code != 200 {
+				t.Errorf("a request of the burst: %d %q", code, b)
+			}
+			burst[b] = true
+		})
+	}
+	wg.Wait()
+	if len(burst) < 3 {
+		t.Errorf("20 requests of 300 ms at concurrency 1 were served by %d instances", len(burst))
+	}
+	waitForInstances(t, p.ID, 60*time.Second, func(n int) bool { return n <= 2 }) // back in: at most one with code and one pre-warmed
 
 	// Another project's function of the same runtime and size: its
 	// invocations land in instances of its own.
@@ -251,4 +276,27 @@ func TestFunctions(t *testing.T) {
 func lastLine(out string) string {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	return lines[len(lines)-1]
+}
+
+// waitForInstances waits until ok holds of how many runtime instances
+// (with code and pre-warmed) a project has in the test's containerd.
+func waitForInstances(t *testing.T, project string, within time.Duration, ok func(n int) bool) {
+	t.Helper()
+	client, err := containerd.New(os.Getenv("COLIGO_TEST_CONTAINERD"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := namespaces.WithNamespace(context.Background(), "coligo-"+project)
+	n := -1
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		cs, err := client.Containers(ctx, `labels."coligo.function.runtime"`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n = len(cs); ok(n) {
+			return
+		}
+	}
+	t.Fatalf("the project has %d runtime instances after %s", n, within)
 }
