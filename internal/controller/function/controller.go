@@ -375,6 +375,8 @@ func (c *Controller) startOne(ctx context.Context, s *served) {
 		s.failed = ReasonCodeInvalid
 		c.mu.Unlock()
 		c.setStatus(ctx, s, core.FunctionFailed, ReasonCodeInvalid)
+	case errors.Is(err, ErrNoImage):
+		c.log.Debug("start a function instance", "function", s.fn.Name, "project", s.project.ID, "err", err)
 	case err != nil:
 		c.log.Warn("start a function instance", "function", s.fn.Name, "project", s.project.ID, "err", err)
 	default:

@@ -20,6 +20,10 @@ const (
 	LabelPool    = "coligo.function.pool"    // "true" until claimed
 )
 
+// ErrNoImage is a runtime whose image is not there (yet: it is built when
+// first asked for), or that the server does not run.
+var ErrNoImage = errors.New("no image of the runtime (yet)")
+
 // ProxyPort is the port a runtime's proxy listens on.
 const ProxyPort = 8080
 
@@ -171,6 +175,8 @@ func (p *Pool) refill(k Key) {
 			}
 			p.mu.Unlock()
 			switch {
+			case errors.Is(err, ErrNoImage):
+				p.log.Debug("pre-warm a runtime instance", "runtime", k.Runtime, "err", err)
 			case err != nil && p.ctx.Err() == nil:
 				p.log.Warn("pre-warm a runtime instance", "runtime", k.Runtime, "err", err)
 			case err == nil && !keep:
@@ -184,7 +190,7 @@ func (p *Pool) refill(k Key) {
 func (p *Pool) start(ctx context.Context, k Key) (Warm, error) {
 	image, ok := p.cfg.Image(k.Runtime)
 	if !ok {
-		return Warm{}, fmt.Errorf("runtime %s is not one of this server's", k.Runtime)
+		return Warm{}, fmt.Errorf("runtime %s: %w", k.Runtime, ErrNoImage)
 	}
 	id, token := "fn-"+random(6), random(16)
 	in, err := p.cfg.Engine.Run(ctx, engine.Spec{ID: id, Project: k.Project, Image: image,
