@@ -331,7 +331,7 @@ func (c *Controller) scale(ctx context.Context, s *served, now time.Time, stat r
 	}
 	c.mu.Unlock()
 	for _, w := range drop {
-		go c.remove(w)
+		go c.drain(s.key, w, time.Duration(s.fn.Spec.ScaleMaxExecutionTime)*time.Second)
 	}
 	for range max(n, 0) {
 		go c.startOne(ctx, s)
@@ -421,6 +421,16 @@ func (c *Controller) setStatus(ctx context.Context, s *served, status, reason st
 	c.mu.Lock()
 	s.fn.Status, s.fn.Reason = status, reason
 	c.mu.Unlock()
+}
+
+// drain removes an instance the router no longer sends new requests to
+// once those it had are over (the router may have handed it one between
+// the choice and the publish), or their time is up.
+func (c *Controller) drain(key string, w Warm, limit time.Duration) {
+	for deadline := time.Now().Add(limit + 5*time.Second); c.cfg.Router.InFlight(key, w.ID) > 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.remove(w)
 }
 
 func (c *Controller) removeAll(s *served) {
