@@ -219,8 +219,7 @@ func (c *Controller) sync(ctx context.Context) {
 	}
 	c.cfg.Router.SetRoutesOf(owner, routes)
 	for _, s := range gone {
-		c.cfg.Router.RemoveRevision(s.key)
-		c.removeAll(s)
+		go c.retire(s)
 	}
 	now := time.Now()
 	stats := c.cfg.Router.Stats(owner)
@@ -431,6 +430,23 @@ func (c *Controller) drain(key string, w Warm, limit time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	c.remove(w)
+}
+
+// retire ends a generation no longer served (updated, deleted, its
+// project gone): its host routes elsewhere already; the invocations in
+// flight on its instances finish, then the instances go.
+func (c *Controller) retire(s *served) {
+	c.mu.Lock()
+	ready := s.ready
+	s.ready = nil
+	c.mu.Unlock()
+	c.cfg.Router.SetRevision(s.key, c.revisionConfig(s), nil)
+	var wg sync.WaitGroup
+	for _, w := range ready {
+		wg.Go(func() { c.drain(s.key, w, time.Duration(s.fn.Spec.ScaleMaxExecutionTime)*time.Second) })
+	}
+	wg.Wait()
+	c.cfg.Router.RemoveRevision(s.key)
 }
 
 func (c *Controller) removeAll(s *served) {

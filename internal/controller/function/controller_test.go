@@ -318,3 +318,42 @@ func (h *harness) injectedCount() int {
 }
 
 func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
+
+// TestUpdateLetsInFlightInvocationsFinish: an update moves the host to the
+// new generation at once, but an instance of the old one that is still
+// serving an invocation stays until it is done.
+func TestUpdateLetsInFlightInvocationsFinish(t *testing.T) {
+	h := newHarness(t)
+	h.put("f", 1, func(s *core.FunctionSpec) { s.ScaleDownDelay = 600 })
+	key1 := revisionKey("p", "f", 1)
+	waitFor(t, "ready", func() bool { return h.router.readyOf(key1) == 1 })
+	old := h.instances()[0]
+	h.router.mu.Lock()
+	h.router.inFlight[old.ID] = 1
+	h.router.mu.Unlock()
+	h.put("f", 2, func(s *core.FunctionSpec) { s.ScaleDownDelay = 600 })
+	key2 := revisionKey("p", "f", 2)
+	waitFor(t, "generation 2 ready", func() bool { return h.router.readyOf(key2) == 1 })
+	h.router.mu.Lock()
+	route := h.router.routes["f.sub.test"].Revision
+	h.router.mu.Unlock()
+	if route != key2 || h.router.readyOf(key1) != 0 {
+		t.Errorf("after the update: route %s, generation 1 ready %d", route, h.router.readyOf(key1))
+	}
+	time.Sleep(300 * time.Millisecond)
+	alive := func() bool {
+		for _, in := range h.instances() {
+			if in.ID == old.ID {
+				return true
+			}
+		}
+		return false
+	}
+	if !alive() {
+		t.Fatal("the old instance went while an invocation was in flight on it")
+	}
+	h.router.mu.Lock()
+	h.router.inFlight[old.ID] = 0
+	h.router.mu.Unlock()
+	waitFor(t, "the old instance gone once idle", func() bool { return !alive() })
+}
