@@ -119,6 +119,16 @@ func (e *env) printFunction(f *api.Function, headline string) error {
 	})
 }
 
+// functionDone reports a created or updated function: printed as it is,
+// or, with --wait, followed until it is ready and its URL printed.
+func (e *env) functionDone(cmd *cobra.Command, c *api.Client, project string, fn *api.Function, f *functionFlags, verb string) error {
+	if !f.wait || f.noWait || e.output == "json" || e.output == "yaml" {
+		return e.printFunction(fn, verb+" function "+fn.Name)
+	}
+	fmt.Fprintf(e.out, "%s function %s\n", verb, fn.Name)
+	return e.waitFunction(cmd, c, project, fn, f.waitTimeout)
+}
+
 // waitFunction follows a function until it is ready (or failed), then
 // prints its URL.
 func (e *env) waitFunction(cmd *cobra.Command, c *api.Client, project string, f *api.Function, timeout time.Duration) error {
@@ -163,11 +173,7 @@ func newFunctionCreate(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !f.wait || f.noWait || e.output == "json" || e.output == "yaml" {
-				return e.printFunction(fn, "Created function "+fn.Name)
-			}
-			fmt.Fprintf(e.out, "Created function %s\n", fn.Name)
-			return e.waitFunction(cmd, c, project, fn, f.waitTimeout)
+			return e.functionDone(cmd, c, project, fn, &f, "Created")
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "function name")
@@ -206,11 +212,7 @@ func newFunctionUpdate(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !f.wait || f.noWait || e.output == "json" || e.output == "yaml" {
-				return e.printFunction(fn, "Updated function "+fn.Name)
-			}
-			fmt.Fprintf(e.out, "Updated function %s\n", fn.Name)
-			return e.waitFunction(cmd, c, project, fn, f.waitTimeout)
+			return e.functionDone(cmd, c, project, fn, &f, "Updated")
 		},
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "function name")
