@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -28,8 +27,9 @@ import (
 
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
-	"github.com/coligo/coligo/internal/netguard"
 	"github.com/coligo/coligo/internal/quota"
+	"github.com/coligo/coligo/internal/regclient"
+	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // Labels and annotations coligo puts on what it creates.
@@ -73,9 +73,9 @@ type Engine struct {
 	log     *slog.Logger
 	subject rbacv1.Subject // the engine's identity, bound to its role in each project's namespace
 
-	// registryTransport reaches registries from coligo's own pod, never
-	// inward addresses but those of --insecure-registry (netguard).
-	registryTransport http.RoundTripper
+	// registries are reached from coligo's own pod, never at inward
+	// addresses but those of --insecure-registry (netguard).
+	registries *regclient.Client
 
 	mu          sync.Mutex
 	subs        map[chan engine.Event]struct{}
@@ -132,7 +132,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("kubernetes engine: the gateway %s must be an address in the pod network %s", cfg.Gateway, cfg.PodCIDR)
 	}
 	e := &Engine{cfg: cfg, client: client, log: cfg.Log, subs: map[chan engine.Event]struct{}{}, ready: map[string]bool{}, bound: map[string]bool{}, sets: map[string]*sync.Mutex{}, names: map[string][]string{}, egress: map[string][]netip.Prefix{}, stop: make(chan struct{}),
-		registryTransport: netguard.HTTPClient(&netguard.Guard{Allow: cfg.InsecureRegistries}).Transport}
+		registries: regclient.New(cfg.InsecureRegistries)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if e.subject, err = e.whoAmI(ctx); err != nil {
@@ -622,7 +622,7 @@ func (e *Engine) PruneImages(ctx context.Context, project string, keep []string)
 // secret is still needed to start it again.
 func keptServer(server string, keep []string) bool {
 	for _, k := range keep {
-		if reg, err := registryOf(k); err == nil && reg == server {
+		if ref, err := name.ParseReference(k, name.WithDefaultRegistry("docker.io")); err == nil && ref.Context().RegistryStr() == server {
 			return true
 		}
 	}

@@ -6,23 +6,16 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"slices"
-	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/coligo/coligo/internal/engine"
-	"github.com/coligo/coligo/internal/netguard"
+	"github.com/coligo/coligo/internal/regclient"
 )
 
 // Pull implements engine.Engine. The nodes pull; coligo asks the registry
@@ -30,13 +23,13 @@ import (
 // the project's pull secret for that registry, and returns the reference
 // pinned to the digest.
 func (e *Engine) Pull(ctx context.Context, project, image string, auth *engine.RegistryAuth) (string, error) {
-	ref, err := e.parse(image)
+	ref, err := e.registries.Parse(image, "docker.io")
 	if err != nil {
 		return "", &engine.PullError{Image: image, Reason: engine.PullFailed, Err: err}
 	}
-	desc, err := remote.Head(ref, remote.WithContext(ctx), remote.WithAuth(authFor(ref, auth)), remote.WithTransport(e.registryTransport))
+	desc, err := remote.Head(ref, e.registries.Options(ctx, ref, auth)...)
 	if err != nil {
-		return "", &engine.PullError{Image: image, Reason: pullReason(err, auth != nil), Err: err}
+		return "", &engine.PullError{Image: image, Reason: regclient.Reason(err, auth != nil), Err: err}
 	}
 	if err := e.ensureProject(ctx, project); err != nil {
 		return "", err
@@ -47,84 +40,25 @@ func (e *Engine) Pull(ctx context.Context, project, image string, auth *engine.R
 	return ref.Context().Name() + "@" + desc.Digest.String(), nil
 }
 
-func (e *Engine) parse(image string) (name.Reference, error) {
-	opts := []name.Option{name.WithDefaultRegistry("docker.io")}
-	if reg, err := registryOf(image); err == nil && slices.Contains(e.cfg.InsecureRegistries, reg) {
-		opts = append(opts, name.Insecure)
-	}
-	return name.ParseReference(image, opts...)
-}
-
-// registryOf is the registry host of an image reference.
-func registryOf(image string) (string, error) {
-	ref, err := name.ParseReference(image, name.WithDefaultRegistry("docker.io"))
-	if err != nil {
-		return "", err
-	}
-	return ref.Context().RegistryStr(), nil
-}
-
-func authFor(ref name.Reference, auth *engine.RegistryAuth) authn.Authenticator {
-	if auth == nil || !hostMatches(auth.Server, ref.Context().RegistryStr()) {
-		return authn.Anonymous
-	}
-	return authn.FromConfig(authn.AuthConfig{Username: auth.Username, Password: auth.Password})
-}
-
-func hostMatches(server, host string) bool {
-	return serverHost(server) == host || (serverHost(server) == "docker.io" && host == name.DefaultRegistry)
-}
-
-// serverHost is the host of a registry server as users write it
-// ("https://us.icr.io/", "us.icr.io").
-func serverHost(server string) string {
-	server = strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://")
-	server = strings.SplitN(server, "/", 2)[0]
-	if server == name.DefaultRegistry || server == "registry-1.docker.io" {
-		return "docker.io"
-	}
-	return server
-}
-
-// pullReason maps a registry error to the reason users see.
-func pullReason(err error, haveAuth bool) string {
-	var te *transport.Error
-	var ne net.Error
-	switch {
-	case errors.Is(err, netguard.ErrNotAllowed):
-		return engine.PullNotAllowed
-	case errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden):
-		if haveAuth {
-			return engine.PullUnauthorized
-		}
-		return engine.PullMissingAuth
-	case errors.As(err, &te) && te.StatusCode == http.StatusNotFound:
-		return engine.PullNotFound
-	case errors.As(err, &ne):
-		return engine.PullUnreachable
-	}
-	return engine.PullFailed
-}
-
 // pullSecrets checks an image with its registry unless it is pinned to a
 // digest and comes without credentials (Pull checked it), stores the
 // credentials as a dockerconfigjson Secret of the project, and returns the
 // pull secrets a pod of the image uses: the one of its credentials, or,
 // without, those the project has for the image's registry.
 func (e *Engine) pullSecrets(ctx context.Context, project, image string, auth *engine.RegistryAuth) ([]corev1.LocalObjectReference, error) {
-	ref, err := e.parse(image)
+	ref, err := e.registries.Parse(image, "docker.io")
 	if err != nil {
 		return nil, &engine.PullError{Image: image, Reason: engine.PullFailed, Err: err}
 	}
 	_, pinned := ref.(name.Digest)
 	if !pinned || auth != nil {
-		if _, err := remote.Head(ref, remote.WithContext(ctx), remote.WithAuth(authFor(ref, auth)), remote.WithTransport(e.registryTransport)); err != nil {
-			return nil, &engine.PullError{Image: image, Reason: pullReason(err, auth != nil), Err: err}
+		if _, err := remote.Head(ref, e.registries.Options(ctx, ref, auth)...); err != nil {
+			return nil, &engine.PullError{Image: image, Reason: regclient.Reason(err, auth != nil), Err: err}
 		}
 	}
 	ns := Namespace(project)
 	reg := ref.Context().RegistryStr()
-	if auth != nil && hostMatches(auth.Server, reg) {
+	if auth != nil && regclient.HostMatches(auth.Server, reg) {
 		s, err := dockerConfigSecret(ns, reg, auth)
 		if err != nil {
 			return nil, err

@@ -51,6 +51,7 @@ import (
 	"github.com/coligo/coligo/internal/initproc"
 	"github.com/coligo/coligo/internal/logfmt"
 	"github.com/coligo/coligo/internal/netguard"
+	"github.com/coligo/coligo/internal/regclient"
 )
 
 // Labels the engine sets on containers.
@@ -791,7 +792,7 @@ func (e *Engine) fetch(ctx context.Context, image string, auth *engine.RegistryA
 		}
 	}
 	creds := func(host string) (string, string, error) {
-		if auth != nil && hostMatches(auth.Server, host) {
+		if auth != nil && regclient.HostMatches(auth.Server, host) {
 			return auth.Username, auth.Password, nil
 		}
 		return "", "", nil
@@ -835,12 +836,6 @@ func normalize(ref string) (string, error) {
 		name += ":latest"
 	}
 	return name, nil
-}
-
-func hostMatches(server, host string) bool {
-	server = strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://")
-	server = strings.TrimSuffix(strings.SplitN(server, "/", 2)[0], "/")
-	return server == host || (server == "docker.io" && host == "registry-1.docker.io")
 }
 
 // authStatus finds an HTTP 401 or 403 in an error, not the digits of a port

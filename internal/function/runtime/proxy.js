@@ -7,12 +7,14 @@
 // interfaces (CE-FUNCTIONS.md §7, §8).
 const http = require('http');
 const Module = require('module');
+const path = require('path').posix;
 const crypto = require('crypto');
 
 const port = Number(process.env.PORT || 8080);
 const initToken = process.env.COLIGO_INIT_TOKEN || '';
 delete process.env.COLIGO_INIT_TOKEN;
 const maxBody = 5 << 20; // request and response bodies, 5 MB each
+const maxInit = 64 << 20; // the init request: a code bundle (32 MiB) in base64, and the env
 let entry = null; // the function's main, once initialized
 
 const binaryType = /^(audio|example|font|image|model|video)\/|^application\/octet-stream$/;
@@ -166,36 +168,110 @@ function refuse(res, status, message) {
   send(res, status, { 'content-type': 'application/json', 'x-faas-result': 'error' }, Buffer.from(JSON.stringify({ error: message }) + '\n'));
 }
 
-// readBody reads a request body of at most maxBody bytes. A larger one is
+// readBody reads a request body of at most limit bytes. A larger one is
 // read to its end and dropped, so that its sender reads the 413; one
 // larger still ends the connection.
-function readBody(req) {
+function readBody(req, limit) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     let n = 0;
     req.on('data', (c) => {
       n += c.length;
-      if (n > 4 * maxBody) req.destroy();
-      else if (n <= maxBody) chunks.push(c);
+      if (n > 4 * limit) req.destroy();
+      else if (n <= limit) chunks.push(c);
     });
-    req.on('end', () => n > maxBody ? reject(new RequestError(413, 'the request body is over 5 MB')) : resolve(Buffer.concat(chunks)));
+    req.on('end', () => n > limit ? reject(new RequestError(413, `the request body is over ${limit >> 20} MB`)) : resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
 
-// init compiles the function's code in memory and finds its entry.
+// bundle loads a code bundle's CommonJS modules from its files, in memory:
+// require() finds them among the files as Node finds them on disk
+// (relative paths, node_modules, package.json's main, index.js), and
+// Node's own modules as they are. It returns the entry module's exports:
+// the file package.json names, else index.js, else main.js.
+function bundle(encoded) {
+  const files = new Map();
+  for (const [p, b] of Object.entries(encoded)) files.set('/' + p, Buffer.from(String(b), 'base64'));
+  const cache = new Map();
+  const asFile = (p) => ['', '.js', '.json', '.cjs'].map((x) => p + x).find((x) => files.has(x)) || null;
+  const asIndex = (p) => ['/index.js', '/index.json', '/index.cjs'].map((x) => path.join(p, x)).find((x) => files.has(x)) || null;
+  function asDir(p) {
+    const pj = files.get(path.join(p, 'package.json'));
+    if (pj) {
+      let main;
+      try { main = JSON.parse(pj.toString('utf8')).main; } catch (e) { /* as Node: no main */ }
+      if (typeof main === 'string' && main !== '') {
+        const m = asFile(path.join(p, main)) || asIndex(path.join(p, main));
+        if (m) return m;
+      }
+    }
+    return asIndex(p);
+  }
+  function resolve(from, request) {
+    if (/^\.\.?(\/|$)|^\//.test(request)) {
+      const p = path.resolve(path.dirname(from), request);
+      return asFile(p) || asDir(p);
+    }
+    for (let dir = path.dirname(from); ; dir = path.dirname(dir)) {
+      if (path.basename(dir) !== 'node_modules') {
+        const p = path.join(dir, 'node_modules', request);
+        const f = asFile(p) || asDir(p);
+        if (f) return f;
+      }
+      if (dir === '/') return null;
+    }
+  }
+  function load(filename) {
+    const cached = cache.get(filename);
+    if (cached) return cached.exports;
+    const m = new Module(filename, null);
+    m.filename = filename;
+    m.paths = [];
+    m.require = (request) => requireFrom(filename, request);
+    cache.set(filename, m);
+    const source = files.get(filename).toString('utf8');
+    if (filename.endsWith('.json')) m.exports = JSON.parse(source);
+    else m._compile(source, filename);
+    m.loaded = true;
+    return m.exports;
+  }
+  function requireFrom(from, request) {
+    if (typeof request !== 'string' || request === '') throw new TypeError('require takes a module name');
+    if (Module.isBuiltin(request)) return require(request);
+    const f = resolve(from, request);
+    if (f === null) {
+      const e = new Error(`Cannot find module '${request}' in the code bundle (required from ${from})`);
+      e.code = 'MODULE_NOT_FOUND';
+      throw e;
+    }
+    return load(f);
+  }
+  const entryFile = asDir('/') || asFile('/main.js');
+  if (entryFile === null) throw new RequestError(422, 'the code bundle has no entry: no package.json main, index.js or main.js');
+  return load(entryFile);
+}
+
+// init loads the function's code in memory (never on disk) and finds its
+// entry: inline source, or a code bundle's files.
 function init(spec) {
   const name = spec.main || 'main';
   if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw new RequestError(422, 'the main name is not an identifier');
-  // Code that only declares main (as OpenWhisk actions do) is found too.
-  const source = Buffer.from(spec.code || '', 'base64').toString('utf8') +
-    `\n;module.exports.__coligo_entry = typeof ${name} === 'function' ? ${name} : undefined;\n`;
-  const m = new Module('function.js', null);
-  m.filename = '/function.js';
-  m.paths = [];
-  m._compile(source, '/function.js');
-  let fn = m.exports[name] || m.exports.__coligo_entry;
-  if (typeof m.exports === 'function' && name === 'main') fn = m.exports;
+  let exports;
+  if (spec.files && typeof spec.files === 'object') {
+    exports = bundle(spec.files);
+  } else {
+    // Code that only declares main (as OpenWhisk actions do) is found too.
+    const source = Buffer.from(spec.code || '', 'base64').toString('utf8') +
+      `\n;module.exports.__coligo_entry = typeof ${name} === 'function' ? ${name} : undefined;\n`;
+    const m = new Module('function.js', null);
+    m.filename = '/function.js';
+    m.paths = [];
+    m._compile(source, '/function.js');
+    exports = m.exports;
+  }
+  let fn = exports && (exports[name] || exports.__coligo_entry);
+  if (typeof exports === 'function' && name === 'main') fn = exports;
   if (typeof fn !== 'function') throw new RequestError(422, `the code exports no function ${name}`);
   for (const [k, v] of Object.entries(spec.env || {})) process.env[k] = String(v);
   return fn;
@@ -203,7 +279,7 @@ function init(spec) {
 
 const server = http.createServer(async (req, res) => {
   try {
-    const body = await readBody(req);
+    const body = await readBody(req, entry === null ? maxInit : maxBody);
     if (entry === null) {
       if (req.method !== 'POST' || req.url !== '/.coligo/init') throw new RequestError(503, 'this runtime instance has no function yet');
       const token = req.headers['x-coligo-init-token'] || '';

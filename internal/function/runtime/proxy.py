@@ -11,6 +11,9 @@ import base64
 import binascii
 import hmac
 import http.server
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import json
 import os
 import re
@@ -25,6 +28,7 @@ import urllib.parse
 PORT = int(os.environ.get("PORT", "8080"))
 INIT_TOKEN = os.environ.pop("COLIGO_INIT_TOKEN", "")
 MAX_BODY = 5 << 20  # request and response bodies, 5 MB each
+MAX_INIT = 64 << 20  # the init request: a code bundle (32 MiB) in base64, and the env
 TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-z]+$")
 IDENTIFIER = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
@@ -173,12 +177,59 @@ def build_response(result):
     return status, headers, out
 
 
+class Bundle(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports a code bundle's modules from its files, in memory: module
+    a.b is a/b.py or the package a/b/__init__.py (or a directory of
+    modules), as the bundle's root were first on sys.path."""
+
+    def __init__(self, files):
+        self.files = files
+        self.dirs = {os.path.dirname(p) for p in files}
+        for d in list(self.dirs):
+            while d:
+                d = os.path.dirname(d)
+                self.dirs.add(d)
+
+    def find_spec(self, fullname, path=None, target=None):
+        rel = fullname.replace(".", "/")
+        if rel + "/__init__.py" in self.files:
+            return importlib.util.spec_from_loader(fullname, self, origin="/" + rel + "/__init__.py", is_package=True)
+        if rel + ".py" in self.files:
+            return importlib.util.spec_from_loader(fullname, self, origin="/" + rel + ".py")
+        if rel in self.dirs:
+            return importlib.util.spec_from_loader(fullname, self, origin=None, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        spec = module.__spec__
+        if spec.submodule_search_locations is not None:
+            module.__path__ = ["/" + spec.name.replace(".", "/")]
+        if spec.origin is None:
+            return  # a directory of modules
+        module.__file__ = spec.origin
+        exec(compile(self.files[spec.origin[1:]].decode("utf-8"), spec.origin, "exec"), module.__dict__)
+
+
 def load(spec):
-    """Compiles the function's code in memory and returns its entry."""
+    """Loads the function's code in memory (inline source, or a code
+    bundle's files with __main__.py its entry) and returns its entry."""
     name = spec.get("main") or "main"
     if not IDENTIFIER.match(name):
         raise RequestError(422, "the main name is not an identifier")
-    source = base64.b64decode(spec.get("code") or "").decode("utf-8")
+    files = spec.get("files")
+    if isinstance(files, dict):
+        files = {str(p): base64.b64decode(b) for p, b in files.items()}
+        if "__main__.py" not in files:
+            raise RequestError(422, "the code bundle has no __main__.py")
+        finder = Bundle(files)
+        at = next((i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder), len(sys.meta_path))
+        sys.meta_path.insert(at, finder)
+        source = files["__main__.py"].decode("utf-8")
+    else:
+        source = base64.b64decode(spec.get("code") or "").decode("utf-8")
     module = types.ModuleType("__coligo_function__")
     module.__file__ = "/__main__.py"
     exec(compile(source, "/__main__.py", "exec"), module.__dict__)
@@ -215,7 +266,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = (json.dumps({"error": message}) + "\n").encode()
         self.send(status, {"content-type": ["application/json"], "x-faas-result": ["error"]}, body)
 
-    def read_body(self):
+    def read_body(self, limit):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             out = b""
             while True:
@@ -224,22 +275,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
                     return out
-                if len(out) + size > MAX_BODY:
+                if len(out) + size > limit:
                     self.close_connection = True
-                    raise RequestError(413, "the request body is over 5 MB")
+                    raise RequestError(413, f"the request body is over {limit >> 20} MB")
                 out += self.rfile.read(size)
                 self.rfile.readline()
         n = int(self.headers.get("Content-Length") or 0)
-        if n > MAX_BODY:
+        if n > limit:
             # Read to its end and dropped, so that its sender reads the
             # 413; one larger still ends the connection unread.
             self.close_connection = True
-            while 0 < n <= 4 * MAX_BODY:
+            while 0 < n <= 4 * limit:
                 got = len(self.rfile.read(min(n, 1 << 16)))
                 if got == 0:
                     break
                 n -= got
-            raise RequestError(413, "the request body is over 5 MB")
+            raise RequestError(413, f"the request body is over {limit >> 20} MB")
         return self.rfile.read(n) if n > 0 else b""
 
     def serve(self):
@@ -249,7 +300,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def serve_one(self):
         global entry
         try:
-            body = self.read_body()
+            body = self.read_body(MAX_INIT if entry is None else MAX_BODY)
             if entry is None:
                 if self.command != "POST" or self.path != "/.coligo/init":
                     raise RequestError(503, "this runtime instance has no function yet")

@@ -117,7 +117,22 @@ func (p *proxyProcess) do(t testing.TB, method, path, contentType string, body [
 
 func (p *proxyProcess) init(t testing.TB, code []byte, main string, env map[string]string) (int, string) {
 	t.Helper()
-	spec, _ := json.Marshal(map[string]any{"code": base64.StdEncoding.EncodeToString(code), "main": main, "env": env})
+	return p.initSpec(t, map[string]any{"code": base64.StdEncoding.EncodeToString(code), "main": main, "env": env})
+}
+
+// initBundle gives the proxy a code bundle's files.
+func (p *proxyProcess) initBundle(t testing.TB, files map[string]string, main string) (int, string) {
+	t.Helper()
+	enc := map[string][]byte{}
+	for k, v := range files {
+		enc[k] = []byte(v)
+	}
+	return p.initSpec(t, map[string]any{"files": enc, "main": main})
+}
+
+func (p *proxyProcess) initSpec(t testing.TB, s map[string]any) (int, string) {
+	t.Helper()
+	spec, _ := json.Marshal(s)
 	resp, b := p.do(t, "POST", "/.coligo/init", "application/json", spec, map[string]string{"X-Coligo-Init-Token": p.token})
 	if (resp.StatusCode == 200) != (resp.Header.Get("X-Coligo-Initialized") == "true") {
 		t.Errorf("init answered %d with X-Coligo-Initialized %q", resp.StatusCode, resp.Header.Get("X-Coligo-Initialized"))
@@ -220,6 +235,10 @@ func contract(t *testing.T, p *proxyProcess) {
 			if resp.StatusCode != 500 || strings.Contains(string(b), "contract-stack-marker") {
 				t.Errorf("%d %q, want 500 without the error's text", resp.StatusCode, b)
 			}
+			// The log comes through a pipe: it may arrive after the answer.
+			for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.logs(), "contract-stack-marker") && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
 			if !strings.Contains(p.logs(), "contract-stack-marker") {
 				t.Errorf("the stack is not in the function's log: %q", p.logs())
 			}
@@ -316,6 +335,52 @@ func TestProxyInitErrors(t *testing.T) {
 			}
 			if resp, b := p.do(t, "GET", "/", "", nil, nil); resp.StatusCode != 200 || string(b) != "ok" {
 				t.Errorf("%d %q", resp.StatusCode, b)
+			}
+		})
+	}
+}
+
+// TestProxyBundle: a code bundle's modules load from its files in
+// memory, found as the language finds them on disk.
+func TestProxyBundle(t *testing.T) {
+	big := strings.Repeat("x", 20<<20) // past a request body's 5 MB, within a bundle's 32 MiB
+	for _, tt := range []struct {
+		family  string
+		files   map[string]string
+		noEntry map[string]string
+	}{
+		{NodeJS, map[string]string{
+			"package.json": `{"name":"fn","main":"lib/entry.js"}`,
+			"lib/entry.js": `const util = require('./util'); const dep = require('dep'); const data = require('../data.json');
+const crypto = require('node:crypto');
+exports.main = (a) => ({ body: util.hello(a.name) + ' ' + dep.name + ' ' + data.n + ' ' + crypto.createHash('sha256').update('x').digest('hex').slice(0, 4) + ' ' + require('./big').length });`,
+			"lib/util.js":                   `exports.hello = (n) => 'hello ' + n;`,
+			"lib/big.js":                    `module.exports = '` + big + `';`,
+			"data.json":                     `{"n": 42}`,
+			"node_modules/dep/package.json": `{"main":"./src"}`,
+			"node_modules/dep/src/index.js": `exports.name = 'dep-' + require('inner').v;`,
+			"node_modules/dep/node_modules/inner/index.js": `exports.v = 'inner';`,
+		}, map[string]string{"lib/util.js": "exports.x = 1"}},
+		{Python, map[string]string{
+			"__main__.py": "import hashlib\nfrom helpers import hello\nfrom helpers.fmt import wrap\nimport ns.mod\nimport big\n" +
+				"def main(a):\n    return {'body': wrap(hello(a['name'])) + ' ' + ns.mod.NAME + ' ' + hashlib.sha256(b'x').hexdigest()[:4] + ' ' + str(len(big.DATA))}\n",
+			"helpers/__init__.py": "def hello(n):\n    return 'hello ' + n\n",
+			"helpers/fmt.py":      "def wrap(s):\n    return '[' + s + ']'\n",
+			"ns/mod.py":           "NAME = 'ns'\n",
+			"big.py":              "DATA = '" + big + "'\n",
+		}, map[string]string{"helpers/__init__.py": "x = 1\n"}},
+	} {
+		t.Run(tt.family, func(t *testing.T) {
+			p := startProxy(t, interpreter(t, tt.family))
+			if code, b := p.initBundle(t, tt.noEntry, "main"); code != 422 {
+				t.Errorf("a bundle without its entry file: %d %s", code, b)
+			}
+			if code, b := p.initBundle(t, tt.files, "main"); code != 200 {
+				t.Fatalf("init: %d %s %s", code, b, p.logs())
+			}
+			want := map[string]string{NodeJS: "hello ada dep-inner 42 2d71 20971520", Python: "[hello ada] ns 2d71 20971520"}[tt.family]
+			if resp, b := p.do(t, "GET", "/?name=ada", "", nil, nil); resp.StatusCode != 200 || string(b) != want {
+				t.Errorf("%d %q, want %q %s", resp.StatusCode, b, want, p.logs())
 			}
 		})
 	}
