@@ -497,15 +497,18 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request) error {
 // of this host or the link-local range (or localhost), unless the operator
 // allowed it: the engine would connect there on the user's behalf. A name
 // is checked again where the engine dials it.
-func (a *API) checkImage(ref string) error {
+func (a *API) checkImage(ref string) error { return a.checkRegistry("image_reference", ref) }
+
+// checkRegistry is checkImage for any field that names an image.
+func (a *API) checkRegistry(field, ref string) error {
 	// As Docker reads a reference: the part before the first slash names a
 	// registry when it has a dot or a colon or is localhost.
 	host, _, ok := strings.Cut(ref, "/")
 	if !ok || !strings.ContainsAny(host, ".:[") && host != "localhost" {
-		return nil // Docker Hub
+		return nil // the default registry
 	}
 	if err := a.cfg.Registries.CheckHost(host); err != nil {
-		return core.Invalid("image_reference", "names a registry on this host or a link-local address, which coligo does not pull from (an operator can allow one with --insecure-registry)")
+		return core.Invalid(field, "names a registry on this host or a link-local address, which coligo does not pull from (an operator can allow one with --insecure-registry)")
 	}
 	return nil
 }

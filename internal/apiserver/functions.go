@@ -72,7 +72,9 @@ func (a *API) functionSpecFrom(in api.FunctionSpec) (core.FunctionSpec, error) {
 		return s, err
 	}
 	if code.Bundle != "" {
-		return s, core.Invalid("code_reference", "code bundles are not run by this server yet; give the code inline (data:text/plain;base64,...)")
+		// Stored as given but for the CLI's cr:// prefix.
+		s.CodeReference = code.Bundle
+		return s, a.checkRegistry("code_reference", code.Bundle)
 	}
 	return s, nil
 }
@@ -204,6 +206,7 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request) error {
 	}
 	f.Generation++
 	f.Status, f.Reason = core.FunctionDeploying, core.FunctionDeploying
+	f.CodePinned = "" // an update fetches the bundle's tag again
 	b, _ := json.Marshal(f)
 	rec, err := a.cfg.Store.Replace(r.Context(), ref, b, version)
 	if err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -9,14 +10,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/function/bundle"
 )
 
 // functionFlags are the flags of function create and function update.
 type functionFlags struct {
 	runtime, inlineCode, main, cpu, memory, visibility string
+	codeBundle, codeBundleSecret, buildSource          string
 	concurrency, scaleDownDelay, maxExecutionTime      int
 	env, envFromSecret, envFromConfigMap               []string
 	wait, noWait                                       bool
@@ -27,6 +34,9 @@ func (f *functionFlags) add(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVarP(&f.runtime, "runtime", "r", "", "runtime id (nodejs-20) or family (nodejs: its default); coligo function runtimes lists them")
 	fs.StringVar(&f.inlineCode, "inline-code", "", "FILE holding the function's code (at most 100 KB once base64)")
+	fs.StringVar(&f.codeBundle, "code-bundle", "", "IMAGE of a code bundle (files only; Node.js: package.json main, index.js or main.js; Python: __main__.py); with --build-source, where to push it")
+	fs.StringVar(&f.codeBundleSecret, "code-bundle-secret", "", "registry SECRET of the project that pulls the code bundle")
+	fs.StringVar(&f.buildSource, "build-source", "", "DIR packed into a code bundle (less .git and what its .ceignore names) and pushed to --code-bundle with your registry login (~/.docker/config.json)")
 	fs.StringVar(&f.main, "main", "", "name of the function the code exports (default main)")
 	fs.StringVar(&f.cpu, "cpu", "", "vCPU per instance: 0.25, 0.5 or 1 (default 1)")
 	fs.StringVarP(&f.memory, "memory", "m", "", "memory per instance: 1G with 0.25 vCPU, 2G with 0.5, 4G with 1 (default 4G)")
@@ -40,6 +50,16 @@ func (f *functionFlags) add(cmd *cobra.Command) {
 	fs.BoolVarP(&f.wait, "wait", "w", true, "wait until the function is ready, then print its URL")
 	fs.BoolVar(&f.noWait, "no-wait", false, "return at once (same as --wait=false)")
 	fs.DurationVar(&f.waitTimeout, "wait-timeout", 600*time.Second, "how long --wait waits")
+	// Code Engine's CLI's short names of the bundle flags.
+	alias := map[string]string{"cb": "code-bundle", "cbs": "code-bundle-secret", "cs": "code-bundle-secret"}
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if long, ok := alias[name]; ok {
+			name = long
+		}
+		return pflag.NormalizedName(name)
+	})
+	cmd.MarkFlagsMutuallyExclusive("inline-code", "code-bundle")
+	cmd.MarkFlagsMutuallyExclusive("inline-code", "build-source")
 }
 
 // spec turns the flags that were given into the fields of a prototype or
@@ -61,6 +81,20 @@ func (f *functionFlags) spec(cmd *cobra.Command, c *api.Client) (api.FunctionSpe
 		}
 		s.CodeReference = "data:text/plain;base64," + base64.StdEncoding.EncodeToString(b)
 	}
+	switch {
+	case f.buildSource != "" && f.codeBundle == "":
+		return s, errors.New("--build-source needs --code-bundle: the image to push the packed directory to")
+	case f.buildSource != "":
+		pinned, err := pushBundle(cmd.Context(), f.buildSource, f.codeBundle)
+		if err != nil {
+			return s, err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "pushed %s as %s\n", f.buildSource, pinned)
+		s.CodeReference = pinned
+	case f.codeBundle != "":
+		s.CodeReference = f.codeBundle
+	}
+	s.CodeSecret = f.codeBundleSecret
 	if f.runtime != "" {
 		id, err := resolveRuntime(cmd, c, f.runtime)
 		if err != nil {
@@ -113,6 +147,9 @@ func (e *env) printFunction(f *api.Function, headline string) error {
 		}
 		fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nStatus:\t%s (%s)\nURL:\t%s\nProject URL:\t%s\nRuntime:\t%s\nMain:\t%s\n",
 			f.Name, f.ID, f.Status, f.StatusDetails.Reason, f.Endpoint, f.EndpointInternal, f.Runtime, f.CodeMain)
+		if f.CodeBinary != nil && *f.CodeBinary {
+			fmt.Fprintf(w, "Code Bundle:\t%s\nBundle Secret:\t%s\n", f.CodeReference, f.CodeSecret)
+		}
 		fmt.Fprintf(w, "CPU:\t%s\nMemory:\t%s\nConcurrency:\t%d\nMax Execution Time:\t%ds\nScale Down Delay:\t%ds\n",
 			f.ScaleCPULimit, f.ScaleMemoryLimit, deref(f.ScaleConcurrency), deref(f.ScaleMaxExecutionTime), deref(f.ScaleDownDelay))
 		printEnv(w, append(f.ComputedEnvVariables, f.RunEnvVariables...))
@@ -180,7 +217,7 @@ func newFunctionCreate(e *env) *cobra.Command {
 	f.add(cmd)
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("runtime")
-	cmd.MarkFlagRequired("inline-code")
+	cmd.MarkFlagsOneRequired("inline-code", "code-bundle")
 	return cmd
 }
 
@@ -320,4 +357,25 @@ func newFunctionRuntimes(e *env) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "list deprecated runtimes too")
 	return cmd
+}
+
+// pushBundle packs dir as a code bundle and pushes it to ref with the
+// user's registry login; it returns ref pinned to what was pushed.
+func pushBundle(ctx context.Context, dir, ref string) (string, error) {
+	r, err := name.ParseReference(ref, name.WithDefaultRegistry(bundle.DefaultRegistry))
+	if err != nil {
+		return "", fmt.Errorf("--code-bundle %q: %w", ref, err)
+	}
+	img, err := bundle.Pack(dir)
+	if err != nil {
+		return "", fmt.Errorf("--build-source: %w", err)
+	}
+	if err := remote.Write(r, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+		return "", fmt.Errorf("push the code bundle to %s: %w", r, err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+	return r.Context().Name() + "@" + digest.String(), nil
 }

@@ -92,6 +92,10 @@ type Function struct {
 	Generation int    `json:"generation"`
 	Status     string `json:"status"`
 	Reason     string `json:"reason"`
+	// CodePinned is the code bundle this generation runs, pinned to its
+	// digest when first fetched: a tag moved later changes nothing until
+	// the function is updated.
+	CodePinned string `json:"code_pinned,omitempty"`
 }
 
 // Code is a function's code as a code_reference gives it: inline source,

@@ -36,9 +36,12 @@ import (
 	keyctl "github.com/coligo/coligo/internal/controller/keys"
 	"github.com/coligo/coligo/internal/controller/project"
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/function/bundle"
 	"github.com/coligo/coligo/internal/keys"
 	"github.com/coligo/coligo/internal/netguard"
 	"github.com/coligo/coligo/internal/quota"
+	"github.com/coligo/coligo/internal/regclient"
 	"github.com/coligo/coligo/internal/router"
 	"github.com/coligo/coligo/internal/store"
 	"github.com/coligo/coligo/internal/tracing"
@@ -337,8 +340,12 @@ func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w wor
 	if w.functions != nil {
 		pool := function.NewPool(function.PoolConfig{Engine: eng, Image: w.functions.image, Depth: w.cfg.FunctionPool, Logger: w.log})
 		defer pool.Close()
+		registries := regclient.New(w.cfg.InsecureRegistries)
 		fns = function.New(function.Config{Store: w.db, Engine: eng, Router: w.rt, Pool: pool, Logger: w.log, Platform: w.platform,
-			Family: w.functions.family, StableWindow: w.cfg.AutoscaleStableWindow, PanicWindow: w.cfg.AutoscalePanicWindow})
+			Family: w.functions.family,
+			Fetch: func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Bundle, error) {
+				return bundle.Fetch(ctx, registries, ref, auth)
+			}, StableWindow: w.cfg.AutoscaleStableWindow, PanicWindow: w.cfg.AutoscalePanicWindow})
 	}
 	w.rt.SetWake(func(key string) {
 		if fns != nil && function.IsRevision(key) {

@@ -85,7 +85,7 @@ func TestFunctions(t *testing.T) {
 	s := appServer(t, "--function-pool", "1")
 	c := s.adminClient()
 	ctx := context.Background()
-	p, _, _ := jobProject(t, s, "functions")
+	p, parts, _ := jobProject(t, s, "functions")
 	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "creds", Format: "generic", Data: map[string]string{"TOKEN": "fn-s3cret"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +180,27 @@ func TestFunctions(t *testing.T) {
 		t.Fatal(err)
 	}
 	other = waitFunction(t, c, q.ID, "greet", 180*time.Second, func(f *api.Function) bool { return f.Status == "ready" })
+	// A writer of that project reaches none of this project's functions,
+	// by name or by listing, and changes none of them.
+	tok, err := c.CreateToken(ctx, api.TokenPrototype{Name: "functions-b-writer", ProjectID: q.ID, Role: "writer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qc := s.client(tok.Token)
+	_, getErr := qc.GetFunction(ctx, p.ID, "greet")
+	_, listErr := qc.ListFunctions(ctx, p.ID, api.ListOptions{})
+	_, patchErr := qc.UpdateFunction(ctx, p.ID, "greet", "*", map[string]any{"code_reference": inlineCode("function main() { return {body: 'owned'} }")})
+	_, createErr := qc.CreateFunction(ctx, p.ID, api.FunctionPrototype{Name: "planted", FunctionSpec: api.FunctionSpec{Runtime: runtimes["nodejs"], CodeReference: inlineCode("x")}})
+	deleteErr := qc.DeleteFunction(ctx, p.ID, "greet")
+	for what, err := range map[string]error{"get": getErr, "list": listErr, "patch": patchErr, "create": createErr, "delete": deleteErr} {
+		var apiErr *api.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 403 && apiErr.StatusCode != 404 {
+			t.Errorf("another project's writer, %s: %v, want 403 or 404", what, err)
+		}
+	}
+	if f, err := c.GetFunction(ctx, p.ID, "greet"); err != nil || f.CodeReference != node.CodeReference {
+		t.Errorf("the function after another project's attempts: %+v %v", f, err)
+	}
 	hosts := func(f *api.Function) map[string]bool {
 		out := map[string]bool{}
 		var mu sync.Mutex
@@ -208,11 +229,13 @@ func TestFunctions(t *testing.T) {
 	}
 
 	// Bad input: each a 400 that names the field, and nothing created.
+	yes := true
 	for name, spec := range map[string]api.FunctionSpec{
 		"runtime":        {Runtime: "cobol-85", CodeReference: inlineCode("x")},
 		"code_reference": {Runtime: runtimes["nodejs"], CodeReference: "data:text/plain;base64,!!"},
 		"oversized":      {Runtime: runtimes["nodejs"], CodeReference: inlineCode(strings.Repeat("x", 100<<10))},
-		"bundle":         {Runtime: runtimes["nodejs"], CodeReference: "icr.io/ns/fn:1"},
+		"inward bundle":  {Runtime: runtimes["nodejs"], CodeReference: "127.0.0.1:2/ns/fn:1"},
+		"binary inline":  {Runtime: runtimes["nodejs"], CodeReference: inlineCode("x"), CodeBinary: &yes},
 		"pair":           {Runtime: runtimes["nodejs"], CodeReference: inlineCode("x"), ScaleCPULimit: "1", ScaleMemoryLimit: "2G"},
 	} {
 		_, err := c.CreateFunction(ctx, p.ID, api.FunctionPrototype{Name: "bad", FunctionSpec: spec})
@@ -263,6 +286,57 @@ func TestFunctions(t *testing.T) {
 		t.Errorf("function list:\n%s", out)
 	}
 	run("function", "delete", "--name", "clifn", "--force")
+
+	// Code bundles in the private test registry: the CLI packs a directory
+	// (less what .ceignore names) and pushes it with the user's registry
+	// login; the function pulls it with the project's registry secret.
+	dockerCfg := t.TempDir()
+	os.WriteFile(filepath.Join(dockerCfg, "config.json"), []byte(`{"auths":{"`+parts.Registry+`":{"auth":"`+
+		base64.StdEncoding.EncodeToString([]byte(parts.User+":"+parts.Password))+`"}}}`), 0o600)
+	for _, b := range []struct {
+		family, name string
+		files        map[string]string
+		want         string
+	}{
+		{"nodejs", "nodebundle", map[string]string{"package.json": `{"main":"lib/fn.js"}`, "lib/fn.js": "const u = require('./util');\nexports.main = (a) => ({body: u.greet(a.name)});\n",
+			"lib/util.js": "exports.greet = (n) => 'bundled ' + n;\n", ".ceignore": "notes.txt\n", "notes.txt": "left out"}, "bundled Ada"},
+		{"python", "pybundle", map[string]string{"__main__.py": "from helpers import greet\ndef main(a):\n    return {'body': greet(a.get('name', ''))}\n",
+			"helpers/__init__.py": "def greet(n):\n    return 'py bundled ' + n\n"}, "py bundled Ada"},
+	} {
+		dir := t.TempDir()
+		for f, body := range b.files {
+			os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
+			os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644)
+		}
+		r := s.cli(t, cfg, "", []string{"DOCKER_CONFIG=" + dockerCfg}, "fn", "create", "--name", b.name, "--runtime", b.family,
+			"--build-source", dir, "--cb", parts.Registry+"/coligo-test/"+b.name+":1", "--code-bundle-secret", "regcred", "--wait-timeout", "3m")
+		if r.code != 0 {
+			t.Fatalf("fn create --build-source: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		f, err := c.GetFunction(ctx, p.ID, b.name)
+		if err != nil || !*f.CodeBinary || !strings.Contains(f.CodeReference, "@sha256:") || f.CodeSecret != "regcred" {
+			t.Fatalf("a function from a code bundle: %+v %v", f, err)
+		}
+		if code, _, body := invoke(t, s, f, "GET", "/?name=Ada", "", ""); code != 200 || body != b.want {
+			t.Errorf("%s: %d %q, want %q", b.name, code, body, b.want)
+		}
+		if err := c.DeleteFunction(ctx, p.ID, b.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A bundle the registry does not have, and one pulled without the
+	// project's credentials: failed, with the reason.
+	for name, spec := range map[string]api.FunctionSpec{
+		"no_code_bundle": {Runtime: runtimes["nodejs"], CodeReference: parts.Registry + "/coligo-test/missing-bundle:1", CodeSecret: "regcred"},
+		"fetch_image_failed_missing_pull_credentials": {Runtime: runtimes["nodejs"], CodeReference: parts.Registry + "/coligo-test/nodebundle:1"},
+	} {
+		fn := strings.ReplaceAll(name, "_", "-")
+		if _, err := c.CreateFunction(ctx, p.ID, api.FunctionPrototype{Name: fn, FunctionSpec: spec}); err != nil {
+			t.Fatal(err)
+		}
+		waitFunction(t, c, p.ID, fn, 60*time.Second, func(f *api.Function) bool { return f.Status == "failed" && f.StatusDetails.Reason == name })
+		c.DeleteFunction(ctx, p.ID, fn)
+	}
 
 	// Gone with its deletion: the router answers 404 for it.
 	if err := c.DeleteFunction(ctx, p.ID, "pyfn"); err != nil {

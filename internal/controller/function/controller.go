@@ -17,6 +17,7 @@ import (
 	"github.com/coligo/coligo/internal/controller/runenv"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/function/bundle"
 	"github.com/coligo/coligo/internal/router"
 	"github.com/coligo/coligo/internal/store"
 )
@@ -65,7 +66,12 @@ type Config struct {
 	// for a runtime this server does not run.
 	Family func(runtime string) (string, bool)
 	// Inject gives an instance its code; default Inject over HTTP.
-	Inject       func(ctx context.Context, w Warm, c Code) error
+	Inject func(ctx context.Context, w Warm, c Code) error
+	// Fetch pulls a code bundle with the project's credentials (nil:
+	// none); a registry's refusal is an *engine.PullError. Nil: code
+	// bundles fail with no_code_bundle.
+	Fetch        func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Bundle, error)
+	Retry        time.Duration // the first wait before a bundle is fetched again after a failure that may pass; default 1s
 	Tick         time.Duration // default 500ms
 	StableWindow time.Duration // default 60s
 	PanicWindow  time.Duration // default 6s
@@ -96,6 +102,7 @@ type served struct {
 	samples []autoscaler.Sample
 	scaler  autoscaler.State
 	failed  string // why its instances cannot start
+	loading bool   // its code bundle is being fetched
 }
 
 // New returns a controller.
@@ -252,20 +259,98 @@ func (c *Controller) prepare(ctx context.Context, s *served) {
 		s.failed = core.ReasonFunctionUnknown
 	}
 	code, err := core.ParseCodeReference(s.fn.Spec.CodeReference)
-	switch {
-	case err != nil:
+	if err != nil {
 		s.failed = ReasonCodeInvalid
-	case code.Bundle != "":
-		s.failed = core.ReasonNoCodeBundle // code bundles are not run yet
 	}
 	if _, failure := c.env(ctx, s); failure != nil && !failure.Wait && s.failed == "" {
 		s.failed = failure.Reason
 	}
 	s.code = Code{Source: code.Inline, Main: s.fn.Spec.CodeMain}
+	s.loading = code.Bundle != "" && s.failed == ""
 	c.cfg.Router.SetRevision(s.key, c.revisionConfig(s), nil)
 	if s.failed != "" {
 		c.setStatus(ctx, s, core.FunctionFailed, s.failed)
 	}
+	if s.loading {
+		go c.fetch(ctx, s, code.Bundle)
+	}
+}
+
+// fetch pulls a generation's code bundle (pinned once fetched), trying
+// again while the registry cannot be reached; it then wakes the
+// generation, or fails it with the reason.
+func (c *Controller) fetch(ctx context.Context, s *served, ref string) {
+	if s.fn.CodePinned != "" {
+		ref = s.fn.CodePinned
+	}
+	wait := c.cfg.Retry
+	if wait <= 0 {
+		wait = time.Second
+	}
+	for {
+		b, reason, err := c.fetchOnce(ctx, s, ref)
+		c.mu.Lock()
+		live := c.fns[s.key] == s
+		if err == nil {
+			s.code.Files, s.loading = b.Files, false
+		}
+		failedBefore := s.fn.Status == core.FunctionFailed
+		c.mu.Unlock()
+		switch {
+		case !live || ctx.Err() != nil:
+			return
+		case err == nil:
+			if ref != b.Pinned {
+				c.update(ctx, s, func(f *core.Function) bool { f.CodePinned = b.Pinned; return true })
+			}
+			if failedBefore {
+				c.setStatus(ctx, s, core.FunctionDeploying, core.FunctionDeploying)
+			}
+			c.Wake(s.key)
+			return
+		}
+		c.log.Warn("fetch a function's code bundle", "function", s.fn.Name, "project", s.project.ID, "reason", reason, "err", err)
+		c.setStatus(ctx, s, core.FunctionFailed, reason)
+		if reason != engine.PullUnreachable && reason != engine.PullFailed {
+			c.mu.Lock()
+			s.failed, s.loading = reason, false
+			c.mu.Unlock()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// fetchOnce pulls a code bundle with the function's code_secret; a
+// failure comes with its reason: no_code_bundle for one the registry does
+// not have, code_invalid for one past the limits, else the reason of an
+// image pull.
+func (c *Controller) fetchOnce(ctx context.Context, s *served, ref string) (bundle.Bundle, string, error) {
+	if c.cfg.Fetch == nil {
+		return bundle.Bundle{}, core.ReasonNoCodeBundle, errors.New("this server fetches no code bundles")
+	}
+	auth, failure := runenv.PullAuth(ctx, c.cfg.Store, s.project.ID, s.fn.Spec.CodeSecret)
+	if failure != nil {
+		return bundle.Bundle{}, failure.Reason, fmt.Errorf("code_secret %s: %s", s.fn.Spec.CodeSecret, failure.Reason)
+	}
+	b, err := c.cfg.Fetch(ctx, ref, auth)
+	var pe *engine.PullError
+	switch {
+	case err == nil:
+		return b, "", nil
+	case errors.Is(err, bundle.ErrInvalid):
+		return b, ReasonCodeInvalid, err
+	case errors.As(err, &pe) && pe.Reason == engine.PullNotFound:
+		return b, core.ReasonNoCodeBundle, err
+	case errors.As(err, &pe):
+		return b, pe.Reason, err
+	}
+	return b, engine.PullFailed, err
 }
 
 // env is the environment a function's code sees: Code Engine's computed
@@ -307,10 +392,10 @@ func (c *Controller) scale(ctx context.Context, s *served, now time.Time, stat r
 	d, next := autoscaler.Decide(spec, autoscaler.Stats{Samples: s.samples, Since: s.since, Ready: len(s.ready), Waiting: stat.Waiting}, s.scaler, now)
 	s.scaler = next
 	want := d.Want
-	if s.failed != "" {
+	switch {
+	case s.failed != "" || s.loading:
 		want = 0
-	}
-	if s.fn.Status == core.FunctionDeploying && s.failed == "" {
+	case s.fn.Status == core.FunctionDeploying:
 		want = max(want, 1) // a new generation is tried once, so that its status tells
 	}
 	have := len(s.ready) + s.start
@@ -342,7 +427,9 @@ func (c *Controller) scale(ctx context.Context, s *served, now time.Time, stat r
 func (c *Controller) startOne(ctx context.Context, s *served) {
 	// The environment is read for each instance: a changed secret is
 	// seen by the instances started after the change.
+	c.mu.Lock()
 	code := s.code
+	c.mu.Unlock()
 	env, failure := c.env(ctx, s)
 	var err error
 	if failure != nil {
@@ -403,23 +490,46 @@ func (c *Controller) revisionConfig(s *served) router.RevisionConfig {
 // setStatus records a generation's status, unless a newer generation
 // replaced the record.
 func (c *Controller) setStatus(ctx context.Context, s *served, status, reason string) {
+	if c.update(ctx, s, func(f *core.Function) bool {
+		changed := f.Status != status || f.Reason != reason
+		f.Status, f.Reason = status, reason
+		return changed
+	}) {
+		c.mu.Lock()
+		s.fn.Status, s.fn.Reason = status, reason
+		c.mu.Unlock()
+	}
+}
+
+// update changes a generation's record with change (false: nothing to
+// write), unless a newer generation replaced it; it reports whether the
+// record is as change made it. A write that meets another of the
+// controller's (a status, the pinned bundle) reads the record again.
+func (c *Controller) update(ctx context.Context, s *served, change func(*core.Function) bool) bool {
 	ref := core.Ref{Project: s.project.ID, Kind: core.KindFunction, Name: s.fn.Name}
-	rec, err := c.cfg.Store.Get(ctx, ref)
-	if err != nil {
-		return
+	for range 10 {
+		rec, err := c.cfg.Store.Get(ctx, ref)
+		if err != nil {
+			return false
+		}
+		var f core.Function
+		if err := json.Unmarshal(rec.Value, &f); err != nil || f.Generation != s.fn.Generation {
+			return false
+		}
+		if !change(&f) {
+			return true
+		}
+		b, _ := json.Marshal(f)
+		_, err = c.cfg.Store.Replace(ctx, ref, b, rec.Version)
+		if err == nil {
+			return true
+		}
+		if !errors.Is(err, core.ErrConflict) {
+			c.log.Warn("record a function's status", "function", s.fn.Name, "err", err)
+			return false
+		}
 	}
-	var f core.Function
-	if err := json.Unmarshal(rec.Value, &f); err != nil || f.Generation != s.fn.Generation || f.Status == status && f.Reason == reason {
-		return
-	}
-	f.Status, f.Reason = status, reason
-	b, _ := json.Marshal(f)
-	if _, err := c.cfg.Store.Replace(ctx, ref, b, rec.Version); err != nil && !errors.Is(err, core.ErrConflict) {
-		c.log.Warn("record a function's status", "function", s.fn.Name, "err", err)
-	}
-	c.mu.Lock()
-	s.fn.Status, s.fn.Reason = status, reason
-	c.mu.Unlock()
+	return false
 }
 
 // drain removes an instance the router no longer sends new requests to

@@ -14,6 +14,7 @@ import (
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/fake"
+	"github.com/coligo/coligo/internal/function/bundle"
 	"github.com/coligo/coligo/internal/router"
 	"github.com/coligo/coligo/internal/store"
 	"github.com/coligo/coligo/internal/store/storetest"
@@ -87,12 +88,17 @@ type harness struct {
 	given    map[string]Code // by instance
 	badCode  bool
 	injected int
+
+	fetch func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Bundle, error) // set before the controller runs
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T, opts ...func(*harness)) *harness {
 	t.Helper()
 	h := &harness{t: t, db: storetest.Open(t), eng: fake.New(), given: map[string]Code{},
 		router: &fakeRouter{revs: map[string]router.RevisionConfig{}, ready: map[string][]router.Endpoint{}, load: map[string]float64{}, waiting: map[string]bool{}, inFlight: map[string]int{}}}
+	for _, o := range opts {
+		o(h)
+	}
 	log := slog.New(slog.DiscardHandler)
 	images := map[string]string{
 		"nodejs-20":   h.eng.AddImage("registry.local/coligo/runtime-nodejs-20:latest", nil),
@@ -110,6 +116,7 @@ func newHarness(t *testing.T) *harness {
 		},
 		Tick:         20 * time.Millisecond,
 		StableWindow: 300 * time.Millisecond, PanicWindow: 100 * time.Millisecond,
+		Fetch: h.fetch, Retry: 20 * time.Millisecond,
 		Inject: func(_ context.Context, w Warm, c Code) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()

@@ -11,11 +11,13 @@ import (
 	"net/http"
 )
 
-// Code is what a function's instance is given once: its source, the name
-// of its entry, and the environment its code sees (secret values
-// included: they travel in memory only, never into the instance's spec).
+// Code is what a function's instance is given once: its source (inline)
+// or its files (a code bundle), the name of its entry, and the
+// environment its code sees (secret values included: they travel in
+// memory only, never into the instance's spec).
 type Code struct {
 	Source []byte
+	Files  map[string][]byte
 	Main   string
 	Env    map[string]string
 }
@@ -26,7 +28,13 @@ var ErrCodeInvalid = errors.New("the function's code does not load")
 
 // Inject gives a warm instance a function's code.
 func Inject(ctx context.Context, client *http.Client, w Warm, c Code) error {
-	body, err := json.Marshal(map[string]any{"code": base64.StdEncoding.EncodeToString(c.Source), "main": c.Main, "env": c.Env})
+	spec := map[string]any{"main": c.Main, "env": c.Env}
+	if c.Files != nil {
+		spec["files"] = c.Files // each file in base64
+	} else {
+		spec["code"] = base64.StdEncoding.EncodeToString(c.Source)
+	}
+	body, err := json.Marshal(spec)
 	if err != nil {
 		return err
 	}
