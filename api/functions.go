@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 )
@@ -127,6 +128,18 @@ func (c *Client) UpdateFunction(ctx context.Context, project, name, ifMatch stri
 func (c *Client) DeleteFunction(ctx context.Context, project, name string) error {
 	_, err := c.Do(ctx, http.MethodDelete, functionPath(project, name), nil, nil, nil, nil)
 	return err
+}
+
+// FunctionLogs writes the last lines of a function's ended instances and
+// the logs of its running ones (one running instance's when instance is
+// not "") to w; opts.Follow (with an instance) keeps writing until the
+// instance exits or ctx ends.
+func (c *Client) FunctionLogs(ctx context.Context, project, name, instance string, opts LogOptions, w io.Writer) error {
+	q := opts.query()
+	if instance != "" {
+		q.Set("instance", instance)
+	}
+	return c.stream(ctx, functionPath(project, name, "logs"), q, w)
 }
 
 // AllFunctions lists every function of a project, following every page.

@@ -12,6 +12,15 @@ import (
 	"github.com/coligo/coligo/internal/core"
 )
 
+// FunctionObserver tells what the function controller knows of a
+// function's instances.
+type FunctionObserver interface {
+	// Instances lists the ids of a function's running instances.
+	Instances(project, function string) []string
+	// EndedLogs is the last lines of its ended instances, in memory only.
+	EndedLogs(project, function string) []byte
+}
+
 func toAPIFunctionSpec(s core.FunctionSpec) api.FunctionSpec {
 	out := api.FunctionSpec{
 		Runtime: s.Runtime, CodeReference: s.CodeReference, CodeBinary: &s.CodeBinary, CodeMain: s.CodeMain, CodeSecret: s.CodeSecret,
@@ -226,5 +235,53 @@ func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// functionLogs writes the last lines of a function's ended instances, then
+// the logs of its running ones, each under a header; or, with ?instance=,
+// one running instance's (which ?follow=true may follow).
+func (a *API) functionLogs(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleReader)
+	if err != nil {
+		return err
+	}
+	if a.cfg.Logs == nil || a.cfg.Functions == nil {
+		return fmt.Errorf("no function runs on this server: %w", core.ErrUnavailable)
+	}
+	_, f, err := loadRecord[core.Function](a, r, core.Ref{Project: p.ID, Kind: core.KindFunction, Name: r.PathValue("name")})
+	if err != nil {
+		return err
+	}
+	want := r.URL.Query().Get("instance")
+	instances := a.cfg.Functions.Instances(p.ID, f.Name)
+	if want != "" && !slices.Contains(instances, want) {
+		return core.Invalid("instance", "%q is not a running instance of function %s", clipTag(want), f.Name)
+	}
+	opts, err := logOptions(r, want != "")
+	if err != nil {
+		return err
+	}
+	release, err := a.stream(w, r, opts.Follow)
+	if err != nil {
+		return err
+	}
+	defer release()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fw := flushWriter{w}
+	if want == "" {
+		fw.Write(a.cfg.Functions.EndedLogs(p.ID, f.Name))
+	}
+	for _, id := range instances {
+		if want != "" && id != want {
+			continue
+		}
+		if want == "" {
+			fmt.Fprintf(fw, "==> %s <==\n", id)
+		}
+		if err := a.cfg.Logs.Logs(r.Context(), p.ID, id, fw, opts); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
 	return nil
 }

@@ -92,6 +92,9 @@ type Config struct {
 	Domain              string      // CE_DOMAIN
 	Logs                LogReader   // nil when no engine is configured
 	Apps                AppObserver // nil when no engine is configured
+	// Functions tells of functions' instances; nil when no function
+	// controller runs.
+	Functions FunctionObserver
 	// FunctionRuntimes are the runtimes functions may use; none when no
 	// function controller runs.
 	FunctionRuntimes []api.FunctionRuntime
@@ -180,6 +183,7 @@ func New(cfg Config) *API {
 	a.handle("GET /v2/projects/{project}/functions/{name}", a.getFunction, true)
 	a.handle("PATCH /v2/projects/{project}/functions/{name}", a.updateFunction, true)
 	a.handle("DELETE /v2/projects/{project}/functions/{name}", a.deleteFunction, true)
+	a.handle("GET /v2/projects/{project}/functions/{name}/logs", a.functionLogs, true)
 
 	a.handle("GET /v2/projects/{project}/secrets", a.listSecrets, true)
 	a.handle("POST /v2/projects/{project}/secrets", a.createSecret, true)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -453,11 +454,19 @@ func newAppList(e *env) *cobra.Command {
 }
 
 func newAppLogs(e *env) *cobra.Command {
+	return newLogsCmd(e, "app", "Print the logs of an app's instances",
+		"  coligo app logs --name hello\n  coligo app logs --name hello --instance hello-00001-abcde -f\n  coligo app logs --name hello --tail 20 --since 10m --timestamps",
+		(*api.Client).AppLogs)
+}
+
+// newLogsCmd is the logs command of apps and functions: all instances, or
+// one (which --follow may follow).
+func newLogsCmd(e *env, kind, short, example string,
+	logs func(c *api.Client, ctx context.Context, project, name, instance string, opts api.LogOptions, w io.Writer) error) *cobra.Command {
 	var name, instance string
 	var opts api.LogOptions
 	cmd := &cobra.Command{
-		Use: "logs", Short: "Print the logs of an app's instances", Args: cobra.NoArgs,
-		Example: "  coligo app logs --name hello\n  coligo app logs --name hello --instance hello-00001-abcde -f\n  coligo app logs --name hello --tail 20 --since 10m --timestamps",
+		Use: "logs", Short: short, Args: cobra.NoArgs, Example: example,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, project, err := e.clientAndProject(cmd)
 			if err != nil {
@@ -466,11 +475,11 @@ func newAppLogs(e *env) *cobra.Command {
 			if opts.Follow && instance == "" {
 				return errors.New("--follow needs --instance")
 			}
-			return c.AppLogs(cmd.Context(), project, name, instance, opts, e.out)
+			return logs(c, cmd.Context(), project, name, instance, opts, e.out)
 		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "app name")
-	cmd.Flags().StringVarP(&instance, "instance", "i", "", "one instance (default: all)")
+	cmd.Flags().StringVarP(&name, "name", "n", "", kind+" name")
+	cmd.Flags().StringVarP(&instance, "instance", "i", "", "one running instance (default: all)")
 	logFlags(cmd, &opts, "with --instance")
 	cmd.MarkFlagRequired("name")
 	return cmd

@@ -133,6 +133,8 @@ func newFunctionCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "function", Aliases: []string{"fn"}, Short: "Manage functions (code snippets on managed runtimes, invoked by HTTP) of the selected project"}
 	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
 	cmd.AddCommand(newFunctionCreate(e), newFunctionUpdate(e), newFunctionGet(e), newFunctionList(e), newFunctionRuntimes(e),
+		newLogsCmd(e, "function", "Print the last lines of a function's ended instances and the logs of its running ones",
+			"  coligo function logs --name hello\n  coligo function logs --name hello --instance fn-abc123 -f", (*api.Client).FunctionLogs),
 		newDeleteCmd(e, "function", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteFunction(cmd.Context(), project, name)
 		}))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/controller/function"
 	"github.com/coligo/coligo/internal/function/registry"
 	"github.com/coligo/coligo/internal/function/runtime"
 )
@@ -23,6 +24,7 @@ type functionRuntimes struct {
 	mu       sync.Mutex
 	images   map[string]string // runtime id → pinned reference, once published
 	building map[string]bool
+	ctrl     *function.Controller // once the engine is connected
 }
 
 // startFunctionRuntimes finds the host's interpreters and starts the
@@ -98,3 +100,33 @@ func (f *functionRuntimes) api() []api.FunctionRuntime {
 }
 
 func (f *functionRuntimes) close() { f.reg.Close() }
+
+// serve records the function controller, once it runs.
+func (f *functionRuntimes) serve(c *function.Controller) {
+	f.mu.Lock()
+	f.ctrl = c
+	f.mu.Unlock()
+}
+
+func (f *functionRuntimes) controller() *function.Controller {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ctrl
+}
+
+// Instances implements apiserver.FunctionObserver: none before the
+// controller runs.
+func (f *functionRuntimes) Instances(project, name string) []string {
+	if c := f.controller(); c != nil {
+		return c.Instances(project, name)
+	}
+	return nil
+}
+
+// EndedLogs implements apiserver.FunctionObserver.
+func (f *functionRuntimes) EndedLogs(project, name string) []byte {
+	if c := f.controller(); c != nil {
+		return c.EndedLogs(project, name)
+	}
+	return nil
+}

@@ -177,6 +177,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	if functions != nil {
 		apiCfg.FunctionRuntimes = functions.api()
+		apiCfg.Functions = functions
 	}
 	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg}
 	if link != nil {
@@ -346,6 +347,7 @@ func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w wor
 			Fetch: func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Bundle, error) {
 				return bundle.Fetch(ctx, registries, ref, auth)
 			}, StableWindow: w.cfg.AutoscaleStableWindow, PanicWindow: w.cfg.AutoscalePanicWindow})
+		w.functions.serve(fns)
 	}
 	w.rt.SetWake(func(key string) {
 		if fns != nil && function.IsRevision(key) {

@@ -128,6 +128,18 @@ func TestFunctions(t *testing.T) {
 	if code, _, body := invoke(t, s, node, "GET", "/throw", "", ""); code != 500 || strings.Contains(body, "e2e-stack-marker") {
 		t.Errorf("a thrown error: %d %s, want 500 without its text", code, body)
 	}
+	// Its stack is in the function's logs (of a running instance, or kept
+	// from an ended one).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var logs strings.Builder
+		err := c.FunctionLogs(ctx, p.ID, "greet", "", api.LogOptions{}, &logs)
+		if err == nil && strings.Contains(logs.String(), "e2e-stack-marker") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the thrown error's stack is not in the function's logs: %v\n%s", err, logs.String())
+		}
+	}
 	if code, _, body := invoke(t, s, node, "GET", "/slow", "", ""); code != 504 || !strings.Contains(body, "scale_max_execution_time (1s)") {
 		t.Errorf("past scale_max_execution_time: %d %q, want 504 naming it", code, body)
 	}
@@ -192,7 +204,8 @@ func TestFunctions(t *testing.T) {
 	_, patchErr := qc.UpdateFunction(ctx, p.ID, "greet", "*", map[string]any{"code_reference": inlineCode("function main() { return {body: 'owned'} }")})
 	_, createErr := qc.CreateFunction(ctx, p.ID, api.FunctionPrototype{Name: "planted", FunctionSpec: api.FunctionSpec{Runtime: runtimes["nodejs"], CodeReference: inlineCode("x")}})
 	deleteErr := qc.DeleteFunction(ctx, p.ID, "greet")
-	for what, err := range map[string]error{"get": getErr, "list": listErr, "patch": patchErr, "create": createErr, "delete": deleteErr} {
+	logsErr := qc.FunctionLogs(ctx, p.ID, "greet", "", api.LogOptions{}, io.Discard)
+	for what, err := range map[string]error{"get": getErr, "list": listErr, "patch": patchErr, "create": createErr, "delete": deleteErr, "logs": logsErr} {
 		var apiErr *api.Error
 		if !errors.As(err, &apiErr) || apiErr.StatusCode != 403 && apiErr.StatusCode != 404 {
 			t.Errorf("another project's writer, %s: %v, want 403 or 404", what, err)
@@ -284,6 +297,9 @@ func TestFunctions(t *testing.T) {
 	}
 	if out := run("function", "list"); !strings.Contains(out, "clifn") || !strings.Contains(out, "greet") {
 		t.Errorf("function list:\n%s", out)
+	}
+	if out := run("function", "logs", "--name", "greet"); !strings.Contains(out, "e2e-stack-marker") {
+		t.Errorf("function logs:\n%s", out)
 	}
 	run("function", "delete", "--name", "clifn", "--force")
 

@@ -86,8 +86,9 @@ type Controller struct {
 	log   *slog.Logger
 	woken chan string
 
-	mu  sync.Mutex
-	fns map[string]*served // by revision key
+	mu    sync.Mutex
+	fns   map[string]*served // by revision key
+	ended map[string][]byte  // the last lines of ended instances, by <project>/<function>
 }
 
 // served is the serving state of one function generation.
@@ -114,7 +115,7 @@ func New(cfg Config) *Controller {
 		client := &http.Client{Timeout: 30 * time.Second}
 		cfg.Inject = func(ctx context.Context, w Warm, c Code) error { return Inject(ctx, client, w, c) }
 	}
-	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "function-controller"), woken: make(chan string, 64), fns: map[string]*served{}}
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "function-controller"), woken: make(chan string, 64), fns: map[string]*served{}, ended: map[string][]byte{}}
 }
 
 // Wake is told of a request that waits for a function with no instance
@@ -211,6 +212,7 @@ func (c *Controller) sync(ctx context.Context) {
 			fresh = append(fresh, w)
 		}
 	}
+	c.forgetLogs()
 	all := make([]*served, 0, len(c.fns))
 	for _, s := range c.fns {
 		all = append(all, s)
@@ -415,7 +417,7 @@ func (c *Controller) scale(ctx context.Context, s *served, now time.Time, stat r
 	}
 	c.mu.Unlock()
 	for _, w := range drop {
-		go c.drain(s.key, w, time.Duration(s.fn.Spec.ScaleMaxExecutionTime)*time.Second)
+		go c.drain(s, w)
 	}
 	for range max(n, 0) {
 		go c.startOne(ctx, s)
@@ -442,7 +444,7 @@ func (c *Controller) startOne(ctx context.Context, s *served) {
 	if err == nil {
 		code.Env = env
 		if err = c.cfg.Inject(ctx, w, code); err != nil {
-			go c.remove(w)
+			go func() { c.keepLogs(s, w); c.remove(w) }() // why its code did not load
 		}
 	}
 	c.mu.Lock()
@@ -534,11 +536,14 @@ func (c *Controller) update(ctx context.Context, s *served, change func(*core.Fu
 
 // drain removes an instance the router no longer sends new requests to
 // once those it had are over (the router may have handed it one between
-// the choice and the publish), or their time is up.
-func (c *Controller) drain(key string, w Warm, limit time.Duration) {
-	for deadline := time.Now().Add(limit + 5*time.Second); c.cfg.Router.InFlight(key, w.ID) > 0 && time.Now().Before(deadline); {
+// the choice and the publish), or their time is up; its last lines are
+// kept.
+func (c *Controller) drain(s *served, w Warm) {
+	limit := time.Duration(s.fn.Spec.ScaleMaxExecutionTime) * time.Second
+	for deadline := time.Now().Add(limit + 5*time.Second); c.cfg.Router.InFlight(s.key, w.ID) > 0 && time.Now().Before(deadline); {
 		time.Sleep(50 * time.Millisecond)
 	}
+	c.keepLogs(s, w)
 	c.remove(w)
 }
 
@@ -553,7 +558,7 @@ func (c *Controller) retire(s *served) {
 	c.cfg.Router.SetRevision(s.key, c.revisionConfig(s), nil)
 	var wg sync.WaitGroup
 	for _, w := range ready {
-		wg.Go(func() { c.drain(s.key, w, time.Duration(s.fn.Spec.ScaleMaxExecutionTime)*time.Second) })
+		wg.Go(func() { c.drain(s, w) })
 	}
 	wg.Wait()
 	c.cfg.Router.RemoveRevision(s.key)

@@ -1,6 +1,7 @@
 package function
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -374,4 +375,25 @@ func TestUpdateLetsInFlightInvocationsFinish(t *testing.T) {
 	h.router.inFlight[old.ID] = 0
 	h.router.mu.Unlock()
 	waitFor(t, "the old instance gone once idle", func() bool { return !alive() })
+}
+
+// TestEndedInstanceLogsAreKept: an instance's last lines outlive it (in
+// memory) while its function is served, and go with the function.
+func TestEndedInstanceLogsAreKept(t *testing.T) {
+	h := newHarness(t)
+	h.put("logged", 1, nil)
+	waitFor(t, "ready", func() bool { return h.function("logged").Status == core.FunctionReady })
+	ids := h.ctrl.Instances("p", "logged")
+	if len(ids) != 1 || len(h.ctrl.Instances("p", "other")) != 0 {
+		t.Fatalf("instances %v", ids)
+	}
+	waitFor(t, "scaled to zero", func() bool { return len(h.ctrl.Instances("p", "logged")) == 0 })
+	waitFor(t, "its logs kept", func() bool { return bytes.Contains(h.ctrl.EndedLogs("p", "logged"), []byte("==> "+ids[0]+" (ended ")) })
+	if len(h.ctrl.EndedLogs("q", "logged")) != 0 {
+		t.Error("another project sees the logs")
+	}
+	if err := h.db.Delete(context.Background(), core.Ref{Project: "p", Kind: core.KindFunction, Name: "logged"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "its logs gone with it", func() bool { return len(h.ctrl.EndedLogs("p", "logged")) == 0 })
 }
