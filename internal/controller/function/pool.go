@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/function/runtime"
 )
 
 // Labels of runtime instances.
@@ -194,7 +195,7 @@ func (p *Pool) start(ctx context.Context, k Key) (Warm, error) {
 	}
 	id, token := "fn-"+random(6), random(16)
 	in, err := p.cfg.Engine.Run(ctx, engine.Spec{ID: id, Project: k.Project, Image: image,
-		Env:    []string{fmt.Sprintf("PORT=%d", ProxyPort), "COLIGO_INIT_TOKEN=" + token},
+		Env:    []string{fmt.Sprintf("PORT=%d", ProxyPort), runtime.InitTokenEnv(token)},
 		Labels: map[string]string{LabelRuntime: k.Runtime, LabelPool: "true"}, MilliCPU: k.MilliCPU, MemoryBytes: k.MemoryBytes})
 	if err != nil {
 		return Warm{}, fmt.Errorf("start a %s instance: %w", k.Runtime, err)

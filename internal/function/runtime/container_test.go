@@ -45,7 +45,7 @@ func TestRuntimeImageInContainer(t *testing.T) {
 			project := enginetest.Project(t, e)
 			token := "init-token-of-the-test"
 			in, err := e.Run(context.Background(), engine.Spec{ID: "fn-" + family, Project: project, Image: ref, Auth: parts.Auth(),
-				Env: []string{"PORT=8080", "COLIGO_INIT_TOKEN=" + token}, MilliCPU: 250, MemoryBytes: 1 << 30})
+				Env: []string{"PORT=8080", InitTokenEnv(token)}, MilliCPU: 250, MemoryBytes: 1 << 30})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,8 +11,10 @@ const path = require('path').posix;
 const crypto = require('crypto');
 
 const port = Number(process.env.PORT || 8080);
-const initToken = process.env.COLIGO_INIT_TOKEN || '';
-delete process.env.COLIGO_INIT_TOKEN;
+// The instance's spec holds only the init token's SHA-256: what is at rest
+// (the engine's metadata) cannot give code to the instance.
+const initTokenHash = Buffer.from(process.env.COLIGO_INIT_TOKEN_SHA256 || '', 'hex');
+delete process.env.COLIGO_INIT_TOKEN_SHA256;
 const maxBody = 5 << 20; // request and response bodies, 5 MB each
 const maxInit = 64 << 20; // the init request: a code bundle (32 MiB) in base64, and the env
 let entry = null; // the function's main, once initialized
@@ -283,7 +285,8 @@ const server = http.createServer(async (req, res) => {
     if (entry === null) {
       if (req.method !== 'POST' || req.url !== '/.coligo/init') throw new RequestError(503, 'this runtime instance has no function yet');
       const token = req.headers['x-coligo-init-token'] || '';
-      if (initToken === '' || token.length !== initToken.length || !crypto.timingSafeEqual(Buffer.from(token), Buffer.from(initToken))) {
+      const hash = crypto.createHash('sha256').update(String(token)).digest();
+      if (initTokenHash.length !== 32 || !crypto.timingSafeEqual(hash, initTokenHash)) {
         throw new RequestError(403, 'wrong init token');
       }
       let spec;

@@ -9,6 +9,7 @@ internal request and response interfaces (CE-FUNCTIONS.md sections 7, 8).
 
 import base64
 import binascii
+import hashlib
 import hmac
 import http.server
 import importlib.abc
@@ -26,7 +27,9 @@ import types
 import urllib.parse
 
 PORT = int(os.environ.get("PORT", "8080"))
-INIT_TOKEN = os.environ.pop("COLIGO_INIT_TOKEN", "")
+# The instance's spec holds only the init token's SHA-256: what is at rest
+# (the engine's metadata) cannot give code to the instance.
+INIT_TOKEN_SHA256 = os.environ.pop("COLIGO_INIT_TOKEN_SHA256", "")
 MAX_BODY = 5 << 20  # request and response bodies, 5 MB each
 MAX_INIT = 64 << 20  # the init request: a code bundle (32 MiB) in base64, and the env
 TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-z]+$")
@@ -305,7 +308,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if self.command != "POST" or self.path != "/.coligo/init":
                     raise RequestError(503, "this runtime instance has no function yet")
                 token = self.headers.get("X-Coligo-Init-Token", "")
-                if not INIT_TOKEN or not hmac.compare_digest(token.encode(), INIT_TOKEN.encode()):
+                given = hashlib.sha256(token.encode()).hexdigest()
+                if len(INIT_TOKEN_SHA256) != 64 or not hmac.compare_digest(given, INIT_TOKEN_SHA256.lower()):
                     raise RequestError(403, "wrong init token")
                 try:
                     spec = json.loads(body)

@@ -76,7 +76,7 @@ func startProxy(t testing.TB, r Runtime) *proxyProcess {
 	argv := r.Command(path)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
-	cmd.Env = []string{fmt.Sprintf("PORT=%d", port), "COLIGO_INIT_TOKEN=" + p.token, "PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1"}
+	cmd.Env = []string{fmt.Sprintf("PORT=%d", port), InitTokenEnv(p.token), "PATH=/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE=1"}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -166,6 +166,10 @@ func initContract(t *testing.T, p *proxyProcess, family string) {
 	}
 	if resp, _ := p.do(t, "POST", "/.coligo/init", "application/json", []byte(`{}`), map[string]string{"X-Coligo-Init-Token": "wrong-token-of-same-len"}); resp.StatusCode != 403 {
 		t.Errorf("init with a wrong token: %d, want 403", resp.StatusCode)
+	}
+	atRest := strings.TrimPrefix(InitTokenEnv(p.token), "COLIGO_INIT_TOKEN_SHA256=")
+	if resp, _ := p.do(t, "POST", "/.coligo/init", "application/json", []byte(`{}`), map[string]string{"X-Coligo-Init-Token": atRest}); resp.StatusCode != 403 {
+		t.Errorf("init with the token's hash, as the instance's spec holds it: %d, want 403", resp.StatusCode)
 	}
 	if code, b := p.init(t, code, "main", map[string]string{"CONTRACT_SECRET": "s3cret", "CE_FUNCTION": "contract"}); code != 200 {
 		t.Fatalf("init: %d %s %s", code, b, p.logs())

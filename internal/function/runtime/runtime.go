@@ -2,7 +2,9 @@ package runtime
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"os/exec"
 	"regexp"
@@ -167,4 +169,12 @@ func Discover(ctx context.Context, candidates []Found) []Found {
 		}
 	}
 	return out
+}
+
+// InitTokenEnv is the environment variable that gives a runtime instance
+// its init token: as its SHA-256, so that the instance's spec, kept by the
+// engine, holds nothing that gives code to it.
+func InitTokenEnv(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return "COLIGO_INIT_TOKEN_SHA256=" + hex.EncodeToString(h[:])
 }
