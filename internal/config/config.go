@@ -63,6 +63,7 @@ type Server struct {
 	AutoscalePanicWindow  time.Duration
 	OCIRuntime            string // the runc shim's OCI runtime binary: runc or crun
 	FunctionPool          int    // pre-warmed runtime instances per project, runtime and size in use
+	FunctionRegistryAddr  string // where the registry of function runtime images listens (pull only)
 
 	Engine      string // local or kubernetes
 	Kubeconfig  string // "" uses the in-cluster config
@@ -108,6 +109,7 @@ func Default() Server {
 		AutoscalePanicWindow:  6 * time.Second,
 		OCIRuntime:            "runc",
 		FunctionPool:          1,
+		FunctionRegistryAddr:  "127.0.0.1:0",
 		Engine:                "local",
 		KubeGateway:           os.Getenv("POD_IP"),
 		KubePodCIDR:           "10.244.0.0/16",
@@ -184,6 +186,9 @@ func (s Server) Validate() error {
 	}
 	if s.RouterQueueDepth < 1 {
 		errs = append(errs, fmt.Errorf("--router-queue-depth must be at least 1"))
+	}
+	if _, _, err := net.SplitHostPort(s.FunctionRegistryAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--function-registry-addr %q: %w", s.FunctionRegistryAddr, err))
 	}
 	if s.FunctionPool < 0 || s.FunctionPool > 16 {
 		errs = append(errs, fmt.Errorf("--function-pool must be from 0 to 16, got %d", s.FunctionPool))

@@ -31,13 +31,13 @@ type functionRuntimes struct {
 // registry; each runtime's image is built and published when it is first
 // asked for (a function waits for it meanwhile), so that a server without
 // functions builds none. It returns nil when the host has no interpreter.
-func startFunctionRuntimes(ctx context.Context, log *slog.Logger) (*functionRuntimes, error) {
+func startFunctionRuntimes(ctx context.Context, addr string, log *slog.Logger) (*functionRuntimes, error) {
 	found := runtime.Catalogue(runtime.Discover(ctx, runtime.Candidates), time.Now())
 	if len(found) == 0 {
 		log.Info("no function runtime on this host (no Node.js or Python interpreter): functions are not served")
 		return nil, nil
 	}
-	reg, err := registry.Start()
+	reg, err := registry.Start(addr)
 	if err != nil {
 		return nil, err
 	}

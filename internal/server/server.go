@@ -146,16 +146,14 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	var functions *functionRuntimes
 	if cfg.Engine == "kubernetes" || cfg.ContainerdAddress != "" {
 		engCfg := cfg
-		if cfg.Engine != "kubernetes" {
-			// Functions run on the local engine, from runtime images
-			// coligo's own registry serves it.
-			if functions, err = startFunctionRuntimes(ctx, log); err != nil {
-				return err
-			}
-			if functions != nil {
-				defer functions.close()
-				engCfg.InsecureRegistries = append(slices.Clone(cfg.InsecureRegistries), functions.reg.Addr())
-			}
+		// Functions run from runtime images coligo's own registry serves
+		// the engine (on Kubernetes, its nodes: --function-registry-addr).
+		if functions, err = startFunctionRuntimes(ctx, cfg.FunctionRegistryAddr, log); err != nil {
+			return err
+		}
+		if functions != nil {
+			defer functions.close()
+			engCfg.InsecureRegistries = append(slices.Clone(cfg.InsecureRegistries), functions.reg.Addr())
 		}
 		link = newEngineLink(engCfg, log)
 		defer link.close()

@@ -26,7 +26,7 @@ import (
 // container start (measured: claim, code and first answer).
 func TestPoolOnTheLocalEngine(t *testing.T) {
 	parts := itest.Need(t)
-	reg, err := registry.Start()
+	reg, err := registry.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

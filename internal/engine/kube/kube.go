@@ -166,6 +166,15 @@ func (e *Engine) ensureProject(ctx context.Context, project string) error {
 	if ok {
 		return nil
 	}
+	// One set-up of a namespace at a time (the lock of its set ""): two
+	// would each create its policy and quota, and one would fail.
+	defer e.setLock(ns, "")()
+	e.mu.Lock()
+	ok = e.ready[ns]
+	e.mu.Unlock()
+	if ok {
+		return nil
+	}
 	_, err := e.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{
 		labelManaged: managedBy, labelProject: project,
 		// Instances need nothing more than the baseline profile allows; what
@@ -298,6 +307,14 @@ func (e *Engine) hostAliases(ctx context.Context, ns string) []corev1.HostAlias 
 func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, error) {
 	ns := Namespace(spec.Project)
 	pods := e.client.CoreV1().Pods(ns)
+	// The engine's rights in a namespace come with the project's set-up:
+	// the first instance of a project may be its first call (a function's
+	// pre-warmed instance pulls nothing first).
+	if spec.Image != "" {
+		if err := e.ensureProject(ctx, spec.Project); err != nil {
+			return engine.Instance{}, err
+		}
+	}
 	if pod, err := e.findPod(ctx, ns, spec.ID); err == nil {
 		return e.instance(spec.Project, pod), nil
 	} else if !apierrors.IsNotFound(err) {
@@ -305,9 +322,6 @@ func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, er
 	}
 	if spec.Image == "" {
 		return engine.Instance{}, fmt.Errorf("instance %s: %w", spec.ID, core.ErrNotFound)
-	}
-	if err := e.ensureProject(ctx, spec.Project); err != nil {
-		return engine.Instance{}, err
 	}
 	pull, err := e.pullSecrets(ctx, spec.Project, spec.Image, spec.Auth)
 	if err != nil {

@@ -33,7 +33,8 @@ const (
 )
 
 // setLock serializes the scaling of one set, so that each scale-up claims
-// the pod it made and each scale-down counts the pod it deleted.
+// the pod it made and each scale-down counts the pod it deleted; set "" is
+// the namespace's set-up (ensureProject).
 func (e *Engine) setLock(ns, set string) func() {
 	e.mu.Lock()
 	l, ok := e.sets[ns+"/"+set]

@@ -29,9 +29,9 @@ type Registry struct {
 	password string
 }
 
-// Start serves a registry on a free loopback port.
-func Start() (*Registry, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// Start serves a registry on addr (host:port; port 0: a free one).
+func Start(addr string) (*Registry, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("runtime image registry: %w", err)
 	}

@@ -13,7 +13,7 @@ import (
 // TestPublishAndPull: what coligo publishes anyone on the host pulls, by
 // digest; nobody else pushes.
 func TestPublishAndPull(t *testing.T) {
-	r, err := Start()
+	r, err := Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

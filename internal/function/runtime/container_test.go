@@ -12,28 +12,54 @@ import (
 
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/enginetest"
+	"github.com/coligo/coligo/internal/engine/kube"
 	"github.com/coligo/coligo/internal/engine/local"
 	"github.com/coligo/coligo/internal/imagebuild"
 	"github.com/coligo/coligo/internal/itest"
 )
 
 // TestRuntimeImageInContainer: each runtime's image, built from the host's
-// files and pushed to the test registry, runs in a real container of the
-// local engine (sandboxed, as nobody) and answers the whole contract
-// there; the function's error stack is in the instance's logs.
+// files and pushed to the test registry, runs in a real container of each
+// engine (the local engine's sandbox, as nobody; a pod of the test
+// cluster) and answers the whole contract there; the function's error
+// stack is in the instance's logs.
 func TestRuntimeImageInContainer(t *testing.T) {
 	parts := itest.Need(t)
-	// Its own subnet: packages' tests run at once, and two engines on one
-	// subnet would route to each other's instances.
-	e, err := local.New(local.Config{
-		ContainerdAddress: parts.Containerd, CNIBinDir: parts.CNIBinDir, Subnet: netip.MustParsePrefix("10.212.0.0/17"),
-		StateDir: t.TempDir(), InsecureRegistries: []string{parts.Registry}, LoggerBinary: parts.Binary,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
+	engines := []struct {
+		name string
+		new  func(t *testing.T) engine.Engine
+	}{
+		{"local", func(t *testing.T) engine.Engine {
+			// Its own subnet: packages' tests run at once, and two engines on
+			// one subnet would route to each other's instances.
+			e, err := local.New(local.Config{
+				ContainerdAddress: parts.Containerd, CNIBinDir: parts.CNIBinDir, Subnet: netip.MustParsePrefix("10.212.0.0/17"),
+				StateDir: t.TempDir(), InsecureRegistries: []string{parts.Registry}, LoggerBinary: parts.Binary,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { e.Close() })
+			return e
+		}},
+		{"kubernetes", func(t *testing.T) engine.Engine {
+			k := itest.NeedKube(t)
+			e, err := kube.New(kube.Config{Kubeconfig: k.Engine(t), Gateway: k.Gateway, PodCIDR: k.PodCIDR,
+				InsecureRegistries: []string{parts.Registry}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { e.Close() })
+			return e
+		}},
 	}
-	t.Cleanup(func() { e.Close() })
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) { runtimeInContainer(t, parts, eng.new(t)) })
+	}
+}
+
+func runtimeInContainer(t *testing.T, parts itest.Parts, e engine.Engine) {
 	for _, family := range []string{NodeJS, Python} {
 		t.Run(family, func(t *testing.T) {
 			r := interpreter(t, family)
