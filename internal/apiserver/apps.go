@@ -464,10 +464,19 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	want := r.URL.Query().Get("instance")
-	instances := a.cfg.Apps.Instances(p.ID, app.Name)
-	if want != "" && !slices.ContainsFunc(instances, func(in core.AppInstance) bool { return in.Name == want }) {
+	var ids []string
+	for _, in := range a.cfg.Apps.Instances(p.ID, app.Name) {
+		ids = append(ids, in.Name)
+	}
+	if want != "" && !slices.Contains(ids, want) {
 		return core.Invalid("instance", "%q is not an instance of app %s", clipTag(want), app.Name)
 	}
+	return a.instanceLogs(w, r, p.ID, ids, want, nil)
+}
+
+// instanceLogs writes the logs of one instance (want), or of all of ids,
+// each under a header, after ended (what is kept of instances gone).
+func (a *API) instanceLogs(w http.ResponseWriter, r *http.Request, project string, ids []string, want string, ended []byte) error {
 	opts, err := logOptions(r, want != "")
 	if err != nil {
 		return err
@@ -479,14 +488,17 @@ func (a *API) appLogs(w http.ResponseWriter, r *http.Request) error {
 	defer release()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fw := flushWriter{w}
-	for _, in := range instances {
-		if want != "" && in.Name != want {
+	if want == "" {
+		fw.Write(ended)
+	}
+	for _, id := range ids {
+		if want != "" && id != want {
 			continue
 		}
 		if want == "" {
-			fmt.Fprintf(fw, "==> %s <==\n", in.Name)
+			fmt.Fprintf(fw, "==> %s <==\n", id)
 		}
-		if err := a.cfg.Logs.Logs(r.Context(), p.ID, in.Name, fw, opts); err != nil && !isNotFound(err) {
+		if err := a.cfg.Logs.Logs(r.Context(), project, id, fw, opts); err != nil && !isNotFound(err) {
 			return err
 		}
 	}

@@ -258,30 +258,5 @@ func (a *API) functionLogs(w http.ResponseWriter, r *http.Request) error {
 	if want != "" && !slices.Contains(instances, want) {
 		return core.Invalid("instance", "%q is not a running instance of function %s", clipTag(want), f.Name)
 	}
-	opts, err := logOptions(r, want != "")
-	if err != nil {
-		return err
-	}
-	release, err := a.stream(w, r, opts.Follow)
-	if err != nil {
-		return err
-	}
-	defer release()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fw := flushWriter{w}
-	if want == "" {
-		fw.Write(a.cfg.Functions.EndedLogs(p.ID, f.Name))
-	}
-	for _, id := range instances {
-		if want != "" && id != want {
-			continue
-		}
-		if want == "" {
-			fmt.Fprintf(fw, "==> %s <==\n", id)
-		}
-		if err := a.cfg.Logs.Logs(r.Context(), p.ID, id, fw, opts); err != nil && !isNotFound(err) {
-			return err
-		}
-	}
-	return nil
+	return a.instanceLogs(w, r, p.ID, instances, want, a.cfg.Functions.EndedLogs(p.ID, f.Name))
 }

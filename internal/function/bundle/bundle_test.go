@@ -3,26 +3,14 @@ package bundle
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"errors"
-	"io"
-	"log"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"github.com/coligo/coligo/internal/engine"
-	"github.com/coligo/coligo/internal/regclient"
 )
 
 type entry struct {
@@ -200,70 +188,4 @@ func TestPack(t *testing.T) {
 			t.Fatalf("Pack = %v, want ErrInvalid", err)
 		}
 	})
-}
-
-// TestFetch pulls bundles from a registry with basic auth on loopback
-// (go-containerregistry's registry, speaking the distribution protocol).
-func TestFetch(t *testing.T) {
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "user" || p != "pass" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		reg.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	host := strings.TrimPrefix(srv.URL, "http://")
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "__main__.py"), []byte("def main(a): return {}"), 0o644)
-	img, err := Pack(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, _ := name.ParseReference(host + "/ns/fn:1")
-	if err := remote.Write(ref, img, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: "user", Password: "pass"}))); err != nil {
-		t.Fatal(err)
-	}
-	good := &engine.RegistryAuth{Server: host, Username: "user", Password: "pass"}
-	allowed := regclient.New([]string{host})
-	ctx := context.Background()
-
-	b, err := Fetch(ctx, allowed, host+"/ns/fn:1", good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest, _ := img.Digest()
-	if b.Pinned != host+"/ns/fn@"+digest.String() || string(b.Files["__main__.py"]) != "def main(a): return {}" {
-		t.Fatalf("Fetch = %s %v", b.Pinned, keys(b.Files))
-	}
-	if _, err := Fetch(ctx, allowed, b.Pinned, good); err != nil {
-		t.Fatalf("Fetch pinned: %v", err)
-	}
-	refused := []struct {
-		name   string
-		c      *regclient.Client
-		ref    string
-		auth   *engine.RegistryAuth
-		reason string
-	}{
-		{"wrong password", allowed, host + "/ns/fn:1", &engine.RegistryAuth{Server: host, Username: "user", Password: "wrong"}, engine.PullUnauthorized},
-		{"no credentials", allowed, host + "/ns/fn:1", nil, engine.PullMissingAuth},
-		{"credentials for another registry", allowed, host + "/ns/fn:1", &engine.RegistryAuth{Server: "icr.io", Username: "user", Password: "pass"}, engine.PullMissingAuth},
-		{"missing tag", allowed, host + "/ns/fn:2", good, engine.PullNotFound},
-		{"a loopback registry the operator did not allow", regclient.New(nil), host + "/ns/fn:1", good, engine.PullNotAllowed},
-	}
-	for _, tt := range refused {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Fetch(ctx, tt.c, tt.ref, tt.auth)
-			var pe *engine.PullError
-			if !errors.As(err, &pe) || pe.Reason != tt.reason {
-				t.Fatalf("Fetch = %v, want reason %s", err, tt.reason)
-			}
-			if strings.Contains(err.Error(), "pass") {
-				t.Fatalf("the error %q shows the password", err)
-			}
-		})
-	}
 }
