@@ -6,6 +6,7 @@
 #   containerd + runc       COLIGO_TEST_CONTAINERD   (socket)
 #   CNI plugins             COLIGO_TEST_CNI_BIN_DIR
 #   registry with htpasswd  COLIGO_TEST_REGISTRY (host:port), COLIGO_TEST_REGISTRY_USER/_PASSWORD
+#   buildkitd               COLIGO_TEST_BUILDKIT (buildkit_start)
 
 parts_install() {
   local missing=()
@@ -21,6 +22,8 @@ parts_install() {
   [ -x /usr/bin/node ] || missing+=(nodejs)
   ls /usr/bin/python3.1[1-9] >/dev/null 2>&1 || missing+=(python3)
   [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
+  # Builds: buildkitd fetches Git sources with git.
+  command -v git >/dev/null || missing+=(git)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "== apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -138,4 +141,42 @@ YML
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { cat "$PARTS/registry/log"; echo "registry did not start" >&2; return 1; }
   export COLIGO_TEST_REGISTRY="127.0.0.1:$port" COLIGO_TEST_REGISTRY_USER="$user" COLIGO_TEST_REGISTRY_PASSWORD="$pass"
   echo "== parts: containerd at $COLIGO_TEST_CONTAINERD, registry at $COLIGO_TEST_REGISTRY, CNI plugins in $COLIGO_TEST_CNI_BIN_DIR"
+}
+
+# buildkit_start starts buildkitd (built by scripts/buildkit-build.sh,
+# cached by version) with its OCI worker on the machine's runc, its own
+# root, and a bridge of its own (coligobk0, 10.218.0.0/16) for RUN steps;
+# it pulls from and pushes to the test registry over plain HTTP.
+#
+#   buildkitd               COLIGO_TEST_BUILDKIT (address)
+buildkit_start() {
+  local bin
+  bin=$(scripts/buildkit-build.sh)
+  mkdir -p "$PARTS/buildkit"
+  cat >"$PARTS/buildkit/buildkitd.toml" <<TOML
+root = "$PARTS/buildkit/root"
+[grpc]
+  address = ["unix://$PARTS/buildkit/buildkitd.sock"]
+[worker.oci]
+  enabled = true
+  snapshotter = "overlayfs"
+  gc = true
+  reservedSpace = "1GB"
+  maxUsedSpace = "4GB"
+  [worker.oci.networkConfig]
+    networkMode = "bridge"
+    bridgeName = "coligobk0"
+    bridgeSubnet = "10.218.0.0/16"
+    cniBinaryPath = "$COLIGO_TEST_CNI_BIN_DIR"
+[worker.containerd]
+  enabled = false
+[registry."$COLIGO_TEST_REGISTRY"]
+  http = true
+TOML
+  "$bin" --config "$PARTS/buildkit/buildkitd.toml" >"$PARTS/buildkit/log" 2>&1 &
+  parts_pids+=($!)
+  for _ in $(seq 200); do [ -S "$PARTS/buildkit/buildkitd.sock" ] && break; sleep 0.1; done
+  [ -S "$PARTS/buildkit/buildkitd.sock" ] || { cat "$PARTS/buildkit/log"; echo "buildkitd did not start" >&2; return 1; }
+  export COLIGO_TEST_BUILDKIT="unix://$PARTS/buildkit/buildkitd.sock"
+  echo "== parts: buildkitd $($bin --version | awk '{print $3}') at $COLIGO_TEST_BUILDKIT"
 }

@@ -64,6 +64,7 @@ type Server struct {
 	OCIRuntime            string // the runc shim's OCI runtime binary: runc or crun
 	FunctionPool          int    // pre-warmed runtime instances per project, runtime and size in use
 	FunctionRegistryAddr  string // where the registry of function runtime images listens (pull only)
+	FunctionRuntimes      []string // the operator's interpreters, FAMILY=PATH, before the host's usual ones
 
 	Engine      string // local or kubernetes
 	Kubeconfig  string // "" uses the in-cluster config

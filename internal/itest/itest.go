@@ -357,3 +357,14 @@ func OnThisHost(t testing.TB, ip string) {
 		t.Fatalf("%s is routed through a gateway (%s): its network is gone, and a probe would leave this machine", ip, strings.TrimSpace(string(out)))
 	}
 }
+
+// NeedBuildKit returns the test buildkitd's address, or skips (fails in
+// CI) when there is none.
+func NeedBuildKit(t testing.TB) string {
+	t.Helper()
+	addr := os.Getenv("COLIGO_TEST_BUILDKIT")
+	if addr == "" {
+		Missing(t, "buildkitd missing: run through 'make test' (COLIGO_TEST_BUILDKIT)")
+	}
+	return addr
+}

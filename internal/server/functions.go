@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -31,8 +32,21 @@ type functionRuntimes struct {
 // registry; each runtime's image is built and published when it is first
 // asked for (a function waits for it meanwhile), so that a server without
 // functions builds none. It returns nil when the host has no interpreter.
-func startFunctionRuntimes(ctx context.Context, addr string, log *slog.Logger) (*functionRuntimes, error) {
-	found := runtime.Catalogue(runtime.Discover(ctx, runtime.Candidates), time.Now())
+func startFunctionRuntimes(ctx context.Context, addr string, own []string, log *slog.Logger) (*functionRuntimes, error) {
+	var candidates []runtime.Found
+	for _, s := range own {
+		c, err := runtime.ParseCandidate(s)
+		if err != nil {
+			return nil, fmt.Errorf("--function-runtime: %w", err)
+		}
+		candidates = append(candidates, c)
+	}
+	found := runtime.Catalogue(runtime.Discover(ctx, append(candidates, runtime.Candidates...)), time.Now())
+	for _, c := range candidates {
+		if !slices.ContainsFunc(found, func(r runtime.Runtime) bool { return r.Interpreter == c.Interpreter }) {
+			log.Warn("an interpreter of --function-runtime does not run here, or one found before it has its version", "family", c.Family, "interpreter", c.Interpreter)
+		}
+	}
 	if len(found) == 0 {
 		log.Info("no function runtime on this host (no Node.js or Python interpreter): functions are not served")
 		return nil, nil

@@ -148,7 +148,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		engCfg := cfg
 		// Functions run from runtime images coligo's own registry serves
 		// the engine (on Kubernetes, its nodes: --function-registry-addr).
-		if functions, err = startFunctionRuntimes(ctx, cfg.FunctionRegistryAddr, log); err != nil {
+		if functions, err = startFunctionRuntimes(ctx, cfg.FunctionRegistryAddr, cfg.FunctionRuntimes, log); err != nil {
 			return err
 		}
 		if functions != nil {

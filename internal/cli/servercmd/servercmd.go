@@ -93,6 +93,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.StringVar(&cfg.RouterAddr, "router-addr", cfg.RouterAddr, "address of the router that serves apps at http://<app>.<project subdomain>.<domain>")
 	f.IntVar(&cfg.RouterQueueDepth, "router-queue-depth", cfg.RouterQueueDepth, "requests that wait per revision when every instance is at scale_concurrency; more get 503")
 	f.StringVar(&cfg.FunctionRegistryAddr, "function-registry-addr", cfg.FunctionRegistryAddr, "HOST:PORT where coligo serves its function runtime images (pull only, plain HTTP); on Kubernetes, an address the nodes reach and pull from (port 0: any free one)")
+	f.StringArrayVar(&cfg.FunctionRuntimes, "function-runtime", nil, "FAMILY=PATH: an interpreter of your own to run functions on (nodejs=/opt/node22/bin/node, python=/opt/py313/bin/python3.13), before /usr/bin's; repeatable")
 	f.IntVar(&cfg.FunctionPool, "function-pool", cfg.FunctionPool, "pre-warmed runtime instances kept per project, runtime and size its functions use, so that a cold invocation only gives code to a running process (0: none)")
 	f.DurationVar(&cfg.AutoscaleStableWindow, "autoscale-stable-window", cfg.AutoscaleStableWindow, "window of average concurrency the autoscaler follows; an app scales to zero after this long without requests")
 	f.DurationVar(&cfg.AutoscalePanicWindow, "autoscale-panic-window", cfg.AutoscalePanicWindow, "short window the autoscaler follows when demand exceeds twice the capacity")

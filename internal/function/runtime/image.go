@@ -52,7 +52,10 @@ func Image(r Runtime) (v1.Image, error) {
 	}
 	binaries := []string{r.Interpreter}
 	if r.Family == Python {
-		lib := filepath.Join("/usr/lib", filepath.Base(r.Interpreter))
+		lib := r.Stdlib
+		if lib == "" {
+			lib = filepath.Join("/usr/lib", filepath.Base(r.Interpreter))
+		}
 		err := filepath.WalkDir(lib, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -34,6 +35,7 @@ type Runtime struct {
 	Optimized   bool   `json:"optimized"` // pre-warmed
 	Interpreter string `json:"-"`         // its path on the host
 	Version     string `json:"-"`         // the interpreter's full version
+	Stdlib      string `json:"-"`         // Python's standard library on the host
 }
 
 // Proxy returns the source of the runtime proxy of a family and the file
@@ -66,6 +68,20 @@ var lifecycle = map[string]string{
 // Found is an interpreter found on the host.
 type Found struct {
 	Family, Version, Interpreter string
+	Stdlib                       string // Python's standard library, as the interpreter tells
+}
+
+// ParseCandidate reads an operator's runtime, FAMILY=PATH
+// (--function-runtime python=/opt/python3.13/bin/python3.13).
+func ParseCandidate(s string) (Found, error) {
+	family, path, ok := strings.Cut(s, "=")
+	switch {
+	case !ok || family != NodeJS && family != Python:
+		return Found{}, fmt.Errorf("%q is not FAMILY=PATH with FAMILY nodejs or python", s)
+	case !filepath.IsAbs(path) || filepath.Clean(path) != path:
+		return Found{}, fmt.Errorf("%q: the interpreter's path must be absolute and clean", s)
+	}
+	return Found{Family: family, Interpreter: path}, nil
 }
 
 // Catalogue turns the interpreters found into runtimes as of now: one per
@@ -80,7 +96,7 @@ func Catalogue(found []Found, now time.Time) []Runtime {
 		if slices.ContainsFunc(out, func(r Runtime) bool { return r.ID == id }) {
 			continue
 		}
-		r := Runtime{ID: id, Family: f.Family, Optimized: true, Interpreter: f.Interpreter, Version: f.Version}
+		r := Runtime{ID: id, Family: f.Family, Optimized: true, Interpreter: f.Interpreter, Version: f.Version, Stdlib: f.Stdlib}
 		r.Name = map[string]string{NodeJS: "Node.js ", Python: "Python "}[f.Family] + shortVersion(f.Family, f.Version)
 		if d, ok := lifecycle[id]; ok {
 			t, _ := time.Parse(time.DateOnly, d)
@@ -163,10 +179,20 @@ func Discover(ctx context.Context, candidates []Found) []Found {
 		if err != nil {
 			continue
 		}
-		if m := versionOut.FindStringSubmatch(string(b)); m != nil {
-			c.Version = m[1]
-			out = append(out, c)
+		m := versionOut.FindStringSubmatch(string(b))
+		if m == nil {
+			continue
 		}
+		c.Version = m[1]
+		if c.Family == Python {
+			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			b, err := exec.CommandContext(ctx, c.Interpreter, "-I", "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))").Output()
+			cancel()
+			if c.Stdlib = strings.TrimSpace(string(b)); err != nil || !filepath.IsAbs(c.Stdlib) {
+				continue
+			}
+		}
+		out = append(out, c)
 	}
 	return out
 }

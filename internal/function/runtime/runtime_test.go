@@ -1,6 +1,11 @@
 package runtime
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -42,5 +47,62 @@ func TestCatalogue(t *testing.T) {
 	}
 	if got := Catalogue([]Found{node20}, day("2025-01-01"))[0]; got.Name != "Node.js 20" || got.Interpreter != "/usr/bin/node" {
 		t.Errorf("%+v", got)
+	}
+}
+
+func TestParseCandidate(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Found
+		bad  bool
+	}{
+		{in: "nodejs=/opt/node22/bin/node", want: Found{Family: NodeJS, Interpreter: "/opt/node22/bin/node"}},
+		{in: "python=/opt/py/bin/python3.13", want: Found{Family: Python, Interpreter: "/opt/py/bin/python3.13"}},
+		{in: "ruby=/usr/bin/ruby", bad: true},
+		{in: "nodejs", bad: true},
+		{in: "nodejs=node", bad: true},
+		{in: "nodejs=/opt/../usr/bin/node", bad: true},
+		{in: "=/usr/bin/node", bad: true},
+	} {
+		got, err := ParseCandidate(tt.in)
+		if tt.bad != (err != nil) || !tt.bad && got != tt.want {
+			t.Errorf("ParseCandidate(%q) = %+v, %v", tt.in, got, err)
+		}
+	}
+}
+
+// TestDiscoverOperatorInterpreters: interpreters an operator names at
+// other paths are found with their versions, Python's with the standard
+// library it reports, and come before the host's usual ones.
+func TestDiscoverOperatorInterpreters(t *testing.T) {
+	dir := t.TempDir()
+	var own []Found
+	for _, family := range []string{NodeJS, Python} {
+		host := interpreter(t, family)
+		link := filepath.Join(dir, family, "bin", filepath.Base(host.Interpreter))
+		os.MkdirAll(filepath.Dir(link), 0o755)
+		if err := os.Symlink(host.Interpreter, link); err != nil {
+			t.Fatal(err)
+		}
+		c, err := ParseCandidate(family + "=" + link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own = append(own, c)
+	}
+	own = append(own, Found{Family: NodeJS, Interpreter: filepath.Join(dir, "absent")})
+	found := Discover(context.Background(), append(own, Candidates...))
+	rts := Catalogue(found, time.Now())
+	for _, c := range own[:2] {
+		i := slices.IndexFunc(rts, func(r Runtime) bool { return r.Interpreter == c.Interpreter })
+		if i < 0 {
+			t.Fatalf("%s is not a runtime: %+v", c.Interpreter, rts)
+		}
+		if r := rts[i]; r.Family == Python && (!filepath.IsAbs(r.Stdlib) || !strings.Contains(r.Stdlib, "python3")) {
+			t.Errorf("Python's standard library: %q", r.Stdlib)
+		}
+	}
+	if slices.ContainsFunc(found, func(f Found) bool { return f.Interpreter == own[2].Interpreter }) {
+		t.Error("an interpreter that does not exist was found")
 	}
 }

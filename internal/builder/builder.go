@@ -1,0 +1,200 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/docker/cli/cli/config/types"
+	bk "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/tonistiigi/fsutil"
+
+	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/regclient"
+)
+
+// Builder builds with one BuildKit daemon.
+type Builder struct {
+	// Address is buildkitd's, as its client takes it
+	// (unix:///run/buildkit/buildkitd.sock, tcp://host:port).
+	Address string
+	// Insecure lists the registries (host:port) reached over plain HTTP
+	// (--insecure-registry).
+	Insecure []string
+}
+
+// Request is one build.
+type Request struct {
+	// Dir is a local directory holding the source; "" builds GitURL at
+	// GitRevision (a branch, tag or commit; "" the default branch).
+	Dir         string
+	GitURL      string
+	GitRevision string
+	// ContextDir is the build context's directory in the source ("" its
+	// root); Dockerfile is the Dockerfile's path in it (default
+	// Dockerfile).
+	ContextDir string
+	Dockerfile string
+	BuildArgs  map[string]string
+	// Secrets are offered to RUN --mount=type=secret,id=NAME.
+	Secrets map[string][]byte
+	// Output is the image to push, with Auth (which also pulls the base
+	// images of its registry).
+	Output string
+	Auth   *engine.RegistryAuth
+	// Progress receives the build's steps and their output, line by line.
+	Progress io.Writer
+}
+
+// Result is what a build pushed.
+type Result struct {
+	Digest string // sha256:…
+}
+
+// Build builds and pushes; a failed step's error carries the step's name.
+func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
+	c, err := bk.New(ctx, b.Address)
+	if err != nil {
+		return Result{}, fmt.Errorf("connect to buildkitd at %s: %w", b.Address, err)
+	}
+	defer c.Close()
+	opt, err := b.solveOpt(req)
+	if err != nil {
+		return Result{}, err
+	}
+	status := make(chan *bk.SolveStatus)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		writeProgress(req.Progress, status)
+	}()
+	resp, err := c.Solve(ctx, nil, opt, status)
+	<-done
+	if err != nil {
+		return Result{}, fmt.Errorf("build %s: %w", req.Output, err)
+	}
+	digest := resp.ExporterResponse["containerimage.digest"]
+	if digest == "" {
+		return Result{}, errors.New("buildkitd reported no digest of the pushed image")
+	}
+	return Result{Digest: digest}, nil
+}
+
+// solveOpt is a request as BuildKit's Dockerfile frontend takes it.
+func (b *Builder) solveOpt(req Request) (bk.SolveOpt, error) {
+	dockerfile := req.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	attrs := map[string]string{"filename": dockerfile}
+	for k, v := range req.BuildArgs {
+		attrs["build-arg:"+k] = v
+	}
+	opt := bk.SolveOpt{Frontend: "dockerfile.v0", FrontendAttrs: attrs}
+	if req.Dir != "" {
+		ctxDir, err := within(req.Dir, req.ContextDir)
+		if err != nil {
+			return opt, err
+		}
+		dfDir, err := within(ctxDir, path.Dir(dockerfile))
+		if err != nil {
+			return opt, err
+		}
+		attrs["filename"] = path.Base(dockerfile)
+		ctxFS, err := fsutil.NewFS(ctxDir)
+		if err != nil {
+			return opt, fmt.Errorf("the build context: %w", err)
+		}
+		dfFS, err := fsutil.NewFS(dfDir)
+		if err != nil {
+			return opt, fmt.Errorf("the Dockerfile's directory: %w", err)
+		}
+		opt.LocalMounts = map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS}
+	} else {
+		ref := req.GitURL
+		if req.GitRevision != "" || req.ContextDir != "" {
+			ref += "#" + req.GitRevision
+		}
+		if req.ContextDir != "" {
+			ref += ":" + strings.Trim(req.ContextDir, "/")
+		}
+		attrs["context"] = ref
+	}
+	reg := ""
+	if r, err := (&regclient.Client{Insecure: b.Insecure}).Parse(req.Output, "docker.io"); err == nil {
+		reg = r.Context().RegistryStr()
+	}
+	exp := map[string]string{"name": req.Output, "push": "true"}
+	if slices.Contains(b.Insecure, reg) {
+		exp["registry.insecure"] = "true"
+	}
+	opt.Exports = []bk.ExportEntry{{Type: bk.ExporterImage, Attrs: exp}}
+	auth := req.Auth
+	opt.Session = []session.Attachable{
+		authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+			AuthConfigProvider: func(_ context.Context, host string, _ []string, _ authprovider.ExpireCachedAuthCheck) (types.AuthConfig, error) {
+				if auth == nil || !regclient.HostMatches(auth.Server, host) {
+					return types.AuthConfig{}, nil
+				}
+				return types.AuthConfig{Username: auth.Username, Password: auth.Password}, nil
+			}}),
+		secretsprovider.FromMap(req.Secrets),
+	}
+	return opt, nil
+}
+
+// within joins dir and rel, refusing a rel that leads out of dir.
+func within(dir, rel string) (string, error) {
+	clean := path.Clean("/" + filepath.ToSlash(rel))
+	if strings.Contains("/"+strings.TrimPrefix(rel, "/")+"/", "/../") {
+		return "", fmt.Errorf("%q leads out of the source", rel)
+	}
+	return filepath.Join(dir, filepath.FromSlash(clean)), nil
+}
+
+// writeProgress writes each step as it starts and ends, and its output,
+// as plain lines.
+func writeProgress(w io.Writer, status <-chan *bk.SolveStatus) {
+	if w == nil {
+		w = io.Discard
+	}
+	names := map[string]string{}
+	started := map[string]bool{}
+	for s := range status {
+		for _, v := range s.Vertexes {
+			names[v.Digest.String()] = v.Name
+			switch {
+			case v.Error != "":
+				fmt.Fprintf(w, "ERROR %s: %s\n", v.Name, v.Error)
+			case v.Completed != nil && v.Started != nil:
+				if v.Cached {
+					fmt.Fprintf(w, "CACHED %s\n", v.Name)
+				} else {
+					fmt.Fprintf(w, "DONE %s (%s)\n", v.Name, v.Completed.Sub(*v.Started).Round(time.Millisecond))
+				}
+			case v.Started != nil && !started[v.Digest.String()]:
+				started[v.Digest.String()] = true
+				fmt.Fprintf(w, "STEP %s\n", v.Name)
+			}
+		}
+		for _, l := range s.Logs {
+			for _, line := range strings.SplitAfter(string(l.Data), "\n") {
+				if line != "" {
+					fmt.Fprintf(w, "  %s", line)
+					if !strings.HasSuffix(line, "\n") {
+						fmt.Fprintln(w)
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/function/bundle"
+	"github.com/coligo/coligo/internal/itest"
+)
+
+func TestWithin(t *testing.T) {
+	for _, tt := range []struct {
+		rel, want string
+		bad       bool
+	}{
+		{"", "/src", false}, {".", "/src", false}, {"app", "/src/app", false}, {"/app/web/", "/src/app/web", false},
+		{"../etc", "", true}, {"app/../../etc", "", true}, {"a/..", "", true},
+	} {
+		got, err := within("/src", tt.rel)
+		if tt.bad != (err != nil) || !tt.bad && got != tt.want {
+			t.Errorf("within(/src, %q) = %q, %v", tt.rel, got, err)
+		}
+	}
+}
+
+// files writes files (path → content) under a new directory.
+func files(t *testing.T, fs map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, body := range fs {
+		p = filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestBuild builds with the test buildkitd: a Dockerfile from a local
+// directory and from a Git repository served over plain HTTP on loopback,
+// based on an image of the private test registry, with a build argument
+// and a build secret, pushed there; the secret is in no layer and in no
+// line of the image's history.
+func TestBuild(t *testing.T) {
+	addr := itest.NeedBuildKit(t)
+	parts := itest.Need(t)
+	base := parts.BusyboxImage(t)
+	b := &Builder{Address: addr, Insecure: []string{parts.Registry}}
+	ctx := context.Background()
+	const secret = "s3cret-of-the-build-7d1e"
+	dockerfile := "FROM " + base + "\nARG GREETING=none\nCOPY hello.txt /hello.txt\n" +
+		"RUN --mount=type=secret,id=token sh -c 'test \"$(cat /run/secrets/token)\" = " + secret + " && echo \"$GREETING\" > /greeting'\n" +
+		"CMD [\"cat\", \"/hello.txt\"]\n"
+	src := map[string]string{"app/Dockerfile.web": dockerfile, "app/hello.txt": "hello from the build\n", "README": "not in the context"}
+
+	check := func(t *testing.T, out string, res Result, progress string) {
+		t.Helper()
+		ref, _ := name.ParseReference(out)
+		img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		digest, _ := img.Digest()
+		if digest.String() != res.Digest {
+			t.Errorf("digest %s, the registry has %s", res.Digest, digest)
+		}
+		rc := mutate.Extract(img)
+		defer rc.Close()
+		fs, err := bundle.Read(rc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(fs["greeting"]) != "hi\n" || string(fs["hello.txt"]) != "hello from the build\n" {
+			t.Errorf("greeting %q, hello.txt %q", fs["greeting"], fs["hello.txt"])
+		}
+		for p, body := range fs {
+			if bytes.Contains(body, []byte(secret)) {
+				t.Errorf("the build secret is in the image's %s", p)
+			}
+		}
+		cfg, _ := img.RawConfigFile()
+		if bytes.Contains(cfg, []byte(secret)) || !bytes.Contains(cfg, []byte("GREETING")) {
+			t.Errorf("the image's config (history) holds the secret, or lacks the build argument: %s", cfg)
+		}
+		if !strings.Contains(progress, "RUN --mount=type=secret") || strings.Contains(progress, secret) {
+			t.Errorf("progress:\n%s", progress)
+		}
+	}
+	req := Request{ContextDir: "app", Dockerfile: "Dockerfile.web", BuildArgs: map[string]string{"GREETING": "hi"},
+		Secrets: map[string][]byte{"token": []byte(secret)}, Auth: parts.Auth()}
+
+	t.Run("local", func(t *testing.T) {
+		var progress bytes.Buffer
+		r := req
+		r.Dir, r.Output, r.Progress = files(t, src), parts.Registry+"/coligo-test/built:local", &progress
+		res, err := b.Build(ctx, r)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, progress.String())
+		}
+		check(t, r.Output, res, progress.String())
+	})
+
+	t.Run("git", func(t *testing.T) {
+		repo := files(t, src)
+		git := func(args ...string) {
+			t.Helper()
+			cmd := exec.Command("git", args...)
+			cmd.Dir = repo
+			cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.org", "GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.org")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("git %v: %v\n%s", args, err, out)
+			}
+		}
+		git("init", "-q", "-b", "main")
+		git("add", ".")
+		git("commit", "-q", "-m", "first")
+		git("update-server-info") // served by plain HTTP, git's dumb protocol
+		srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(repo, ".git"))))
+		defer srv.Close()
+		var progress bytes.Buffer
+		r := req
+		r.GitURL, r.GitRevision, r.Output, r.Progress = srv.URL, "main", parts.Registry+"/coligo-test/built:git", &progress
+		res, err := b.Build(ctx, r)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, progress.String())
+		}
+		check(t, r.Output, res, progress.String())
+	})
+
+	t.Run("refused", func(t *testing.T) {
+		for what, r := range map[string]Request{
+			"wrong push credentials": {Dir: files(t, src), ContextDir: "app", Dockerfile: "Dockerfile.web", Secrets: req.Secrets,
+				Output: parts.Registry + "/coligo-test/built:refused", Auth: &engine.RegistryAuth{Server: parts.Registry, Username: parts.User, Password: "wrong"}},
+			"no Dockerfile": {Dir: files(t, src), Output: parts.Registry + "/coligo-test/built:refused", Auth: parts.Auth()},
+			"a context out of the source": {Dir: files(t, src), ContextDir: "../..", Output: parts.Registry + "/coligo-test/built:refused", Auth: parts.Auth()},
+		} {
+			if _, err := b.Build(ctx, r); err == nil {
+				t.Errorf("%s: built", what)
+			} else if strings.Contains(err.Error(), "wrong") && what == "wrong push credentials" {
+				t.Errorf("%s: the error shows the password: %v", what, err)
+			}
+		}
+	})
+}
