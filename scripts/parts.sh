@@ -53,6 +53,8 @@ parts_stop() {
     rm -rf "$PARTS"
   fi
   if [ -n "${K:-}" ]; then kube_stop; fi
+  # buildkitd's bridge for RUN steps (buildkit_start).
+  ip link del coligobk0 2>/dev/null || true
 }
 
 free_port() {

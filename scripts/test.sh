@@ -15,13 +15,15 @@ fi
 export COLIGO_REQUIRE_INTEGRATION=1
 
 # The real parts: containerd + runc, CNI plugins, a registry with basic auth,
-# and a single-node Kubernetes cluster (its binaries built once and cached).
+# buildkitd, and a single-node Kubernetes cluster (buildkitd's and the
+# cluster's binaries built once and cached).
 source scripts/parts.sh
 source scripts/kube.sh
 parts_install
 kube_install
 trap parts_stop EXIT
 parts_start
+buildkit_start
 kube_start
 
 echo "== go vet ($SECONDS s)"

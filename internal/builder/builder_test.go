@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -63,7 +64,7 @@ func TestBuild(t *testing.T) {
 	ctx := context.Background()
 	const secret = "s3cret-of-the-build-7d1e"
 	dockerfile := "FROM " + base + "\nARG GREETING=none\nCOPY hello.txt /hello.txt\n" +
-		"RUN --mount=type=secret,id=token sh -c 'test \"$(cat /run/secrets/token)\" = " + secret + " && echo \"$GREETING\" > /greeting'\n" +
+		"RUN --mount=type=secret,id=token sh -c 'wc -c < /run/secrets/token > /secret-length && echo \"$GREETING\" > /greeting'\n" +
 		"CMD [\"cat\", \"/hello.txt\"]\n"
 	src := map[string]string{"app/Dockerfile.web": dockerfile, "app/hello.txt": "hello from the build\n", "README": "not in the context"}
 
@@ -84,8 +85,8 @@ func TestBuild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(fs["greeting"]) != "hi\n" || string(fs["hello.txt"]) != "hello from the build\n" {
-			t.Errorf("greeting %q, hello.txt %q", fs["greeting"], fs["hello.txt"])
+		if string(fs["greeting"]) != "hi\n" || string(fs["hello.txt"]) != "hello from the build\n" || strings.TrimSpace(string(fs["secret-length"])) != strconv.Itoa(len(secret)) {
+			t.Errorf("greeting %q, hello.txt %q, the secret's length as RUN saw it %q", fs["greeting"], fs["hello.txt"], fs["secret-length"])
 		}
 		for p, body := range fs {
 			if bytes.Contains(body, []byte(secret)) {
@@ -129,11 +130,11 @@ func TestBuild(t *testing.T) {
 		git("add", ".")
 		git("commit", "-q", "-m", "first")
 		git("update-server-info") // served by plain HTTP, git's dumb protocol
-		srv := httptest.NewServer(http.FileServer(http.Dir(filepath.Join(repo, ".git"))))
+		srv := httptest.NewServer(http.StripPrefix("/app.git", http.FileServer(http.Dir(filepath.Join(repo, ".git")))))
 		defer srv.Close()
 		var progress bytes.Buffer
 		r := req
-		r.GitURL, r.GitRevision, r.Output, r.Progress = srv.URL, "main", parts.Registry+"/coligo-test/built:git", &progress
+		r.GitURL, r.GitRevision, r.Output, r.Progress = srv.URL+"/app.git", "main", parts.Registry+"/coligo-test/built:git", &progress
 		res, err := b.Build(ctx, r)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, progress.String())
@@ -145,7 +146,7 @@ func TestBuild(t *testing.T) {
 		for what, r := range map[string]Request{
 			"wrong push credentials": {Dir: files(t, src), ContextDir: "app", Dockerfile: "Dockerfile.web", Secrets: req.Secrets,
 				Output: parts.Registry + "/coligo-test/built:refused", Auth: &engine.RegistryAuth{Server: parts.Registry, Username: parts.User, Password: "wrong"}},
-			"no Dockerfile": {Dir: files(t, src), Output: parts.Registry + "/coligo-test/built:refused", Auth: parts.Auth()},
+			"no Dockerfile":               {Dir: files(t, src), Output: parts.Registry + "/coligo-test/built:refused", Auth: parts.Auth()},
 			"a context out of the source": {Dir: files(t, src), ContextDir: "../..", Output: parts.Registry + "/coligo-test/built:refused", Auth: parts.Auth()},
 		} {
 			if _, err := b.Build(ctx, r); err == nil {
