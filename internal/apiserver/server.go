@@ -102,6 +102,9 @@ type Config struct {
 	// why not; nil when no engine is configured.
 	EngineStatus func() error
 	RouterPort   string // ":8080" as app URLs show it; "" for port 80
+	// InsecureGitHosts are the Git hosts (host:port) a build may fetch from
+	// over plain HTTP, and on this machine (--insecure-git-host).
+	InsecureGitHosts []string
 	// Registries decides which registries an image_reference may name: not
 	// this host or the link-local range, unless allowed (--insecure-registry).
 	Registries *netguard.Guard
@@ -184,6 +187,11 @@ func New(cfg Config) *API {
 	a.handle("PATCH /v2/projects/{project}/functions/{name}", a.updateFunction, true)
 	a.handle("DELETE /v2/projects/{project}/functions/{name}", a.deleteFunction, true)
 	a.handle("GET /v2/projects/{project}/functions/{name}/logs", a.functionLogs, true)
+	a.handle("GET /v2/projects/{project}/builds", a.listBuilds, true)
+	a.handle("POST /v2/projects/{project}/builds", a.createBuild, true)
+	a.handle("GET /v2/projects/{project}/builds/{name}", a.getBuild, true)
+	a.handle("PATCH /v2/projects/{project}/builds/{name}", a.updateBuild, true)
+	a.handle("DELETE /v2/projects/{project}/builds/{name}", a.deleteBuild, true)
 
 	a.handle("GET /v2/projects/{project}/secrets", a.listSecrets, true)
 	a.handle("POST /v2/projects/{project}/secrets", a.createSecret, true)

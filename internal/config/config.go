@@ -61,10 +61,11 @@ type Server struct {
 	RouterQueueDepth      int
 	AutoscaleStableWindow time.Duration
 	AutoscalePanicWindow  time.Duration
-	OCIRuntime            string // the runc shim's OCI runtime binary: runc or crun
-	FunctionPool          int    // pre-warmed runtime instances per project, runtime and size in use
-	FunctionRegistryAddr  string // where the registry of function runtime images listens (pull only)
+	OCIRuntime            string   // the runc shim's OCI runtime binary: runc or crun
+	FunctionPool          int      // pre-warmed runtime instances per project, runtime and size in use
+	FunctionRegistryAddr  string   // where the registry of function runtime images listens (pull only)
 	FunctionRuntimes      []string // the operator's interpreters, FAMILY=PATH, before the host's usual ones
+	InsecureGitHosts      []string // Git hosts (host:port) builds may fetch from over plain HTTP
 
 	Engine      string // local or kubernetes
 	Kubeconfig  string // "" uses the in-cluster config
@@ -263,6 +264,11 @@ func (s Server) Validate() error {
 	for _, r := range s.InsecureRegistries {
 		if _, _, err := net.SplitHostPort(r); err != nil {
 			errs = append(errs, fmt.Errorf("--insecure-registry %q must be HOST:PORT", r))
+		}
+	}
+	for _, h := range s.InsecureGitHosts {
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			errs = append(errs, fmt.Errorf("--insecure-git-host %q must be HOST:PORT", h))
 		}
 	}
 	if s.OTLPEndpoint != "" {

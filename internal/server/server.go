@@ -169,9 +169,10 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		KeyProviders: providers.order, KeyStatus: providers.status, KeyHealth: providers.healthMap, SoftDeleteRetention: cfg.SoftDeleteRetention,
 		Quotas: apiserver.Quotas{Projects: cfg.MaxProjects, Secrets: cfg.MaxSecrets, ConfigMaps: cfg.MaxConfigMaps,
 			Jobs: cfg.MaxJobs, JobRuns: cfg.MaxJobRuns, Apps: cfg.MaxApps},
-		Domain:     cfg.Domain,
-		Registries: &netguard.Guard{Allow: cfg.InsecureRegistries},
-		EgressIPs:  defaultRouteAddrs,
+		Domain:           cfg.Domain,
+		Registries:       &netguard.Guard{Allow: cfg.InsecureRegistries},
+		InsecureGitHosts: cfg.InsecureGitHosts,
+		EgressIPs:        defaultRouteAddrs,
 	}
 	if functions != nil {
 		apiCfg.FunctionRuntimes = functions.api()
