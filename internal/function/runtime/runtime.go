@@ -173,28 +173,34 @@ var versionOut = regexp.MustCompile(`v?([0-9]+\.[0-9]+(\.[0-9]+)?)`)
 func Discover(ctx context.Context, candidates []Found) []Found {
 	var out []Found
 	for _, c := range candidates {
-		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		b, err := exec.CommandContext(ctx, c.Interpreter, "--version").CombinedOutput()
-		cancel()
-		if err != nil {
-			continue
+		if found, ok := discover(ctx, c); ok {
+			out = append(out, found)
 		}
-		m := versionOut.FindStringSubmatch(string(b))
-		if m == nil {
-			continue
-		}
-		c.Version = m[1]
-		if c.Family == Python {
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			b, err := exec.CommandContext(ctx, c.Interpreter, "-I", "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))").Output()
-			cancel()
-			if c.Stdlib = strings.TrimSpace(string(b)); err != nil || !filepath.IsAbs(c.Stdlib) {
-				continue
-			}
-		}
-		out = append(out, c)
 	}
 	return out
+}
+
+// discover asks one interpreter for its version (and Python for its
+// standard library), within 5 s.
+func discover(ctx context.Context, c Found) (Found, bool) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b, err := exec.CommandContext(ctx, c.Interpreter, "--version").CombinedOutput()
+	if err != nil {
+		return c, false
+	}
+	m := versionOut.FindStringSubmatch(string(b))
+	if m == nil {
+		return c, false
+	}
+	c.Version = m[1]
+	if c.Family == Python {
+		b, err := exec.CommandContext(ctx, c.Interpreter, "-I", "-c", "import sysconfig; print(sysconfig.get_path('stdlib'))").Output()
+		if c.Stdlib = strings.TrimSpace(string(b)); err != nil || !filepath.IsAbs(c.Stdlib) {
+			return c, false
+		}
+	}
+	return c, true
 }
 
 // InitTokenEnv is the environment variable that gives a runtime instance
