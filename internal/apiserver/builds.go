@@ -110,17 +110,7 @@ func (a *API) createBuild(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getBuild(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.activeProject(r, core.RoleReader)
-	if err != nil {
-		return err
-	}
-	rec, b, err := loadRecord[core.Build](a, r, core.Ref{Project: p.ID, Kind: core.KindBuild, Name: r.PathValue("name")})
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusOK, a.buildView(p, rec, b))
-	return nil
+	return getRecord(a, w, r, core.KindBuild, a.buildView)
 }
 
 func (a *API) listBuilds(w http.ResponseWriter, r *http.Request) error {
@@ -172,13 +162,5 @@ func (a *API) updateBuild(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteBuild(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.activeProject(r, core.RoleWriter)
-	if err != nil {
-		return err
-	}
-	if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: core.KindBuild, Name: r.PathValue("name")}); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusAccepted)
-	return nil
+	return deleteRecord(a, w, r, core.KindBuild)
 }

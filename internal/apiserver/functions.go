@@ -159,17 +159,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) getFunction(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.activeProject(r, core.RoleReader)
-	if err != nil {
-		return err
-	}
-	rec, f, err := loadRecord[core.Function](a, r, core.Ref{Project: p.ID, Kind: core.KindFunction, Name: r.PathValue("name")})
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusOK, a.functionView(p, rec, f))
-	return nil
+	return getRecord(a, w, r, core.KindFunction, a.functionView)
 }
 
 func (a *API) listFunctions(w http.ResponseWriter, r *http.Request) error {
@@ -227,15 +217,7 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) error {
-	p, err := a.activeProject(r, core.RoleWriter)
-	if err != nil {
-		return err
-	}
-	if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: core.KindFunction, Name: r.PathValue("name")}); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusAccepted)
-	return nil
+	return deleteRecord(a, w, r, core.KindFunction)
 }
 
 // functionLogs writes the last lines of a function's ended instances, then

@@ -42,6 +42,36 @@ func loadRecord[T any](a *API, r *http.Request, ref core.Ref) (core.Record, T, e
 	return rec, v, err
 }
 
+// getRecord answers GET of a project's record of kind {name}, as view
+// shows it, with its ETag.
+func getRecord[T any, V any](a *API, w http.ResponseWriter, r *http.Request, kind string, view func(core.Project, core.Record, T) V) error {
+	p, err := a.activeProject(r, core.RoleReader)
+	if err != nil {
+		return err
+	}
+	rec, v, err := loadRecord[T](a, r, core.Ref{Project: p.ID, Kind: kind, Name: r.PathValue("name")})
+	if err != nil {
+		return err
+	}
+	setETag(w, rec.Version)
+	writeJSON(w, http.StatusOK, view(p, rec, v))
+	return nil
+}
+
+// deleteRecord answers DELETE of a project's record of kind {name}: 202,
+// the controllers do the rest.
+func deleteRecord(a *API, w http.ResponseWriter, r *http.Request, kind string) error {
+	p, err := a.activeProject(r, core.RoleWriter)
+	if err != nil {
+		return err
+	}
+	if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: kind, Name: r.PathValue("name")}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
 func unmarshalRecord[T any](rec core.Record) (T, error) {
 	var v T
 	if err := json.Unmarshal(rec.Value, &v); err != nil {
