@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 )
@@ -112,4 +113,120 @@ func (c *Client) UpdateBuild(ctx context.Context, project, name, ifMatch string,
 func (c *Client) DeleteBuild(ctx context.Context, project, name string) error {
 	_, err := c.Do(ctx, http.MethodDelete, buildPath(project, name), nil, nil, nil, nil)
 	return err
+}
+
+// ResourceTypeBuildRun is a build run's resource_type.
+const ResourceTypeBuildRun = "build_run_v2"
+
+// BuildRunPrototype submits a build run: of a build (build_name, whose
+// fields the run's own override), or stand-alone.
+type BuildRunPrototype struct {
+	BuildName      string `json:"build_name,omitempty"`
+	Name           string `json:"name,omitempty"`
+	ServiceAccount string `json:"service_account,omitempty"`
+	BuildSpec
+}
+
+// BuildRunStatusDetails tells what a build run did.
+type BuildRunStatusDetails struct {
+	Reason          string `json:"reason"`
+	Message         string `json:"message,omitempty"`
+	StartTime       string `json:"start_time,omitempty"`
+	CompletionTime  string `json:"completion_time,omitempty"`
+	OutputDigest    string `json:"output_digest,omitempty"`
+	GitCommitSHA    string `json:"git_commit_sha,omitempty"`
+	GitCommitAuthor string `json:"git_commit_author,omitempty"`
+	GitBranchName   string `json:"git_branch_name,omitempty"`
+	SourceTimestamp string `json:"source_timestamp,omitempty"`
+}
+
+// BuildRun is a build run.
+type BuildRun struct {
+	BuildName      string                `json:"build_name"`
+	CreatedAt      string                `json:"created_at"`
+	Href           string                `json:"href"`
+	ID             string                `json:"id"`
+	Name           string                `json:"name"`
+	ProjectID      string                `json:"project_id"`
+	Region         string                `json:"region"`
+	ResourceType   string                `json:"resource_type"`
+	ServiceAccount string                `json:"service_account"`
+	Status         string                `json:"status"`
+	StatusDetails  BuildRunStatusDetails `json:"status_details"`
+	BuildSpec
+}
+
+// BuildRunList is a page of build runs.
+type BuildRunList struct {
+	Limit     int        `json:"limit"`
+	First     *PageRef   `json:"first,omitempty"`
+	Next      *PageRef   `json:"next,omitempty"`
+	BuildRuns []BuildRun `json:"build_runs"`
+}
+
+func buildRunPath(project string, parts ...string) string {
+	p := "/projects/" + url.PathEscape(project) + "/build_runs"
+	for _, s := range parts {
+		p += "/" + url.PathEscape(s)
+	}
+	return p
+}
+
+// CreateBuildRun submits a build run.
+func (c *Client) CreateBuildRun(ctx context.Context, project string, b BuildRunPrototype) (*BuildRun, error) {
+	var out BuildRun
+	_, err := c.Do(ctx, http.MethodPost, buildRunPath(project), nil, nil, b, &out)
+	return &out, err
+}
+
+// GetBuildRun reads a build run.
+func (c *Client) GetBuildRun(ctx context.Context, project, name string) (*BuildRun, error) {
+	var out BuildRun
+	_, err := c.Do(ctx, http.MethodGet, buildRunPath(project, name), nil, nil, nil, &out)
+	return &out, err
+}
+
+// ListBuildRuns lists a page of build runs, of one build when build is
+// not "".
+func (c *Client) ListBuildRuns(ctx context.Context, project, build string, o ListOptions) (*BuildRunList, error) {
+	var out BuildRunList
+	q := o.query()
+	if build != "" {
+		q.Set("build_name", build)
+	}
+	_, err := c.Do(ctx, http.MethodGet, buildRunPath(project), q, nil, nil, &out)
+	return &out, err
+}
+
+// DeleteBuildRun deletes a build run.
+func (c *Client) DeleteBuildRun(ctx context.Context, project, name string) error {
+	_, err := c.Do(ctx, http.MethodDelete, buildRunPath(project, name), nil, nil, nil, nil)
+	return err
+}
+
+// BuildRunLogs writes a build run's steps and their output to w; follow
+// keeps writing until the run ends or ctx ends.
+func (c *Client) BuildRunLogs(ctx context.Context, project, name string, follow bool, w io.Writer) error {
+	q := url.Values{}
+	if follow {
+		q.Set("follow", "true")
+	}
+	return c.stream(ctx, buildRunPath(project, name, "logs"), q, w)
+}
+
+// AllBuilds lists every build of a project, following every page.
+func (c *Client) AllBuilds(ctx context.Context, project string) ([]Build, error) {
+	return all(func(o ListOptions) ([]Build, *PageRef, error) {
+		page, err := c.ListBuilds(ctx, project, o)
+		return page.Builds, page.Next, err
+	})
+}
+
+// AllBuildRuns lists every build run of a project (of one build when
+// build is not ""), following every page.
+func (c *Client) AllBuildRuns(ctx context.Context, project, build string) ([]BuildRun, error) {
+	return all(func(o ListOptions) ([]BuildRun, *PageRef, error) {
+		page, err := c.ListBuildRuns(ctx, project, build, o)
+		return page.BuildRuns, page.Next, err
+	})
 }

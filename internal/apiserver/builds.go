@@ -160,7 +160,3 @@ func (a *API) updateBuild(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, a.buildView(p, rec, b))
 	return nil
 }
-
-func (a *API) deleteBuild(w http.ResponseWriter, r *http.Request) error {
-	return deleteRecord(a, w, r, core.KindBuild)
-}

@@ -102,6 +102,8 @@ type Config struct {
 	// why not; nil when no engine is configured.
 	EngineStatus func() error
 	RouterPort   string // ":8080" as app URLs show it; "" for port 80
+	// BuildRuns tells of build runs' progress; nil when no builder runs.
+	BuildRuns BuildRunObserver
 	// InsecureGitHosts are the Git hosts (host:port) a build may fetch from
 	// over plain HTTP, and on this machine (--insecure-git-host).
 	InsecureGitHosts []string
@@ -192,6 +194,11 @@ func New(cfg Config) *API {
 	a.handle("GET /v2/projects/{project}/builds/{name}", a.getBuild, true)
 	a.handle("PATCH /v2/projects/{project}/builds/{name}", a.updateBuild, true)
 	a.handle("DELETE /v2/projects/{project}/builds/{name}", a.deleteBuild, true)
+	a.handle("GET /v2/projects/{project}/build_runs", a.listBuildRuns, true)
+	a.handle("POST /v2/projects/{project}/build_runs", a.createBuildRun, true)
+	a.handle("GET /v2/projects/{project}/build_runs/{name}", a.getBuildRun, true)
+	a.handle("DELETE /v2/projects/{project}/build_runs/{name}", a.deleteBuildRun, true)
+	a.handle("GET /v2/projects/{project}/build_runs/{name}/logs", a.buildRunLogs, true)
 
 	a.handle("GET /v2/projects/{project}/secrets", a.listSecrets, true)
 	a.handle("POST /v2/projects/{project}/secrets", a.createSecret, true)

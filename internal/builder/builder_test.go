@@ -3,10 +3,7 @@ package builder
 import (
 	"bytes"
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -116,25 +113,9 @@ func TestBuild(t *testing.T) {
 	})
 
 	t.Run("git", func(t *testing.T) {
-		repo := files(t, src)
-		git := func(args ...string) {
-			t.Helper()
-			cmd := exec.Command("git", args...)
-			cmd.Dir = repo
-			cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=Ada", "GIT_AUTHOR_EMAIL=ada@example.org", "GIT_COMMITTER_NAME=Ada", "GIT_COMMITTER_EMAIL=ada@example.org")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("git %v: %v\n%s", args, err, out)
-			}
-		}
-		git("init", "-q", "-b", "main")
-		git("add", ".")
-		git("commit", "-q", "-m", "first")
-		git("update-server-info") // served by plain HTTP, git's dumb protocol
-		srv := httptest.NewServer(http.StripPrefix("/app.git", http.FileServer(http.Dir(filepath.Join(repo, ".git")))))
-		defer srv.Close()
 		var progress bytes.Buffer
 		r := req
-		r.GitURL, r.GitRevision, r.Output, r.Progress = srv.URL+"/app.git", "main", parts.Registry+"/coligo-test/built:git", &progress
+		r.GitURL, r.GitRevision, r.Output, r.Progress = itest.GitRepo(t, src), "main", parts.Registry+"/coligo-test/built:git", &progress
 		res, err := b.Build(ctx, r)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, progress.String())

@@ -66,6 +66,7 @@ type Server struct {
 	FunctionRegistryAddr  string   // where the registry of function runtime images listens (pull only)
 	FunctionRuntimes      []string // the operator's interpreters, FAMILY=PATH, before the host's usual ones
 	InsecureGitHosts      []string // Git hosts (host:port) builds may fetch from over plain HTTP
+	BuildKitAddress       string   // buildkitd's address; "" runs no builds
 
 	Engine      string // local or kubernetes
 	Kubeconfig  string // "" uses the in-cluster config

@@ -28,8 +28,10 @@ import (
 
 	"github.com/coligo/coligo/internal/apiserver"
 	"github.com/coligo/coligo/internal/auth"
+	"github.com/coligo/coligo/internal/builder"
 	"github.com/coligo/coligo/internal/config"
 	"github.com/coligo/coligo/internal/controller/app"
+	"github.com/coligo/coligo/internal/controller/buildrun"
 	"github.com/coligo/coligo/internal/controller/egress"
 	"github.com/coligo/coligo/internal/controller/function"
 	"github.com/coligo/coligo/internal/controller/jobrun"
@@ -178,6 +180,12 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		apiCfg.FunctionRuntimes = functions.api()
 		apiCfg.Functions = functions
 	}
+	var builds *buildrun.Controller
+	if cfg.BuildKitAddress != "" {
+		builds = buildrun.New(buildrun.Config{Store: db, Logger: log,
+			Builder: &builder.Builder{Address: cfg.BuildKitAddress, Insecure: cfg.InsecureRegistries}})
+		apiCfg.BuildRuns = builds
+	}
 	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg}
 	if link != nil {
 		apiCfg.Logs, apiCfg.Apps, apiCfg.EngineStatus = link, link, link.status
@@ -262,6 +270,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		wg.Go(func() { egress.New(egress.Config{Store: db, Logger: log}).Run(ctrlCtx) })
 	}
 	wg.Go(func() { project.New(pcfg).Run(ctrlCtx) })
+	if builds != nil {
+		wg.Go(func() { builds.Run(ctrlCtx) })
+	}
 	if len(cfg.KMSProviders) > 0 {
 		wg.Go(func() { providers.watch(ctrlCtx, cfg.KeyCheckInterval) })
 	}

@@ -3,9 +3,13 @@ package e2e
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/itest"
 )
 
 // TestBuildConfigurations: builds with Code Engine's defaults, status and
@@ -86,5 +90,119 @@ func TestBuildConfigurations(t *testing.T) {
 	}
 	if _, err := c.GetBuild(ctx, p.ID, "app"); err == nil {
 		t.Error("a deleted build is still there")
+	}
+}
+
+// TestBuildRuns: a build of a Git repository (served over plain HTTP on
+// loopback, an --insecure-git-host) runs with the test buildkitd, pushes
+// to the private test registry with the project's registry secret, and an
+// app runs the image it made; a run whose secret the registry refuses
+// fails with missing_registry_access; a build's runs go with it.
+func TestBuildRuns(t *testing.T) {
+	bk := itest.NeedBuildKit(t)
+	parts := itest.Need(t)
+	base := parts.BusyboxImage(t)
+	repo := itest.GitRepo(t, map[string]string{"web/Dockerfile": "FROM " + base + "\nARG STAMP=none\nENV VERSION=built-$STAMP\nCMD [\"/bin/testprog\", \"app\"]\n"})
+	host := strings.TrimSuffix(strings.TrimPrefix(repo, "http://"), "/app.git")
+	s := appServer(t, "--buildkit-address", bk, "--insecure-git-host", host)
+	c := s.adminClient()
+	ctx := context.Background()
+	p, _, _ := jobProject(t, s, "buildruns")
+	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "wrongcreds", Format: "registry",
+		Data: map[string]string{"server": parts.Registry, "username": parts.User, "password": "wrong"}}); err != nil {
+		t.Fatal(err)
+	}
+	repoName := parts.Registry + "/coligo-test/built-app"
+	if _, err := c.CreateBuild(ctx, p.ID, api.BuildPrototype{Name: "web", BuildSpec: api.BuildSpec{OutputImage: repoName + ":1", OutputSecret: "regcred",
+		StrategyType: "dockerfile", SourceURL: repo, SourceRevision: "main", SourceContextDir: "web",
+		RunBuildParams: []api.BuildParam{{Type: "literal", Name: "STAMP", Value: "e2e"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := c.CreateBuildRun(ctx, p.ID, api.BuildRunPrototype{BuildName: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(run.Name, "web-run-") || run.Status != "pending" || run.ResourceType != "build_run_v2" || run.SourceURL != repo {
+		t.Errorf("submitted run: %+v", run)
+	}
+	run = waitBuildRun(t, c, p.ID, run.Name, func(r *api.BuildRun) bool { return r.Status == "succeeded" || r.Status == "failed" })
+	if run.Status != "succeeded" || !strings.HasPrefix(run.StatusDetails.OutputDigest, "sha256:") || run.StatusDetails.StartTime == "" || run.StatusDetails.CompletionTime == "" {
+		var logs strings.Builder
+		c.BuildRunLogs(ctx, p.ID, run.Name, false, &logs)
+		t.Fatalf("run: %+v\n%s", run, logs.String())
+	}
+	var logs strings.Builder
+	if err := c.BuildRunLogs(ctx, p.ID, run.Name, false, &logs); err != nil || !strings.Contains(logs.String(), "STEP") {
+		t.Errorf("logs: %v\n%s", err, logs.String())
+	}
+	app := deployApp(t, c, p.ID, api.AppPrototype{Name: "built", AppSpec: api.AppSpec{ImageReference: repoName + "@" + run.StatusDetails.OutputDigest,
+		ImageSecret: "regcred", ScaleCPULimit: "0.25", ScaleMemoryLimit: "0.5G"}})
+	if body := mustCall(t, s, app, "/"); !strings.Contains(body, "built-e2e") {
+		t.Errorf("the built app answers %q", body)
+	}
+
+	refused, err := c.CreateBuildRun(ctx, p.ID, api.BuildRunPrototype{Name: "refused", BuildSpec: api.BuildSpec{OutputImage: repoName + ":1", OutputSecret: "wrongcreds",
+		StrategyType: "dockerfile", SourceURL: repo, SourceContextDir: "web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused = waitBuildRun(t, c, p.ID, refused.Name, func(r *api.BuildRun) bool { return r.Status == "failed" || r.Status == "succeeded" })
+	if refused.Status != "failed" || refused.StatusDetails.Reason != "missing_registry_access" || strings.Contains(refused.StatusDetails.Message, "wrong") {
+		t.Errorf("a run pushing with refused credentials: %+v", refused)
+	}
+	if _, err := c.CreateBuildRun(ctx, p.ID, api.BuildRunPrototype{BuildName: "absent"}); err == nil {
+		t.Error("a run of a build that does not exist was submitted")
+	}
+
+	// The CLI: a run of the build, waited for, prints the image pinned by
+	// digest; list and logs.
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	cli := func(args ...string) string {
+		t.Helper()
+		r := s.cli(t, cfg, "", nil, args...)
+		if r.code != 0 {
+			t.Fatalf("coligo %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+		return r.stdout
+	}
+	cli("login", "--endpoint", s.url(), "--token-file", filepath.Join(s.dataDir, "admin.token"))
+	cli("project", "select", "--name", p.Name)
+	if out := cli("build", "list"); !strings.Contains(out, "web") {
+		t.Errorf("build list:\n%s", out)
+	}
+	if out := lastLine(cli("buildrun", "submit", "--build", "web", "--name", "from-cli", "--wait", "--wait-timeout", "3m")); !strings.HasPrefix(out, repoName+"@sha256:") {
+		t.Errorf("buildrun submit --wait printed %q", out)
+	}
+	if out := cli("buildrun", "list", "--build", "web"); !strings.Contains(out, "from-cli") || !strings.Contains(out, "succeeded") {
+		t.Errorf("buildrun list:\n%s", out)
+	}
+	if out := cli("buildrun", "logs", "--name", "from-cli"); !strings.Contains(out, "STEP") {
+		t.Errorf("buildrun logs:\n%s", out)
+	}
+
+	if err := c.DeleteBuild(ctx, p.ID, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetBuildRun(ctx, p.ID, run.Name); err == nil {
+		t.Error("a deleted build's run is still there")
+	}
+	if l, err := c.ListBuildRuns(ctx, p.ID, "", api.ListOptions{}); err != nil || len(l.BuildRuns) != 1 || l.BuildRuns[0].Name != "refused" {
+		t.Errorf("runs after the build's deletion: %+v %v", l, err)
+	}
+}
+
+// waitBuildRun polls a build run until done reports true.
+func waitBuildRun(t *testing.T, c *api.Client, project, name string, done func(*api.BuildRun) bool) *api.BuildRun {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		r, err := c.GetBuildRun(context.Background(), project, name)
+		if err == nil && done(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("build run %s: %+v %v", name, r, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -1,0 +1,361 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/cobra"
+
+	"github.com/coligo/coligo/api"
+)
+
+// buildFlags are the flags of build create and update, and of a
+// stand-alone buildrun submit.
+type buildFlags struct {
+	source, commit, contextDir, dockerfile, image, registrySecret, size, strategy, buildType string
+	timeout                                                                                  int
+	args, secretArgs                                                                         []string
+}
+
+func (f *buildFlags) add(cmd *cobra.Command, withType bool) {
+	fs := cmd.Flags()
+	fs.StringVar(&f.source, "source", "", "Git URL of the source (https://host/org/repo; http:// only for the server's --insecure-git-host)")
+	fs.StringVar(&f.commit, "commit", "", "branch, tag or commit to build (default: the default branch)")
+	fs.StringVar(&f.contextDir, "context-dir", "", "directory of the source holding the build context")
+	fs.StringVar(&f.dockerfile, "dockerfile", "", "path of the Dockerfile in the context (default Dockerfile)")
+	fs.StringVarP(&f.image, "image", "i", "", "image to push (registry/namespace/repository[:tag])")
+	fs.StringVar(&f.registrySecret, "registry-secret", "", "registry secret of the project that pushes the image")
+	fs.StringVar(&f.size, "size", "", "small, medium (default), large, xlarge or xxlarge")
+	fs.StringVar(&f.strategy, "strategy", "", "dockerfile (default)")
+	fs.IntVar(&f.timeout, "timeout", 0, "seconds a run may take (default 600, at most 3600)")
+	fs.StringArrayVar(&f.args, "build-arg", nil, "NAME=VALUE: a Dockerfile ARG (repeatable)")
+	fs.StringArrayVar(&f.secretArgs, "build-secret", nil, "NAME=SECRET:KEY: a key of a secret, offered to RUN --mount=type=secret,id=NAME, never as an ARG (repeatable)")
+	if withType {
+		fs.StringVar(&f.buildType, "build-type", "", "git (default)")
+	}
+}
+
+// spec turns the flags that were given into a build spec.
+func (f *buildFlags) spec(cmd *cobra.Command) (api.BuildSpec, error) {
+	s := api.BuildSpec{OutputImage: f.image, OutputSecret: f.registrySecret, StrategyType: f.strategy, StrategySize: f.size,
+		StrategySpecFile: f.dockerfile, SourceType: f.buildType, SourceURL: f.source, SourceRevision: f.commit, SourceContextDir: f.contextDir}
+	if cmd.Flags().Changed("timeout") {
+		s.Timeout = &f.timeout
+	}
+	for _, a := range f.args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return s, fmt.Errorf("--build-arg %q is not NAME=VALUE", a)
+		}
+		s.RunBuildParams = append(s.RunBuildParams, api.BuildParam{Type: "literal", Name: k, Value: v})
+	}
+	for _, a := range f.secretArgs {
+		k, ref, ok := strings.Cut(a, "=")
+		sec, key, ok2 := strings.Cut(ref, ":")
+		if !ok || !ok2 || k == "" || sec == "" || key == "" {
+			return s, fmt.Errorf("--build-secret %q is not NAME=SECRET:KEY", a)
+		}
+		s.RunBuildParams = append(s.RunBuildParams, api.BuildParam{Type: "secret_key_reference", Name: k, Reference: sec, Key: key})
+	}
+	return s, nil
+}
+
+func newBuildCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "build", Aliases: []string{"bd"}, Short: "Manage builds (how to build an image from source) of the selected project"}
+	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd.AddCommand(newBuildCreate(e), newBuildUpdate(e), newBuildGet(e), newBuildList(e),
+		newDeleteCmd(e, "build", func(c *api.Client, cmd *cobra.Command, project, name string) error {
+			return c.DeleteBuild(cmd.Context(), project, name)
+		}))
+	return cmd
+}
+
+func (e *env) printBuild(b *api.Build, headline string) error {
+	return e.print(b, func(w io.Writer) {
+		if headline != "" {
+			fmt.Fprintln(w, headline)
+			return
+		}
+		fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nStatus:\t%s (%s)\nImage:\t%s\nRegistry Secret:\t%s\nBuild Strategy:\t%s-%s\nTimeout:\t%s\n",
+			b.Name, b.ID, b.Status, b.StatusDetails.Reason, b.OutputImage, b.OutputSecret, b.StrategyType, b.StrategySize, time.Duration(deref(b.Timeout))*time.Second)
+		fmt.Fprintf(w, "Source:\t%s\nCommit:\t%s\nContext Directory:\t%s\nDockerfile:\t%s\n", b.SourceURL, b.SourceRevision, b.SourceContextDir, b.StrategySpecFile)
+		printParams(w, b.RunBuildParams)
+	})
+}
+
+func printParams(w io.Writer, params []api.BuildParam) {
+	for _, p := range params {
+		if p.Type == "literal" {
+			fmt.Fprintf(w, "Build Argument:\t%s=%s\n", p.Name, p.Value)
+		} else {
+			fmt.Fprintf(w, "Build Secret:\t%s from %s:%s\n", p.Name, p.Reference, p.Key)
+		}
+	}
+}
+
+func newBuildCreate(e *env) *cobra.Command {
+	var name string
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use: "create", Short: "Create a build", Args: cobra.NoArgs,
+		Example: "  coligo build create --name web --source https://git.example/org/web --context-dir app --image registry.example/me/web --registry-secret push",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, project, err := e.clientAndProject(cmd)
+			if err != nil {
+				return err
+			}
+			spec, err := f.spec(cmd)
+			if err != nil {
+				return err
+			}
+			if spec.StrategyType == "" {
+				spec.StrategyType = "dockerfile"
+			}
+			b, err := c.CreateBuild(cmd.Context(), project, api.BuildPrototype{Name: name, BuildSpec: spec})
+			if err != nil {
+				return err
+			}
+			return e.printBuild(b, "Created build "+b.Name)
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "build name")
+	f.add(cmd, true)
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func newBuildUpdate(e *env) *cobra.Command {
+	var name string
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use: "update", Short: "Change a build", Args: cobra.NoArgs, Example: "  coligo build update --name web --commit v2",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, project, err := e.clientAndProject(cmd)
+			if err != nil {
+				return err
+			}
+			spec, err := f.spec(cmd)
+			if err != nil {
+				return err
+			}
+			cur, err := c.GetBuild(cmd.Context(), project, name)
+			if err != nil {
+				return err
+			}
+			b, err := c.UpdateBuild(cmd.Context(), project, name, cur.EntityTag, spec)
+			if err != nil {
+				return err
+			}
+			return e.printBuild(b, "Updated build "+b.Name)
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "build name")
+	f.add(cmd, false)
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func newBuildGet(e *env) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use: "get", Short: "Show a build and its runs", Args: cobra.NoArgs, Example: "  coligo build get --name web",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, project, err := e.clientAndProject(cmd)
+			if err != nil {
+				return err
+			}
+			b, err := c.GetBuild(cmd.Context(), project, name)
+			if err != nil {
+				return err
+			}
+			if err := e.printBuild(b, ""); err != nil || e.output != "" {
+				return err
+			}
+			runs, err := c.AllBuildRuns(cmd.Context(), project, name)
+			if err != nil {
+				return err
+			}
+			return e.print(runs, func(w io.Writer) { buildRunTable(w, runs) })
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "build name")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func newBuildList(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use: "list", Short: "List builds", Args: cobra.NoArgs, Example: "  coligo build list",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, project, err := e.clientAndProject(cmd)
+			if err != nil {
+				return err
+			}
+			builds, err := c.AllBuilds(cmd.Context(), project)
+			if err != nil {
+				return err
+			}
+			return e.print(builds, func(w io.Writer) {
+				fmt.Fprintln(w, "Name\tStatus\tImage\tSource\tAge")
+				for _, b := range builds {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.Name, b.Status, b.OutputImage, b.SourceURL, age(b.CreatedAt))
+				}
+			})
+		},
+	}
+}
+
+func buildRunTable(w io.Writer, runs []api.BuildRun) {
+	fmt.Fprintln(w, "Name\tStatus\tReason\tBuild Name\tAge")
+	for _, r := range runs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Status, r.StatusDetails.Reason, r.BuildName, age(r.CreatedAt))
+	}
+}
+
+func newBuildRunCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "buildrun", Aliases: []string{"br"}, Short: "Submit and follow build runs of the selected project"}
+	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd.AddCommand(newBuildRunSubmit(e), newBuildRunGet(e), newBuildRunList(e), newBuildRunLogs(e),
+		newDeleteCmd(e, "buildrun", func(c *api.Client, cmd *cobra.Command, project, name string) error {
+			return c.DeleteBuildRun(cmd.Context(), project, name)
+		}))
+	return cmd
+}
+
+func (e *env) printBuildRun(r *api.BuildRun, headline string) error {
+	return e.print(r, func(w io.Writer) {
+		if headline != "" {
+			fmt.Fprintln(w, headline)
+			return
+		}
+		d := r.StatusDetails
+		fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nBuild:\t%s\nStatus:\t%s (%s)\n", r.Name, r.ID, r.BuildName, r.Status, d.Reason)
+		if d.Message != "" {
+			fmt.Fprintf(w, "Message:\t%s\n", d.Message)
+		}
+		fmt.Fprintf(w, "Image:\t%s\nImage Digest:\t%s\nRegistry Secret:\t%s\nSource:\t%s\nCommit:\t%s\nStarted:\t%s\nCompleted:\t%s\n",
+			r.OutputImage, d.OutputDigest, r.OutputSecret, r.SourceURL, r.SourceRevision, d.StartTime, d.CompletionTime)
+		printParams(w, r.RunBuildParams)
+	})
+}
+
+func newBuildRunSubmit(e *env) *cobra.Command {
+	var build, runName string
+	var f buildFlags
+	var wait bool
+	var waitTimeout time.Duration
+	cmd := &cobra.Command{
+		Use: "submit", Short: "Run a build, or a stand-alone build", Args: cobra.NoArgs,
+		Example: "  coligo buildrun submit --build web --wait\n  coligo buildrun submit --name once --source https://git.example/org/web --image registry.example/me/web --registry-secret push",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, project, err := e.clientAndProject(cmd)
+			if err != nil {
+				return err
+			}
+			spec, err := f.spec(cmd)
+			if err != nil {
+				return err
+			}
+			if build == "" && spec.StrategyType == "" {
+				spec.StrategyType = "dockerfile"
+			}
+			r, err := c.CreateBuildRun(cmd.Context(), project, api.BuildRunPrototype{BuildName: build, Name: runName, BuildSpec: spec})
+			if err != nil {
+				return err
+			}
+			if !wait || e.output == "json" || e.output == "yaml" {
+				return e.printBuildRun(r, "Submitted build run "+r.Name)
+			}
+			fmt.Fprintf(e.out, "Submitted build run %s\n", r.Name)
+			deadline := time.Now().Add(waitTimeout)
+			for r.Status == "pending" || r.Status == "running" {
+				if time.Now().After(deadline) {
+					return fmt.Errorf("build run %s is still %s after %s", r.Name, r.Status, waitTimeout)
+				}
+				time.Sleep(500 * time.Millisecond)
+				if r, err = c.GetBuildRun(cmd.Context(), project, r.Name); err != nil {
+					return err
+				}
+			}
+			if r.Status != "succeeded" {
+				return fmt.Errorf("build run %s failed: %s: %s (coligo buildrun logs --name %s)", r.Name, r.StatusDetails.Reason, r.StatusDetails.Message, r.Name)
+			}
+			ref, err := name.ParseReference(r.OutputImage)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(e.out, "%s@%s\n", ref.Context().Name(), r.StatusDetails.OutputDigest)
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&build, "build", "b", "", "build to run (its fields under the flags given)")
+	cmd.Flags().StringVarP(&runName, "name", "n", "", "run name (default <build>-run-<yymmdd>-<hhmmss>)")
+	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "wait until the run ends, then print the image pinned by digest")
+	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 600*time.Second, "how long --wait waits")
+	f.add(cmd, false)
+	return cmd
+}
+
+func newBuildRunGet(e *env) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use: "get", Short: "Show a build run", Args: cobra.NoArgs, Example: "  coligo buildrun get --name web-run-261129-101500",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, project, err := e.clientAndProject(cmd)
+			if err != nil {
+				return err
+			}
+			r, err := c.GetBuildRun(cmd.Context(), project, name)
+			if err != nil {
+				return err
+			}
+			return e.printBuildRun(r, "")
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "build run name")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func newBuildRunList(e *env) *cobra.Command {
+	var build string
+	cmd := &cobra.Command{
+		Use: "list", Short: "List build runs", Args: cobra.NoArgs, Example: "  coligo buildrun list --build web",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, project, err := e.clientAndProject(cmd)
+			if err != nil {
+				return err
+			}
+			runs, err := c.AllBuildRuns(cmd.Context(), project, build)
+			if err != nil {
+				return err
+			}
+			return e.print(runs, func(w io.Writer) { buildRunTable(w, runs) })
+		},
+	}
+	cmd.Flags().StringVarP(&build, "build", "b", "", "only the runs of this build")
+	return cmd
+}
+
+func newBuildRunLogs(e *env) *cobra.Command {
+	var name string
+	var follow bool
+	cmd := &cobra.Command{
+		Use: "logs", Short: "Print a build run's steps and their output", Args: cobra.NoArgs,
+		Example: "  coligo buildrun logs --name web-run-261129-101500 -f",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, project, err := e.clientAndProject(cmd)
+			if err != nil {
+				return err
+			}
+			return c.BuildRunLogs(cmd.Context(), project, name, follow, e.out)
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "build run name")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the run ends")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}

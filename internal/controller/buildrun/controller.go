@@ -1,0 +1,297 @@
+package buildrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coligo/coligo/internal/builder"
+	"github.com/coligo/coligo/internal/controller/runenv"
+	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/store"
+)
+
+// Store is what the controller needs of the store.
+type Store interface {
+	ListProjects(ctx context.Context) ([]core.Project, error)
+	Get(ctx context.Context, ref core.Ref) (core.Record, error)
+	Replace(ctx context.Context, ref core.Ref, value []byte, ifVersion uint64) (core.Record, error)
+	List(ctx context.Context, project, kind, after string, limit int) ([]core.Record, bool, error)
+	Watch() (<-chan store.Event, func())
+}
+
+// Builder builds one request.
+type Builder interface {
+	Build(ctx context.Context, req builder.Request) (builder.Result, error)
+}
+
+// Config configures a Controller.
+type Config struct {
+	Store    Store
+	Builder  Builder
+	Logger   *slog.Logger
+	Parallel int           // runs built at once; default 2
+	Tick     time.Duration // default 1s
+}
+
+// Controller runs build runs.
+type Controller struct {
+	cfg Config
+	log *slog.Logger
+	sem chan struct{}
+
+	mu   sync.Mutex
+	runs map[string]*progress // by <project>/<run>
+}
+
+// progress is a run being built, or built, by this controller.
+type progress struct {
+	mu    sync.Mutex
+	log   []byte
+	ended bool
+}
+
+func (p *progress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log = append(p.log, b...)
+	if over := len(p.log) - maxLog; over > 0 {
+		p.log = append([]byte("[earlier lines dropped]\n"), p.log[over+len("[earlier lines dropped]\n"):]...)
+	}
+	return len(b), nil
+}
+
+// maxLog bounds what is kept of one run's progress.
+const maxLog = 256 << 10
+
+// New returns a controller.
+func New(cfg Config) *Controller {
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 2
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = time.Second
+	}
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "buildrun-controller"), sem: make(chan struct{}, cfg.Parallel), runs: map[string]*progress{}}
+}
+
+// BuildLogs implements apiserver.BuildRunObserver: a run's progress, and
+// whether it ended (true too for a run this controller does not hold).
+func (c *Controller) BuildLogs(project, run string) ([]byte, bool) {
+	c.mu.Lock()
+	p := c.runs[project+"/"+run]
+	c.mu.Unlock()
+	if p == nil {
+		return nil, true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]byte(nil), p.log...), p.ended
+}
+
+// Run runs build runs until ctx ends.
+func (c *Controller) Run(ctx context.Context) {
+	events, stop := c.cfg.Store.Watch()
+	defer stop()
+	tick := time.NewTicker(c.cfg.Tick)
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	c.sync(ctx, &wg)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			if ev.Kind == core.KindBuildRun || ev.Op == store.OpResync {
+				c.sync(ctx, &wg)
+			}
+		case <-tick.C:
+			c.sync(ctx, &wg)
+		}
+	}
+}
+
+// sync starts the runs of active projects that are pending, or running
+// but not here (the server stopped while they ran), and forgets the
+// progress of runs that are gone.
+func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
+	projects, err := c.cfg.Store.ListProjects(ctx)
+	if err != nil {
+		c.log.Warn("list projects", "err", err)
+		return
+	}
+	exist := map[string]bool{}
+	for _, p := range projects {
+		if p.Status != core.ProjectActive {
+			continue
+		}
+		recs, _, err := c.cfg.Store.List(ctx, p.ID, core.KindBuildRun, "", core.MaxBuildRunsPerProject+1)
+		if err != nil {
+			c.log.Warn("list build runs", "project", p.ID, "err", err)
+			return
+		}
+		for _, rec := range recs {
+			var run core.BuildRun
+			if json.Unmarshal(rec.Value, &run) != nil {
+				continue
+			}
+			key := p.ID + "/" + run.Name
+			exist[key] = true
+			c.mu.Lock()
+			held := c.runs[key] != nil
+			if !held && (run.Status == core.BuildRunPending || run.Status == core.BuildRunRunning) {
+				c.runs[key] = &progress{}
+				wg.Go(func() { c.build(ctx, p.ID, run.Name) })
+			}
+			c.mu.Unlock()
+		}
+	}
+	c.mu.Lock()
+	for key := range c.runs {
+		if !exist[key] {
+			delete(c.runs, key)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// build runs one build run: it waits for a slot, marks the run running,
+// builds, and records how it ended.
+func (c *Controller) build(ctx context.Context, project, name string) {
+	ref := core.Ref{Project: project, Kind: core.KindBuildRun, Name: name}
+	c.mu.Lock()
+	p := c.runs[project+"/"+name]
+	c.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.ended = true
+		p.mu.Unlock()
+	}()
+	select {
+	case c.sem <- struct{}{}:
+		defer func() { <-c.sem }()
+	case <-ctx.Done():
+		return
+	}
+	started := time.Now().UTC()
+	run, ok := c.update(ctx, ref, func(r *core.BuildRun) {
+		r.Status, r.Reason, r.StartTime, r.Message = core.BuildRunRunning, core.BuildRunRunning, &started, ""
+	})
+	if !ok {
+		return // deleted meanwhile
+	}
+	req, reason, err := c.request(ctx, project, run.Spec)
+	var res builder.Result
+	if err == nil {
+		req.Progress = p
+		bctx, cancel := context.WithTimeout(ctx, time.Duration(run.Spec.Timeout)*time.Second)
+		res, err = c.cfg.Builder.Build(bctx, req)
+		timedOut := errors.Is(bctx.Err(), context.DeadlineExceeded)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return // the server stops: the run runs again at its start
+		case err != nil && timedOut:
+			reason = core.ReasonBuildTimeout
+		case err != nil:
+			reason = classify(err)
+		}
+	}
+	ended := time.Now().UTC()
+	c.update(ctx, ref, func(r *core.BuildRun) {
+		r.CompletionTime = &ended
+		if err != nil {
+			r.Status, r.Reason, r.Message = core.BuildRunFailed, reason, message(err)
+			fmt.Fprintf(p, "ERROR %s\n", r.Message)
+			return
+		}
+		r.Status, r.Reason, r.OutputDigest = core.BuildRunSucceeded, core.BuildRunSucceeded, res.Digest
+	})
+	c.log.Info("build run ended", "project", project, "run", name, "reason", reason, "took", ended.Sub(started).Round(time.Millisecond))
+}
+
+// request is a run's spec as the builder takes it: the output secret's
+// credentials, literal and config map arguments, and secret ones as build
+// secrets; a reference that cannot be read fails the run with
+// missing_secrets.
+func (c *Controller) request(ctx context.Context, project string, s core.BuildSpec) (builder.Request, string, error) {
+	auth, failure := runenv.PullAuth(ctx, c.cfg.Store, project, s.OutputSecret)
+	if failure != nil {
+		return builder.Request{}, core.ReasonMissingSecrets, fmt.Errorf("output_secret %s is not a registry secret of the project", s.OutputSecret)
+	}
+	req := builder.Request{GitURL: s.SourceURL, GitRevision: s.SourceRevision, ContextDir: s.SourceContextDir, Dockerfile: s.StrategySpecFile,
+		Output: s.OutputImage, Auth: auth, BuildArgs: map[string]string{}, Secrets: map[string][]byte{}}
+	for _, prm := range s.RunBuildParams {
+		switch prm.Type {
+		case core.EnvLiteral:
+			req.BuildArgs[prm.Name] = prm.Value
+		case core.EnvSecretKey:
+			sec, err := runenv.Secret(ctx, c.cfg.Store, project, prm.Reference)
+			v, ok := sec.Data[prm.Key]
+			if err != nil || !ok {
+				return req, core.ReasonMissingSecrets, fmt.Errorf("run_build_params %s: the project has no secret %s with key %s", prm.Name, prm.Reference, prm.Key)
+			}
+			req.Secrets[prm.Name] = []byte(v)
+		case core.EnvConfigMapKey:
+			cm, err := runenv.ConfigMap(ctx, c.cfg.Store, project, prm.Reference)
+			v, ok := cm[prm.Key]
+			if err != nil || !ok {
+				return req, core.ReasonMissingSecrets, fmt.Errorf("run_build_params %s: the project has no config map %s with key %s", prm.Name, prm.Reference, prm.Key)
+			}
+			req.BuildArgs[prm.Name] = v
+		}
+	}
+	return req, "", nil
+}
+
+// classify maps a build's failure to Code Engine's reason.
+func classify(err error) string {
+	msg := strings.ToLower(err.Error())
+	switch {
+	case strings.Contains(msg, "401") || strings.Contains(msg, "403") || strings.Contains(msg, "unauthorized") ||
+		strings.Contains(msg, "denied") || strings.Contains(msg, "authorization"):
+		return core.ReasonMissingRegistryAccess
+	case strings.Contains(msg, "git") && (strings.Contains(msg, "fetch") || strings.Contains(msg, "clone") || strings.Contains(msg, "repository") || strings.Contains(msg, "remote")):
+		return core.ReasonMissingCodeRepoAccess
+	}
+	return core.ReasonBuildRunFailed
+}
+
+// message is a failure in one line, at most 500 characters.
+func message(err error) string {
+	m := strings.Join(strings.Fields(err.Error()), " ")
+	if len(m) > 500 {
+		m = m[:500] + "…"
+	}
+	return m
+}
+
+// update changes a run's record, reading it again when another write
+// came between; false when the run is gone.
+func (c *Controller) update(ctx context.Context, ref core.Ref, change func(*core.BuildRun)) (core.BuildRun, bool) {
+	for range 10 {
+		rec, err := c.cfg.Store.Get(ctx, ref)
+		if err != nil {
+			return core.BuildRun{}, false
+		}
+		var run core.BuildRun
+		if err := json.Unmarshal(rec.Value, &run); err != nil {
+			return run, false
+		}
+		change(&run)
+		b, _ := json.Marshal(run)
+		if _, err := c.cfg.Store.Replace(ctx, ref, b, rec.Version); err == nil {
+			return run, true
+		} else if !errors.Is(err, core.ErrConflict) {
+			c.log.Warn("record a build run", "run", ref.Name, "err", err)
+			return run, false
+		}
+	}
+	return core.BuildRun{}, false
+}

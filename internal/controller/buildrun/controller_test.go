@@ -1,0 +1,178 @@
+package buildrun
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coligo/coligo/internal/builder"
+	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/store"
+	"github.com/coligo/coligo/internal/store/storetest"
+)
+
+// fakeBuilder records requests and answers as its test says.
+type fakeBuilder struct {
+	mu     sync.Mutex
+	reqs   []builder.Request
+	answer func(ctx context.Context, req builder.Request) (builder.Result, error)
+}
+
+func (f *fakeBuilder) Build(ctx context.Context, req builder.Request) (builder.Result, error) {
+	f.mu.Lock()
+	f.reqs = append(f.reqs, req)
+	f.mu.Unlock()
+	fmt.Fprintf(req.Progress, "STEP building %s\n", req.Output)
+	return f.answer(ctx, req)
+}
+
+func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
+
+type harness struct {
+	t    *testing.T
+	db   *store.DB
+	b    *fakeBuilder
+	c    *Controller
+	stop func() // as the server stops
+}
+
+func newHarness(t *testing.T, db *store.DB, answer func(context.Context, builder.Request) (builder.Result, error)) *harness {
+	t.Helper()
+	if db == nil {
+		db = storetest.Open(t)
+		if _, err := db.CreateProject(context.Background(), core.Project{ID: "p", Name: "p", Subdomain: "sub", Status: core.ProjectActive}, func() string { return "sub" }); err != nil {
+			t.Fatal(err)
+		}
+		for ref, v := range map[core.Ref]any{
+			{Project: "p", Kind: core.KindSecret, Name: "push"}: core.Secret{Name: "push", Format: core.FormatRegistry,
+				Data: map[string]string{"server": "registry.example", "username": "u", "password": "push-pw"}},
+			{Project: "p", Kind: core.KindSecret, Name: "creds"}:       core.Secret{Name: "creds", Format: core.FormatGeneric, Data: map[string]string{"token": "t0k3n"}},
+			{Project: "p", Kind: core.KindConfigMap, Name: "settings"}: core.ConfigMap{Name: "settings", Data: map[string]string{"mode": "fast"}},
+		} {
+			if _, err := db.Create(context.Background(), ref, mustJSON(v), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	h := &harness{t: t, db: db, b: &fakeBuilder{answer: answer}}
+	h.c = New(Config{Store: db, Builder: h.b, Logger: slog.New(slog.DiscardHandler), Tick: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.c.Run(ctx); close(done) }()
+	h.stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) submit(name string, change func(*core.BuildSpec)) {
+	h.t.Helper()
+	s := core.NewBuildSpec()
+	s.OutputImage, s.OutputSecret, s.StrategyType, s.SourceURL = "registry.example/ns/app:1", "push", core.StrategyDockerfile, "https://git.example/org/app"
+	if change != nil {
+		change(&s)
+	}
+	run := core.BuildRun{Name: name, Spec: s, Status: core.BuildRunPending, Reason: core.BuildRunPending, ServiceAccount: "default"}
+	if _, err := h.db.Create(context.Background(), core.Ref{Project: "p", Kind: core.KindBuildRun, Name: name}, mustJSON(run), 0); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) wait(name string, done func(core.BuildRun) bool) core.BuildRun {
+	h.t.Helper()
+	var run core.BuildRun
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		rec, err := h.db.Get(context.Background(), core.Ref{Project: "p", Kind: core.KindBuildRun, Name: name})
+		if err == nil && json.Unmarshal(rec.Value, &run) == nil && done(run) {
+			return run
+		}
+	}
+	h.t.Fatalf("run %s: %+v", name, run)
+	return run
+}
+
+func ended(r core.BuildRun) bool {
+	return r.Status == core.BuildRunSucceeded || r.Status == core.BuildRunFailed
+}
+
+func TestBuildRunSucceeds(t *testing.T) {
+	h := newHarness(t, nil, func(context.Context, builder.Request) (builder.Result, error) {
+		return builder.Result{Digest: "sha256:abc"}, nil
+	})
+	h.submit("ok", func(s *core.BuildSpec) {
+		s.SourceRevision, s.SourceContextDir, s.StrategySpecFile = "main", "web", "Dockerfile.prod"
+		s.RunBuildParams = []core.BuildParam{{Type: core.EnvLiteral, Name: "VERSION", Value: "1"},
+			{Type: core.EnvSecretKey, Name: "TOKEN", Reference: "creds", Key: "token"}, {Type: core.EnvConfigMapKey, Name: "MODE", Reference: "settings", Key: "mode"}}
+	})
+	run := h.wait("ok", ended)
+	if run.Status != core.BuildRunSucceeded || run.Reason != core.BuildRunSucceeded || run.OutputDigest != "sha256:abc" || run.StartTime == nil || run.CompletionTime == nil {
+		t.Fatalf("%+v", run)
+	}
+	h.b.mu.Lock()
+	req := h.b.reqs[0]
+	h.b.mu.Unlock()
+	if req.GitURL != "https://git.example/org/app" || req.GitRevision != "main" || req.ContextDir != "web" || req.Dockerfile != "Dockerfile.prod" ||
+		req.Auth == nil || req.Auth.Password != "push-pw" || req.BuildArgs["VERSION"] != "1" || req.BuildArgs["MODE"] != "fast" ||
+		string(req.Secrets["TOKEN"]) != "t0k3n" || req.BuildArgs["TOKEN"] != "" {
+		t.Errorf("request %+v", req)
+	}
+	if log, done := h.c.BuildLogs("p", "ok"); !done || !bytes.Contains(log, []byte("STEP building")) {
+		t.Errorf("logs %q (ended %v)", log, done)
+	}
+}
+
+func TestBuildRunFailures(t *testing.T) {
+	h := newHarness(t, nil, func(ctx context.Context, req builder.Request) (builder.Result, error) {
+		switch req.Output {
+		case "registry.example/ns/slow:1":
+			<-ctx.Done()
+			return builder.Result{}, ctx.Err()
+		case "registry.example/ns/denied:1":
+			return builder.Result{}, errors.New("failed to push: unexpected status from PUT request: 401 Unauthorized")
+		}
+		return builder.Result{}, errors.New("process \"/bin/sh -c exit 3\" did not complete successfully: exit code: 3")
+	})
+	for name, tt := range map[string]struct {
+		change func(*core.BuildSpec)
+		reason string
+	}{
+		"no-secret": {func(s *core.BuildSpec) { s.OutputSecret = "absent" }, core.ReasonMissingSecrets},
+		"no-key": {func(s *core.BuildSpec) {
+			s.RunBuildParams = []core.BuildParam{{Type: core.EnvSecretKey, Name: "T", Reference: "creds", Key: "nope"}}
+		}, core.ReasonMissingSecrets},
+		"slow":        {func(s *core.BuildSpec) { s.OutputImage, s.Timeout = "registry.example/ns/slow:1", 1 }, core.ReasonBuildTimeout},
+		"denied":      {func(s *core.BuildSpec) { s.OutputImage = "registry.example/ns/denied:1" }, core.ReasonMissingRegistryAccess},
+		"step-failed": {nil, core.ReasonBuildRunFailed},
+	} {
+		h.submit(name, tt.change)
+		defer func() {
+			run := h.wait(name, ended)
+			if run.Status != core.BuildRunFailed || run.Reason != tt.reason || run.Message == "" {
+				t.Errorf("%s: %+v, want failed %s", name, run, tt.reason)
+			}
+		}()
+	}
+}
+
+// TestBuildRunResumes: a run left running by a server that stopped is
+// built again by the next.
+func TestBuildRunResumes(t *testing.T) {
+	h := newHarness(t, nil, func(ctx context.Context, _ builder.Request) (builder.Result, error) {
+		<-ctx.Done()
+		return builder.Result{}, ctx.Err()
+	})
+	h.submit("resumed", nil)
+	h.wait("resumed", func(r core.BuildRun) bool { return r.Status == core.BuildRunRunning })
+	h.stop()
+	h2 := newHarness(t, h.db, func(context.Context, builder.Request) (builder.Result, error) {
+		return builder.Result{Digest: "sha256:def"}, nil
+	})
+	if run := h2.wait("resumed", ended); run.Status != core.BuildRunSucceeded || run.OutputDigest != "sha256:def" {
+		t.Fatalf("%+v", run)
+	}
+}
