@@ -102,7 +102,7 @@ func TestBuildRuns(t *testing.T) {
 	bk := itest.NeedBuildKit(t)
 	parts := itest.Need(t)
 	base := parts.BusyboxImage(t)
-	repo := itest.GitRepo(t, map[string]string{"web/Dockerfile": "FROM " + base + "\nARG STAMP=none\nENV VERSION=built-$STAMP\nCMD [\"/bin/testprog\", \"app\"]\n"})
+	repo := itest.GitRepo(t, map[string]string{"web/Dockerfile": "FROM " + base + "\nARG STAMP=none\nENV VERSION=built-$STAMP\nENTRYPOINT [\"/bin/testprog\", \"app\"]\n"})
 	host := strings.TrimSuffix(strings.TrimPrefix(repo, "http://"), "/app.git")
 	s := appServer(t, "--buildkit-address", bk, "--insecure-git-host", host)
 	c := s.adminClient()
