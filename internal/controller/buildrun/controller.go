@@ -22,6 +22,7 @@ type Store interface {
 	Get(ctx context.Context, ref core.Ref) (core.Record, error)
 	Replace(ctx context.Context, ref core.Ref, value []byte, ifVersion uint64) (core.Record, error)
 	List(ctx context.Context, project, kind, after string, limit int) ([]core.Record, bool, error)
+	Delete(ctx context.Context, ref core.Ref) error
 	Watch() (<-chan store.Event, func())
 }
 
@@ -51,9 +52,10 @@ type Controller struct {
 
 // progress is a run being built, or built, by this controller.
 type progress struct {
-	mu    sync.Mutex
-	log   []byte
-	ended bool
+	mu     sync.Mutex
+	log    []byte
+	ended  bool
+	cancel context.CancelFunc // ends the build (the run was deleted)
 }
 
 func (p *progress) Write(b []byte) (int, error) {
@@ -143,31 +145,60 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 			}
 			key := p.ID + "/" + run.Name
 			exist[key] = true
+			if Expired(run, time.Now()) {
+				if err := c.cfg.Store.Delete(ctx, core.Ref{Project: p.ID, Kind: core.KindBuildRun, Name: run.Name}); err != nil && !errors.Is(err, core.ErrNotFound) {
+					c.log.Warn("delete an expired build run", "project", p.ID, "run", run.Name, "err", err)
+				}
+				continue
+			}
 			c.mu.Lock()
 			held := c.runs[key] != nil
 			if !held && (run.Status == core.BuildRunPending || run.Status == core.BuildRunRunning) {
-				c.runs[key] = &progress{}
-				wg.Go(func() { c.build(ctx, p.ID, run.Name) })
+				rctx, cancel := context.WithCancel(ctx)
+				pr := &progress{cancel: cancel}
+				c.runs[key] = pr
+				wg.Go(func() { c.build(rctx, p.ID, run.Name, pr) })
 			}
 			c.mu.Unlock()
 		}
 	}
 	c.mu.Lock()
-	for key := range c.runs {
+	for key, p := range c.runs {
 		if !exist[key] {
+			if p.cancel != nil {
+				p.cancel() // deleted while it builds: the build stops
+			}
 			delete(c.runs, key)
 		}
 	}
 	c.mu.Unlock()
 }
 
+// Code Engine deletes the runs of a build 3 hours after they succeed and
+// a week after they fail (CE-BUILDS.md §3); stand-alone runs stay.
+const (
+	keepSucceeded = 3 * time.Hour
+	keepFailed    = 7 * 24 * time.Hour
+)
+
+// Expired reports whether a run is past its retention at now.
+func Expired(run core.BuildRun, now time.Time) bool {
+	if run.BuildName == "" || run.CompletionTime == nil {
+		return false
+	}
+	switch run.Status {
+	case core.BuildRunSucceeded:
+		return now.Sub(*run.CompletionTime) > keepSucceeded
+	case core.BuildRunFailed:
+		return now.Sub(*run.CompletionTime) > keepFailed
+	}
+	return false
+}
+
 // build runs one build run: it waits for a slot, marks the run running,
 // builds, and records how it ended.
-func (c *Controller) build(ctx context.Context, project, name string) {
+func (c *Controller) build(ctx context.Context, project, name string, p *progress) {
 	ref := core.Ref{Project: project, Kind: core.KindBuildRun, Name: name}
-	c.mu.Lock()
-	p := c.runs[project+"/"+name]
-	c.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
 		p.ended = true

@@ -176,3 +176,70 @@ func TestBuildRunResumes(t *testing.T) {
 		t.Fatalf("%+v", run)
 	}
 }
+
+func TestExpired(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) *time.Time { t := now.Add(-d); return &t }
+	for _, tt := range []struct {
+		name string
+		run  core.BuildRun
+		want bool
+	}{
+		{"succeeded 4 h ago", core.BuildRun{BuildName: "b", Status: core.BuildRunSucceeded, CompletionTime: ago(4 * time.Hour)}, true},
+		{"succeeded 2 h ago", core.BuildRun{BuildName: "b", Status: core.BuildRunSucceeded, CompletionTime: ago(2 * time.Hour)}, false},
+		{"failed 2 days ago", core.BuildRun{BuildName: "b", Status: core.BuildRunFailed, CompletionTime: ago(48 * time.Hour)}, false},
+		{"failed 8 days ago", core.BuildRun{BuildName: "b", Status: core.BuildRunFailed, CompletionTime: ago(8 * 24 * time.Hour)}, true},
+		{"stand-alone", core.BuildRun{Status: core.BuildRunSucceeded, CompletionTime: ago(30 * 24 * time.Hour)}, false},
+		{"running", core.BuildRun{BuildName: "b", Status: core.BuildRunRunning}, false},
+	} {
+		if got := Expired(tt.run, now); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestDeletedRunStopsItsBuild: deleting a run while it builds ends the
+// build.
+func TestDeletedRunStopsItsBuild(t *testing.T) {
+	stopped := make(chan struct{})
+	h := newHarness(t, nil, func(ctx context.Context, _ builder.Request) (builder.Result, error) {
+		<-ctx.Done()
+		close(stopped)
+		return builder.Result{}, ctx.Err()
+	})
+	h.submit("doomed", nil)
+	h.wait("doomed", func(r core.BuildRun) bool { return r.Status == core.BuildRunRunning })
+	if err := h.db.Delete(context.Background(), core.Ref{Project: "p", Kind: core.KindBuildRun, Name: "doomed"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the build of a deleted run goes on")
+	}
+}
+
+// TestExpiredRunsAreDeleted: a build's run past its retention goes; a
+// recent one stays.
+func TestExpiredRunsAreDeleted(t *testing.T) {
+	h := newHarness(t, nil, func(context.Context, builder.Request) (builder.Result, error) { return builder.Result{}, nil })
+	old, recent := time.Now().Add(-4*time.Hour), time.Now().Add(-time.Minute)
+	for name, at := range map[string]time.Time{"old": old, "recent": recent} {
+		run := core.BuildRun{Name: name, BuildName: "b", Status: core.BuildRunSucceeded, Reason: core.BuildRunSucceeded, CompletionTime: &at}
+		if _, err := h.db.Create(context.Background(), core.Ref{Project: "p", Kind: core.KindBuildRun, Name: name}, mustJSON(run), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := h.db.Get(context.Background(), core.Ref{Project: "p", Kind: core.KindBuildRun, Name: "old"})
+		if errors.Is(err, core.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an expired run stays")
+		}
+	}
+	if _, err := h.db.Get(context.Background(), core.Ref{Project: "p", Kind: core.KindBuildRun, Name: "recent"}); err != nil {
+		t.Errorf("a recent run: %v", err)
+	}
+}
