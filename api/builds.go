@@ -124,6 +124,9 @@ type BuildRunPrototype struct {
 	BuildName      string `json:"build_name,omitempty"`
 	Name           string `json:"name,omitempty"`
 	ServiceAccount string `json:"service_account,omitempty"`
+	// SourceImage is a local source's files as an image in the registry of
+	// the output (coligo's; coligo buildrun submit --source DIR pushes it).
+	SourceImage string `json:"source_image,omitempty"`
 	BuildSpec
 }
 
@@ -151,6 +154,7 @@ type BuildRun struct {
 	Region         string                `json:"region"`
 	ResourceType   string                `json:"resource_type"`
 	ServiceAccount string                `json:"service_account"`
+	SourceImage    string                `json:"source_image,omitempty"`
 	Status         string                `json:"status"`
 	StatusDetails  BuildRunStatusDetails `json:"status_details"`
 	BuildSpec

@@ -28,7 +28,7 @@ func (a *API) buildRunView(p core.Project, _ core.Record, b core.BuildRun) api.B
 		return rfc3339(*t)
 	}
 	return api.BuildRun{BuildName: b.BuildName, CreatedAt: rfc3339(b.CreatedAt), Href: a.linkBase + "/v2/projects/" + p.ID + "/build_runs/" + b.Name,
-		ID: b.ID, Name: b.Name, ProjectID: p.ID, Region: a.cfg.Region, ResourceType: api.ResourceTypeBuildRun, ServiceAccount: b.ServiceAccount,
+		ID: b.ID, Name: b.Name, ProjectID: p.ID, Region: a.cfg.Region, ResourceType: api.ResourceTypeBuildRun, ServiceAccount: b.ServiceAccount, SourceImage: b.SourceImage,
 		Status: b.Status, StatusDetails: api.BuildRunStatusDetails{Reason: b.Reason, Message: b.Message, StartTime: at(b.StartTime),
 			CompletionTime: at(b.CompletionTime), OutputDigest: b.OutputDigest, GitCommitSHA: b.GitCommitSHA, GitCommitAuthor: b.GitCommitAuthor,
 			GitBranchName: b.GitBranchName, SourceTimestamp: at(b.SourceTimestamp)},
@@ -79,8 +79,18 @@ func (a *API) createBuildRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if s.SourceType == core.SourceLocal {
-		return core.Invalid("source_type", "local sources are not run by this server yet; push the source to a Git repository")
+	switch {
+	case s.SourceType == core.SourceLocal && in.SourceImage == "":
+		return core.Invalid("source_image", "is required for a local source: the image of its files (coligo buildrun submit --source DIR pushes one)")
+	case s.SourceType != core.SourceLocal && in.SourceImage != "":
+		return core.Invalid("source_image", "is only for source_type local")
+	case in.SourceImage != "" && !core.IsImageRef(in.SourceImage):
+		return core.Invalid("source_image", "%q is not an image reference", clipTag(in.SourceImage))
+	}
+	if in.SourceImage != "" {
+		if err := a.checkRegistry("source_image", in.SourceImage); err != nil {
+			return err
+		}
 	}
 	if s.SourceSecret != "" {
 		return core.Invalid("source_secret", "private repositories are not fetched by this server yet; use a repository it reaches without credentials")
@@ -92,7 +102,7 @@ func (a *API) createBuildRun(w http.ResponseWriter, r *http.Request) error {
 		return core.Invalid("service_account", "%q is not default, manager, none, reader or writer", clipTag(in.ServiceAccount))
 	}
 	run := core.BuildRun{ID: uuid.NewString(), Name: name, BuildName: in.BuildName, CreatedAt: a.cfg.Now().UTC(), Spec: s,
-		ServiceAccount: in.ServiceAccount, Status: core.BuildRunPending, Reason: core.BuildRunPending}
+		ServiceAccount: in.ServiceAccount, SourceImage: in.SourceImage, Status: core.BuildRunPending, Reason: core.BuildRunPending}
 	raw, _ := json.Marshal(run)
 	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindBuildRun, Name: name}, raw, core.MaxBuildRunsPerProject)
 	if err != nil {

@@ -34,9 +34,11 @@ type Builder struct {
 
 // Request is one build.
 type Request struct {
-	// Dir is a local directory holding the source; "" builds GitURL at
+	// Dir is a local directory holding the source, or Files the source's
+	// files held in memory (by slash path); neither builds GitURL at
 	// GitRevision (a branch, tag or commit; "" the default branch).
 	Dir         string
+	Files       map[string][]byte
 	GitURL      string
 	GitRevision string
 	// ContextDir is the build context's directory in the source ("" its
@@ -100,7 +102,19 @@ func (b *Builder) solveOpt(req Request) (bk.SolveOpt, error) {
 		attrs["build-arg:"+k] = v
 	}
 	opt := bk.SolveOpt{Frontend: "dockerfile.v0", FrontendAttrs: attrs}
-	if req.Dir != "" {
+	switch {
+	case req.Files != nil:
+		ctxDir, err := within("/", req.ContextDir)
+		if err != nil {
+			return opt, err
+		}
+		dfDir, err := within(ctxDir, path.Dir(dockerfile))
+		if err != nil {
+			return opt, err
+		}
+		attrs["filename"] = path.Base(dockerfile)
+		opt.LocalMounts = map[string]fsutil.FS{"context": newMemFS(req.Files, ctxDir), "dockerfile": newMemFS(req.Files, dfDir)}
+	case req.Dir != "":
 		ctxDir, err := within(req.Dir, req.ContextDir)
 		if err != nil {
 			return opt, err
@@ -119,7 +133,7 @@ func (b *Builder) solveOpt(req Request) (bk.SolveOpt, error) {
 			return opt, fmt.Errorf("the Dockerfile's directory: %w", err)
 		}
 		opt.LocalMounts = map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS}
-	} else {
+	default:
 		ref := req.GitURL
 		if req.GitRevision != "" || req.ContextDir != "" {
 			ref += "#" + req.GitRevision

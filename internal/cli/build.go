@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/function/bundle"
 )
 
 // buildFlags are the flags of build create and update, and of a
@@ -22,7 +25,7 @@ type buildFlags struct {
 
 func (f *buildFlags) add(cmd *cobra.Command, withType bool) {
 	fs := cmd.Flags()
-	fs.StringVar(&f.source, "source", "", "Git URL of the source (https://host/org/repo; http:// only for the server's --insecure-git-host)")
+	fs.StringVar(&f.source, "source", "", "Git URL of the source (https://host/org/repo; http:// only for the server's --insecure-git-host); for buildrun submit also a local DIR")
 	fs.StringVar(&f.commit, "commit", "", "branch, tag or commit to build (default: the default branch)")
 	fs.StringVar(&f.contextDir, "context-dir", "", "directory of the source holding the build context")
 	fs.StringVar(&f.dockerfile, "dockerfile", "", "path of the Dockerfile in the context (default Dockerfile)")
@@ -34,7 +37,7 @@ func (f *buildFlags) add(cmd *cobra.Command, withType bool) {
 	fs.StringArrayVar(&f.args, "build-arg", nil, "NAME=VALUE: a Dockerfile ARG (repeatable)")
 	fs.StringArrayVar(&f.secretArgs, "build-secret", nil, "NAME=SECRET:KEY: a key of a secret, offered to RUN --mount=type=secret,id=NAME, never as an ARG (repeatable)")
 	if withType {
-		fs.StringVar(&f.buildType, "build-type", "", "git (default)")
+		fs.StringVar(&f.buildType, "build-type", "", "git (default), or local: each run's source is a directory buildrun submit --source uploads")
 	}
 }
 
@@ -262,7 +265,13 @@ func newBuildRunSubmit(e *env) *cobra.Command {
 			if build == "" && spec.StrategyType == "" {
 				spec.StrategyType = "dockerfile"
 			}
-			r, err := c.CreateBuildRun(cmd.Context(), project, api.BuildRunPrototype{BuildName: build, Name: runName, BuildSpec: spec})
+			proto := api.BuildRunPrototype{BuildName: build, Name: runName, BuildSpec: spec}
+			if st, err := os.Stat(f.source); err == nil && st.IsDir() {
+				if err := e.uploadSource(cmd, c, project, &proto); err != nil {
+					return err
+				}
+			}
+			r, err := c.CreateBuildRun(cmd.Context(), project, proto)
 			if err != nil {
 				return err
 			}
@@ -295,8 +304,43 @@ func newBuildRunSubmit(e *env) *cobra.Command {
 	cmd.Flags().StringVarP(&runName, "name", "n", "", "run name (default <build>-run-<yymmdd>-<hhmmss>)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "wait until the run ends, then print the image pinned by digest")
 	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 600*time.Second, "how long --wait waits")
-	f.add(cmd, false)
+	f.add(cmd, true)
 	return cmd
+}
+
+// uploadSource packs a run's local source directory (less .git and what
+// its .ceignore names) and pushes it, with your registry login, beside
+// the output image as <repository>-source:<time>, as Code Engine's CLI
+// does; the run then reads it pinned by digest.
+func (e *env) uploadSource(cmd *cobra.Command, c *api.Client, project string, proto *api.BuildRunPrototype) error {
+	dir, out := proto.SourceURL, proto.OutputImage
+	if proto.BuildName != "" {
+		b, err := c.GetBuild(cmd.Context(), project, proto.BuildName)
+		if err != nil {
+			return err
+		}
+		if b.SourceType != "local" {
+			return fmt.Errorf("build %s builds from Git; --source DIR is for builds of --build-type local", b.Name)
+		}
+		if out == "" {
+			out = b.OutputImage
+		}
+	}
+	if out == "" {
+		return errors.New("--image is required: the local source is pushed beside it")
+	}
+	ref, err := name.ParseReference(out)
+	if err != nil {
+		return fmt.Errorf("--image %q: %w", out, err)
+	}
+	src := ref.Context().Name() + "-source:" + time.Now().UTC().Format("060102-150405")
+	fmt.Fprintf(cmd.ErrOrStderr(), "Packaging %s and pushing it to %s\n", dir, src)
+	pinned, err := pushBundle(cmd.Context(), dir, src, bundle.Source)
+	if err != nil {
+		return fmt.Errorf("--source %s: %w", dir, err)
+	}
+	proto.SourceURL, proto.SourceType, proto.SourceImage = "", "local", pinned
+	return nil
 }
 
 func newBuildRunGet(e *env) *cobra.Command {

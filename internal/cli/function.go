@@ -85,7 +85,7 @@ func (f *functionFlags) spec(cmd *cobra.Command, c *api.Client) (api.FunctionSpe
 	case f.buildSource != "" && f.codeBundle == "":
 		return s, errors.New("--build-source needs --code-bundle: the image to push the packed directory to")
 	case f.buildSource != "":
-		pinned, err := pushBundle(cmd.Context(), f.buildSource, f.codeBundle)
+		pinned, err := pushBundle(cmd.Context(), f.buildSource, f.codeBundle, bundle.Bundle)
 		if err != nil {
 			return s, err
 		}
@@ -361,16 +361,16 @@ func newFunctionRuntimes(e *env) *cobra.Command {
 	return cmd
 }
 
-// pushBundle packs dir as a code bundle and pushes it to ref with the
-// user's registry login; it returns ref pinned to what was pushed.
-func pushBundle(ctx context.Context, dir, ref string) (string, error) {
+// pushBundle packs dir (within lim) and pushes it to ref with the user's
+// registry login; it returns ref pinned to what was pushed.
+func pushBundle(ctx context.Context, dir, ref string, lim bundle.Limits) (string, error) {
 	r, err := name.ParseReference(ref, name.WithDefaultRegistry(bundle.DefaultRegistry))
 	if err != nil {
-		return "", fmt.Errorf("--code-bundle %q: %w", ref, err)
+		return "", fmt.Errorf("image %q: %w", ref, err)
 	}
-	img, err := bundle.Pack(dir)
+	img, err := bundle.Pack(dir, lim)
 	if err != nil {
-		return "", fmt.Errorf("--build-source: %w", err)
+		return "", err
 	}
 	if err := remote.Write(r, img, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
 		return "", fmt.Errorf("push the code bundle to %s: %w", r, err)

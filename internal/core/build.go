@@ -125,8 +125,11 @@ type BuildRun struct {
 	CreatedAt      time.Time `json:"created_at"`
 	Spec           BuildSpec `json:"spec"`
 	ServiceAccount string    `json:"service_account"`
-	Status         string    `json:"status"`
-	Reason         string    `json:"reason"`
+	// SourceImage is a local source as the CLI uploaded it: an image of
+	// its files in the registry of the output, pinned (coligo's).
+	SourceImage string `json:"source_image,omitempty"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason"`
 	// Message says what failed, in words (coligo's).
 	Message         string     `json:"message,omitempty"`
 	StartTime       *time.Time `json:"start_time,omitempty"`
@@ -271,6 +274,10 @@ func subdomainField(field, v string, required bool) error {
 	}
 	return nil
 }
+
+// IsImageRef reports whether s is an image reference as Code Engine
+// writes one (registry/namespace/repository[:tag][@digest]).
+func IsImageRef(s string) bool { return len(s) <= 256 && codeBundle.MatchString(s) }
 
 // IsDNSSubdomain reports whether s is a DNS-1123 subdomain (≤253).
 func IsDNSSubdomain(s string) bool {

@@ -182,8 +182,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	var builds *buildrun.Controller
 	if cfg.BuildKitAddress != "" {
+		sources := regclient.New(cfg.InsecureRegistries)
 		builds = buildrun.New(buildrun.Config{Store: db, Logger: log,
-			Builder: &builder.Builder{Address: cfg.BuildKitAddress, Insecure: cfg.InsecureRegistries}})
+			Builder: &builder.Builder{Address: cfg.BuildKitAddress, Insecure: cfg.InsecureRegistries},
+			FetchSource: func(ctx context.Context, ref string, auth *engine.RegistryAuth) (map[string][]byte, error) {
+				f, err := bundle.Fetch(ctx, sources, ref, auth, bundle.Source)
+				return f.Files, err
+			}})
 		apiCfg.BuildRuns = builds
 	}
 	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg}
@@ -354,8 +359,8 @@ func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w wor
 		registries := regclient.New(w.cfg.InsecureRegistries)
 		fns = function.New(function.Config{Store: w.db, Engine: eng, Router: w.rt, Pool: pool, Logger: w.log, Platform: w.platform,
 			Family: w.functions.family,
-			Fetch: func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Bundle, error) {
-				return bundle.Fetch(ctx, registries, ref, auth)
+			Fetch: func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Fetched, error) {
+				return bundle.Fetch(ctx, registries, ref, auth, bundle.Bundle)
 			}, StableWindow: w.cfg.AutoscaleStableWindow, PanicWindow: w.cfg.AutoscalePanicWindow})
 		w.functions.serve(fns)
 	}

@@ -2,14 +2,21 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/function/bundle"
 	"github.com/coligo/coligo/internal/itest"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // TestBuildConfigurations: builds with Code Engine's defaults, status and
@@ -180,13 +187,45 @@ func TestBuildRuns(t *testing.T) {
 		t.Errorf("buildrun logs:\n%s", out)
 	}
 
+	// A local source: the CLI packs the directory (less what .ceignore
+	// names) and pushes it beside the output with the user's registry
+	// login; the run builds it.
+	dockerCfg := t.TempDir()
+	os.WriteFile(filepath.Join(dockerCfg, "config.json"), []byte(`{"auths":{"`+parts.Registry+`":{"auth":"`+
+		base64.StdEncoding.EncodeToString([]byte(parts.User+":"+parts.Password))+`"}}}`), 0o600)
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "Dockerfile"), []byte("FROM "+base+"\nCOPY . /src\nENV VERSION=local\nENTRYPOINT [\"/bin/testprog\", \"app\"]\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "notes.txt"), []byte("kept"), 0o644)
+	os.WriteFile(filepath.Join(src, "private.key"), []byte("left out"), 0o644)
+	os.WriteFile(filepath.Join(src, ".ceignore"), []byte("*.key\n"), 0o644)
+	r := s.cli(t, cfg, "", []string{"DOCKER_CONFIG=" + dockerCfg}, "buildrun", "submit", "--name", "local-run", "--source", src,
+		"--image", repoName+":local", "--registry-secret", "regcred", "--wait", "--wait-timeout", "3m")
+	if r.code != 0 || !strings.HasPrefix(lastLine(r.stdout), repoName+"@sha256:") {
+		t.Fatalf("buildrun submit --source DIR: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	local, err := c.GetBuildRun(ctx, p.ID, "local-run")
+	if err != nil || local.SourceType != "local" || !strings.HasPrefix(local.SourceImage, repoName+"-source@sha256:") {
+		t.Fatalf("the local run: %+v %v", local, err)
+	}
+	ref, _ := name.ParseReference(repoName + "@" + local.StatusDetails.OutputDigest)
+	img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := mutate.Extract(img)
+	built, err := bundle.Read(rc, bundle.Source)
+	rc.Close()
+	if err != nil || string(built["src/notes.txt"]) != "kept" || built["src/private.key"] != nil {
+		t.Errorf("the image of the local source: notes %q, private.key %q, %v", built["src/notes.txt"], built["src/private.key"], err)
+	}
+
 	if err := c.DeleteBuild(ctx, p.ID, "web"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.GetBuildRun(ctx, p.ID, run.Name); err == nil {
 		t.Error("a deleted build's run is still there")
 	}
-	if l, err := c.ListBuildRuns(ctx, p.ID, "", api.ListOptions{}); err != nil || len(l.BuildRuns) != 1 || l.BuildRuns[0].Name != "refused" {
+	if l, err := c.ListBuildRuns(ctx, p.ID, "", api.ListOptions{}); err != nil || len(l.BuildRuns) != 2 {
 		t.Errorf("runs after the build's deletion: %+v %v", l, err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/coligo/coligo/internal/builder"
 	"github.com/coligo/coligo/internal/controller/runenv"
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/store"
 )
 
@@ -33,11 +34,14 @@ type Builder interface {
 
 // Config configures a Controller.
 type Config struct {
-	Store    Store
-	Builder  Builder
-	Logger   *slog.Logger
-	Parallel int           // runs built at once; default 2
-	Tick     time.Duration // default 1s
+	Store   Store
+	Builder Builder
+	Logger  *slog.Logger
+	// FetchSource reads a local source's image with the run's output
+	// credentials: its files, in memory.
+	FetchSource func(ctx context.Context, ref string, auth *engine.RegistryAuth) (map[string][]byte, error)
+	Parallel    int           // runs built at once; default 2
+	Tick        time.Duration // default 1s
 }
 
 // Controller runs build runs.
@@ -217,7 +221,7 @@ func (c *Controller) build(ctx context.Context, project, name string, p *progres
 	if !ok {
 		return // deleted meanwhile
 	}
-	req, reason, err := c.request(ctx, project, run.Spec)
+	req, reason, err := c.request(ctx, project, run)
 	var res builder.Result
 	if err == nil {
 		req.Progress = p
@@ -251,13 +255,24 @@ func (c *Controller) build(ctx context.Context, project, name string, p *progres
 // credentials, literal and config map arguments, and secret ones as build
 // secrets; a reference that cannot be read fails the run with
 // missing_secrets.
-func (c *Controller) request(ctx context.Context, project string, s core.BuildSpec) (builder.Request, string, error) {
+func (c *Controller) request(ctx context.Context, project string, run core.BuildRun) (builder.Request, string, error) {
+	s := run.Spec
 	auth, failure := runenv.PullAuth(ctx, c.cfg.Store, project, s.OutputSecret)
 	if failure != nil {
 		return builder.Request{}, core.ReasonMissingSecrets, fmt.Errorf("output_secret %s is not a registry secret of the project", s.OutputSecret)
 	}
 	req := builder.Request{GitURL: s.SourceURL, GitRevision: s.SourceRevision, ContextDir: s.SourceContextDir, Dockerfile: s.StrategySpecFile,
 		Output: s.OutputImage, Auth: auth, BuildArgs: map[string]string{}, Secrets: map[string][]byte{}}
+	if run.SourceImage != "" {
+		if c.cfg.FetchSource == nil {
+			return req, core.ReasonBuildRunFailed, errors.New("this server reads no local sources")
+		}
+		files, err := c.cfg.FetchSource(ctx, run.SourceImage, auth)
+		if err != nil {
+			return req, classify(err), fmt.Errorf("read the local source %s: %w", run.SourceImage, err)
+		}
+		req.Files = files
+	}
 	for _, prm := range s.RunBuildParams {
 		switch prm.Type {
 		case core.EnvLiteral:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coligo/coligo/internal/builder"
 	"github.com/coligo/coligo/internal/core"
+	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/store"
 	"github.com/coligo/coligo/internal/store/storetest"
 )
@@ -61,7 +62,13 @@ func newHarness(t *testing.T, db *store.DB, answer func(context.Context, builder
 		}
 	}
 	h := &harness{t: t, db: db, b: &fakeBuilder{answer: answer}}
-	h.c = New(Config{Store: db, Builder: h.b, Logger: slog.New(slog.DiscardHandler), Tick: 20 * time.Millisecond})
+	h.c = New(Config{Store: db, Builder: h.b, Logger: slog.New(slog.DiscardHandler), Tick: 20 * time.Millisecond,
+		FetchSource: func(_ context.Context, ref string, auth *engine.RegistryAuth) (map[string][]byte, error) {
+			if ref != "registry.example/ns/app-source@sha256:1" || auth == nil || auth.Password != "push-pw" {
+				return nil, errors.New("unexpected status from GET request: 401 Unauthorized")
+			}
+			return map[string][]byte{"Dockerfile": []byte("FROM scratch")}, nil
+		}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.c.Run(ctx); close(done) }()
@@ -241,5 +248,33 @@ func TestExpiredRunsAreDeleted(t *testing.T) {
 	}
 	if _, err := h.db.Get(context.Background(), core.Ref{Project: "p", Kind: core.KindBuildRun, Name: "recent"}); err != nil {
 		t.Errorf("a recent run: %v", err)
+	}
+}
+
+// TestLocalSource: a run of a local source builds the files of its source
+// image, read with the output's credentials.
+func TestLocalSource(t *testing.T) {
+	h := newHarness(t, nil, func(context.Context, builder.Request) (builder.Result, error) {
+		return builder.Result{Digest: "sha256:abc"}, nil
+	})
+	for name, src := range map[string]string{"local": "registry.example/ns/app-source@sha256:1", "local-refused": "registry.example/ns/other-source@sha256:2"} {
+		s := core.NewBuildSpec()
+		s.OutputImage, s.OutputSecret, s.StrategyType, s.SourceType = "registry.example/ns/app:1", "push", core.StrategyDockerfile, core.SourceLocal
+		run := core.BuildRun{Name: name, Spec: s, SourceImage: src, Status: core.BuildRunPending, Reason: core.BuildRunPending}
+		if _, err := h.db.Create(context.Background(), core.Ref{Project: "p", Kind: core.KindBuildRun, Name: name}, mustJSON(run), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if run := h.wait("local", ended); run.Status != core.BuildRunSucceeded {
+		t.Fatalf("%+v", run)
+	}
+	h.b.mu.Lock()
+	req := h.b.reqs[0]
+	h.b.mu.Unlock()
+	if string(req.Files["Dockerfile"]) != "FROM scratch" || req.GitURL != "" {
+		t.Errorf("request %+v", req)
+	}
+	if run := h.wait("local-refused", ended); run.Status != core.BuildRunFailed || run.Reason != core.ReasonMissingRegistryAccess {
+		t.Errorf("%+v", run)
 	}
 }

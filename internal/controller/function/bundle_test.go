@@ -21,8 +21,8 @@ func TestCodeBundles(t *testing.T) {
 	reg := bundletest.Start(t)
 	client := regclient.New([]string{reg.Host})
 	h := newHarness(t, func(h *harness) {
-		h.fetch = func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Bundle, error) {
-			return bundle.Fetch(ctx, client, ref, auth)
+		h.fetch = func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Fetched, error) {
+			return bundle.Fetch(ctx, client, ref, auth, bundle.Bundle)
 		}
 	})
 	ctx := context.Background()

@@ -70,7 +70,7 @@ type Config struct {
 	// Fetch pulls a code bundle with the project's credentials (nil:
 	// none); a registry's refusal is an *engine.PullError. Nil: code
 	// bundles fail with no_code_bundle.
-	Fetch        func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Bundle, error)
+	Fetch        func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Fetched, error)
 	Retry        time.Duration // the first wait before a bundle is fetched again after a failure that may pass; default 1s
 	Tick         time.Duration // default 500ms
 	StableWindow time.Duration // default 60s
@@ -332,13 +332,13 @@ func (c *Controller) fetch(ctx context.Context, s *served, ref string) {
 // failure comes with its reason: no_code_bundle for one the registry does
 // not have, code_invalid for one past the limits, else the reason of an
 // image pull.
-func (c *Controller) fetchOnce(ctx context.Context, s *served, ref string) (bundle.Bundle, string, error) {
+func (c *Controller) fetchOnce(ctx context.Context, s *served, ref string) (bundle.Fetched, string, error) {
 	if c.cfg.Fetch == nil {
-		return bundle.Bundle{}, core.ReasonNoCodeBundle, errors.New("this server fetches no code bundles")
+		return bundle.Fetched{}, core.ReasonNoCodeBundle, errors.New("this server fetches no code bundles")
 	}
 	auth, failure := runenv.PullAuth(ctx, c.cfg.Store, s.project.ID, s.fn.Spec.CodeSecret)
 	if failure != nil {
-		return bundle.Bundle{}, failure.Reason, fmt.Errorf("code_secret %s: %s", s.fn.Spec.CodeSecret, failure.Reason)
+		return bundle.Fetched{}, failure.Reason, fmt.Errorf("code_secret %s: %s", s.fn.Spec.CodeSecret, failure.Reason)
 	}
 	b, err := c.cfg.Fetch(ctx, ref, auth)
 	var pe *engine.PullError

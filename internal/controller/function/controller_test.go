@@ -90,7 +90,7 @@ type harness struct {
 	badCode  bool
 	injected int
 
-	fetch func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Bundle, error) // set before the controller runs
+	fetch func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Fetched, error) // set before the controller runs
 }
 
 func newHarness(t *testing.T, opts ...func(*harness)) *harness {

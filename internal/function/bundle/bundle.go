@@ -17,14 +17,26 @@ import (
 	"github.com/coligo/coligo/internal/regclient"
 )
 
-// Limits of a bundle: what an instance is given in one request and holds
-// in memory.
+// Limits bound what is read or packed: a code bundle (Bundle), what an
+// instance is given in one request and holds in memory; or the source of
+// a build (Source).
+type Limits struct {
+	Bytes int64 // its files together
+	Files int
+}
+
+// The limits of code bundles and of build sources.
+var (
+	Bundle = Limits{Bytes: 32 << 20, Files: 10_000}
+	Source = Limits{Bytes: 128 << 20, Files: 100_000}
+)
+
 const (
-	MaxBytes = 32 << 20 // its files together
-	MaxFiles = 10_000
 	maxPath  = 1024
 	maxLinks = 40 // links followed to find one file
 )
+
+func (l Limits) String() string { return fmt.Sprintf("%d MiB, %d files", l.Bytes>>20, l.Files) }
 
 // DefaultRegistry completes a code bundle's reference without a registry,
 // as Code Engine does (CE-FUNCTIONS.md §5).
@@ -34,8 +46,8 @@ const DefaultRegistry = "icr.io"
 // too many files, a malformed archive).
 var ErrInvalid = errors.New("invalid code bundle")
 
-// Bundle is a fetched code bundle.
-type Bundle struct {
+// Fetched is a fetched bundle.
+type Fetched struct {
 	// Pinned is the bundle's reference pinned to its digest.
 	Pinned string
 	// Files holds its regular files by path relative to its root.
@@ -45,40 +57,40 @@ type Bundle struct {
 // Fetch pulls a bundle with auth (nil: anonymous). A registry's refusal is
 // an *engine.PullError with the reason users see; a bundle past the
 // limits wraps ErrInvalid.
-func Fetch(ctx context.Context, c *regclient.Client, ref string, auth *engine.RegistryAuth) (Bundle, error) {
+func Fetch(ctx context.Context, c *regclient.Client, ref string, auth *engine.RegistryAuth, lim Limits) (Fetched, error) {
 	r, err := c.Parse(ref, DefaultRegistry)
 	if err != nil {
-		return Bundle{}, &engine.PullError{Image: ref, Reason: engine.PullFailed, Err: err}
+		return Fetched{}, &engine.PullError{Image: ref, Reason: engine.PullFailed, Err: err}
 	}
 	// Credentials for another registry are none.
 	have := auth != nil && regclient.HostMatches(auth.Server, r.Context().RegistryStr())
 	img, err := remote.Image(r, c.Options(ctx, r, auth)...)
 	if err != nil {
-		return Bundle{}, &engine.PullError{Image: ref, Reason: regclient.Reason(err, have), Err: err}
+		return Fetched{}, &engine.PullError{Image: ref, Reason: regclient.Reason(err, have), Err: err}
 	}
 	digest, err := img.Digest()
 	if err != nil {
-		return Bundle{}, &engine.PullError{Image: ref, Reason: regclient.Reason(err, have), Err: err}
+		return Fetched{}, &engine.PullError{Image: ref, Reason: regclient.Reason(err, have), Err: err}
 	}
-	if err := checkSize(img); err != nil {
-		return Bundle{}, err
+	if err := checkSize(img, lim); err != nil {
+		return Fetched{}, err
 	}
 	rc := mutate.Extract(img)
 	defer rc.Close()
-	files, err := Read(rc)
+	files, err := Read(rc, lim)
 	if err != nil {
 		var pe *engine.PullError
 		if errors.Is(err, ErrInvalid) || errors.As(err, &pe) {
-			return Bundle{}, err
+			return Fetched{}, err
 		}
-		return Bundle{}, &engine.PullError{Image: ref, Reason: regclient.Reason(err, have), Err: err}
+		return Fetched{}, &engine.PullError{Image: ref, Reason: regclient.Reason(err, have), Err: err}
 	}
-	return Bundle{Pinned: r.Context().Name() + "@" + digest.String(), Files: files}, nil
+	return Fetched{Pinned: r.Context().Name() + "@" + digest.String(), Files: files}, nil
 }
 
 // checkSize refuses an image whose layers alone, compressed, are past the
 // limit, before any is downloaded.
-func checkSize(img v1.Image) error {
+func checkSize(img v1.Image, lim Limits) error {
 	m, err := img.Manifest()
 	if err != nil {
 		return fmt.Errorf("read the bundle's manifest: %w", err)
@@ -87,8 +99,8 @@ func checkSize(img v1.Image) error {
 	for _, l := range m.Layers {
 		n += l.Size
 	}
-	if n > MaxBytes {
-		return fmt.Errorf("%w: its layers are %d bytes; a bundle holds at most %d (32 MiB)", ErrInvalid, n, MaxBytes)
+	if n > lim.Bytes {
+		return fmt.Errorf("%w: its layers are %d bytes; the limit is %s", ErrInvalid, n, lim)
 	}
 	return nil
 }
@@ -97,7 +109,7 @@ func checkSize(img v1.Image) error {
 // regular files, and links to regular files in it as copies of them;
 // directories, devices and links that lead out of it or nowhere are left
 // out. It stops at the limits.
-func Read(r io.Reader) (map[string][]byte, error) {
+func Read(r io.Reader, lim Limits) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	links := map[string]string{} // path → the path its link names
 	var total int64
@@ -116,8 +128,8 @@ func Read(r io.Reader) (map[string][]byte, error) {
 		}
 		switch h.Typeflag {
 		case tar.TypeReg:
-			if h.Size > MaxBytes-total {
-				return nil, fmt.Errorf("%w: its files are over %d bytes (32 MiB)", ErrInvalid, MaxBytes)
+			if h.Size > lim.Bytes-total {
+				return nil, fmt.Errorf("%w: its files are over the limit, %s", ErrInvalid, lim)
 			}
 			b, err := io.ReadAll(io.LimitReader(tr, h.Size))
 			if err != nil {
@@ -141,8 +153,8 @@ func Read(r io.Reader) (map[string][]byte, error) {
 			}
 			delete(files, name)
 		}
-		if len(files)+len(links) > MaxFiles {
-			return nil, fmt.Errorf("%w: it holds over %d files", ErrInvalid, MaxFiles)
+		if len(files)+len(links) > lim.Files {
+			return nil, fmt.Errorf("%w: it holds over %d files", ErrInvalid, lim.Files)
 		}
 	}
 	for name := range links {
@@ -150,8 +162,8 @@ func Read(r io.Reader) (map[string][]byte, error) {
 		if !ok {
 			continue
 		}
-		if int64(len(files[t])) > MaxBytes-total {
-			return nil, fmt.Errorf("%w: its files are over %d bytes (32 MiB)", ErrInvalid, MaxBytes)
+		if int64(len(files[t])) > lim.Bytes-total {
+			return nil, fmt.Errorf("%w: its files are over the limit, %s", ErrInvalid, lim)
 		}
 		total += int64(len(files[t]))
 		files[name] = files[t]

@@ -45,7 +45,7 @@ func archive(t testing.TB, entries ...entry) []byte {
 }
 
 func TestRead(t *testing.T) {
-	big := strings.Repeat("x", MaxBytes/2+1)
+	big := strings.Repeat("x", int(Bundle.Bytes)/2+1)
 	tests := []struct {
 		name    string
 		entries []entry
@@ -68,11 +68,11 @@ func TestRead(t *testing.T) {
 			want: map[string]string{"a.js": "2"}},
 		{name: "over the byte limit", entries: []entry{{name: "a", body: big}, {name: "b", body: big}}, invalid: true},
 		{name: "over the byte limit by links", entries: []entry{{name: "a", body: big}, {name: "b", flag: tar.TypeSymlink, link: "a"}}, invalid: true},
-		{name: "a size claimed past the limit", entries: []entry{{name: "a", size: MaxBytes + 1}}, invalid: true},
+		{name: "a size claimed past the limit", entries: []entry{{name: "a", size: Bundle.Bytes + 1}}, invalid: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Read(bytes.NewReader(archive(t, tt.entries...)))
+			got, err := Read(bytes.NewReader(archive(t, tt.entries...)), Bundle)
 			if tt.invalid {
 				if !errors.Is(err, ErrInvalid) {
 					t.Fatalf("Read = %v, want ErrInvalid", err)
@@ -94,15 +94,15 @@ func TestRead(t *testing.T) {
 	}
 	t.Run("too many files", func(t *testing.T) {
 		var es []entry
-		for i := range MaxFiles + 1 {
+		for i := range Bundle.Files + 1 {
 			es = append(es, entry{name: "f" + strconv.Itoa(i)})
 		}
-		if _, err := Read(bytes.NewReader(archive(t, es...))); !errors.Is(err, ErrInvalid) {
+		if _, err := Read(bytes.NewReader(archive(t, es...)), Bundle); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("Read = %v, want ErrInvalid", err)
 		}
 	})
 	t.Run("not an archive", func(t *testing.T) {
-		if _, err := Read(strings.NewReader(strings.Repeat("junk", 200))); !errors.Is(err, ErrInvalid) {
+		if _, err := Read(strings.NewReader(strings.Repeat("junk", 200)), Bundle); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("Read = %v, want ErrInvalid", err)
 		}
 	})
@@ -120,7 +120,7 @@ func FuzzRead(f *testing.F) {
 	f.Add(archive(f, entry{name: "a.js", body: "x"}, entry{name: "b", flag: tar.TypeSymlink, link: "a.js"}))
 	f.Add([]byte("not a tar"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		files, err := Read(bytes.NewReader(b))
+		files, err := Read(bytes.NewReader(b), Bundle)
 		if err != nil {
 			return
 		}
@@ -131,7 +131,7 @@ func FuzzRead(f *testing.F) {
 			}
 			total += len(body)
 		}
-		if total > MaxBytes || len(files) > MaxFiles {
+		if total > int(Bundle.Bytes) || len(files) > Bundle.Files {
 			t.Fatalf("%d files, %d bytes: past the limits", len(files), total)
 		}
 	})
@@ -157,13 +157,13 @@ func TestPack(t *testing.T) {
 	if err := os.Symlink("lib/main.js", filepath.Join(dir, "main.js")); err != nil {
 		t.Fatal(err)
 	}
-	img, err := Pack(dir)
+	img, err := Pack(dir, Bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rc := mutate.Extract(img)
 	defer rc.Close()
-	files, err := Read(rc)
+	files, err := Read(rc, Bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +183,8 @@ func TestPack(t *testing.T) {
 
 	t.Run("over the limit", func(t *testing.T) {
 		d := t.TempDir()
-		os.WriteFile(filepath.Join(d, "big"), bytes.Repeat([]byte{1}, MaxBytes+1), 0o644)
-		if _, err := Pack(d); !errors.Is(err, ErrInvalid) {
+		os.WriteFile(filepath.Join(d, "big"), bytes.Repeat([]byte{1}, int(Bundle.Bytes)+1), 0o644)
+		if _, err := Pack(d, Bundle); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("Pack = %v, want ErrInvalid", err)
 		}
 	})

@@ -21,7 +21,7 @@ func TestFetch(t *testing.T) {
 	allowed := regclient.New([]string{host})
 	ctx := context.Background()
 
-	b, err := bundle.Fetch(ctx, allowed, host+"/ns/fn:1", good)
+	b, err := bundle.Fetch(ctx, allowed, host+"/ns/fn:1", good, bundle.Bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestFetch(t *testing.T) {
 	if b.Pinned != host+"/ns/fn@"+digest.String() || string(b.Files["__main__.py"]) != "def main(a): return {}" {
 		t.Fatalf("Fetch = %s %v", b.Pinned, len(b.Files))
 	}
-	if _, err := bundle.Fetch(ctx, allowed, b.Pinned, good); err != nil {
+	if _, err := bundle.Fetch(ctx, allowed, b.Pinned, good, bundle.Bundle); err != nil {
 		t.Fatalf("Fetch pinned: %v", err)
 	}
 	refused := []struct {
@@ -47,7 +47,7 @@ func TestFetch(t *testing.T) {
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := bundle.Fetch(ctx, tt.c, tt.ref, tt.auth)
+			_, err := bundle.Fetch(ctx, tt.c, tt.ref, tt.auth, bundle.Bundle)
 			var pe *engine.PullError
 			if !errors.As(err, &pe) || pe.Reason != tt.reason {
 				t.Fatalf("Fetch = %v, want reason %s", err, tt.reason)

@@ -24,7 +24,7 @@ const IgnoreFile = ".ceignore"
 
 // Pack makes a bundle's image of a directory: its files (links kept as
 // links), less .git and what its .ceignore names, in one layer.
-func Pack(dir string) (v1.Image, error) {
+func Pack(dir string, lim Limits) (v1.Image, error) {
 	var ign *ignore.GitIgnore
 	switch i, err := ignore.CompileIgnoreFile(filepath.Join(dir, IgnoreFile)); {
 	case err == nil:
@@ -72,8 +72,8 @@ func Pack(dir string) (v1.Image, error) {
 			return err
 		}
 		h.Name, h.Uname, h.Gname, h.Uid, h.Gid = rel, "", "", 0, 0
-		if files++; files > MaxFiles {
-			return fmt.Errorf("%w: %s holds over %d files; name what to leave out in %s", ErrInvalid, dir, MaxFiles, IgnoreFile)
+		if files++; files > lim.Files {
+			return fmt.Errorf("%w: %s holds over %d files; name what to leave out in %s", ErrInvalid, dir, lim.Files, IgnoreFile)
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			return err
@@ -81,8 +81,8 @@ func Pack(dir string) (v1.Image, error) {
 		if h.Typeflag != tar.TypeReg {
 			return nil
 		}
-		if int64(buf.Len())+h.Size > MaxBytes {
-			return fmt.Errorf("%w: %s is over %d bytes (32 MiB); name what to leave out in %s", ErrInvalid, dir, MaxBytes, IgnoreFile)
+		if int64(buf.Len())+h.Size > lim.Bytes {
+			return fmt.Errorf("%w: %s is over %s; name what to leave out in %s", ErrInvalid, dir, lim, IgnoreFile)
 		}
 		f, err := os.Open(p)
 		if err != nil {

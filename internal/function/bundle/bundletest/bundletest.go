@@ -70,7 +70,7 @@ func (r *Registry) Push(t testing.TB, repoTag string, files map[string]string) v
 			t.Fatal(err)
 		}
 	}
-	img, err := bundle.Pack(dir)
+	img, err := bundle.Pack(dir, bundle.Bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
