@@ -154,8 +154,7 @@ func probe(flag string, pairs []string) (*api.Probe, error) {
 }
 
 func newAppCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "app", Aliases: []string{"application"}, Short: "Manage apps (HTTP services that scale with their requests) of the selected project"}
-	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd := e.projectGroup("app", []string{"application"}, "Manage apps (HTTP services that scale with their requests) of the selected project")
 	cmd.AddCommand(newAppCreate(e), newAppUpdate(e), newAppGet(e), newAppList(e), newAppLogs(e), newAppEvents(e), newAppRestart(e),
 		newDeleteCmd(e, "app", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteApp(cmd.Context(), project, name)
@@ -164,11 +163,7 @@ func newAppCmd(e *env) *cobra.Command {
 }
 
 func (e *env) printApp(a *api.App, headline string) error {
-	return e.print(a, func(w io.Writer) {
-		if headline != "" {
-			fmt.Fprintln(w, headline)
-			return
-		}
+	return e.printOne(a, headline, func(w io.Writer) {
 		fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nStatus:\t%s (%s)\nURL:\t%s\nProject URL:\t%s\nImage:\t%s\nLatest Created Revision:\t%s\nLatest Ready Revision:\t%s\n",
 			a.Name, a.ID, a.Status, a.StatusDetails.Reason, a.Endpoint, a.EndpointInternal, a.ImageReference,
 			a.StatusDetails.LatestCreatedRevision, a.StatusDetails.LatestReadyRevision)
@@ -568,8 +563,7 @@ func newAppRestart(e *env) *cobra.Command {
 }
 
 func newRevisionCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "revision", Short: "Inspect the revisions of an app"}
-	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd := e.projectGroup("revision", nil, "Inspect the revisions of an app")
 	var app string
 	list := &cobra.Command{
 		Use: "list", Short: "List an app's revisions", Args: cobra.NoArgs, Example: "  coligo revision list --app hello",

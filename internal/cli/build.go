@@ -67,8 +67,7 @@ func (f *buildFlags) spec(cmd *cobra.Command) (api.BuildSpec, error) {
 }
 
 func newBuildCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "build", Aliases: []string{"bd"}, Short: "Manage builds (how to build an image from source) of the selected project"}
-	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd := e.projectGroup("build", []string{"bd"}, "Manage builds (how to build an image from source) of the selected project")
 	cmd.AddCommand(newBuildCreate(e), newBuildUpdate(e), newBuildGet(e), newBuildList(e),
 		newDeleteCmd(e, "build", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteBuild(cmd.Context(), project, name)
@@ -77,11 +76,7 @@ func newBuildCmd(e *env) *cobra.Command {
 }
 
 func (e *env) printBuild(b *api.Build, headline string) error {
-	return e.print(b, func(w io.Writer) {
-		if headline != "" {
-			fmt.Fprintln(w, headline)
-			return
-		}
+	return e.printOne(b, headline, func(w io.Writer) {
 		fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nStatus:\t%s (%s)\nImage:\t%s\nRegistry Secret:\t%s\nBuild Strategy:\t%s-%s\nTimeout:\t%s\n",
 			b.Name, b.ID, b.Status, b.StatusDetails.Reason, b.OutputImage, b.OutputSecret, b.StrategyType, b.StrategySize, time.Duration(deref(b.Timeout))*time.Second)
 		fmt.Fprintf(w, "Source:\t%s\nCommit:\t%s\nContext Directory:\t%s\nDockerfile:\t%s\n", b.SourceURL, b.SourceRevision, b.SourceContextDir, b.StrategySpecFile)
@@ -219,8 +214,7 @@ func buildRunTable(w io.Writer, runs []api.BuildRun) {
 }
 
 func newBuildRunCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "buildrun", Aliases: []string{"br"}, Short: "Submit and follow build runs of the selected project"}
-	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd := e.projectGroup("buildrun", []string{"br"}, "Submit and follow build runs of the selected project")
 	cmd.AddCommand(newBuildRunSubmit(e), newBuildRunGet(e), newBuildRunList(e), newBuildRunLogs(e),
 		newDeleteCmd(e, "buildrun", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteBuildRun(cmd.Context(), project, name)
@@ -229,11 +223,7 @@ func newBuildRunCmd(e *env) *cobra.Command {
 }
 
 func (e *env) printBuildRun(r *api.BuildRun, headline string) error {
-	return e.print(r, func(w io.Writer) {
-		if headline != "" {
-			fmt.Fprintln(w, headline)
-			return
-		}
+	return e.printOne(r, headline, func(w io.Writer) {
 		d := r.StatusDetails
 		fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nBuild:\t%s\nStatus:\t%s (%s)\n", r.Name, r.ID, r.BuildName, r.Status, d.Reason)
 		if d.Message != "" {

@@ -11,8 +11,7 @@ import (
 )
 
 func newConfigMapCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "configmap", Aliases: []string{"cm"}, Short: "Manage config maps of the selected project"}
-	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd := e.projectGroup("configmap", []string{"cm"}, "Manage config maps of the selected project")
 	cmd.AddCommand(newConfigMapCreate(e), newConfigMapUpdate(e), newConfigMapGet(e), newConfigMapList(e),
 		newDeleteCmd(e, "configmap", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteConfigMap(cmd.Context(), project, name)
@@ -21,11 +20,7 @@ func newConfigMapCmd(e *env) *cobra.Command {
 }
 
 func (e *env) printConfigMap(cm *api.ConfigMap, headline string) error {
-	return e.print(cm, func(w io.Writer) {
-		if headline != "" {
-			fmt.Fprintln(w, headline)
-			return
-		}
+	return e.printOne(cm, headline, func(w io.Writer) {
 		fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nCreated:\t%s\nEntity Tag:\t%s\nData:\t\n", cm.Name, cm.ID, cm.CreatedAt, cm.EntityTag)
 		keys := make([]string, 0, len(cm.Data))
 		for k := range cm.Data {

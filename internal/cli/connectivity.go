@@ -12,8 +12,7 @@ import (
 // newConnectivityCmd is Code Engine's "connectivity outbound": the allowed
 // outbound destinations of the selected project.
 func newConnectivityCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "connectivity", Aliases: []string{"conn"}, Short: "Manage the network connectivity of the selected project"}
-	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd := e.projectGroup("connectivity", []string{"conn"}, "Manage the network connectivity of the selected project")
 	out := &cobra.Command{Use: "outbound", Aliases: []string{"out"}, Short: "Manage allowed outbound destinations (a new project has allow-all, 0.0.0.0/0)",
 		Long: `Allowed outbound destinations are the CIDR blocks the project's apps and
 jobs may reach. A new project has one, allow-all (0.0.0.0/0); with none left,
@@ -30,11 +29,7 @@ other projects never open.`}
 }
 
 func (e *env) printOutbound(d *api.AllowedOutboundDestination, headline string) error {
-	return e.print(d, func(w io.Writer) {
-		if headline != "" {
-			fmt.Fprintln(w, headline)
-			return
-		}
+	return e.printOne(d, headline, func(w io.Writer) {
 		fmt.Fprintf(w, "Name:\t%s\nFormat:\t%s\nIP address range:\t%s\nStatus:\t%s\nEntity Tag:\t%s\n", d.Name, d.Type, d.CIDRBlock, d.Status, d.EntityTag)
 	})
 }

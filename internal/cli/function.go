@@ -130,8 +130,7 @@ func resolveRuntime(cmd *cobra.Command, c *api.Client, runtime string) (string, 
 }
 
 func newFunctionCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "function", Aliases: []string{"fn"}, Short: "Manage functions (code snippets on managed runtimes, invoked by HTTP) of the selected project"}
-	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd := e.projectGroup("function", []string{"fn"}, "Manage functions (code snippets on managed runtimes, invoked by HTTP) of the selected project")
 	cmd.AddCommand(newFunctionCreate(e), newFunctionUpdate(e), newFunctionGet(e), newFunctionList(e), newFunctionRuntimes(e),
 		newLogsCmd(e, "function", "Print the last lines of a function's ended instances and the logs of its running ones",
 			"  coligo function logs --name hello\n  coligo function logs --name hello --instance fn-abc123 -f", (*api.Client).FunctionLogs),
@@ -142,11 +141,7 @@ func newFunctionCmd(e *env) *cobra.Command {
 }
 
 func (e *env) printFunction(f *api.Function, headline string) error {
-	return e.print(f, func(w io.Writer) {
-		if headline != "" {
-			fmt.Fprintln(w, headline)
-			return
-		}
+	return e.printOne(f, headline, func(w io.Writer) {
 		fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nStatus:\t%s (%s)\nURL:\t%s\nProject URL:\t%s\nRuntime:\t%s\nMain:\t%s\n",
 			f.Name, f.ID, f.Status, f.StatusDetails.Reason, f.Endpoint, f.EndpointInternal, f.Runtime, f.CodeMain)
 		if f.CodeBinary != nil && *f.CodeBinary {

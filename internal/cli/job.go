@@ -115,8 +115,7 @@ func envFrom(v, full, key string) ([]api.EnvVar, error) {
 }
 
 func newJobCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "job", Short: "Manage jobs (batch templates) of the selected project"}
-	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd := e.projectGroup("job", nil, "Manage jobs (batch templates) of the selected project")
 	cmd.AddCommand(newJobCreate(e), newJobUpdate(e), newJobGet(e), newJobList(e),
 		newDeleteCmd(e, "job", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteJob(cmd.Context(), project, name)
@@ -125,11 +124,7 @@ func newJobCmd(e *env) *cobra.Command {
 }
 
 func (e *env) printJob(j *api.Job, headline string) error {
-	return e.print(j, func(w io.Writer) {
-		if headline != "" {
-			fmt.Fprintln(w, headline)
-			return
-		}
+	return e.printOne(j, headline, func(w io.Writer) {
 		fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nImage:\t%s\nRegistry Secret:\t%s\nMode:\t%s\nArray Indices:\t%s\nCPU:\t%s\nMemory:\t%s\nEphemeral Storage:\t%s\n",
 			j.Name, j.ID, j.ImageReference, j.ImageSecret, j.RunMode, j.ScaleArraySpec, j.ScaleCPULimit, j.ScaleMemoryLimit, j.ScaleEphemeralStorageLimit)
 		if j.ScaleRetryLimit != nil {
@@ -257,8 +252,7 @@ func (e *env) clientAndProject(cmd *cobra.Command) (*api.Client, string, error) 
 }
 
 func newJobRunCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "jobrun", Short: "Submit and follow job runs of the selected project"}
-	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd := e.projectGroup("jobrun", nil, "Submit and follow job runs of the selected project")
 	cmd.AddCommand(newJobRunSubmit(e), newJobRunResubmit(e), newJobRunGet(e), newJobRunList(e), newJobRunLogs(e), newJobRunEvents(e),
 		newDeleteCmd(e, "jobrun", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteJobRun(cmd.Context(), project, name)

@@ -52,3 +52,11 @@ func age(ts string) string {
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
+
+// printOne prints one resource as -o says: in a table, the headline alone
+// when there is one (after a change), else what detail writes.
+func (e *env) printOne(v any, headline string, detail func(w io.Writer)) error {
+	return e.printOne(v, headline, func(w io.Writer) {
+		detail(w)
+	})
+}

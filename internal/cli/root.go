@@ -212,3 +212,11 @@ func first(vals ...string) string {
 	}
 	return ""
 }
+
+// projectGroup is a command group of the selected project's resources,
+// with --project.
+func (e *env) projectGroup(use string, aliases []string, short string) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Aliases: aliases, Short: short}
+	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	return cmd
+}

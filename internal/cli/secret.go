@@ -20,8 +20,7 @@ var cliFormats = map[string]string{
 }
 
 func newSecretCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "secret", Short: "Manage secrets of the selected project"}
-	cmd.PersistentFlags().StringVar(&e.project, "project", "", "project name or id (default: COLIGO_PROJECT or the selected project)")
+	cmd := e.projectGroup("secret", nil, "Manage secrets of the selected project")
 	cmd.AddCommand(newSecretCreate(e), newSecretUpdate(e), newSecretGet(e), newSecretList(e), newSecretDelete(e))
 	return cmd
 }
@@ -213,11 +212,7 @@ func (e *env) printSecret(s *api.Secret, show bool, headline string) error {
 		}
 		s = &masked
 	}
-	return e.print(s, func(w io.Writer) {
-		if headline != "" {
-			fmt.Fprintln(w, headline)
-			return
-		}
+	return e.printOne(s, headline, func(w io.Writer) {
 		fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nFormat:\t%s\nCreated:\t%s\nEntity Tag:\t%s\nData:\t\n", s.Name, s.ID, s.Format, s.CreatedAt, s.EntityTag)
 		keys := make([]string, 0, len(s.Data))
 		for k := range s.Data {
