@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -13,10 +14,12 @@ import (
 
 	"github.com/docker/cli/cli/config/types"
 	bk "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/tonistiigi/fsutil"
+	"golang.org/x/sys/unix"
 
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/regclient"
@@ -35,7 +38,8 @@ type Builder struct {
 // Request is one build.
 type Request struct {
 	// Dir is a local directory holding the source, or Files the source's
-	// files held in memory (by slash path); neither builds GitURL at
+	// files held in memory (by slash path; written to a tmpfs for
+	// BuildKit, removed after); neither builds GitURL at
 	// GitRevision (a branch, tag or commit; "" the default branch).
 	Dir         string
 	Files       map[string][]byte
@@ -64,6 +68,14 @@ type Result struct {
 
 // Build builds and pushes; a failed step's error carries the step's name.
 func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
+	if req.Files != nil {
+		dir, err := writeInMemory(req.Files)
+		if err != nil {
+			return Result{}, err
+		}
+		defer os.RemoveAll(dir)
+		req.Dir, req.Files = dir, nil
+	}
 	c, err := bk.New(ctx, b.Address)
 	if err != nil {
 		return Result{}, fmt.Errorf("connect to buildkitd at %s: %w", b.Address, err)
@@ -101,19 +113,12 @@ func (b *Builder) solveOpt(req Request) (bk.SolveOpt, error) {
 	for k, v := range req.BuildArgs {
 		attrs["build-arg:"+k] = v
 	}
-	opt := bk.SolveOpt{Frontend: "dockerfile.v0", FrontendAttrs: attrs}
+	// A key of its own per build: BuildKit keeps a copy of each local
+	// source under its shared key and syncs the next build's against it,
+	// so a shared one would mix one build's files (another project's)
+	// into the next's.
+	opt := bk.SolveOpt{Frontend: "dockerfile.v0", FrontendAttrs: attrs, SharedKey: identity.NewID()}
 	switch {
-	case req.Files != nil:
-		ctxDir, err := within("/", req.ContextDir)
-		if err != nil {
-			return opt, err
-		}
-		dfDir, err := within(ctxDir, path.Dir(dockerfile))
-		if err != nil {
-			return opt, err
-		}
-		attrs["filename"] = path.Base(dockerfile)
-		opt.LocalMounts = map[string]fsutil.FS{"context": newMemFS(req.Files, ctxDir), "dockerfile": newMemFS(req.Files, dfDir)}
 	case req.Dir != "":
 		ctxDir, err := within(req.Dir, req.ContextDir)
 		if err != nil {
@@ -164,6 +169,38 @@ func (b *Builder) solveOpt(req Request) (bk.SolveOpt, error) {
 		secretsprovider.FromMap(req.Secrets),
 	}
 	return opt, nil
+}
+
+// MemoryDir is where a source held in memory is written for BuildKit's
+// file sync, which reads directories: a tmpfs, so that nothing of it is
+// on a disk.
+var MemoryDir = "/dev/shm"
+
+// writeInMemory writes files into a new directory of MemoryDir (0700),
+// refusing a MemoryDir that is not a tmpfs.
+func writeInMemory(files map[string][]byte) (string, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(MemoryDir, &st); err != nil || st.Type != unix.TMPFS_MAGIC {
+		return "", fmt.Errorf("a local source is held in memory, and %s is not a tmpfs here", MemoryDir)
+	}
+	dir, err := os.MkdirTemp(MemoryDir, "coligo-build-")
+	if err != nil {
+		return "", err
+	}
+	for p, b := range files {
+		full, err := within(dir, p)
+		if err == nil {
+			err = os.MkdirAll(filepath.Dir(full), 0o700)
+		}
+		if err == nil {
+			err = os.WriteFile(full, b, 0o600)
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("write the source in memory: %w", err)
+		}
+	}
+	return dir, nil
 }
 
 // within joins dir and rel, refusing a rel that leads out of dir.

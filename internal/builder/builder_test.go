@@ -3,9 +3,6 @@ package builder
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"io"
-	gofs "io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -155,35 +152,4 @@ func TestBuild(t *testing.T) {
 			}
 		}
 	})
-}
-
-func TestMemFS(t *testing.T) {
-	files := map[string][]byte{"app/b.txt": []byte("b"), "app/sub/c.txt": []byte("cc"), "app-x/d": nil, "top": []byte("t")}
-	var got []string
-	fs := newMemFS(files, "")
-	err := fs.Walk(context.Background(), "", func(p string, d gofs.DirEntry, err error) error {
-		got = append(got, fmt.Sprintf("%s:%v", p, d.IsDir()))
-		return err
-	})
-	want := "app:true app/b.txt:false app/sub:true app/sub/c.txt:false app-x:true app-x/d:false top:false"
-	if err != nil || strings.Join(got, " ") != want {
-		t.Errorf("walk %v %v, want %s", got, err, want)
-	}
-	sub := newMemFS(files, "app")
-	got = nil
-	sub.Walk(context.Background(), "", func(p string, d gofs.DirEntry, err error) error { got = append(got, p); return err })
-	if strings.Join(got, " ") != "b.txt sub sub/c.txt" {
-		t.Errorf("sub walk %v", got)
-	}
-	rc, err := sub.Open("sub/c.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(rc)
-	if string(b) != "cc" {
-		t.Errorf("open: %q", b)
-	}
-	if _, err := sub.Open("../top"); err == nil {
-		t.Error("opened a file out of the sub-tree")
-	}
 }
