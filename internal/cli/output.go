@@ -56,7 +56,11 @@ func age(ts string) string {
 // printOne prints one resource as -o says: in a table, the headline alone
 // when there is one (after a change), else what detail writes.
 func (e *env) printOne(v any, headline string, detail func(w io.Writer)) error {
-	return e.printOne(v, headline, func(w io.Writer) {
+	return e.print(v, func(w io.Writer) {
+		if headline != "" {
+			fmt.Fprintln(w, headline)
+			return
+		}
 		detail(w)
 	})
 }
