@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -33,6 +34,7 @@ type Builder struct {
 	// Insecure lists the registries (host:port) reached over plain HTTP
 	// (--insecure-registry).
 	Insecure []string
+	Logger   *slog.Logger
 }
 
 // Request is one build.
@@ -93,6 +95,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 	}()
 	resp, err := c.Solve(ctx, nil, opt, status)
 	<-done
+	b.prune(c)
 	if err != nil {
 		return Result{}, fmt.Errorf("build %s: %w", req.Output, err)
 	}
@@ -103,13 +106,29 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 	return Result{Digest: digest}, nil
 }
 
+// prune removes what buildkitd keeps of ended builds (their layers,
+// sources and base images) as soon as a build ends, so that no project's
+// data outlives its build there; what builds at the time stays.
+func (b *Builder) prune(c *bk.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Prune(ctx, nil, bk.PruneAll); err != nil && b.Logger != nil {
+		b.Logger.Warn("prune buildkitd's cache", "err", err)
+	}
+}
+
 // solveOpt is a request as BuildKit's Dockerfile frontend takes it.
 func (b *Builder) solveOpt(req Request) (bk.SolveOpt, error) {
 	dockerfile := req.Dockerfile
 	if dockerfile == "" {
 		dockerfile = "Dockerfile"
 	}
-	attrs := map[string]string{"filename": dockerfile}
+	// Tenants share buildkitd, so nothing of one build serves another:
+	// no step is taken from the cache (a RUN step's cache key leaves out
+	// its secrets, so a cached layer may hold another project's data), and
+	// every base image is resolved at its registry with this build's
+	// credentials, never from what buildkitd holds of another's pull.
+	attrs := map[string]string{"filename": dockerfile, "no-cache": "", "image-resolve-mode": "pull"}
 	for k, v := range req.BuildArgs {
 		attrs["build-arg:"+k] = v
 	}

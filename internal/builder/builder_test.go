@@ -3,16 +3,19 @@ package builder
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	bk "github.com/moby/buildkit/client"
 
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/function/bundle"
@@ -136,6 +139,68 @@ func TestBuild(t *testing.T) {
 			t.Fatalf("%v\n%s", err, progress.String())
 		}
 		check(t, r.Output, res, progress.String())
+	})
+
+	// Two builds of one Dockerfile whose RUN step reads a secret: the
+	// second is not served from the first's cache (its cache key leaves the
+	// secret out, so a cached layer would hand one project's data to
+	// another), and nothing of the first stays in buildkitd after it.
+	t.Run("isolated", func(t *testing.T) {
+		df := "FROM " + base + "\nRUN --mount=type=secret,id=token sh -c 'sha256sum /run/secrets/token | cut -c1-64 > /sum'\n"
+		sums := map[string]string{}
+		for _, who := range []string{"first-tenant-value", "second-tenant-value"} {
+			var progress bytes.Buffer
+			r := Request{Files: map[string][]byte{"Dockerfile": []byte(df)}, Secrets: map[string][]byte{"token": []byte(who)},
+				Output: parts.Registry + "/coligo-test/isolated:" + who, Auth: parts.Auth(), Progress: &progress}
+			if _, err := b.Build(ctx, r); err != nil {
+				t.Fatalf("%v\n%s", err, progress.String())
+			}
+			if strings.Contains(progress.String(), "CACHED") {
+				t.Errorf("a step came from the cache:\n%s", progress.String())
+			}
+			ref, _ := name.ParseReference(r.Output)
+			img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc := mutate.Extract(img)
+			fs, err := bundle.Read(rc, bundle.Source)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sums[who] = strings.TrimSpace(string(fs["sum"]))
+		}
+		if sums["first-tenant-value"] == sums["second-tenant-value"] || len(sums["second-tenant-value"]) != 64 {
+			t.Errorf("the second build's RUN step saw the first's secret: %v", sums)
+		}
+		c, err := bk.New(ctx, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// Other packages' tests may build meanwhile: what ends with them
+		// goes as soon as they end.
+		var kept []string
+		for range 50 {
+			left, err := c.DiskUsage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept = kept[:0]
+			for _, u := range left {
+				if !u.InUse {
+					kept = append(kept, fmt.Sprintf("%s (%s, %d bytes)", u.ID, u.Description, u.Size))
+				}
+			}
+			if len(kept) == 0 {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if len(kept) > 0 {
+			t.Errorf("buildkitd keeps after the builds: %v", kept)
+		}
 	})
 
 	t.Run("refused", func(t *testing.T) {

@@ -44,7 +44,6 @@ func TestNoSecretValueAtRest(t *testing.T) {
 		{Type: "config_map_key_reference", Reference: "settings", Key: "PLANTED"},
 	}
 	mounts := []api.VolumeMount{{Type: "secret", Reference: "db", MountPath: "/run/db"}, {Type: "config_map", Reference: "settings", MountPath: "/run/settings"}}
-	sum := func(v string) string { h := sha256.Sum256([]byte(v)); return hex.EncodeToString(h[:]) }
 	// The job checks every value by its hash (the command is in the spec,
 	// so it may not hold a value) and prints the planted one to its log.
 	check := fmt.Sprintf(`h() { printf %%s "$1" | sha256sum | cut -c1-64; }
@@ -99,9 +98,6 @@ echo "planted $PLANTED"`, sum(password), sum(apiKey), sum(setting))
 
 	containerd := filepath.Dir(os.Getenv("COLIGO_TEST_CONTAINERD"))
 	dirs := []string{filepath.Dir(s.dataDir), filepath.Join(containerd, "root"), filepath.Join(containerd, "state")}
-	encodings := func(v string) [][]byte {
-		return [][]byte{[]byte(v), []byte(base64.StdEncoding.EncodeToString([]byte(v))), []byte(base64.RawURLEncoding.EncodeToString([]byte(v))), []byte(hex.EncodeToString([]byte(v)))}
-	}
 	// The scan finds what is there: the planted value in the job's log,
 	// and a file planted in containerd's root in every encoding.
 	if hits := scanDir(t, dirs[0], []byte("planted "+planted)); len(hits) == 0 {
@@ -109,11 +105,11 @@ echo "planted $PLANTED"`, sum(password), sum(apiKey), sum(setting))
 	}
 	plantFile := filepath.Join(dirs[1], "coligo-test-planted")
 	var plantBody []byte
-	for _, e := range encodings(planted) {
+	for _, e := range atRestEncodings(planted) {
 		plantBody = append(append(plantBody, e...), '\n')
 	}
 	os.WriteFile(plantFile, plantBody, 0o600)
-	for _, e := range encodings(planted) {
+	for _, e := range atRestEncodings(planted) {
 		if hits := scanDir(t, dirs[1], e); len(hits) != 1 {
 			t.Fatalf("the scan finds the planted %q %d times, want once", e, len(hits))
 		}
@@ -122,9 +118,17 @@ echo "planted $PLANTED"`, sum(password), sum(apiKey), sum(setting))
 
 	for name, v := range map[string]string{"secret PASSWORD": password, "secret API_KEY": apiKey, "config map SETTING": setting, "function code": codeMarker} {
 		for _, dir := range dirs {
-			if hits := scanDir(t, dir, encodings(v)...); len(hits) > 0 {
+			if hits := scanDir(t, dir, atRestEncodings(v)...); len(hits) > 0 {
 				t.Errorf("the value of %s is at rest in %v", name, hits)
 			}
 		}
 	}
 }
+
+// atRestEncodings are the forms in which a value may lie in a file.
+func atRestEncodings(v string) [][]byte {
+	return [][]byte{[]byte(v), []byte(base64.StdEncoding.EncodeToString([]byte(v))), []byte(base64.RawURLEncoding.EncodeToString([]byte(v))), []byte(hex.EncodeToString([]byte(v)))}
+}
+
+// sum is v's SHA-256 in hex, as sha256sum prints it.
+func sum(v string) string { h := sha256.Sum256([]byte(v)); return hex.EncodeToString(h[:]) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,6 +162,38 @@ func TestBuildRuns(t *testing.T) {
 		t.Error("a run of a build that does not exist was submitted")
 	}
 
+	// Another project's writer and this project's reader: the runs are
+	// neither read by the one nor changed by either.
+	q := activeProject(t, c, "buildruns-other")
+	tokens := map[string]string{}
+	for who, tp := range map[string]api.TokenPrototype{"reader": {Name: "br-reader", ProjectID: p.ID, Role: "reader"}, "other": {Name: "br-other", ProjectID: q.ID, Role: "writer"}} {
+		tok, err := c.CreateToken(ctx, tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[who] = tok.Token
+	}
+	reader, other := s.client(tokens["reader"]), s.client(tokens["other"])
+	if _, err := reader.GetBuildRun(ctx, p.ID, run.Name); err != nil {
+		t.Errorf("a reader reads the run: %v", err)
+	}
+	_, readerSubmit := reader.CreateBuildRun(ctx, p.ID, api.BuildRunPrototype{BuildName: "web"})
+	_, otherGet := other.GetBuildRun(ctx, p.ID, run.Name)
+	_, otherList := other.ListBuildRuns(ctx, p.ID, "", api.ListOptions{})
+	_, otherSubmit := other.CreateBuildRun(ctx, p.ID, api.BuildRunPrototype{BuildName: "web"})
+	_, otherCrossBuild := other.CreateBuildRun(ctx, q.ID, api.BuildRunPrototype{BuildName: "web"}) // p's build, named in q
+	for what, err := range map[string]error{"reader submit": readerSubmit, "reader delete": reader.DeleteBuildRun(ctx, p.ID, run.Name),
+		"other get": otherGet, "other list": otherList, "other submit": otherSubmit, "other delete": other.DeleteBuildRun(ctx, p.ID, run.Name),
+		"other logs": other.BuildRunLogs(ctx, p.ID, run.Name, false, io.Discard), "other's run of this project's build": otherCrossBuild} {
+		var apiErr *api.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 && apiErr.StatusCode != 403 && apiErr.StatusCode != 404 {
+			t.Errorf("%s: %v, want 400, 403 or 404", what, err)
+		}
+	}
+	if l, err := c.ListBuildRuns(ctx, p.ID, "", api.ListOptions{}); err != nil || len(l.BuildRuns) != 2 {
+		t.Errorf("the runs after the refused calls: %+v %v", l, err)
+	}
+
 	// The CLI: a run of the build, waited for, prints the image pinned by
 	// digest; list and logs.
 	cfg := filepath.Join(t.TempDir(), "config.yaml")
@@ -243,5 +276,75 @@ func waitBuildRun(t *testing.T, c *api.Client, project, name string, done func(*
 			t.Fatalf("build run %s: %+v %v", name, r, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestNoBuildSecretAtRest: a build's secret parameter reaches its RUN step
+// and is in no file at rest afterwards — not in coligo's data, not in
+// buildkitd's root (which keeps nothing of an ended build), not in the
+// pushed image; the scan first finds a value planted in buildkitd's root.
+func TestNoBuildSecretAtRest(t *testing.T) {
+	bk := itest.NeedBuildKit(t)
+	parts := itest.Need(t)
+	base := parts.BusyboxImage(t)
+	secret, planted := randomValue(t), randomValue(t)
+	repo := itest.GitRepo(t, map[string]string{"Dockerfile": "FROM " + base + "\n" +
+		"RUN --mount=type=secret,id=TOKEN sh -c 'sha256sum /run/secrets/TOKEN | cut -c1-64 > /token.sum'\n"})
+	host := strings.TrimSuffix(strings.TrimPrefix(repo, "http://"), "/app.git")
+	s := appServer(t, "--buildkit-address", bk, "--insecure-git-host", host)
+	c := s.adminClient()
+	ctx := context.Background()
+	p, _, _ := jobProject(t, s, "buildsecret")
+	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "token", Format: "generic", Data: map[string]string{"value": secret}}); err != nil {
+		t.Fatal(err)
+	}
+	out := parts.Registry + "/coligo-test/buildsecret:1"
+	run, err := c.CreateBuildRun(ctx, p.ID, api.BuildRunPrototype{Name: "secret-run", BuildSpec: api.BuildSpec{OutputImage: out, OutputSecret: "regcred",
+		StrategyType: "dockerfile", SourceURL: repo, RunBuildParams: []api.BuildParam{{Type: "secret_key_reference", Name: "TOKEN", Reference: "token", Key: "value"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run = waitBuildRun(t, c, p.ID, run.Name, func(r *api.BuildRun) bool { return r.Status == "succeeded" || r.Status == "failed" })
+	var logs strings.Builder
+	c.BuildRunLogs(ctx, p.ID, run.Name, false, &logs)
+	if run.Status != "succeeded" {
+		t.Fatalf("run: %+v\n%s", run, logs.String())
+	}
+	ref, _ := name.ParseReference(parts.Registry + "/coligo-test/buildsecret@" + run.StatusDetails.OutputDigest)
+	img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := mutate.Extract(img)
+	built, err := bundle.Read(rc, bundle.Source)
+	rc.Close()
+	if err != nil || strings.TrimSpace(string(built["token.sum"])) != sum(secret) {
+		t.Fatalf("the RUN step did not see the secret: %q %v", built["token.sum"], err)
+	}
+	if strings.Contains(logs.String(), secret) {
+		t.Error("the build's log holds the secret")
+	}
+
+	partsDir := filepath.Dir(filepath.Dir(os.Getenv("COLIGO_TEST_CONTAINERD")))
+	bkRoot := filepath.Join(partsDir, "buildkit", "root")
+	dirs := []string{filepath.Dir(s.dataDir), bkRoot, filepath.Join(partsDir, "registry", "data")}
+	plantFile := filepath.Join(bkRoot, "coligo-test-planted")
+	var plantBody []byte
+	for _, e := range atRestEncodings(planted) {
+		plantBody = append(append(plantBody, e...), '\n')
+	}
+	if err := os.WriteFile(plantFile, plantBody, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range atRestEncodings(planted) {
+		if hits := scanDir(t, bkRoot, e); len(hits) != 1 {
+			t.Fatalf("the scan finds the planted %q %d times, want once", e, len(hits))
+		}
+	}
+	os.Remove(plantFile)
+	for _, dir := range dirs {
+		if hits := scanDir(t, dir, atRestEncodings(secret)...); len(hits) > 0 {
+			t.Errorf("the build secret is at rest in %v", hits)
+		}
 	}
 }
