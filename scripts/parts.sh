@@ -53,31 +53,37 @@ parts_stop() {
     rm -rf "$PARTS"
   fi
   if [ -n "${K:-}" ]; then kube_stop; fi
-  # buildkitd's bridge for RUN steps (buildkit_start).
+  # buildkitd's bridge for RUN steps (buildkit_start), and the fence the
+  # servers put on it.
   ip link del coligobk0 2>/dev/null || true
+  stale_network_clean
 }
 
 free_port() {
   go run ./scripts/freeport
 }
 
-# stale_network_clean removes fence rules and chains of coligo whose bridge
-# no longer exists (an interrupted run's), and this suite's test network
+# stale_network_clean removes fence rules and chains of coligo (projects'
+# and builds') whose bridge no longer exists (an interrupted run's), and this suite's test network
 # namespaces. A live server's rules, whose bridges exist, are left alone.
 stale_network_clean() {
   local ipt rule br chain
   for ipt in iptables ip6tables; do
     command -v "$ipt" >/dev/null || continue
     for table in filter nat; do
-      "$ipt-save" -t "$table" 2>/dev/null | grep '^-A ' | grep -E 'coligo project network' | while read -r rule; do
-        br=$(grep -oE 'clg[0-9a-f]{10}' <<<"$rule" | head -1)
+      "$ipt-save" -t "$table" 2>/dev/null | grep '^-A ' | grep -E 'coligo (project|build) network' | while read -r rule; do
+        br=$(grep -oE 'coligo (project|build) network [A-Za-z0-9_.-]+' <<<"$rule" | head -1 | awk '{print $4}')
         if [ -z "$br" ] || ! ip link show "$br" >/dev/null 2>&1; then
           eval "$ipt -t $table -D ${rule#-A }" 2>/dev/null || true
         fi
       done || true
     done
-    "$ipt-save" -t filter 2>/dev/null | grep -oE '^:CLG[IO]-[0-9a-f]{10}' | tr -d ':' | while read -r chain; do
-      if ! ip link show "clg${chain#CLG?-}" >/dev/null 2>&1; then
+    "$ipt-save" -t filter 2>/dev/null | grep -oE '^:CLG(B?[IO])-[A-Za-z0-9_.-]+' | tr -d ':' | while read -r chain; do
+      case "$chain" in
+        CLGB?-*) br=${chain#CLGB?-} ;;
+        *) br=clg${chain#CLG?-} ;;
+      esac
+      if ! ip link show "$br" >/dev/null 2>&1; then
         "$ipt" -t filter -F "$chain" 2>/dev/null || true
         "$ipt" -t filter -X "$chain" 2>/dev/null || true
       fi
@@ -150,7 +156,7 @@ YML
 # root, and a bridge of its own (coligobk0, 10.218.0.0/16) for RUN steps;
 # it pulls from and pushes to the test registry over plain HTTP.
 #
-#   buildkitd               COLIGO_TEST_BUILDKIT (address)
+#   buildkitd               COLIGO_TEST_BUILDKIT (address), COLIGO_TEST_BUILDKIT_BRIDGE
 buildkit_start() {
   local bin
   bin=$(scripts/buildkit-build.sh)
@@ -165,11 +171,10 @@ root = "$PARTS/buildkit/root"
   gc = true
   reservedSpace = "1GB"
   maxUsedSpace = "4GB"
-  [worker.oci.networkConfig]
-    networkMode = "bridge"
-    bridgeName = "coligobk0"
-    bridgeSubnet = "10.218.0.0/16"
-    cniBinaryPath = "$COLIGO_TEST_CNI_BIN_DIR"
+  networkMode = "bridge"
+  bridgeName = "coligobk0"
+  bridgeSubnet = "10.218.0.0/16"
+  cniBinaryPath = "$COLIGO_TEST_CNI_BIN_DIR"
 [worker.containerd]
   enabled = false
 [registry."$COLIGO_TEST_REGISTRY"]
@@ -179,6 +184,6 @@ TOML
   parts_pids+=($!)
   for _ in $(seq 200); do [ -S "$PARTS/buildkit/buildkitd.sock" ] && break; sleep 0.1; done
   [ -S "$PARTS/buildkit/buildkitd.sock" ] || { cat "$PARTS/buildkit/log"; echo "buildkitd did not start" >&2; return 1; }
-  export COLIGO_TEST_BUILDKIT="unix://$PARTS/buildkit/buildkitd.sock"
+  export COLIGO_TEST_BUILDKIT="unix://$PARTS/buildkit/buildkitd.sock" COLIGO_TEST_BUILDKIT_BRIDGE=coligobk0
   echo "== parts: buildkitd $($bin --version | awk '{print $3}') at $COLIGO_TEST_BUILDKIT"
 }

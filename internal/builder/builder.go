@@ -83,6 +83,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("connect to buildkitd at %s: %w", b.Address, err)
 	}
 	defer c.Close()
+	if err := onOwnNetwork(ctx, c); err != nil {
+		return Result{}, err
+	}
 	opt, err := b.solveOpt(req)
 	if err != nil {
 		return Result{}, err
@@ -104,6 +107,22 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 		return Result{}, errors.New("buildkitd reported no digest of the pushed image")
 	}
 	return Result{Digest: digest}, nil
+}
+
+// onOwnNetwork refuses a buildkitd whose workers run build steps in this
+// host's network namespace, where a project's step would reach the host's
+// own services on loopback, past any fence; bridge or CNI it must be.
+func onOwnNetwork(ctx context.Context, c *bk.Client) error {
+	workers, err := c.ListWorkers(ctx)
+	if err != nil {
+		return fmt.Errorf("list buildkitd's workers: %w", err)
+	}
+	for _, w := range workers {
+		if n := w.Labels["org.mobyproject.buildkit.worker.network"]; n != "cni" {
+			return fmt.Errorf("buildkitd runs build steps on the %q network, not a bridge of their own: a build would reach this host's services; set its worker's networkMode = \"bridge\"", n)
+		}
+	}
+	return nil
 }
 
 // prune removes what buildkitd keeps of ended builds (their layers,

@@ -57,7 +57,7 @@ func files(t *testing.T, fs map[string]string) string {
 // and a build secret, pushed there; the secret is in no layer and in no
 // line of the image's history.
 func TestBuild(t *testing.T) {
-	addr := itest.NeedBuildKit(t)
+	addr, _ := itest.NeedBuildKit(t)
 	parts := itest.Need(t)
 	base := parts.BusyboxImage(t)
 	b := &Builder{Address: addr, Insecure: []string{parts.Registry}}

@@ -67,6 +67,7 @@ type Server struct {
 	FunctionRuntimes      []string // the operator's interpreters, FAMILY=PATH, before the host's usual ones
 	InsecureGitHosts      []string // Git hosts (host:port) builds may fetch from over plain HTTP
 	BuildKitAddress       string   // buildkitd's address; "" runs no builds
+	BuildKitBridge        string   // the bridge buildkitd puts build steps on, fenced by coligo; "" fences none
 
 	Engine      string // local or kubernetes
 	Kubeconfig  string // "" uses the in-cluster config

@@ -358,13 +358,13 @@ func OnThisHost(t testing.TB, ip string) {
 	}
 }
 
-// NeedBuildKit returns the test buildkitd's address, or skips (fails in
-// CI) when there is none.
-func NeedBuildKit(t testing.TB) string {
+// NeedBuildKit returns the test buildkitd's address and the bridge it puts
+// build steps on, or skips (fails in CI) when there is none.
+func NeedBuildKit(t testing.TB) (addr, bridge string) {
 	t.Helper()
-	addr := os.Getenv("COLIGO_TEST_BUILDKIT")
-	if addr == "" {
-		Missing(t, "buildkitd missing: run through 'make test' (COLIGO_TEST_BUILDKIT)")
+	addr, bridge = os.Getenv("COLIGO_TEST_BUILDKIT"), os.Getenv("COLIGO_TEST_BUILDKIT_BRIDGE")
+	if addr == "" || bridge == "" {
+		Missing(t, "buildkitd missing: run through 'make test' (COLIGO_TEST_BUILDKIT, COLIGO_TEST_BUILDKIT_BRIDGE)")
 	}
-	return addr
+	return addr, bridge
 }

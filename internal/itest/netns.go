@@ -22,6 +22,9 @@ type Neighbour struct {
 	LANNet   netip.Prefix // 10.250.<net>.0/24
 	Metadata netip.Addr   // in the namespace, 169.254.77.<net>/32, routed to it
 	HostSide netip.Addr   // this machine's end of the veth, 10.250.<net>.1
+	// Public is in the namespace too, 198.51.100.<net>/32 (TEST-NET-2),
+	// routed to it: an address of the world, as a fence sees it.
+	Public netip.Addr
 	Port     int
 }
 
@@ -32,7 +35,7 @@ func NewNeighbour(t testing.TB, name string, net int) *Neighbour {
 	t.Helper()
 	n := &Neighbour{NS: "coligo-t-" + name, LAN: netip.MustParseAddr(fmt.Sprintf("10.250.%d.2", net)),
 		LANNet: netip.MustParsePrefix(fmt.Sprintf("10.250.%d.0/24", net)), Metadata: netip.MustParseAddr(fmt.Sprintf("169.254.77.%d", net)),
-		HostSide: netip.MustParseAddr(fmt.Sprintf("10.250.%d.1", net)), Port: 8000}
+		HostSide: netip.MustParseAddr(fmt.Sprintf("10.250.%d.1", net)), Public: netip.MustParseAddr(fmt.Sprintf("198.51.100.%d", net)), Port: 8000}
 	host, peer := "ctn-"+name+"-h", "ctn-"+name+"-n"
 	run := func(args ...string) {
 		t.Helper()
@@ -52,9 +55,11 @@ func NewNeighbour(t testing.TB, name string, net int) *Neighbour {
 	run("ip", "addr", "add", n.HostSide.String()+"/24", "dev", host)
 	run("ip", "link", "set", host, "up")
 	run("ip", "route", "add", n.Metadata.String()+"/32", "dev", host)
+	run("ip", "route", "add", n.Public.String()+"/32", "dev", host)
 	in := func(args ...string) { run(append([]string{"ip", "netns", "exec", n.NS}, args...)...) }
 	in("ip", "addr", "add", n.LAN.String()+"/24", "dev", peer)
 	in("ip", "addr", "add", n.Metadata.String()+"/32", "dev", peer)
+	in("ip", "addr", "add", n.Public.String()+"/32", "dev", peer)
 	in("ip", "link", "set", peer, "up")
 	in("ip", "link", "set", "lo", "up")
 	in("ip", "route", "add", "default", "via", n.HostSide.String())

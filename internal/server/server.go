@@ -39,6 +39,7 @@ import (
 	"github.com/coligo/coligo/internal/controller/project"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/engine/local"
 	"github.com/coligo/coligo/internal/function/bundle"
 	"github.com/coligo/coligo/internal/keys"
 	"github.com/coligo/coligo/internal/netguard"
@@ -182,6 +183,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	var builds *buildrun.Controller
 	if cfg.BuildKitAddress != "" {
+		if cfg.BuildKitBridge != "" {
+			if err := local.FenceBuildNetwork(cfg.BuildKitBridge); err != nil {
+				return err
+			}
+		} else {
+			log.Warn("build steps reach the network as buildkitd lets them: name its bridge with --buildkit-bridge for coligo to fence it")
+		}
 		sources := regclient.New(cfg.InsecureRegistries)
 		builds = buildrun.New(buildrun.Config{Store: db, Logger: log,
 			Builder: &builder.Builder{Address: cfg.BuildKitAddress, Insecure: cfg.InsecureRegistries, Logger: log},

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,12 +110,10 @@ func TestBuildConfigurations(t *testing.T) {
 // app runs the image it made; a run whose secret the registry refuses
 // fails with missing_registry_access; a build's runs go with it.
 func TestBuildRuns(t *testing.T) {
-	bk := itest.NeedBuildKit(t)
 	parts := itest.Need(t)
 	base := parts.BusyboxImage(t)
 	repo := itest.GitRepo(t, map[string]string{"web/Dockerfile": "FROM " + base + "\nARG STAMP=none\nENV VERSION=built-$STAMP\nENTRYPOINT [\"/bin/testprog\", \"app\"]\n"})
-	host := strings.TrimSuffix(strings.TrimPrefix(repo, "http://"), "/app.git")
-	s := appServer(t, "--buildkit-address", bk, "--insecure-git-host", host)
+	s := buildServer(t, repo)
 	c := s.adminClient()
 	ctx := context.Background()
 	p, _, _ := jobProject(t, s, "buildruns")
@@ -263,6 +264,83 @@ func TestBuildRuns(t *testing.T) {
 	}
 }
 
+// buildServer starts a server that builds with the test buildkitd, fences
+// its bridge, and fetches from the Git repository repo on loopback.
+func buildServer(t *testing.T, repo string, args ...string) *server {
+	t.Helper()
+	addr, bridge := itest.NeedBuildKit(t)
+	host := strings.TrimSuffix(strings.TrimPrefix(repo, "http://"), "/app.git")
+	return appServer(t, append([]string{"--buildkit-address", addr, "--buildkit-bridge", bridge, "--insecure-git-host", host}, args...)...)
+}
+
+// TestBuildNetworkFence: a build step reaches the world (an address of a
+// namespace of the test's own, as the world), but not a "LAN" or
+// "metadata" address there, nor this host, on the bridge's gateway or any
+// other of its addresses.
+func TestBuildNetworkFence(t *testing.T) {
+	parts := itest.Need(t)
+	base := parts.BusyboxImage(t)
+	nb := itest.NewNeighbour(t, "build", 3)
+	l, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "the host\n") }))
+	t.Cleanup(func() { l.Close() })
+	hostPort := l.Addr().(*net.TCPAddr).Port
+	probes := map[string]string{
+		"world":    fmt.Sprintf("http://%s:%d/", nb.Public, nb.Port),
+		"lan":      fmt.Sprintf("http://%s:%d/", nb.LAN, nb.Port),
+		"metadata": fmt.Sprintf("http://%s:%d/", nb.Metadata, nb.Port),
+		"gateway":  fmt.Sprintf("http://10.218.0.1:%d/", hostPort), // buildkit_start's bridge
+		"host":     fmt.Sprintf("http://%s:%d/", nb.HostSide, hostPort),
+	}
+	for _, ip := range []string{nb.Public.String(), nb.LAN.String(), nb.Metadata.String()} {
+		itest.OnThisHost(t, ip)
+	}
+	df := "FROM " + base + "\n"
+	for name, url := range probes {
+		df += fmt.Sprintf("RUN (/bin/testprog fetch %s && echo reached || echo refused) > /probe-%s 2>&1\n", url, name)
+	}
+	repo := itest.GitRepo(t, map[string]string{"Dockerfile": df})
+	s := buildServer(t, repo)
+	c := s.adminClient()
+	ctx := context.Background()
+	p, _, _ := jobProject(t, s, "buildfence")
+	out := parts.Registry + "/coligo-test/buildfence:1"
+	run, err := c.CreateBuildRun(ctx, p.ID, api.BuildRunPrototype{Name: "probes", BuildSpec: api.BuildSpec{OutputImage: out, OutputSecret: "regcred",
+		StrategyType: "dockerfile", SourceURL: repo}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run = waitBuildRun(t, c, p.ID, run.Name, func(r *api.BuildRun) bool { return r.Status == "succeeded" || r.Status == "failed" })
+	if run.Status != "succeeded" {
+		var logs strings.Builder
+		c.BuildRunLogs(ctx, p.ID, run.Name, false, &logs)
+		t.Fatalf("run: %+v\n%s", run, logs.String())
+	}
+	ref, _ := name.ParseReference(parts.Registry + "/coligo-test/buildfence@" + run.StatusDetails.OutputDigest)
+	img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := mutate.Extract(img)
+	built, err := bundle.Read(rc, bundle.Source)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range probes {
+		got := string(built["probe-"+name])
+		if want := map[bool]string{true: "reached", false: "refused"}[name == "world"]; !strings.HasSuffix(strings.TrimSpace(got), want) {
+			t.Errorf("a build step's probe of the %s (%s): %q, want %s", name, probes[name], got, want)
+		}
+	}
+	if !strings.Contains(string(built["probe-world"]), "neighbour-build") {
+		t.Errorf("the world's answer: %q", built["probe-world"])
+	}
+}
+
 // waitBuildRun polls a build run until done reports true.
 func waitBuildRun(t *testing.T, c *api.Client, project, name string, done func(*api.BuildRun) bool) *api.BuildRun {
 	t.Helper()
@@ -284,14 +362,12 @@ func waitBuildRun(t *testing.T, c *api.Client, project, name string, done func(*
 // buildkitd's root (which keeps nothing of an ended build), not in the
 // pushed image; the scan first finds a value planted in buildkitd's root.
 func TestNoBuildSecretAtRest(t *testing.T) {
-	bk := itest.NeedBuildKit(t)
 	parts := itest.Need(t)
 	base := parts.BusyboxImage(t)
 	secret, planted := randomValue(t), randomValue(t)
 	repo := itest.GitRepo(t, map[string]string{"Dockerfile": "FROM " + base + "\n" +
 		"RUN --mount=type=secret,id=TOKEN sh -c 'sha256sum /run/secrets/TOKEN | cut -c1-64 > /token.sum'\n"})
-	host := strings.TrimSuffix(strings.TrimPrefix(repo, "http://"), "/app.git")
-	s := appServer(t, "--buildkit-address", bk, "--insecure-git-host", host)
+	s := buildServer(t, repo)
 	c := s.adminClient()
 	ctx := context.Background()
 	p, _, _ := jobProject(t, s, "buildsecret")

@@ -27,6 +27,10 @@ type fence struct {
 	// whether one of them is allow-all (0.0.0.0/0).
 	allowed []netip.Prefix
 	world   bool
+	// build marks the network of build steps (buildkitd's bridge), which
+	// projects share: its members never reach one another, it has no
+	// endpoints on the host, and buildkitd's CNI masquerades it.
+	build bool
 }
 
 // rule is one iptables rule: its table, chain and match with target.
@@ -36,12 +40,18 @@ type rule struct {
 }
 
 func (f fence) comment() []string {
+	if f.build {
+		return []string{"-m", "comment", "--comment", "coligo build network " + f.bridge}
+	}
 	return []string{"-m", "comment", "--comment", "coligo project network " + f.bridge}
 }
 
 // chains are the project's own filter chains: what its instances send out
 // through the host, and what they send to the host itself.
 func (f fence) chains() (out, in string) {
+	if f.build {
+		return "CLGBO-" + f.bridge, "CLGBI-" + f.bridge
+	}
 	suffix := strings.TrimPrefix(f.bridge, "clg")
 	return "CLGO-" + suffix, "CLGI-" + suffix
 }
@@ -51,14 +61,24 @@ func (f fence) chains() (out, in string) {
 func (f fence) jumps() []rule {
 	out, in := f.chains()
 	c := f.comment()
-	return []rule{
+	rules := []rule{
 		{"filter", "INPUT", append([]string{"-i", f.bridge, "-j", in}, c...)},
 		{"filter", "FORWARD", append([]string{"-i", f.bridge, "-j", out}, c...)},
 		{"filter", "FORWARD", append([]string{"-o", f.bridge, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"}, c...)},
 		{"filter", "FORWARD", append([]string{"-o", f.bridge, "-j", "DROP"}, c...)},
-		{"nat", "POSTROUTING", append([]string{"-s", f.own.String(), "!", "-d", f.all.String(), "-j", "MASQUERADE"}, c...)},
 	}
+	if f.build {
+		// buildkitd's CNI firewall plugin puts its own chain first in
+		// FORWARD, accepting what its members send; it asks first the
+		// CNI-ADMIN chain, where the fence decides instead.
+		return append(rules, rule{"filter", cniAdmin, append([]string{"-i", f.bridge, "-j", out}, c...)})
+	}
+	return append(rules, rule{"nat", "POSTROUTING", append([]string{"-s", f.own.String(), "!", "-d", f.all.String(), "-j", "MASQUERADE"}, c...)})
 }
+
+// cniAdmin is the chain of the CNI firewall plugin that administrators
+// fill, which the plugin consults before its own rules.
+const cniAdmin = "CNI-ADMIN"
 
 // egress is the chain of what instances send through the host, in order:
 // what never opens; the allowed destinations inside a private range (only
@@ -70,8 +90,11 @@ func (f fence) egress() [][]string {
 	rules := [][]string{
 		r("-o", f.bridge, "-j", "ACCEPT"), // the project's own instances (bridged traffic seen by iptables)
 		r("-d", f.all.String(), "-j", "DROP"),
-		r("-d", core.LinkLocal.String(), "-j", "DROP"),
 	}
+	if f.build {
+		rules = [][]string{r("-o", f.bridge, "-j", "DROP")} // another project's build
+	}
+	rules = append(rules, r("-d", core.LinkLocal.String(), "-j", "DROP"))
 	var public [][]string
 	for _, p := range f.allowed {
 		switch {
@@ -95,11 +118,11 @@ func (f fence) egress() [][]string {
 // ingress is the chain of what instances send to the host itself.
 func (f fence) ingress() [][]string {
 	c := f.comment()
-	return [][]string{
-		append([]string{"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"}, c...),
-		append([]string{"-d", f.gateway.String(), "-p", "tcp", "--dport", "80", "-j", "ACCEPT"}, c...),
-		append([]string{"-j", "DROP"}, c...),
+	rules := [][]string{append([]string{"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"}, c...)}
+	if !f.build {
+		rules = append(rules, append([]string{"-d", f.gateway.String(), "-p", "tcp", "--dport", "80", "-j", "ACCEPT"}, c...))
 	}
+	return append(rules, append([]string{"-j", "DROP"}, c...))
 }
 
 // ip6 are the IPv6 rules: the bridge carries no IPv6 but its link-local
@@ -142,6 +165,13 @@ func (fw *firewall) apply(f fence) error {
 	}
 	if err := fw.fill(in, f.ingress()); err != nil {
 		return err
+	}
+	if f.build {
+		if ok, err := fw.v4.ChainExists("filter", cniAdmin); err == nil && !ok {
+			if err := fw.v4.NewChain("filter", cniAdmin); err != nil {
+				return fmt.Errorf("iptables chain %s: %w", cniAdmin, err)
+			}
+		}
 	}
 	if err := ensureTop(fw.v4, f.jumps()); err != nil {
 		return err
@@ -276,4 +306,37 @@ func (fw *firewall) remove(f fence) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// FenceBuildNetwork fences bridge, where buildkitd puts build steps (its
+// OCI worker's networkConfig bridgeName, in bridge mode): a step reaches
+// the world, as Code Engine's builds do, but not this host, no private
+// range or link-local address, and no other build on the bridge. The rules
+// stay after the server stops (the build network stays too); applying
+// them again changes nothing.
+func FenceBuildNetwork(bridge string) error {
+	if !validBridge(bridge) {
+		return fmt.Errorf("%q is not a network interface name (1 to 15 letters, digits, '-', '_' or '.')", bridge)
+	}
+	fw, err := newFirewall()
+	if err != nil {
+		return err
+	}
+	if err := fw.apply(fence{bridge: bridge, build: true, world: true}); err != nil {
+		return fmt.Errorf("fence the build network %s: %w", bridge, err)
+	}
+	return nil
+}
+
+// validBridge reports whether name can name a Linux network interface.
+func validBridge(name string) bool {
+	if name == "" || len(name) > 15 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return name != "." && name != ".."
 }

@@ -58,6 +58,38 @@ func TestFenceEgress(t *testing.T) {
 	}
 }
 
+// TestFenceBuild: the build network's chains — no other build on the
+// bridge, no host, no private range or link-local address; the world.
+func TestFenceBuild(t *testing.T) {
+	f := fence{bridge: "coligobk0", build: true, world: true}
+	var egress, ingress []string
+	for _, r := range f.egress() {
+		egress = append(egress, strings.Replace(strings.Join(r[:len(r)-4], " "), "-j ", "", 1))
+	}
+	for _, r := range f.ingress() {
+		ingress = append(ingress, strings.Replace(strings.Join(r[:len(r)-4], " "), "-j ", "", 1))
+	}
+	want := []string{"-o coligobk0 DROP", "-d 169.254.0.0/16 DROP", "-d 10.0.0.0/8 DROP", "-d 172.16.0.0/12 DROP", "-d 192.168.0.0/16 DROP", "-d 100.64.0.0/10 DROP", "ACCEPT"}
+	if diff := cmp.Diff(want, egress); diff != "" {
+		t.Errorf("egress (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"-m conntrack --ctstate ESTABLISHED,RELATED ACCEPT", "DROP"}, ingress); diff != "" {
+		t.Errorf("ingress (-want +got):\n%s", diff)
+	}
+	var chains []string
+	for _, j := range f.jumps() {
+		chains = append(chains, j.table+"/"+j.chain)
+	}
+	if diff := cmp.Diff([]string{"filter/INPUT", "filter/FORWARD", "filter/FORWARD", "filter/FORWARD", "filter/CNI-ADMIN"}, chains); diff != "" {
+		t.Errorf("jumps (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"", "a-bridge-name-too-long", "br;rm", "br 0", ".."} {
+		if FenceBuildNetwork(bad) == nil {
+			t.Errorf("FenceBuildNetwork(%q) took it", bad)
+		}
+	}
+}
+
 // TestEgressSurvivesRestart: a project's allowed destinations are kept in
 // the engine's state dir, so that a restarted engine fences the project as
 // it was told, not with the default allow-all, before anyone tells it again.
