@@ -25,7 +25,7 @@ type Neighbour struct {
 	// Public is in the namespace too, 198.51.100.<net>/32 (TEST-NET-2),
 	// routed to it: an address of the world, as a fence sees it.
 	Public netip.Addr
-	Port     int
+	Port   int
 }
 
 // NewNeighbour makes the namespace, its veth and routes and starts its
