@@ -22,8 +22,9 @@ parts_install() {
   [ -x /usr/bin/node ] || missing+=(nodejs)
   ls /usr/bin/python3.1[1-9] >/dev/null 2>&1 || missing+=(python3)
   [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx httpd || missing+=(busybox-static)
-  # Builds: buildkitd fetches Git sources with git.
+  # Builds: buildkitd fetches Git sources with git, over SSH with ssh.
   command -v git >/dev/null || missing+=(git)
+  command -v ssh >/dev/null || missing+=(openssh-client)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "== apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive

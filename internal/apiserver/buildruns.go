@@ -92,9 +92,6 @@ func (a *API) createBuildRun(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if s.SourceSecret != "" {
-		return core.Invalid("source_secret", "private repositories are not fetched by this server yet; use a repository it reaches without credentials")
-	}
 	if in.ServiceAccount == "" {
 		in.ServiceAccount = "default"
 	}

@@ -2,10 +2,12 @@ package builder
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,10 +17,12 @@ import (
 
 	"github.com/docker/cli/cli/config/types"
 	bk "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/client/llb"
 	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sys/unix"
 
@@ -47,6 +51,7 @@ type Request struct {
 	Files       map[string][]byte
 	GitURL      string
 	GitRevision string
+	GitAuth     *GitAuth // a private repository's; nil for a public one
 	// ContextDir is the build context's directory in the source ("" its
 	// root); Dockerfile is the Dockerfile's path in it (default
 	// Dockerfile).
@@ -62,6 +67,23 @@ type Request struct {
 	// Progress receives the build's steps and their output, line by line.
 	Progress io.Writer
 }
+
+// GitAuth is what a private repository takes: basic auth over HTTP(S), or
+// an SSH key (unencrypted) with the host keys to trust (known_hosts
+// lines; none: the key the host shows when the build starts).
+type GitAuth struct {
+	Username, Password string
+	SSHKey             []byte
+	KnownHosts         string
+}
+
+// The names under which a build offers a Git source its credentials:
+// build secrets' names are build argument names, so these meet none.
+const (
+	gitAuthHeader = "coligo.git-auth-header"
+	gitAuthToken  = "coligo.git-auth-token"
+	gitSSH        = "coligo.git-ssh"
+)
 
 // Result is what a build pushed.
 type Result struct {
@@ -177,14 +199,18 @@ func (b *Builder) solveOpt(req Request) (bk.SolveOpt, error) {
 		}
 		opt.LocalMounts = map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS}
 	default:
-		ref := req.GitURL
-		if req.GitRevision != "" || req.ContextDir != "" {
-			ref += "#" + req.GitRevision
+		gopts := []llb.GitOption{llb.AuthHeaderSecret(gitAuthHeader), llb.AuthTokenSecret(gitAuthToken), llb.MountSSHSock(gitSSH)}
+		if req.GitRevision != "" {
+			gopts = append(gopts, llb.GitRef(req.GitRevision))
 		}
-		if req.ContextDir != "" {
-			ref += ":" + strings.Trim(req.ContextDir, "/")
+		if dir := strings.Trim(path.Clean("/"+req.ContextDir), "/"); dir != "" {
+			gopts = append(gopts, llb.GitSubDir(dir))
 		}
-		attrs["context"] = ref
+		if a := req.GitAuth; a != nil && a.KnownHosts != "" {
+			gopts = append(gopts, llb.KnownSSHHosts(a.KnownHosts))
+		}
+		src := llb.Git(req.GitURL, "", gopts...)
+		opt.FrontendInputs = map[string]llb.State{"context": src, "dockerfile": src}
 	}
 	reg := ""
 	if r, err := (&regclient.Client{Insecure: b.Insecure}).Parse(req.Output, "docker.io"); err == nil {
@@ -204,9 +230,43 @@ func (b *Builder) solveOpt(req Request) (bk.SolveOpt, error) {
 				}
 				return types.AuthConfig{Username: auth.Username, Password: auth.Password}, nil
 			}}),
-		secretsprovider.FromMap(req.Secrets),
+	}
+	secrets := req.Secrets
+	if a := req.GitAuth; a != nil && a.Username != "" {
+		secrets = maps.Clone(secrets)
+		if secrets == nil {
+			secrets = map[string][]byte{}
+		}
+		secrets[gitAuthHeader] = []byte("Basic " + base64.StdEncoding.EncodeToString([]byte(a.Username+":"+a.Password)))
+	}
+	opt.Session = append(opt.Session, secretsprovider.FromMap(secrets))
+	if a := req.GitAuth; a != nil && len(a.SSHKey) > 0 {
+		agent, err := sshAgent(a.SSHKey)
+		if err != nil {
+			return opt, err
+		}
+		opt.Session = append(opt.Session, agent)
 	}
 	return opt, nil
+}
+
+// ErrSSHKey is a GitAuth.SSHKey that is not an unencrypted private key.
+var ErrSSHKey = errors.New("the source secret's ssh_key is not an unencrypted private key")
+
+// sshAgent offers key to the build's Git source as an SSH agent. BuildKit's
+// agent reads keys from files: the key is written to a tmpfs and removed
+// as soon as it is read.
+func sshAgent(key []byte) (session.Attachable, error) {
+	dir, err := writeInMemory(map[string][]byte{"key": key})
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	agent, err := sshprovider.NewSSHAgentProvider([]sshprovider.AgentConfig{{ID: gitSSH, Paths: []string{filepath.Join(dir, "key")}}})
+	if err != nil {
+		return nil, ErrSSHKey
+	}
+	return agent, nil
 }
 
 // MemoryDir is where a source held in memory is written for BuildKit's

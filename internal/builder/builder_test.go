@@ -3,6 +3,9 @@ package builder
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	bk "github.com/moby/buildkit/client"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/function/bundle"
@@ -139,6 +143,56 @@ func TestBuild(t *testing.T) {
 			t.Fatalf("%v\n%s", err, progress.String())
 		}
 		check(t, r.Output, res, progress.String())
+	})
+
+	// A private repository, over HTTP with basic auth and over SSH with a
+	// key (the host's key given, or taken as the host shows it); without
+	// its credentials, or with wrong ones, nothing is built.
+	t.Run("private", func(t *testing.T) {
+		g := itest.PrivateGitRepo(t, src)
+		_, otherKey, _ := ed25519.GenerateKey(nil)
+		block, _ := ssh.MarshalPrivateKey(otherKey, "")
+		other := pem.EncodeToMemory(block)
+		_, otherHost, _ := ed25519.GenerateKey(nil)
+		otherSigner, _ := ssh.NewSignerFromKey(otherHost)
+		wrongHosts := strings.Fields(g.KnownHosts)[0] + " " + string(ssh.MarshalAuthorizedKey(otherSigner.PublicKey()))
+		for _, tt := range []struct {
+			name string
+			url  string
+			auth *GitAuth
+			ok   bool
+		}{
+			{"basic auth", g.HTTPURL, &GitAuth{Username: g.User, Password: g.Password}, true},
+			{"ssh, host key given", g.SSHURL, &GitAuth{SSHKey: []byte(g.SSHKey), KnownHosts: g.KnownHosts}, true},
+			{"ssh, host key as shown", g.SSHURL, &GitAuth{SSHKey: []byte(g.SSHKey)}, true},
+			{"http without credentials", g.HTTPURL, nil, false},
+			{"a wrong password", g.HTTPURL, &GitAuth{Username: g.User, Password: "wrong"}, false},
+			{"another key", g.SSHURL, &GitAuth{SSHKey: other, KnownHosts: g.KnownHosts}, false},
+			{"another host key", g.SSHURL, &GitAuth{SSHKey: []byte(g.SSHKey), KnownHosts: wrongHosts}, false},
+			{"not a key", g.SSHURL, &GitAuth{SSHKey: []byte("not a key")}, false},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				var progress bytes.Buffer
+				r := req
+				r.GitURL, r.GitRevision, r.GitAuth, r.Progress = tt.url, "main", tt.auth, &progress
+				r.Output = parts.Registry + "/coligo-test/built:private"
+				res, err := b.Build(ctx, r)
+				if tt.ok && err != nil {
+					t.Fatalf("%v\n%s", err, progress.String())
+				}
+				if !tt.ok && err == nil {
+					t.Fatalf("built")
+				}
+				for _, s := range []string{g.Password, g.SSHKey, base64.StdEncoding.EncodeToString([]byte(g.User + ":" + g.Password))} {
+					if err != nil && strings.Contains(err.Error(), s) || strings.Contains(progress.String(), s) {
+						t.Errorf("the error or the progress shows a credential: %v\n%s", err, progress.String())
+					}
+				}
+				if tt.ok {
+					check(t, r.Output, res, progress.String())
+				}
+			})
+		}
 	})
 
 	// Two builds of one Dockerfile whose RUN step reads a secret: the

@@ -18,15 +18,16 @@ import (
 // buildFlags are the flags of build create and update, and of a
 // stand-alone buildrun submit.
 type buildFlags struct {
-	source, commit, contextDir, dockerfile, image, registrySecret, size, strategy, buildType string
-	timeout                                                                                  int
-	args, secretArgs                                                                         []string
+	source, commit, contextDir, dockerfile, image, registrySecret, size, strategy, buildType, repoSecret string
+	timeout                                                                                              int
+	args, secretArgs                                                                                     []string
 }
 
 func (f *buildFlags) add(cmd *cobra.Command, withType bool) {
 	fs := cmd.Flags()
 	fs.StringVar(&f.source, "source", "", "Git URL of the source (https://host/org/repo; http:// only for the server's --insecure-git-host); for buildrun submit also a local DIR")
 	fs.StringVar(&f.commit, "commit", "", "branch, tag or commit to build (default: the default branch)")
+	fs.StringVar(&f.repoSecret, "git-repo-secret", "", "secret of the project for a private repository: ssh_auth for an ssh:// or git@ URL, basic_auth for https://")
 	fs.StringVar(&f.contextDir, "context-dir", "", "directory of the source holding the build context")
 	fs.StringVar(&f.dockerfile, "dockerfile", "", "path of the Dockerfile in the context (default Dockerfile)")
 	fs.StringVarP(&f.image, "image", "i", "", "image to push (registry/namespace/repository[:tag])")
@@ -44,7 +45,7 @@ func (f *buildFlags) add(cmd *cobra.Command, withType bool) {
 // spec turns the flags that were given into a build spec.
 func (f *buildFlags) spec(cmd *cobra.Command) (api.BuildSpec, error) {
 	s := api.BuildSpec{OutputImage: f.image, OutputSecret: f.registrySecret, StrategyType: f.strategy, StrategySize: f.size,
-		StrategySpecFile: f.dockerfile, SourceType: f.buildType, SourceURL: f.source, SourceRevision: f.commit, SourceContextDir: f.contextDir}
+		StrategySpecFile: f.dockerfile, SourceType: f.buildType, SourceURL: f.source, SourceRevision: f.commit, SourceContextDir: f.contextDir, SourceSecret: f.repoSecret}
 	if cmd.Flags().Changed("timeout") {
 		s.Timeout = &f.timeout
 	}
@@ -79,7 +80,7 @@ func (e *env) printBuild(b *api.Build, headline string) error {
 	return e.printOne(b, headline, func(w io.Writer) {
 		fmt.Fprintf(w, "Name:\t%s\nID:\t%s\nStatus:\t%s (%s)\nImage:\t%s\nRegistry Secret:\t%s\nBuild Strategy:\t%s-%s\nTimeout:\t%s\n",
 			b.Name, b.ID, b.Status, b.StatusDetails.Reason, b.OutputImage, b.OutputSecret, b.StrategyType, b.StrategySize, time.Duration(deref(b.Timeout))*time.Second)
-		fmt.Fprintf(w, "Source:\t%s\nCommit:\t%s\nContext Directory:\t%s\nDockerfile:\t%s\n", b.SourceURL, b.SourceRevision, b.SourceContextDir, b.StrategySpecFile)
+		fmt.Fprintf(w, "Source:\t%s\nCommit:\t%s\nGit Repository Secret:\t%s\nContext Directory:\t%s\nDockerfile:\t%s\n", b.SourceURL, b.SourceRevision, b.SourceSecret, b.SourceContextDir, b.StrategySpecFile)
 		printParams(w, b.RunBuildParams)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,12 +266,66 @@ func TestBuildRuns(t *testing.T) {
 }
 
 // buildServer starts a server that builds with the test buildkitd, fences
-// its bridge, and fetches from the Git repository repo on loopback.
-func buildServer(t *testing.T, repo string, args ...string) *server {
+// its bridge, and fetches from the Git repositories repos on loopback.
+func buildServer(t *testing.T, repos ...string) *server {
 	t.Helper()
 	addr, bridge := itest.NeedBuildKit(t)
-	host := strings.TrimSuffix(strings.TrimPrefix(repo, "http://"), "/app.git")
-	return appServer(t, append([]string{"--buildkit-address", addr, "--buildkit-bridge", bridge, "--insecure-git-host", host}, args...)...)
+	args := []string{"--buildkit-address", addr, "--buildkit-bridge", bridge}
+	for _, repo := range repos {
+		u, err := url.Parse(repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--insecure-git-host", u.Host)
+	}
+	return appServer(t, args...)
+}
+
+// TestPrivateRepositories: a build run fetches a private repository over
+// SSH with an ssh_auth secret (its known_hosts given) and over HTTP with a
+// basic_auth secret; without the secret, or with one of the other format,
+// it fails with missing_code_repo_access or missing_secrets, and no run's
+// message or log shows a credential.
+func TestPrivateRepositories(t *testing.T) {
+	parts := itest.Need(t)
+	base := parts.BusyboxImage(t)
+	g := itest.PrivateGitRepo(t, map[string]string{"Dockerfile": "FROM " + base + "\nENV VERSION=private\nENTRYPOINT [\"/bin/testprog\", \"app\"]\n"})
+	s := buildServer(t, g.HTTPURL, g.SSHURL)
+	c := s.adminClient()
+	ctx := context.Background()
+	p, _, _ := jobProject(t, s, "privaterepo")
+	for _, sec := range []api.SecretPrototype{
+		{Name: "repo-ssh", Format: "ssh_auth", Data: map[string]string{"ssh_key": g.SSHKey, "known_hosts": g.KnownHosts}},
+		{Name: "repo-basic", Format: "basic_auth", Data: map[string]string{"username": g.User, "password": g.Password}},
+	} {
+		if _, err := c.CreateSecret(ctx, p.ID, sec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := parts.Registry + "/coligo-test/private"
+	for _, tt := range []struct{ name, url, secret, want string }{
+		{"over-ssh", g.SSHURL, "repo-ssh", "succeeded"},
+		{"over-http", g.HTTPURL, "repo-basic", "succeeded"},
+		{"no-secret", g.SSHURL, "", "missing_code_repo_access"},
+		{"wrong-format", g.HTTPURL, "repo-ssh", "missing_secrets"},
+	} {
+		run, err := c.CreateBuildRun(ctx, p.ID, api.BuildRunPrototype{Name: tt.name, BuildSpec: api.BuildSpec{OutputImage: out + ":" + tt.name, OutputSecret: "regcred",
+			StrategyType: "dockerfile", SourceURL: tt.url, SourceSecret: tt.secret, SourceRevision: "main"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run = waitBuildRun(t, c, p.ID, run.Name, func(r *api.BuildRun) bool { return r.Status == "succeeded" || r.Status == "failed" })
+		var logs strings.Builder
+		c.BuildRunLogs(ctx, p.ID, run.Name, false, &logs)
+		if run.StatusDetails.Reason != tt.want {
+			t.Errorf("%s: %s (%s), want %s\n%s", tt.name, run.StatusDetails.Reason, run.StatusDetails.Message, tt.want, logs.String())
+		}
+		for _, cred := range []string{g.Password, strings.TrimSpace(strings.Split(g.SSHKey, "\n")[1])} {
+			if strings.Contains(run.StatusDetails.Message, cred) || strings.Contains(logs.String(), cred) {
+				t.Errorf("%s: a credential shows in the run's message or log", tt.name)
+			}
+		}
+	}
 }
 
 // TestBuildNetworkFence: a build step reaches the world (an address of a

@@ -263,6 +263,13 @@ func (c *Controller) request(ctx context.Context, project string, run core.Build
 	}
 	req := builder.Request{GitURL: s.SourceURL, GitRevision: s.SourceRevision, ContextDir: s.SourceContextDir, Dockerfile: s.StrategySpecFile,
 		Output: s.OutputImage, Auth: auth, BuildArgs: map[string]string{}, Secrets: map[string][]byte{}}
+	if s.SourceSecret != "" {
+		a, err := gitAuth(ctx, c.cfg.Store, project, s)
+		if err != nil {
+			return req, core.ReasonMissingSecrets, err
+		}
+		req.GitAuth = a
+	}
 	if run.SourceImage != "" {
 		if c.cfg.FetchSource == nil {
 			return req, core.ReasonBuildRunFailed, errors.New("this server reads no local sources")
@@ -296,10 +303,34 @@ func (c *Controller) request(ctx context.Context, project string, run core.Build
 	return req, "", nil
 }
 
+// gitAuth is what the source secret of s gives its Git source: an SSH
+// key for an ssh:// or git@ URL (an ssh_auth secret), basic auth for an
+// http(s):// one (a basic_auth secret).
+func gitAuth(ctx context.Context, st runenv.Store, project string, s core.BuildSpec) (*builder.GitAuth, error) {
+	sec, err := runenv.Secret(ctx, st, project, s.SourceSecret)
+	if err != nil {
+		return nil, fmt.Errorf("source_secret %s: the project has no such secret", s.SourceSecret)
+	}
+	overSSH := strings.HasPrefix(s.SourceURL, "ssh://") || strings.HasPrefix(s.SourceURL, "git@")
+	switch {
+	case overSSH && sec.Format == core.FormatSSHAuth:
+		return &builder.GitAuth{SSHKey: []byte(sec.Data["ssh_key"]), KnownHosts: sec.Data["known_hosts"]}, nil
+	case !overSSH && sec.Format == core.FormatBasicAuth:
+		return &builder.GitAuth{Username: sec.Data["username"], Password: sec.Data["password"]}, nil
+	case overSSH:
+		return nil, fmt.Errorf("source_secret %s is a %s secret; an SSH source URL takes an ssh_auth one", s.SourceSecret, sec.Format)
+	}
+	return nil, fmt.Errorf("source_secret %s is a %s secret; an HTTPS source URL takes a basic_auth one", s.SourceSecret, sec.Format)
+}
+
 // classify maps a build's failure to Code Engine's reason.
 func classify(err error) string {
 	msg := strings.ToLower(err.Error())
 	switch {
+	case errors.Is(err, builder.ErrSSHKey):
+		return core.ReasonMissingSecrets
+	case strings.Contains(msg, "failed to fetch remote") || strings.Contains(msg, "git stderr") || strings.Contains(msg, "no ssh key"):
+		return core.ReasonMissingCodeRepoAccess
 	case strings.Contains(msg, "401") || strings.Contains(msg, "403") || strings.Contains(msg, "unauthorized") ||
 		strings.Contains(msg, "denied") || strings.Contains(msg, "authorization"):
 		return core.ReasonMissingRegistryAccess

@@ -53,7 +53,11 @@ func newHarness(t *testing.T, db *store.DB, answer func(context.Context, builder
 		for ref, v := range map[core.Ref]any{
 			{Project: "p", Kind: core.KindSecret, Name: "push"}: core.Secret{Name: "push", Format: core.FormatRegistry,
 				Data: map[string]string{"server": "registry.example", "username": "u", "password": "push-pw"}},
-			{Project: "p", Kind: core.KindSecret, Name: "creds"}:       core.Secret{Name: "creds", Format: core.FormatGeneric, Data: map[string]string{"token": "t0k3n"}},
+			{Project: "p", Kind: core.KindSecret, Name: "creds"}: core.Secret{Name: "creds", Format: core.FormatGeneric, Data: map[string]string{"token": "t0k3n"}},
+			{Project: "p", Kind: core.KindSecret, Name: "git-ssh"}: core.Secret{Name: "git-ssh", Format: core.FormatSSHAuth,
+				Data: map[string]string{"ssh_key": "KEY", "known_hosts": "HOSTS"}},
+			{Project: "p", Kind: core.KindSecret, Name: "git-basic"}: core.Secret{Name: "git-basic", Format: core.FormatBasicAuth,
+				Data: map[string]string{"username": "ada", "password": "git-pw"}},
 			{Project: "p", Kind: core.KindConfigMap, Name: "settings"}: core.ConfigMap{Name: "settings", Data: map[string]string{"mode": "fast"}},
 		} {
 			if _, err := db.Create(context.Background(), ref, mustJSON(v), 0); err != nil {
@@ -133,6 +137,31 @@ func TestBuildRunSucceeds(t *testing.T) {
 	}
 }
 
+// TestPrivateSources: a run's source secret reaches the builder as the
+// credentials its URL takes.
+func TestPrivateSources(t *testing.T) {
+	h := newHarness(t, nil, func(context.Context, builder.Request) (builder.Result, error) {
+		return builder.Result{Digest: "sha256:abc"}, nil
+	})
+	h.submit("ssh", func(s *core.BuildSpec) { s.SourceURL, s.SourceSecret = "git@git.example:org/app.git", "git-ssh" })
+	h.submit("basic", func(s *core.BuildSpec) { s.SourceSecret = "git-basic" })
+	h.wait("ssh", ended)
+	h.wait("basic", ended)
+	h.b.mu.Lock()
+	defer h.b.mu.Unlock()
+	for _, req := range h.b.reqs {
+		a := req.GitAuth
+		switch {
+		case a == nil:
+			t.Errorf("%s: no credentials", req.GitURL)
+		case req.GitURL == "git@git.example:org/app.git" && (string(a.SSHKey) != "KEY" || a.KnownHosts != "HOSTS" || a.Password != ""):
+			t.Errorf("ssh: %+v", a)
+		case req.GitURL == "https://git.example/org/app" && (a.Username != "ada" || a.Password != "git-pw" || a.SSHKey != nil):
+			t.Errorf("basic: %+v", a)
+		}
+	}
+}
+
 func TestBuildRunFailures(t *testing.T) {
 	h := newHarness(t, nil, func(ctx context.Context, req builder.Request) (builder.Result, error) {
 		switch req.Output {
@@ -141,6 +170,10 @@ func TestBuildRunFailures(t *testing.T) {
 			return builder.Result{}, ctx.Err()
 		case "registry.example/ns/denied:1":
 			return builder.Result{}, errors.New("failed to push: unexpected status from PUT request: 401 Unauthorized")
+		case "registry.example/ns/repo-refused:1":
+			return builder.Result{}, errors.New("failed to solve: failed to read dockerfile: failed to load cache key: failed to fetch remote ssh://git@git.example/org/app.git: git stderr:\ngit@git.example: Permission denied (publickey).")
+		case "registry.example/ns/bad-key:1":
+			return builder.Result{}, builder.ErrSSHKey
 		}
 		return builder.Result{}, errors.New("process \"/bin/sh -c exit 3\" did not complete successfully: exit code: 3")
 	})
@@ -152,9 +185,18 @@ func TestBuildRunFailures(t *testing.T) {
 		"no-key": {func(s *core.BuildSpec) {
 			s.RunBuildParams = []core.BuildParam{{Type: core.EnvSecretKey, Name: "T", Reference: "creds", Key: "nope"}}
 		}, core.ReasonMissingSecrets},
-		"slow":        {func(s *core.BuildSpec) { s.OutputImage, s.Timeout = "registry.example/ns/slow:1", 1 }, core.ReasonBuildTimeout},
-		"denied":      {func(s *core.BuildSpec) { s.OutputImage = "registry.example/ns/denied:1" }, core.ReasonMissingRegistryAccess},
-		"step-failed": {nil, core.ReasonBuildRunFailed},
+		"slow":                 {func(s *core.BuildSpec) { s.OutputImage, s.Timeout = "registry.example/ns/slow:1", 1 }, core.ReasonBuildTimeout},
+		"denied":               {func(s *core.BuildSpec) { s.OutputImage = "registry.example/ns/denied:1" }, core.ReasonMissingRegistryAccess},
+		"step-failed":          {nil, core.ReasonBuildRunFailed},
+		"no-source-secret":     {func(s *core.BuildSpec) { s.SourceSecret = "absent" }, core.ReasonMissingSecrets},
+		"ssh-url-basic-secret": {func(s *core.BuildSpec) { s.SourceURL, s.SourceSecret = "git@git.example:org/app.git", "git-basic" }, core.ReasonMissingSecrets},
+		"https-url-ssh-secret": {func(s *core.BuildSpec) { s.SourceSecret = "git-ssh" }, core.ReasonMissingSecrets},
+		"repo-refused": {func(s *core.BuildSpec) {
+			s.OutputImage, s.SourceURL, s.SourceSecret = "registry.example/ns/repo-refused:1", "ssh://git@git.example/org/app.git", "git-ssh"
+		}, core.ReasonMissingCodeRepoAccess},
+		"bad-key": {func(s *core.BuildSpec) {
+			s.OutputImage, s.SourceURL, s.SourceSecret = "registry.example/ns/bad-key:1", "ssh://git@git.example/org/app.git", "git-ssh"
+		}, core.ReasonMissingSecrets},
 	} {
 		h.submit(name, tt.change)
 		defer func() {
