@@ -1392,5 +1392,21 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 	if err := e.client.NamespaceService().Delete(ctx, Namespace(project)); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("purge: delete namespace: %w", err)
 	}
+	removeCgroups(Namespace(project))
 	return nil
+}
+
+// cgroupRoot is where the host's cgroup hierarchies are mounted.
+var cgroupRoot = "/sys/fs/cgroup"
+
+// removeCgroups removes the cgroup runc made for a namespace's containers
+// (/<namespace>/<id>) in each hierarchy (cgroup v1 has one per
+// controller, v2 one): runc removes each container's cgroup, never their
+// parent, which would stay for every project there ever was. Only an
+// empty cgroup goes (rmdir).
+func removeCgroups(ns string) {
+	dirs, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", ns))
+	for _, d := range append(dirs, filepath.Join(cgroupRoot, ns)) {
+		os.Remove(d)
+	}
 }

@@ -87,6 +87,13 @@ func TestPurgeLeavesNothing(t *testing.T) {
 	if out, _ := exec.Command("iptables", "-S", "FORWARD").Output(); !strings.Contains(string(out), br) {
 		t.Fatalf("no isolation rule for %s while the project runs", br)
 	}
+	running, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", Namespace(p)))
+	if _, err := os.Stat(filepath.Join(cgroupRoot, Namespace(p))); err == nil {
+		running = append(running, filepath.Join(cgroupRoot, Namespace(p)))
+	}
+	if len(running) == 0 {
+		t.Fatalf("no cgroup of %s under %s while the project runs", Namespace(p), cgroupRoot)
+	}
 	if err := e.Purge(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +119,8 @@ func TestPurgeLeavesNothing(t *testing.T) {
 	if err := exec.Command("ip", "link", "show", br).Run(); err == nil {
 		t.Errorf("bridge %s remains", br)
 	}
-	for _, dir := range []string{filepath.Join(e.cfg.StateDir, "logs", p), filepath.Join(e.cfg.StateDir, "ipam", "coligo-"+br)} {
+	cgroups, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", Namespace(p)))
+	for _, dir := range append(cgroups, filepath.Join(e.cfg.StateDir, "logs", p), filepath.Join(e.cfg.StateDir, "ipam", "coligo-"+br), filepath.Join(cgroupRoot, Namespace(p))) {
 		if _, err := os.Stat(dir); err == nil {
 			t.Errorf("%s remains", dir)
 		}
