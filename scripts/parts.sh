@@ -58,6 +58,8 @@ parts_stop() {
   # servers put on it.
   ip link del coligobk0 2>/dev/null || true
   stale_network_clean
+  # The parents of the test builds' cgroups (--buildkit-cgroup).
+  rmdir /sys/fs/cgroup/*/coligo-*-builds /sys/fs/cgroup/coligo-*-builds 2>/dev/null || true
 }
 
 free_port() {

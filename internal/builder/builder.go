@@ -39,6 +39,10 @@ type Builder struct {
 	// (--insecure-registry).
 	Insecure []string
 	Logger   *slog.Logger
+	// CgroupParent, when set, is a cgroup (a path under the hierarchies'
+	// root) under which each build gets one of its own with the build's
+	// CPU and memory, its steps' parent (buildkitd runs on this host).
+	CgroupParent string
 }
 
 // Request is one build.
@@ -60,6 +64,9 @@ type Request struct {
 	BuildArgs  map[string]string
 	// Secrets are offered to RUN --mount=type=secret,id=NAME.
 	Secrets map[string][]byte
+	// MilliCPU and MemoryBytes limit the build's steps together, where
+	// the Builder has a CgroupParent.
+	MilliCPU, MemoryBytes int64
 	// Output is the image to push, with Auth (which also pulls the base
 	// images of its registry).
 	Output string
@@ -111,6 +118,19 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 	opt, err := b.solveOpt(req)
 	if err != nil {
 		return Result{}, err
+	}
+	if b.CgroupParent != "" && req.MemoryBytes > 0 {
+		cg := path.Join("/", b.CgroupParent, "build-"+identity.NewID())
+		remove, err := limit(cg, req.MilliCPU, req.MemoryBytes)
+		if err != nil {
+			return Result{}, err
+		}
+		defer func() {
+			if err := remove(); err != nil && b.Logger != nil {
+				b.Logger.Warn("a build's cgroup stays", "err", err)
+			}
+		}()
+		opt.FrontendAttrs["cgroup-parent"] = cg
 	}
 	status := make(chan *bk.SolveStatus)
 	done := make(chan struct{})
@@ -169,7 +189,10 @@ func (b *Builder) solveOpt(req Request) (bk.SolveOpt, error) {
 	// its secrets, so a cached layer may hold another project's data), and
 	// every base image is resolved at its registry with this build's
 	// credentials, never from what buildkitd holds of another's pull.
-	attrs := map[string]string{"filename": dockerfile, "no-cache": "", "image-resolve-mode": "pull"}
+	// An empty cmdline keeps the Dockerfile frontend built into buildkitd
+	// (a "# syntax=" line would hand the build to a frontend image of the
+	// Dockerfile's choice, free to leave out the build's cgroup).
+	attrs := map[string]string{"filename": dockerfile, "no-cache": "", "image-resolve-mode": "pull", "cmdline": ""}
 	for k, v := range req.BuildArgs {
 		attrs["build-arg:"+k] = v
 	}

@@ -272,3 +272,48 @@ func TestBuild(t *testing.T) {
 		}
 	})
 }
+
+// TestBuildLimits: with a CgroupParent, a build's steps run in a cgroup of
+// the build's own, under it, with its memory: a step that takes more is
+// killed and the build fails, the same step within a larger size builds;
+// nothing of the cgroups stays.
+func TestBuildLimits(t *testing.T) {
+	addr, _ := itest.NeedBuildKit(t)
+	parts := itest.Need(t)
+	base := parts.BusyboxImage(t)
+	b := &Builder{Address: addr, Insecure: []string{parts.Registry}, CgroupParent: "coligo-test-builds"}
+	df := "FROM " + base + "\nRUN cat /proc/self/cgroup > /cgroup && /bin/testprog alloc 2100\n"
+	build := func(memory int64) (map[string][]byte, string, error) {
+		var progress bytes.Buffer
+		out := parts.Registry + "/coligo-test/limited:" + strconv.FormatInt(memory, 10)
+		_, err := b.Build(context.Background(), Request{Files: map[string][]byte{"Dockerfile": []byte(df)}, Output: out, Auth: parts.Auth(),
+			MilliCPU: 500, MemoryBytes: memory, Progress: &progress})
+		if err != nil {
+			return nil, progress.String(), err
+		}
+		ref, _ := name.ParseReference(out)
+		img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := mutate.Extract(img)
+		defer rc.Close()
+		fs, err := bundle.Read(rc, bundle.Source)
+		return fs, progress.String(), err
+	}
+	if _, progress, err := build(2e9); err == nil {
+		t.Errorf("a step over the build's memory built:\n%s", progress)
+	}
+	fs, progress, err := build(4e9)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress)
+	}
+	if !strings.Contains(string(fs["cgroup"]), "/coligo-test-builds/build-") {
+		t.Errorf("the step's cgroups:\n%s", fs["cgroup"])
+	}
+	left, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", "coligo-test-builds", "build-*"))
+	more, _ := filepath.Glob(filepath.Join(cgroupRoot, "coligo-test-builds", "build-*"))
+	if len(left)+len(more) > 0 {
+		t.Errorf("the builds' cgroups stay: %v %v", left, more)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -68,6 +69,7 @@ type Server struct {
 	InsecureGitHosts      []string // Git hosts (host:port) builds may fetch from over plain HTTP
 	BuildKitAddress       string   // buildkitd's address; "" runs no builds
 	BuildKitBridge        string   // the bridge buildkitd puts build steps on, fenced by coligo; "" fences none
+	BuildKitCgroup        string   // the cgroup under which each build gets its strategy_size's CPU and memory; "" limits none
 
 	Engine      string // local or kubernetes
 	Kubeconfig  string // "" uses the in-cluster config
@@ -272,6 +274,9 @@ func (s Server) Validate() error {
 		if _, _, err := net.SplitHostPort(h); err != nil {
 			errs = append(errs, fmt.Errorf("--insecure-git-host %q must be HOST:PORT", h))
 		}
+	}
+	if c := s.BuildKitCgroup; c != "" && (path.IsAbs(c) || path.Clean(c) != c || strings.HasPrefix(c, "..") || strings.ContainsAny(c, " \t\n:")) {
+		errs = append(errs, fmt.Errorf("--buildkit-cgroup %q must be a relative cgroup path such as coligo-builds", c))
 	}
 	if s.OTLPEndpoint != "" {
 		if u, err := url.Parse(s.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -34,6 +34,8 @@ func TestValidate(t *testing.T) {
 		{"function registry address without a port", func(s *Server) { s.FunctionRegistryAddr = "10.0.0.7" }, "--function-registry-addr"},
 		{"insecure git host", func(s *Server) { s.InsecureGitHosts = []string{"127.0.0.1:3000"} }, ""},
 		{"insecure git host without a port", func(s *Server) { s.InsecureGitHosts = []string{"git.example"} }, "--insecure-git-host"},
+		{"an absolute build cgroup", func(s *Server) { s.BuildKitCgroup = "/sys/fs/cgroup/x" }, "--buildkit-cgroup"},
+		{"a build cgroup leading out", func(s *Server) { s.BuildKitCgroup = "../x" }, "--buildkit-cgroup"},
 		{"kubernetes", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "10.244.1.7", "10.244.0.0/16" }, ""},
 		{"kubernetes without gateway", func(s *Server) { s.Engine, s.KubeGateway = "kubernetes", "" }, "--kube-gateway"},
 		{"gateway outside the pods", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "192.0.2.1", "10.244.0.0/16" }, "not in --kube-pod-cidr"},

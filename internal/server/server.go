@@ -192,7 +192,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		}
 		sources := regclient.New(cfg.InsecureRegistries)
 		builds = buildrun.New(buildrun.Config{Store: db, Logger: log,
-			Builder: &builder.Builder{Address: cfg.BuildKitAddress, Insecure: cfg.InsecureRegistries, Logger: log},
+			Builder: &builder.Builder{Address: cfg.BuildKitAddress, Insecure: cfg.InsecureRegistries, Logger: log, CgroupParent: cfg.BuildKitCgroup},
 			FetchSource: func(ctx context.Context, ref string, auth *engine.RegistryAuth) (map[string][]byte, error) {
 				f, err := bundle.Fetch(ctx, sources, ref, auth, bundle.Source)
 				return f.Files, err

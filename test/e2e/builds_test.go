@@ -270,7 +270,7 @@ func TestBuildRuns(t *testing.T) {
 func buildServer(t *testing.T, repos ...string) *server {
 	t.Helper()
 	addr, bridge := itest.NeedBuildKit(t)
-	args := []string{"--buildkit-address", addr, "--buildkit-bridge", bridge}
+	args := []string{"--buildkit-address", addr, "--buildkit-bridge", bridge, "--buildkit-cgroup", "coligo-e2e-builds"}
 	for _, repo := range repos {
 		u, err := url.Parse(repo)
 		if err != nil {
@@ -331,7 +331,7 @@ func TestPrivateRepositories(t *testing.T) {
 // TestBuildNetworkFence: a build step reaches the world (an address of a
 // namespace of the test's own, as the world), but not a "LAN" or
 // "metadata" address there, nor this host, on the bridge's gateway or any
-// other of its addresses.
+// other of its addresses; it runs in the build's own cgroup.
 func TestBuildNetworkFence(t *testing.T) {
 	parts := itest.Need(t)
 	base := parts.BusyboxImage(t)
@@ -353,7 +353,7 @@ func TestBuildNetworkFence(t *testing.T) {
 	for _, ip := range []string{nb.Public.String(), nb.LAN.String(), nb.Metadata.String()} {
 		itest.OnThisHost(t, ip)
 	}
-	df := "FROM " + base + "\n"
+	df := "FROM " + base + "\nRUN cat /proc/self/cgroup > /cgroup\n"
 	for name, url := range probes {
 		df += fmt.Sprintf("RUN (/bin/testprog fetch %s && echo reached || echo refused) > /probe-%s 2>&1\n", url, name)
 	}
@@ -393,6 +393,9 @@ func TestBuildNetworkFence(t *testing.T) {
 	}
 	if !strings.Contains(string(built["probe-world"]), "neighbour-build") {
 		t.Errorf("the world's answer: %q", built["probe-world"])
+	}
+	if !strings.Contains(string(built["cgroup"]), "/coligo-e2e-builds/build-") {
+		t.Errorf("the steps ran outside the build's cgroup:\n%s", built["cgroup"])
 	}
 }
 

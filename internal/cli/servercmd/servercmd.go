@@ -78,6 +78,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.StringVar(&cfg.CNIBinDir, "cni-bin-dir", "", "CNI plugins folder (default /usr/lib/cni, else /opt/cni/bin)")
 	f.StringVar(&cfg.CNISubnet, "cni-subnet", cfg.CNISubnet, "instances' addresses; each project gets a /24 of it")
 	f.StringVar(&cfg.BuildKitAddress, "buildkit-address", "", "buildkitd's address (unix:///run/buildkit/buildkitd.sock, tcp://host:port) that runs builds; none: build runs are refused")
+	f.StringVar(&cfg.BuildKitCgroup, "buildkit-cgroup", "", "a cgroup of this host (a path under /sys/fs/cgroup's hierarchies, e.g. coligo-builds) under which each build gets one with its strategy_size's CPU and memory, its steps' parent (buildkitd runs on this host)")
 	f.StringVar(&cfg.BuildKitBridge, "buildkit-bridge", "", "the bridge of this host where buildkitd puts build steps (its OCI worker's bridgeName): coligo fences it, so a step reaches the world but not this host, a private range, link-local or another build")
 	f.StringSliceVar(&cfg.InsecureGitHosts, "insecure-git-host", nil, "HOST:PORT of a Git host builds may fetch from over plain HTTP, also on this machine (repeatable)")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "HOST:PORT of a registry served over plain HTTP (repeatable)")

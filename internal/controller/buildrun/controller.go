@@ -261,8 +261,9 @@ func (c *Controller) request(ctx context.Context, project string, run core.Build
 	if failure != nil {
 		return builder.Request{}, core.ReasonMissingSecrets, fmt.Errorf("output_secret %s is not a registry secret of the project", s.OutputSecret)
 	}
+	size := core.BuildSizes[s.StrategySize]
 	req := builder.Request{GitURL: s.SourceURL, GitRevision: s.SourceRevision, ContextDir: s.SourceContextDir, Dockerfile: s.StrategySpecFile,
-		Output: s.OutputImage, Auth: auth, BuildArgs: map[string]string{}, Secrets: map[string][]byte{}}
+		Output: s.OutputImage, Auth: auth, BuildArgs: map[string]string{}, Secrets: map[string][]byte{}, MilliCPU: size.MilliCPU, MemoryBytes: size.MemoryBytes}
 	if s.SourceSecret != "" {
 		a, err := gitAuth(ctx, c.cfg.Store, project, s)
 		if err != nil {

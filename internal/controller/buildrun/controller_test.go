@@ -129,7 +129,7 @@ func TestBuildRunSucceeds(t *testing.T) {
 	h.b.mu.Unlock()
 	if req.GitURL != "https://git.example/org/app" || req.GitRevision != "main" || req.ContextDir != "web" || req.Dockerfile != "Dockerfile.prod" ||
 		req.Auth == nil || req.Auth.Password != "push-pw" || req.BuildArgs["VERSION"] != "1" || req.BuildArgs["MODE"] != "fast" ||
-		string(req.Secrets["TOKEN"]) != "t0k3n" || req.BuildArgs["TOKEN"] != "" {
+		string(req.Secrets["TOKEN"]) != "t0k3n" || req.BuildArgs["TOKEN"] != "" || req.MilliCPU != 1000 || req.MemoryBytes != 4e9 {
 		t.Errorf("request %+v", req)
 	}
 	if log, done := h.c.BuildLogs("p", "ok"); !done || !bytes.Contains(log, []byte("STEP building")) {
