@@ -181,6 +181,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		apiCfg.FunctionRuntimes = functions.api()
 		apiCfg.Functions = functions
 	}
+	quotas := quota.NewLedger(cfg.Quota()) // apps, job runs and build runs share each project's quota
 	var builds *buildrun.Controller
 	if cfg.BuildKitAddress != "" {
 		if cfg.BuildKitBridge != "" {
@@ -191,7 +192,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 			log.Warn("build steps reach the network as buildkitd lets them: name its bridge with --buildkit-bridge for coligo to fence it")
 		}
 		sources := regclient.New(cfg.InsecureRegistries)
-		builds = buildrun.New(buildrun.Config{Store: db, Logger: log,
+		builds = buildrun.New(buildrun.Config{Store: db, Logger: log, Quota: quotas,
 			Builder: &builder.Builder{Address: cfg.BuildKitAddress, Insecure: cfg.InsecureRegistries, Logger: log, CgroupParent: cfg.BuildKitCgroup},
 			FetchSource: func(ctx context.Context, ref string, auth *engine.RegistryAuth) (map[string][]byte, error) {
 				f, err := bundle.Fetch(ctx, sources, ref, auth, bundle.Source)
@@ -276,7 +277,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		pcfg.Engine = link // a hard delete waits for the engine
 		wg.Go(func() {
 			if eng := link.connect(ctrlCtx); eng != nil {
-				runWorkloads(ctrlCtx, eng, link, workloadConfig{cfg: cfg, db: db, rt: rt, log: log, reg: reg, platform: platform, functions: functions})
+				runWorkloads(ctrlCtx, eng, link, workloadConfig{cfg: cfg, db: db, rt: rt, log: log, reg: reg, platform: platform, functions: functions, quotas: quotas})
 			}
 		})
 	} else {
@@ -349,13 +350,13 @@ type workloadConfig struct {
 	reg       *prometheus.Registry
 	platform  core.Platform
 	functions *functionRuntimes // nil: functions are not served
+	quotas    *quota.Ledger
 }
 
 // runWorkloads runs the controllers that drive the engine until ctx ends.
 func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w workloadConfig) {
-	quotas := quota.NewLedger(w.cfg.Quota()) // apps and job runs share each project's quota
 	apps := app.New(app.Config{
-		Store: w.db, Engine: eng, Router: w.rt, Logger: w.log, Quota: quotas, Registry: w.reg,
+		Store: w.db, Engine: eng, Router: w.rt, Logger: w.log, Quota: w.quotas, Registry: w.reg,
 		Platform:     w.platform,
 		StableWindow: w.cfg.AutoscaleStableWindow, PanicWindow: w.cfg.AutoscalePanicWindow,
 	})
@@ -388,7 +389,7 @@ func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w wor
 	wg.Go(func() {
 		jobrun.New(jobrun.Config{
 			Store: w.db, Engine: eng, Logger: w.log, MaxInstances: w.cfg.MaxInstances, ProjectMaxInstances: w.cfg.ProjectMaxInstances,
-			Quota: quotas, Registry: w.reg, PruneEvery: w.cfg.ImagePruneInterval, Platform: w.platform,
+			Quota: w.quotas, Registry: w.reg, PruneEvery: w.cfg.ImagePruneInterval, Platform: w.platform,
 		}).Run(ctx)
 	})
 	wg.Go(func() { egress.New(ecfg).Run(ctx) })

@@ -14,6 +14,7 @@ import (
 	"github.com/coligo/coligo/internal/controller/runenv"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/quota"
 	"github.com/coligo/coligo/internal/store"
 )
 
@@ -40,8 +41,11 @@ type Config struct {
 	// FetchSource reads a local source's image with the run's output
 	// credentials: its files, in memory.
 	FetchSource func(ctx context.Context, ref string, auth *engine.RegistryAuth) (map[string][]byte, error)
-	Parallel    int           // runs built at once; default 2
-	Tick        time.Duration // default 1s
+	// Quota is each project's, shared with the other workloads' controllers:
+	// a run builds when its strategy_size fits; default quota.Default().
+	Quota    *quota.Ledger
+	Parallel int           // runs built at once; default 2
+	Tick     time.Duration // default 1s
 }
 
 // Controller runs build runs.
@@ -82,6 +86,9 @@ func New(cfg Config) *Controller {
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second
+	}
+	if cfg.Quota == nil {
+		cfg.Quota = quota.NewLedger(quota.Default())
 	}
 	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "buildrun-controller"), sem: make(chan struct{}, cfg.Parallel), runs: map[string]*progress{}}
 }
@@ -208,12 +215,24 @@ func (c *Controller) build(ctx context.Context, project, name string, p *progres
 		p.ended = true
 		p.mu.Unlock()
 	}()
-	select {
-	case c.sem <- struct{}{}:
-		defer func() { <-c.sem }()
-	case <-ctx.Done():
+	rec, err := c.cfg.Store.Get(ctx, ref)
+	if err != nil {
 		return
 	}
+	var queued core.BuildRun
+	if json.Unmarshal(rec.Value, &queued) != nil {
+		return
+	}
+	size := core.BuildSizes[queued.Spec.StrategySize]
+	per := quota.Amount{Instances: 1, MilliCPU: size.MilliCPU, Memory: size.MemoryBytes, Ephemeral: size.DiskBytes}
+	holder := "build-run/" + name
+	if !c.acquire(ctx, ref, holder, per) {
+		return
+	}
+	defer func() {
+		c.cfg.Quota.Set(project, holder, quota.Amount{})
+		<-c.sem
+	}()
 	started := time.Now().UTC()
 	run, ok := c.update(ctx, ref, func(r *core.BuildRun) {
 		r.Status, r.Reason, r.StartTime, r.Message = core.BuildRunRunning, core.BuildRunRunning, &started, ""
@@ -249,6 +268,35 @@ func (c *Controller) build(ctx context.Context, project, name string, p *progres
 		r.Status, r.Reason, r.OutputDigest = core.BuildRunSucceeded, core.BuildRunSucceeded, res.Digest
 	})
 	c.log.Info("build run ended", "project", project, "run", name, "reason", reason, "took", ended.Sub(started).Round(time.Millisecond))
+}
+
+// acquire waits for a build slot and for room in the project's quota for
+// one build of size per, which it then holds as holder; a run that waits
+// for its quota holds no slot meanwhile, and says what it waits for.
+func (c *Controller) acquire(ctx context.Context, ref core.Ref, holder string, per quota.Amount) bool {
+	said := ""
+	for {
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		if c.cfg.Quota.Claim(ref.Project, holder, per, 0, 1) == 1 {
+			return true
+		}
+		<-c.sem
+		if why := c.cfg.Quota.Why(ref.Project, per); why != said && why != "" {
+			said = why
+			if _, ok := c.update(ctx, ref, func(r *core.BuildRun) { r.Message = "waiting: " + why }); !ok {
+				return false
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(c.cfg.Tick):
+		}
+	}
 }
 
 // request is a run's spec as the builder takes it: the output secret's

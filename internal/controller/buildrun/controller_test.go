@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/coligo/coligo/internal/builder"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/quota"
 	"github.com/coligo/coligo/internal/store"
 	"github.com/coligo/coligo/internal/store/storetest"
 )
@@ -45,6 +47,18 @@ type harness struct {
 
 func newHarness(t *testing.T, db *store.DB, answer func(context.Context, builder.Request) (builder.Result, error)) *harness {
 	t.Helper()
+	return newHarnessOn(t, db, nil, answer)
+}
+
+// newHarnessWith is newHarness on a new store with change made to the
+// controller's config.
+func newHarnessWith(t *testing.T, change func(*Config), answer func(context.Context, builder.Request) (builder.Result, error)) *harness {
+	t.Helper()
+	return newHarnessOn(t, nil, change, answer)
+}
+
+func newHarnessOn(t *testing.T, db *store.DB, change func(*Config), answer func(context.Context, builder.Request) (builder.Result, error)) *harness {
+	t.Helper()
 	if db == nil {
 		db = storetest.Open(t)
 		if _, err := db.CreateProject(context.Background(), core.Project{ID: "p", Name: "p", Subdomain: "sub", Status: core.ProjectActive}, func() string { return "sub" }); err != nil {
@@ -66,13 +80,17 @@ func newHarness(t *testing.T, db *store.DB, answer func(context.Context, builder
 		}
 	}
 	h := &harness{t: t, db: db, b: &fakeBuilder{answer: answer}}
-	h.c = New(Config{Store: db, Builder: h.b, Logger: slog.New(slog.DiscardHandler), Tick: 20 * time.Millisecond,
+	cfg := Config{Store: db, Builder: h.b, Logger: slog.New(slog.DiscardHandler), Tick: 20 * time.Millisecond,
 		FetchSource: func(_ context.Context, ref string, auth *engine.RegistryAuth) (map[string][]byte, error) {
 			if ref != "registry.example/ns/app-source@sha256:1" || auth == nil || auth.Password != "push-pw" {
 				return nil, errors.New("unexpected status from GET request: 401 Unauthorized")
 			}
 			return map[string][]byte{"Dockerfile": []byte("FROM scratch")}, nil
-		}})
+		}}
+	if change != nil {
+		change(&cfg)
+	}
+	h.c = New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.c.Run(ctx); close(done) }()
@@ -318,5 +336,40 @@ func TestLocalSource(t *testing.T) {
 	}
 	if run := h.wait("local-refused", ended); run.Status != core.BuildRunFailed || run.Reason != core.ReasonMissingRegistryAccess {
 		t.Errorf("%+v", run)
+	}
+}
+
+// TestBuildRunsWithinQuota: a run builds when its size fits in the
+// project's quota beside what the project's workloads hold; until then it
+// stays pending and says why.
+func TestBuildRunsWithinQuota(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarnessWith(t, func(c *Config) {
+		c.Quota = quota.NewLedger(quota.Amount{Instances: 10, MilliCPU: 1500, Memory: 1e12, Ephemeral: 1e12})
+	},
+		func(ctx context.Context, req builder.Request) (builder.Result, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return builder.Result{Digest: "sha256:abc"}, nil
+		})
+	h.submit("first", nil) // medium: 1 vCPU
+	h.wait("first", func(r core.BuildRun) bool { return r.Status == core.BuildRunRunning })
+	h.submit("second", nil)
+	second := h.wait("second", func(r core.BuildRun) bool { return strings.Contains(r.Message, "vCPU") })
+	if second.Status != core.BuildRunPending {
+		t.Fatalf("a run beyond the quota: %+v", second)
+	}
+	if used := h.c.cfg.Quota.Used("p"); used.MilliCPU != 1000 {
+		t.Errorf("the project holds %+v, want the first run's 1 vCPU", used)
+	}
+	close(release)
+	h.wait("first", ended)
+	if second = h.wait("second", ended); second.Status != core.BuildRunSucceeded {
+		t.Errorf("the second run after the first: %+v", second)
+	}
+	if used := h.c.cfg.Quota.Used("p"); used != (quota.Amount{}) {
+		t.Errorf("ended runs hold %+v", used)
 	}
 }
