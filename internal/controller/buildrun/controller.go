@@ -21,6 +21,7 @@ import (
 // Store is what the controller needs of the store.
 type Store interface {
 	ListProjects(ctx context.Context) ([]core.Project, error)
+	GetProject(ctx context.Context, id string) (core.Project, error)
 	Get(ctx context.Context, ref core.Ref) (core.Record, error)
 	Replace(ctx context.Context, ref core.Ref, value []byte, ifVersion uint64) (core.Record, error)
 	List(ctx context.Context, project, kind, after string, limit int) ([]core.Record, bool, error)
@@ -45,7 +46,10 @@ type Config struct {
 	// a run builds when its strategy_size fits; default quota.Default().
 	Quota    *quota.Ledger
 	Parallel int           // runs built at once; default 2
-	Tick     time.Duration // default 1s
+	// Tick is how often a run waiting for its quota looks again (default
+	// 1s); Resync how often every run is read again, for retention and
+	// as a safety net under the store's events (default 30s).
+	Tick, Resync time.Duration
 }
 
 // Controller runs build runs.
@@ -87,6 +91,9 @@ func New(cfg Config) *Controller {
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second
 	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 30 * time.Second
+	}
 	if cfg.Quota == nil {
 		cfg.Quota = quota.NewLedger(quota.Default())
 	}
@@ -111,7 +118,7 @@ func (c *Controller) BuildLogs(project, run string) ([]byte, bool) {
 func (c *Controller) Run(ctx context.Context) {
 	events, stop := c.cfg.Store.Watch()
 	defer stop()
-	tick := time.NewTicker(c.cfg.Tick)
+	tick := time.NewTicker(c.cfg.Resync)
 	defer tick.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -121,12 +128,66 @@ func (c *Controller) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case ev := <-events:
-			if ev.Kind == core.KindBuildRun || ev.Op == store.OpResync {
+			switch {
+			case ev.Kind == core.KindBuildRun && ev.Op == store.OpPut:
+				c.consider(ctx, &wg, ev.Project, ev.Name)
+			case ev.Kind == core.KindBuildRun && ev.Op == store.OpDelete:
+				c.forget(ev.Project + "/" + ev.Name)
+			case ev.Kind == core.KindProject || ev.Op == store.OpResync:
 				c.sync(ctx, &wg)
 			}
 		case <-tick.C:
 			c.sync(ctx, &wg)
 		}
+	}
+}
+
+// consider starts a run that was written, if it waits to be built and its
+// project is active.
+func (c *Controller) consider(ctx context.Context, wg *sync.WaitGroup, project, name string) {
+	c.mu.Lock()
+	held := c.runs[project+"/"+name] != nil
+	c.mu.Unlock()
+	if held {
+		return // the controller's own writes, mostly
+	}
+	p, err := c.cfg.Store.GetProject(ctx, project)
+	if err != nil || p.Status != core.ProjectActive {
+		return
+	}
+	rec, err := c.cfg.Store.Get(ctx, core.Ref{Project: project, Kind: core.KindBuildRun, Name: name})
+	var run core.BuildRun
+	if err != nil || json.Unmarshal(rec.Value, &run) != nil {
+		return
+	}
+	c.start(ctx, wg, project, run)
+}
+
+// start builds run unless this controller holds it already or it is not
+// waiting to be built (pending, or running when a server stopped).
+func (c *Controller) start(ctx context.Context, wg *sync.WaitGroup, project string, run core.BuildRun) {
+	if run.Status != core.BuildRunPending && run.Status != core.BuildRunRunning {
+		return
+	}
+	key := project + "/" + run.Name
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.runs[key] != nil {
+		return
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	pr := &progress{cancel: cancel}
+	c.runs[key] = pr
+	wg.Go(func() { c.build(rctx, project, run.Name, pr) })
+}
+
+// forget stops the build of a run that is gone and drops its progress.
+func (c *Controller) forget(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.runs[key]; p != nil {
+		p.cancel() // deleted while it builds: the build stops
+		delete(c.runs, key)
 	}
 }
 
@@ -162,27 +223,20 @@ func (c *Controller) sync(ctx context.Context, wg *sync.WaitGroup) {
 				}
 				continue
 			}
-			c.mu.Lock()
-			held := c.runs[key] != nil
-			if !held && (run.Status == core.BuildRunPending || run.Status == core.BuildRunRunning) {
-				rctx, cancel := context.WithCancel(ctx)
-				pr := &progress{cancel: cancel}
-				c.runs[key] = pr
-				wg.Go(func() { c.build(rctx, p.ID, run.Name, pr) })
-			}
-			c.mu.Unlock()
+			c.start(ctx, wg, p.ID, run)
 		}
 	}
 	c.mu.Lock()
-	for key, p := range c.runs {
+	var gone []string
+	for key := range c.runs {
 		if !exist[key] {
-			if p.cancel != nil {
-				p.cancel() // deleted while it builds: the build stops
-			}
-			delete(c.runs, key)
+			gone = append(gone, key)
 		}
 	}
 	c.mu.Unlock()
+	for _, key := range gone {
+		c.forget(key)
+	}
 }
 
 // Code Engine deletes the runs of a build 3 hours after they succeed and

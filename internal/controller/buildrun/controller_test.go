@@ -80,7 +80,9 @@ func newHarnessOn(t *testing.T, db *store.DB, change func(*Config), answer func(
 		}
 	}
 	h := &harness{t: t, db: db, b: &fakeBuilder{answer: answer}}
-	cfg := Config{Store: db, Builder: h.b, Logger: slog.New(slog.DiscardHandler), Tick: 20 * time.Millisecond,
+	// Runs start on the store's events: the resync (for retention) is
+	// left out but where a test asks for it.
+	cfg := Config{Store: db, Builder: h.b, Logger: slog.New(slog.DiscardHandler), Tick: 20 * time.Millisecond, Resync: time.Hour,
 		FetchSource: func(_ context.Context, ref string, auth *engine.RegistryAuth) (map[string][]byte, error) {
 			if ref != "registry.example/ns/app-source@sha256:1" || auth == nil || auth.Password != "push-pw" {
 				return nil, errors.New("unexpected status from GET request: 401 Unauthorized")
@@ -289,7 +291,8 @@ func TestDeletedRunStopsItsBuild(t *testing.T) {
 // TestExpiredRunsAreDeleted: a build's run past its retention goes; a
 // recent one stays.
 func TestExpiredRunsAreDeleted(t *testing.T) {
-	h := newHarness(t, nil, func(context.Context, builder.Request) (builder.Result, error) { return builder.Result{}, nil })
+	h := newHarnessWith(t, func(c *Config) { c.Resync = 20 * time.Millisecond },
+		func(context.Context, builder.Request) (builder.Result, error) { return builder.Result{}, nil })
 	old, recent := time.Now().Add(-4*time.Hour), time.Now().Add(-time.Minute)
 	for name, at := range map[string]time.Time{"old": old, "recent": recent} {
 		run := core.BuildRun{Name: name, BuildName: "b", Status: core.BuildRunSucceeded, Reason: core.BuildRunSucceeded, CompletionTime: &at}
