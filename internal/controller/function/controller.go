@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,7 +74,8 @@ type Config struct {
 	// bundles fail with no_code_bundle.
 	Fetch        func(ctx context.Context, ref string, auth *engine.RegistryAuth) (bundle.Fetched, error)
 	Retry        time.Duration // the first wait before a bundle is fetched again after a failure that may pass; default 1s
-	Tick         time.Duration // default 500ms
+	Tick         time.Duration // how often functions scale; default 500ms
+	Resync       time.Duration // how often every function is read again under the store's events; default 30s
 	StableWindow time.Duration // default 60s
 	PanicWindow  time.Duration // default 6s
 }
@@ -111,6 +114,9 @@ func New(cfg Config) *Controller {
 	if cfg.Tick <= 0 {
 		cfg.Tick = 500 * time.Millisecond
 	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 30 * time.Second
+	}
 	if cfg.Inject == nil {
 		client := &http.Client{Timeout: 30 * time.Second}
 		cfg.Inject = func(ctx context.Context, w Warm, c Code) error { return Inject(ctx, client, w, c) }
@@ -133,6 +139,8 @@ func (c *Controller) Run(ctx context.Context) {
 	defer stop()
 	tick := time.NewTicker(c.cfg.Tick)
 	defer tick.Stop()
+	resync := time.NewTicker(c.cfg.Resync)
+	defer resync.Stop()
 	c.sync(ctx)
 	for {
 		select {
@@ -151,6 +159,8 @@ func (c *Controller) Run(ctx context.Context) {
 				c.scale(ctx, s, time.Now(), router.Stat{Waiting: true}, false)
 			}
 		case <-tick.C:
+			c.scaleAll(ctx)
+		case <-resync.C:
 			c.sync(ctx)
 		}
 	}
@@ -213,10 +223,6 @@ func (c *Controller) sync(ctx context.Context) {
 		}
 	}
 	c.forgetLogs()
-	all := make([]*served, 0, len(c.fns))
-	for _, s := range c.fns {
-		all = append(all, s)
-	}
 	c.mu.Unlock()
 	list := make([]Key, 0, len(keys))
 	for k := range keys {
@@ -230,6 +236,14 @@ func (c *Controller) sync(ctx context.Context) {
 	for _, s := range gone {
 		go c.retire(s)
 	}
+	c.scaleAll(ctx)
+}
+
+// scaleAll scales every function served on the router's statistics.
+func (c *Controller) scaleAll(ctx context.Context) {
+	c.mu.Lock()
+	all := slices.Collect(maps.Values(c.fns))
+	c.mu.Unlock()
 	now := time.Now()
 	stats := c.cfg.Router.Stats(owner)
 	for _, s := range all {
