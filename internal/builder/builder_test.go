@@ -14,15 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	bk "github.com/moby/buildkit/client"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/coligo/coligo/internal/engine"
-	"github.com/coligo/coligo/internal/function/bundle"
 	"github.com/coligo/coligo/internal/itest"
 )
 
@@ -74,20 +69,10 @@ func TestBuild(t *testing.T) {
 
 	check := func(t *testing.T, out string, res Result, progress string) {
 		t.Helper()
-		ref, _ := name.ParseReference(out)
-		img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
-		if err != nil {
-			t.Fatal(err)
-		}
-		digest, _ := img.Digest()
-		if digest.String() != res.Digest {
-			t.Errorf("digest %s, the registry has %s", res.Digest, digest)
-		}
-		rc := mutate.Extract(img)
-		defer rc.Close()
-		fs, err := bundle.Read(rc, bundle.Source)
-		if err != nil {
-			t.Fatal(err)
+		img := parts.ImageFiles(t, out)
+		fs := img.Files
+		if img.Digest != res.Digest {
+			t.Errorf("digest %s, the registry has %s", res.Digest, img.Digest)
 		}
 		if string(fs["greeting"]) != "hi\n" || string(fs["hello.txt"]) != "hello from the build\n" || strings.TrimSpace(string(fs["secret-length"])) != strconv.Itoa(len(secret)) {
 			t.Errorf("greeting %q, hello.txt %q, the secret's length as RUN saw it %q", fs["greeting"], fs["hello.txt"], fs["secret-length"])
@@ -97,7 +82,7 @@ func TestBuild(t *testing.T) {
 				t.Errorf("the build secret is in the image's %s", p)
 			}
 		}
-		cfg, _ := img.RawConfigFile()
+		cfg := img.Config
 		if bytes.Contains(cfg, []byte(secret)) || !bytes.Contains(cfg, []byte("GREETING")) {
 			t.Errorf("the image's config (history) holds the secret, or lacks the build argument: %s", cfg)
 		}
@@ -212,18 +197,7 @@ func TestBuild(t *testing.T) {
 			if strings.Contains(progress.String(), "CACHED") {
 				t.Errorf("a step came from the cache:\n%s", progress.String())
 			}
-			ref, _ := name.ParseReference(r.Output)
-			img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rc := mutate.Extract(img)
-			fs, err := bundle.Read(rc, bundle.Source)
-			rc.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			sums[who] = strings.TrimSpace(string(fs["sum"]))
+			sums[who] = strings.TrimSpace(string(parts.ImageFiles(t, r.Output).Files["sum"]))
 		}
 		if sums["first-tenant-value"] == sums["second-tenant-value"] || len(sums["second-tenant-value"]) != 64 {
 			t.Errorf("the second build's RUN step saw the first's secret: %v", sums)
@@ -291,15 +265,7 @@ func TestBuildLimits(t *testing.T) {
 		if err != nil {
 			return nil, progress.String(), err
 		}
-		ref, _ := name.ParseReference(out)
-		img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc := mutate.Extract(img)
-		defer rc.Close()
-		fs, err := bundle.Read(rc, bundle.Source)
-		return fs, progress.String(), err
+		return parts.ImageFiles(t, out).Files, progress.String(), nil
 	}
 	if _, progress, err := build(2e9); err == nil {
 		t.Errorf("a step over the build's memory built:\n%s", progress)

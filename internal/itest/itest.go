@@ -31,7 +31,12 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/coligo/coligo/internal/engine"
+	"github.com/coligo/coligo/internal/function/bundle"
 	"github.com/coligo/coligo/internal/imagebuild"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // Parts are the addresses of the real parts.
@@ -367,4 +372,40 @@ func NeedBuildKit(t testing.TB) (addr, bridge string) {
 		Missing(t, "buildkitd missing: run through 'make test' (COLIGO_TEST_BUILDKIT, COLIGO_TEST_BUILDKIT_BRIDGE)")
 	}
 	return addr, bridge
+}
+
+// Image is an image of the test registry as ImageFiles reads it.
+type Image struct {
+	Digest string
+	Config []byte            // the config file, as stored
+	Files  map[string][]byte // its layers, flattened
+}
+
+// ImageFiles reads an image of the test registry (128 MiB of files at
+// most); it fails the test when it cannot.
+func (p Parts) ImageFiles(t testing.TB, image string) Image {
+	t.Helper()
+	ref, err := name.ParseReference(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: p.User, Password: p.Password})))
+	if err != nil {
+		t.Fatalf("read %s: %v", image, err)
+	}
+	var out Image
+	d, err := img.Digest()
+	if err == nil {
+		out.Config, err = img.RawConfigFile()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Digest = d.String()
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	if out.Files, err = bundle.Read(rc, bundle.Source); err != nil {
+		t.Fatalf("the files of %s: %v", image, err)
+	}
+	return out
 }

@@ -16,12 +16,7 @@ import (
 	"time"
 
 	"github.com/coligo/coligo/api"
-	"github.com/coligo/coligo/internal/function/bundle"
 	"github.com/coligo/coligo/internal/itest"
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
 // TestBuildConfigurations: builds with Code Engine's defaults, status and
@@ -242,16 +237,9 @@ func TestBuildRuns(t *testing.T) {
 	if err != nil || local.SourceType != "local" || !strings.HasPrefix(local.SourceImage, repoName+"-source@sha256:") {
 		t.Fatalf("the local run: %+v %v", local, err)
 	}
-	ref, _ := name.ParseReference(repoName + "@" + local.StatusDetails.OutputDigest)
-	img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := mutate.Extract(img)
-	built, err := bundle.Read(rc, bundle.Source)
-	rc.Close()
-	if err != nil || string(built["src/notes.txt"]) != "kept" || built["src/private.key"] != nil {
-		t.Errorf("the image of the local source: notes %q, private.key %q, %v", built["src/notes.txt"], built["src/private.key"], err)
+	built := parts.ImageFiles(t, repoName+"@"+local.StatusDetails.OutputDigest).Files
+	if string(built["src/notes.txt"]) != "kept" || built["src/private.key"] != nil {
+		t.Errorf("the image of the local source: notes %q, private.key %q", built["src/notes.txt"], built["src/private.key"])
 	}
 
 	if err := c.DeleteBuild(ctx, p.ID, "web"); err != nil {
@@ -374,17 +362,7 @@ func TestBuildNetworkFence(t *testing.T) {
 		c.BuildRunLogs(ctx, p.ID, run.Name, false, &logs)
 		t.Fatalf("run: %+v\n%s", run, logs.String())
 	}
-	ref, _ := name.ParseReference(parts.Registry + "/coligo-test/buildfence@" + run.StatusDetails.OutputDigest)
-	img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := mutate.Extract(img)
-	built, err := bundle.Read(rc, bundle.Source)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	built := parts.ImageFiles(t, parts.Registry+"/coligo-test/buildfence@"+run.StatusDetails.OutputDigest).Files
 	for name := range probes {
 		got := string(built["probe-"+name])
 		if want := map[bool]string{true: "reached", false: "refused"}[name == "world"]; !strings.HasSuffix(strings.TrimSpace(got), want) {
@@ -444,16 +422,9 @@ func TestNoBuildSecretAtRest(t *testing.T) {
 	if run.Status != "succeeded" {
 		t.Fatalf("run: %+v\n%s", run, logs.String())
 	}
-	ref, _ := name.ParseReference(parts.Registry + "/coligo-test/buildsecret@" + run.StatusDetails.OutputDigest)
-	img, err := remote.Image(ref, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := mutate.Extract(img)
-	built, err := bundle.Read(rc, bundle.Source)
-	rc.Close()
-	if err != nil || strings.TrimSpace(string(built["token.sum"])) != sum(secret) {
-		t.Fatalf("the RUN step did not see the secret: %q %v", built["token.sum"], err)
+	built := parts.ImageFiles(t, parts.Registry+"/coligo-test/buildsecret@"+run.StatusDetails.OutputDigest).Files
+	if strings.TrimSpace(string(built["token.sum"])) != sum(secret) {
+		t.Fatalf("the RUN step did not see the secret: %q", built["token.sum"])
 	}
 	if strings.Contains(logs.String(), secret) {
 		t.Error("the build's log holds the secret")
