@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -99,14 +98,7 @@ func (a *API) createBuild(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Code Engine checks a build when it runs; stored, it is registered.
 	b := core.Build{ID: uuid.NewString(), Name: in.Name, CreatedAt: a.cfg.Now().UTC(), Spec: spec, Status: core.BuildReady, Reason: core.ReasonRegistered}
-	raw, _ := json.Marshal(b)
-	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindBuild, Name: b.Name}, raw, core.MaxBuildsPerProject)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusCreated, a.buildView(p, rec, b))
-	return nil
+	return createRecord(a, w, r, core.Ref{Project: p.ID, Kind: core.KindBuild, Name: b.Name}, b, core.MaxBuildsPerProject, func(rec core.Record) any { return a.buildView(p, rec, b) })
 }
 
 func (a *API) getBuild(w http.ResponseWriter, r *http.Request) error {
@@ -151,12 +143,5 @@ func (a *API) updateBuild(w http.ResponseWriter, r *http.Request) error {
 	if b.Spec, err = a.buildSpecFrom(in); err != nil {
 		return err
 	}
-	raw, _ := json.Marshal(b)
-	rec, err := a.cfg.Store.Replace(r.Context(), ref, raw, version)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusOK, a.buildView(p, rec, b))
-	return nil
+	return replaceRecord(a, w, r, ref, b, version, func(rec core.Record) any { return a.buildView(p, rec, b) })
 }

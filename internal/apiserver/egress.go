@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -97,17 +96,7 @@ func (a *API) createEgress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	e := core.Egress{Name: in.Name, Type: core.EgressCIDR, CIDRBlock: in.CIDRBlock, Status: core.EgressDeploying, CreatedAt: a.cfg.Now().UTC()}
-	b, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindEgress, Name: e.Name}, b, core.MaxEgressRules)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusCreated, egressView(p, rec, e))
-	return nil
+	return createRecord(a, w, r, core.Ref{Project: p.ID, Kind: core.KindEgress, Name: e.Name}, e, core.MaxEgressRules, func(rec core.Record) any { return egressView(p, rec, e) })
 }
 
 func (a *API) getEgress(w http.ResponseWriter, r *http.Request) error {
@@ -151,17 +140,7 @@ func (a *API) updateEgress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	e.CIDRBlock, e.Status = in.CIDRBlock, core.EgressDeploying
-	b, err := json.Marshal(e)
-	if err != nil {
-		return err
-	}
-	rec, err := a.cfg.Store.Replace(r.Context(), ref, b, version)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusOK, egressView(p, rec, e))
-	return nil
+	return replaceRecord(a, w, r, ref, e, version, func(rec core.Record) any { return egressView(p, rec, e) })
 }
 
 func (a *API) deleteEgress(w http.ResponseWriter, r *http.Request) error {

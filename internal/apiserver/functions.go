@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -148,14 +147,7 @@ func (a *API) createFunction(w http.ResponseWriter, r *http.Request) error {
 	}
 	f := core.Function{ID: uuid.NewString(), Name: in.Name, CreatedAt: a.cfg.Now().UTC(), Spec: spec, Generation: 1,
 		Status: core.FunctionDeploying, Reason: core.FunctionDeploying}
-	b, _ := json.Marshal(f)
-	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindFunction, Name: f.Name}, b, core.MaxFunctionsPerProject)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusCreated, a.functionView(p, rec, f))
-	return nil
+	return createRecord(a, w, r, core.Ref{Project: p.ID, Kind: core.KindFunction, Name: f.Name}, f, core.MaxFunctionsPerProject, func(rec core.Record) any { return a.functionView(p, rec, f) })
 }
 
 func (a *API) getFunction(w http.ResponseWriter, r *http.Request) error {
@@ -206,14 +198,7 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request) error {
 	f.Generation++
 	f.Status, f.Reason = core.FunctionDeploying, core.FunctionDeploying
 	f.CodePinned = "" // an update fetches the bundle's tag again
-	b, _ := json.Marshal(f)
-	rec, err := a.cfg.Store.Replace(r.Context(), ref, b, version)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusOK, a.functionView(p, rec, f))
-	return nil
+	return replaceRecord(a, w, r, ref, f, version, func(rec core.Record) any { return a.functionView(p, rec, f) })
 }
 
 func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) error {

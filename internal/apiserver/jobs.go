@@ -130,14 +130,7 @@ func (a *API) createJob(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkImage(j.ImageReference); err != nil {
 		return err
 	}
-	b, _ := json.Marshal(j)
-	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJob, Name: j.Name}, b, a.cfg.Quotas.Jobs)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusCreated, a.jobView(r, p, rec, j))
-	return nil
+	return createRecord(a, w, r, core.Ref{Project: p.ID, Kind: core.KindJob, Name: j.Name}, j, a.cfg.Quotas.Jobs, func(rec core.Record) any { return a.jobView(r, p, rec, j) })
 }
 
 func (a *API) getJob(w http.ResponseWriter, r *http.Request) error {
@@ -197,14 +190,7 @@ func (a *API) updateJob(w http.ResponseWriter, r *http.Request) error {
 	if err := a.checkImage(j.ImageReference); err != nil {
 		return err
 	}
-	b, _ := json.Marshal(j)
-	rec, err := a.cfg.Store.Replace(r.Context(), ref, b, version)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusOK, a.jobView(r, p, rec, j))
-	return nil
+	return replaceRecord(a, w, r, ref, j, version, func(rec core.Record) any { return a.jobView(r, p, rec, j) })
 }
 
 // readPatch reads the If-Match and the JSON merge patch (RFC 7396) of a

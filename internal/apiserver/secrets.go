@@ -72,6 +72,38 @@ func deleteRecord(a *API, w http.ResponseWriter, r *http.Request, kind string) e
 	return nil
 }
 
+// createRecord stores v as the new record ref, at most limit of its kind
+// in the project, and answers 201 with the record's ETag and view.
+func createRecord[T any](a *API, w http.ResponseWriter, r *http.Request, ref core.Ref, v T, limit int, view func(core.Record) any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	rec, err := a.cfg.Store.Create(r.Context(), ref, raw, limit)
+	if err != nil {
+		return err
+	}
+	setETag(w, rec.Version)
+	writeJSON(w, http.StatusCreated, view(rec))
+	return nil
+}
+
+// replaceRecord stores v over the record ref if it is still at version
+// (If-Match), and answers 200 with the record's new ETag and view.
+func replaceRecord[T any](a *API, w http.ResponseWriter, r *http.Request, ref core.Ref, v T, version uint64, view func(core.Record) any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	rec, err := a.cfg.Store.Replace(r.Context(), ref, raw, version)
+	if err != nil {
+		return err
+	}
+	setETag(w, rec.Version)
+	writeJSON(w, http.StatusOK, view(rec))
+	return nil
+}
+
 func unmarshalRecord[T any](rec core.Record) (T, error) {
 	var v T
 	if err := json.Unmarshal(rec.Value, &v); err != nil {
@@ -97,17 +129,7 @@ func (a *API) createSecret(w http.ResponseWriter, r *http.Request) error {
 	if err := core.ValidateSecret(s); err != nil {
 		return err
 	}
-	b, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindSecret, Name: s.Name}, b, a.cfg.Quotas.Secrets)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusCreated, a.secretView(r, p, rec, s, true))
-	return nil
+	return createRecord(a, w, r, core.Ref{Project: p.ID, Kind: core.KindSecret, Name: s.Name}, s, a.cfg.Quotas.Secrets, func(rec core.Record) any { return a.secretView(r, p, rec, s, true) })
 }
 
 func (a *API) getSecret(w http.ResponseWriter, r *http.Request) error {
@@ -178,17 +200,7 @@ func (a *API) replaceSecret(w http.ResponseWriter, r *http.Request) error {
 	if err := core.ValidateSecretData(s.Format, s.Data); err != nil {
 		return err
 	}
-	b, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	rec, err := a.cfg.Store.Replace(r.Context(), ref, b, version)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusOK, a.secretView(r, p, rec, s, true))
-	return nil
+	return replaceRecord(a, w, r, ref, s, version, func(rec core.Record) any { return a.secretView(r, p, rec, s, true) })
 }
 
 func (a *API) deleteSecret(w http.ResponseWriter, r *http.Request) error {
@@ -212,17 +224,7 @@ func (a *API) createConfigMap(w http.ResponseWriter, r *http.Request) error {
 	if err := core.ValidateConfigMap(c); err != nil {
 		return err
 	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
-	rec, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindConfigMap, Name: c.Name}, b, a.cfg.Quotas.ConfigMaps)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusCreated, a.configMapView(r, p, rec, c))
-	return nil
+	return createRecord(a, w, r, core.Ref{Project: p.ID, Kind: core.KindConfigMap, Name: c.Name}, c, a.cfg.Quotas.ConfigMaps, func(rec core.Record) any { return a.configMapView(r, p, rec, c) })
 }
 
 func (a *API) getConfigMap(w http.ResponseWriter, r *http.Request) error {
@@ -280,17 +282,7 @@ func (a *API) replaceConfigMap(w http.ResponseWriter, r *http.Request) error {
 	if err := core.ValidateData(c.Data); err != nil {
 		return err
 	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
-	rec, err := a.cfg.Store.Replace(r.Context(), ref, b, version)
-	if err != nil {
-		return err
-	}
-	setETag(w, rec.Version)
-	writeJSON(w, http.StatusOK, a.configMapView(r, p, rec, c))
-	return nil
+	return replaceRecord(a, w, r, ref, c, version, func(rec core.Record) any { return a.configMapView(r, p, rec, c) })
 }
 
 func (a *API) deleteConfigMap(w http.ResponseWriter, r *http.Request) error {
