@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/url"
 )
 
 // Resource types of apps.
@@ -176,74 +175,54 @@ type AppInstanceList struct {
 	Instances []AppInstance `json:"instances"`
 }
 
-func appPath(project string, parts ...string) string {
-	p := "/projects/" + url.PathEscape(project) + "/apps"
-	for _, s := range parts {
-		p += "/" + url.PathEscape(s)
-	}
-	return p
-}
-
 // CreateApp creates an app.
 func (c *Client) CreateApp(ctx context.Context, project string, a AppPrototype) (*App, error) {
-	var out App
-	_, err := c.Do(ctx, http.MethodPost, appPath(project), nil, nil, a, &out)
-	return &out, err
+	return call[App](ctx, c, http.MethodPost, resourcePath(project, "apps"), nil, a)
 }
 
 // GetApp reads an app.
 func (c *Client) GetApp(ctx context.Context, project, name string) (*App, error) {
-	var out App
-	_, err := c.Do(ctx, http.MethodGet, appPath(project, name), nil, nil, nil, &out)
-	return &out, err
+	return call[App](ctx, c, http.MethodGet, resourcePath(project, "apps", name), nil, nil)
 }
 
 // ListApps lists a page of apps.
 func (c *Client) ListApps(ctx context.Context, project string, o ListOptions) (*AppList, error) {
-	var out AppList
-	_, err := c.Do(ctx, http.MethodGet, appPath(project), o.query(), nil, nil, &out)
-	return &out, err
+	return call[AppList](ctx, c, http.MethodGet, resourcePath(project, "apps"), o.query(), nil)
 }
 
 // UpdateApp applies a merge patch (any JSON object) to an app.
 func (c *Client) UpdateApp(ctx context.Context, project, name, ifMatch string, patch any) (*App, error) {
 	var out App
-	_, err := c.Do(ctx, http.MethodPatch, appPath(project, name), nil,
+	_, err := c.Do(ctx, http.MethodPatch, resourcePath(project, "apps", name), nil,
 		map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}, patch, &out)
 	return &out, err
 }
 
 // DeleteApp deletes an app with its revisions and instances.
 func (c *Client) DeleteApp(ctx context.Context, project, name string) error {
-	_, err := c.Do(ctx, http.MethodDelete, appPath(project, name), nil, nil, nil, nil)
+	_, err := c.Do(ctx, http.MethodDelete, resourcePath(project, "apps", name), nil, nil, nil, nil)
 	return err
 }
 
 // ListAppRevisions lists a page of an app's revisions.
 func (c *Client) ListAppRevisions(ctx context.Context, project, app string, o ListOptions) (*AppRevisionList, error) {
-	var out AppRevisionList
-	_, err := c.Do(ctx, http.MethodGet, appPath(project, app, "revisions"), o.query(), nil, nil, &out)
-	return &out, err
+	return call[AppRevisionList](ctx, c, http.MethodGet, resourcePath(project, "apps", app, "revisions"), o.query(), nil)
 }
 
 // GetAppRevision reads a revision.
 func (c *Client) GetAppRevision(ctx context.Context, project, app, name string) (*AppRevision, error) {
-	var out AppRevision
-	_, err := c.Do(ctx, http.MethodGet, appPath(project, app, "revisions", name), nil, nil, nil, &out)
-	return &out, err
+	return call[AppRevision](ctx, c, http.MethodGet, resourcePath(project, "apps", app, "revisions", name), nil, nil)
 }
 
 // DeleteAppRevision deletes an inactive revision.
 func (c *Client) DeleteAppRevision(ctx context.Context, project, app, name string) error {
-	_, err := c.Do(ctx, http.MethodDelete, appPath(project, app, "revisions", name), nil, nil, nil, nil)
+	_, err := c.Do(ctx, http.MethodDelete, resourcePath(project, "apps", app, "revisions", name), nil, nil, nil, nil)
 	return err
 }
 
 // ListAppInstances lists a page of an app's instances.
 func (c *Client) ListAppInstances(ctx context.Context, project, app string, o ListOptions) (*AppInstanceList, error) {
-	var out AppInstanceList
-	_, err := c.Do(ctx, http.MethodGet, appPath(project, app, "instances"), o.query(), nil, nil, &out)
-	return &out, err
+	return call[AppInstanceList](ctx, c, http.MethodGet, resourcePath(project, "apps", app, "instances"), o.query(), nil)
 }
 
 // AppLogs writes the logs of an app's instance (all instances when
@@ -254,7 +233,7 @@ func (c *Client) AppLogs(ctx context.Context, project, app, instance string, opt
 	if instance != "" {
 		q.Set("instance", instance)
 	}
-	return c.stream(ctx, appPath(project, app, "logs"), q, w)
+	return c.stream(ctx, resourcePath(project, "apps", app, "logs"), q, w)
 }
 
 // AllApps lists every app of a project, following every page.

@@ -41,9 +41,7 @@ func (c *Client) ListAuditEvents(ctx context.Context, o ListOptions, project str
 	if project != "" {
 		q.Set("project_id", project)
 	}
-	var out AuditEventList
-	_, err := c.Do(ctx, http.MethodGet, "/audit_events", q, nil, nil, &out)
-	return &out, err
+	return call[AuditEventList](ctx, c, http.MethodGet, "/audit_events", q, nil)
 }
 
 // AllAuditEvents follows next.start until the last page.
@@ -77,9 +75,7 @@ type AuditVerification struct {
 
 // VerifyAuditEvents asks the server to verify the audit log (admin).
 func (c *Client) VerifyAuditEvents(ctx context.Context) (*AuditVerification, error) {
-	var out AuditVerification
-	_, err := c.Do(ctx, http.MethodGet, "/audit_events/verify", nil, nil, nil, &out)
-	return &out, err
+	return call[AuditVerification](ctx, c, http.MethodGet, "/audit_events/verify", nil, nil)
 }
 
 // Backup writes a consistent copy of the server's store to w (admin). A

@@ -72,46 +72,32 @@ type BuildList struct {
 	Builds []Build  `json:"builds"`
 }
 
-func buildPath(project string, parts ...string) string {
-	p := "/projects/" + url.PathEscape(project) + "/builds"
-	for _, s := range parts {
-		p += "/" + url.PathEscape(s)
-	}
-	return p
-}
-
 // CreateBuild creates a build.
 func (c *Client) CreateBuild(ctx context.Context, project string, b BuildPrototype) (*Build, error) {
-	var out Build
-	_, err := c.Do(ctx, http.MethodPost, buildPath(project), nil, nil, b, &out)
-	return &out, err
+	return call[Build](ctx, c, http.MethodPost, resourcePath(project, "builds"), nil, b)
 }
 
 // GetBuild reads a build.
 func (c *Client) GetBuild(ctx context.Context, project, name string) (*Build, error) {
-	var out Build
-	_, err := c.Do(ctx, http.MethodGet, buildPath(project, name), nil, nil, nil, &out)
-	return &out, err
+	return call[Build](ctx, c, http.MethodGet, resourcePath(project, "builds", name), nil, nil)
 }
 
 // ListBuilds lists a page of builds.
 func (c *Client) ListBuilds(ctx context.Context, project string, o ListOptions) (*BuildList, error) {
-	var out BuildList
-	_, err := c.Do(ctx, http.MethodGet, buildPath(project), o.query(), nil, nil, &out)
-	return &out, err
+	return call[BuildList](ctx, c, http.MethodGet, resourcePath(project, "builds"), o.query(), nil)
 }
 
 // UpdateBuild applies a merge patch (any JSON object) to a build.
 func (c *Client) UpdateBuild(ctx context.Context, project, name, ifMatch string, patch any) (*Build, error) {
 	var out Build
-	_, err := c.Do(ctx, http.MethodPatch, buildPath(project, name), nil,
+	_, err := c.Do(ctx, http.MethodPatch, resourcePath(project, "builds", name), nil,
 		map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}, patch, &out)
 	return &out, err
 }
 
 // DeleteBuild deletes a build.
 func (c *Client) DeleteBuild(ctx context.Context, project, name string) error {
-	_, err := c.Do(ctx, http.MethodDelete, buildPath(project, name), nil, nil, nil, nil)
+	_, err := c.Do(ctx, http.MethodDelete, resourcePath(project, "builds", name), nil, nil, nil, nil)
 	return err
 }
 
@@ -168,26 +154,14 @@ type BuildRunList struct {
 	BuildRuns []BuildRun `json:"build_runs"`
 }
 
-func buildRunPath(project string, parts ...string) string {
-	p := "/projects/" + url.PathEscape(project) + "/build_runs"
-	for _, s := range parts {
-		p += "/" + url.PathEscape(s)
-	}
-	return p
-}
-
 // CreateBuildRun submits a build run.
 func (c *Client) CreateBuildRun(ctx context.Context, project string, b BuildRunPrototype) (*BuildRun, error) {
-	var out BuildRun
-	_, err := c.Do(ctx, http.MethodPost, buildRunPath(project), nil, nil, b, &out)
-	return &out, err
+	return call[BuildRun](ctx, c, http.MethodPost, resourcePath(project, "build_runs"), nil, b)
 }
 
 // GetBuildRun reads a build run.
 func (c *Client) GetBuildRun(ctx context.Context, project, name string) (*BuildRun, error) {
-	var out BuildRun
-	_, err := c.Do(ctx, http.MethodGet, buildRunPath(project, name), nil, nil, nil, &out)
-	return &out, err
+	return call[BuildRun](ctx, c, http.MethodGet, resourcePath(project, "build_runs", name), nil, nil)
 }
 
 // ListBuildRuns lists a page of build runs, of one build when build is
@@ -198,13 +172,13 @@ func (c *Client) ListBuildRuns(ctx context.Context, project, build string, o Lis
 	if build != "" {
 		q.Set("build_name", build)
 	}
-	_, err := c.Do(ctx, http.MethodGet, buildRunPath(project), q, nil, nil, &out)
+	_, err := c.Do(ctx, http.MethodGet, resourcePath(project, "build_runs"), q, nil, nil, &out)
 	return &out, err
 }
 
 // DeleteBuildRun deletes a build run.
 func (c *Client) DeleteBuildRun(ctx context.Context, project, name string) error {
-	_, err := c.Do(ctx, http.MethodDelete, buildRunPath(project, name), nil, nil, nil, nil)
+	_, err := c.Do(ctx, http.MethodDelete, resourcePath(project, "build_runs", name), nil, nil, nil, nil)
 	return err
 }
 
@@ -215,7 +189,7 @@ func (c *Client) BuildRunLogs(ctx context.Context, project, name string, follow 
 	if follow {
 		q.Set("follow", "true")
 	}
-	return c.stream(ctx, buildRunPath(project, name, "logs"), q, w)
+	return c.stream(ctx, resourcePath(project, "build_runs", name, "logs"), q, w)
 }
 
 // AllBuilds lists every build of a project, following every page.

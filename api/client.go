@@ -189,9 +189,7 @@ func (c *Client) Info(ctx context.Context) (*Info, error) {
 
 // CreateProject creates a project; it starts in status "creating".
 func (c *Client) CreateProject(ctx context.Context, p ProjectPrototype) (*Project, error) {
-	var out Project
-	_, err := c.Do(ctx, http.MethodPost, "/projects", nil, nil, p, &out)
-	return &out, err
+	return call[Project](ctx, c, http.MethodPost, "/projects", nil, p)
 }
 
 // ListProjects returns one page of projects.
@@ -200,9 +198,7 @@ func (c *Client) ListProjects(ctx context.Context, o ListOptions, includeDeleted
 	if includeDeleted {
 		q.Set("include_deleted", "true")
 	}
-	var out ProjectList
-	_, err := c.Do(ctx, http.MethodGet, "/projects", q, nil, nil, &out)
-	return &out, err
+	return call[ProjectList](ctx, c, http.MethodGet, "/projects", q, nil)
 }
 
 // AllProjects follows next.start until the last page.
@@ -232,9 +228,7 @@ func all[T any](list func(ListOptions) ([]T, *PageRef, error)) ([]T, error) {
 
 // GetProject returns a project by id.
 func (c *Client) GetProject(ctx context.Context, id string) (*Project, error) {
-	var out Project
-	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(id), nil, nil, nil, &out)
-	return &out, err
+	return call[Project](ctx, c, http.MethodGet, "/projects/"+esc(id), nil, nil)
 }
 
 // DeleteProject soft-deletes a project, or crypto-shreds it when hard is set.
@@ -250,23 +244,17 @@ func (c *Client) DeleteProject(ctx context.Context, id string, hard bool) error 
 // RotateProjectKey gives a project a new data key; its records are sealed
 // again in the background (coligo's addition).
 func (c *Client) RotateProjectKey(ctx context.Context, id string) (*Project, error) {
-	var out Project
-	_, err := c.Do(ctx, http.MethodPost, "/projects/"+esc(id)+"/rotate_key", nil, nil, nil, &out)
-	return &out, err
+	return call[Project](ctx, c, http.MethodPost, "/projects/"+esc(id)+"/rotate_key", nil, nil)
 }
 
 // RestoreProject restores a soft-deleted project.
 func (c *Client) RestoreProject(ctx context.Context, id string) (*Project, error) {
-	var out Project
-	_, err := c.Do(ctx, http.MethodPost, "/projects/"+esc(id)+"/restore", nil, nil, nil, &out)
-	return &out, err
+	return call[Project](ctx, c, http.MethodPost, "/projects/"+esc(id)+"/restore", nil, nil)
 }
 
 // CreateSecret creates a secret.
 func (c *Client) CreateSecret(ctx context.Context, project string, s SecretPrototype) (*Secret, error) {
-	var out Secret
-	_, err := c.Do(ctx, http.MethodPost, "/projects/"+esc(project)+"/secrets", nil, nil, s, &out)
-	return &out, err
+	return call[Secret](ctx, c, http.MethodPost, "/projects/"+esc(project)+"/secrets", nil, s)
 }
 
 // ListSecrets returns one page of secrets, optionally of one format.
@@ -275,24 +263,18 @@ func (c *Client) ListSecrets(ctx context.Context, project string, o ListOptions,
 	if format != "" {
 		q.Set("format", format)
 	}
-	var out SecretList
-	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/secrets", q, nil, nil, &out)
-	return &out, err
+	return call[SecretList](ctx, c, http.MethodGet, "/projects/"+esc(project)+"/secrets", q, nil)
 }
 
 // GetSecret returns a secret; values only for writer, manager and admin.
 func (c *Client) GetSecret(ctx context.Context, project, name string) (*Secret, error) {
-	var out Secret
-	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/secrets/"+esc(name), nil, nil, nil, &out)
-	return &out, err
+	return call[Secret](ctx, c, http.MethodGet, "/projects/"+esc(project)+"/secrets/"+esc(name), nil, nil)
 }
 
 // GetSecretKeys returns a secret with every value REDACTED, whatever the
 // token may read (coligo's redact=true), so that no value read is recorded.
 func (c *Client) GetSecretKeys(ctx context.Context, project, name string) (*Secret, error) {
-	var out Secret
-	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/secrets/"+esc(name), url.Values{"redact": {"true"}}, nil, nil, &out)
-	return &out, err
+	return call[Secret](ctx, c, http.MethodGet, "/projects/"+esc(project)+"/secrets/"+esc(name), url.Values{"redact": {"true"}}, nil)
 }
 
 // ReplaceSecret replaces a secret's data if its entity tag still is ifMatch.
@@ -310,23 +292,17 @@ func (c *Client) DeleteSecret(ctx context.Context, project, name string) error {
 
 // CreateConfigMap creates a config map.
 func (c *Client) CreateConfigMap(ctx context.Context, project string, cm ConfigMapPrototype) (*ConfigMap, error) {
-	var out ConfigMap
-	_, err := c.Do(ctx, http.MethodPost, "/projects/"+esc(project)+"/config_maps", nil, nil, cm, &out)
-	return &out, err
+	return call[ConfigMap](ctx, c, http.MethodPost, "/projects/"+esc(project)+"/config_maps", nil, cm)
 }
 
 // ListConfigMaps returns one page of config maps.
 func (c *Client) ListConfigMaps(ctx context.Context, project string, o ListOptions) (*ConfigMapList, error) {
-	var out ConfigMapList
-	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/config_maps", o.query(), nil, nil, &out)
-	return &out, err
+	return call[ConfigMapList](ctx, c, http.MethodGet, "/projects/"+esc(project)+"/config_maps", o.query(), nil)
 }
 
 // GetConfigMap returns a config map.
 func (c *Client) GetConfigMap(ctx context.Context, project, name string) (*ConfigMap, error) {
-	var out ConfigMap
-	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/config_maps/"+esc(name), nil, nil, nil, &out)
-	return &out, err
+	return call[ConfigMap](ctx, c, http.MethodGet, "/projects/"+esc(project)+"/config_maps/"+esc(name), nil, nil)
 }
 
 // ReplaceConfigMap replaces a config map's data if its entity tag still is ifMatch.
@@ -344,16 +320,12 @@ func (c *Client) DeleteConfigMap(ctx context.Context, project, name string) erro
 
 // CreateToken creates a token; the answer carries its value, shown once.
 func (c *Client) CreateToken(ctx context.Context, t TokenPrototype) (*Token, error) {
-	var out Token
-	_, err := c.Do(ctx, http.MethodPost, "/tokens", nil, nil, t, &out)
-	return &out, err
+	return call[Token](ctx, c, http.MethodPost, "/tokens", nil, t)
 }
 
 // ListTokens lists the tokens the caller may manage.
 func (c *Client) ListTokens(ctx context.Context) (*TokenList, error) {
-	var out TokenList
-	_, err := c.Do(ctx, http.MethodGet, "/tokens", nil, nil, nil, &out)
-	return &out, err
+	return call[TokenList](ctx, c, http.MethodGet, "/tokens", nil, nil)
 }
 
 // RevokeToken deletes a token.
@@ -384,4 +356,22 @@ func (c *Client) AllConfigMaps(ctx context.Context, project string) ([]ConfigMap
 		page, err := c.ListConfigMaps(ctx, project, o)
 		return page.ConfigMaps, page.Next, err
 	})
+}
+
+// resourcePath is the path of a project's collection, or of a resource
+// in it (and below), each part escaped.
+func resourcePath(project, collection string, parts ...string) string {
+	p := "/projects/" + url.PathEscape(project) + "/" + collection
+	for _, s := range parts {
+		p += "/" + url.PathEscape(s)
+	}
+	return p
+}
+
+// call sends a request with body (nil: none) and decodes the answer's
+// JSON into a T.
+func call[T any](ctx context.Context, c *Client, method, path string, q url.Values, body any) (*T, error) {
+	var out T
+	_, err := c.Do(ctx, method, path, q, nil, body, &out)
+	return &out, err
 }

@@ -58,23 +58,17 @@ func egressPath(project string) string {
 
 // CreateAllowedOutboundDestination creates a destination.
 func (c *Client) CreateAllowedOutboundDestination(ctx context.Context, project string, in AllowedOutboundDestinationPrototype) (*AllowedOutboundDestination, error) {
-	var out AllowedOutboundDestination
-	_, err := c.Do(ctx, http.MethodPost, egressPath(project), nil, nil, in, &out)
-	return &out, err
+	return call[AllowedOutboundDestination](ctx, c, http.MethodPost, egressPath(project), nil, in)
 }
 
 // ListAllowedOutboundDestinations returns one page of destinations.
 func (c *Client) ListAllowedOutboundDestinations(ctx context.Context, project string, o ListOptions) (*AllowedOutboundDestinationList, error) {
-	var out AllowedOutboundDestinationList
-	_, err := c.Do(ctx, http.MethodGet, egressPath(project), o.query(), nil, nil, &out)
-	return &out, err
+	return call[AllowedOutboundDestinationList](ctx, c, http.MethodGet, egressPath(project), o.query(), nil)
 }
 
 // GetAllowedOutboundDestination returns a destination.
 func (c *Client) GetAllowedOutboundDestination(ctx context.Context, project, name string) (*AllowedOutboundDestination, error) {
-	var out AllowedOutboundDestination
-	_, err := c.Do(ctx, http.MethodGet, egressPath(project)+"/"+esc(name), nil, nil, nil, &out)
-	return &out, err
+	return call[AllowedOutboundDestination](ctx, c, http.MethodGet, egressPath(project)+"/"+esc(name), nil, nil)
 }
 
 // UpdateAllowedOutboundDestination applies a merge patch (If-Match).
@@ -93,9 +87,7 @@ func (c *Client) DeleteAllowedOutboundDestination(ctx context.Context, project, 
 
 // GetEgressIPs returns the project's outbound source addresses.
 func (c *Client) GetEgressIPs(ctx context.Context, project string) (*EgressIPs, error) {
-	var out EgressIPs
-	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/egress_ips", nil, nil, nil, &out)
-	return &out, err
+	return call[EgressIPs](ctx, c, http.MethodGet, "/projects/"+esc(project)+"/egress_ips", nil, nil)
 }
 
 // AllAllowedOutboundDestinations lists every allowed outbound destination

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/url"
 )
 
 // ResourceTypeFunction is a function's resource_type.
@@ -80,53 +79,37 @@ type FunctionRuntimeList struct {
 	FunctionRuntimes []FunctionRuntime `json:"function_runtimes"`
 }
 
-func functionPath(project string, parts ...string) string {
-	p := "/projects/" + url.PathEscape(project) + "/functions"
-	for _, s := range parts {
-		p += "/" + url.PathEscape(s)
-	}
-	return p
-}
-
 // ListFunctionRuntimes lists the runtimes of the server.
 func (c *Client) ListFunctionRuntimes(ctx context.Context) (*FunctionRuntimeList, error) {
-	var out FunctionRuntimeList
-	_, err := c.Do(ctx, http.MethodGet, "/function_runtimes", nil, nil, nil, &out)
-	return &out, err
+	return call[FunctionRuntimeList](ctx, c, http.MethodGet, "/function_runtimes", nil, nil)
 }
 
 // CreateFunction creates a function.
 func (c *Client) CreateFunction(ctx context.Context, project string, f FunctionPrototype) (*Function, error) {
-	var out Function
-	_, err := c.Do(ctx, http.MethodPost, functionPath(project), nil, nil, f, &out)
-	return &out, err
+	return call[Function](ctx, c, http.MethodPost, resourcePath(project, "functions"), nil, f)
 }
 
 // GetFunction reads a function.
 func (c *Client) GetFunction(ctx context.Context, project, name string) (*Function, error) {
-	var out Function
-	_, err := c.Do(ctx, http.MethodGet, functionPath(project, name), nil, nil, nil, &out)
-	return &out, err
+	return call[Function](ctx, c, http.MethodGet, resourcePath(project, "functions", name), nil, nil)
 }
 
 // ListFunctions lists a page of functions.
 func (c *Client) ListFunctions(ctx context.Context, project string, o ListOptions) (*FunctionList, error) {
-	var out FunctionList
-	_, err := c.Do(ctx, http.MethodGet, functionPath(project), o.query(), nil, nil, &out)
-	return &out, err
+	return call[FunctionList](ctx, c, http.MethodGet, resourcePath(project, "functions"), o.query(), nil)
 }
 
 // UpdateFunction applies a merge patch (any JSON object) to a function.
 func (c *Client) UpdateFunction(ctx context.Context, project, name, ifMatch string, patch any) (*Function, error) {
 	var out Function
-	_, err := c.Do(ctx, http.MethodPatch, functionPath(project, name), nil,
+	_, err := c.Do(ctx, http.MethodPatch, resourcePath(project, "functions", name), nil,
 		map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}, patch, &out)
 	return &out, err
 }
 
 // DeleteFunction deletes a function and its instances.
 func (c *Client) DeleteFunction(ctx context.Context, project, name string) error {
-	_, err := c.Do(ctx, http.MethodDelete, functionPath(project, name), nil, nil, nil, nil)
+	_, err := c.Do(ctx, http.MethodDelete, resourcePath(project, "functions", name), nil, nil, nil, nil)
 	return err
 }
 
@@ -139,7 +122,7 @@ func (c *Client) FunctionLogs(ctx context.Context, project, name, instance strin
 	if instance != "" {
 		q.Set("instance", instance)
 	}
-	return c.stream(ctx, functionPath(project, name, "logs"), q, w)
+	return c.stream(ctx, resourcePath(project, "functions", name, "logs"), q, w)
 }
 
 // AllFunctions lists every function of a project, following every page.

@@ -133,23 +133,17 @@ type JobRunList struct {
 
 // CreateJob creates a job.
 func (c *Client) CreateJob(ctx context.Context, project string, j JobPrototype) (*Job, error) {
-	var out Job
-	_, err := c.Do(ctx, http.MethodPost, "/projects/"+esc(project)+"/jobs", nil, nil, j, &out)
-	return &out, err
+	return call[Job](ctx, c, http.MethodPost, "/projects/"+esc(project)+"/jobs", nil, j)
 }
 
 // GetJob returns a job.
 func (c *Client) GetJob(ctx context.Context, project, name string) (*Job, error) {
-	var out Job
-	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/jobs/"+esc(name), nil, nil, nil, &out)
-	return &out, err
+	return call[Job](ctx, c, http.MethodGet, "/projects/"+esc(project)+"/jobs/"+esc(name), nil, nil)
 }
 
 // ListJobs returns one page of jobs.
 func (c *Client) ListJobs(ctx context.Context, project string, o ListOptions) (*JobList, error) {
-	var out JobList
-	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/jobs", o.query(), nil, nil, &out)
-	return &out, err
+	return call[JobList](ctx, c, http.MethodGet, "/projects/"+esc(project)+"/jobs", o.query(), nil)
 }
 
 // UpdateJob applies a merge patch (a map or a struct) to a job if its entity
@@ -169,16 +163,12 @@ func (c *Client) DeleteJob(ctx context.Context, project, name string) error {
 
 // CreateJobRun submits a job run.
 func (c *Client) CreateJobRun(ctx context.Context, project string, r JobRunPrototype) (*JobRun, error) {
-	var out JobRun
-	_, err := c.Do(ctx, http.MethodPost, "/projects/"+esc(project)+"/job_runs", nil, nil, r, &out)
-	return &out, err
+	return call[JobRun](ctx, c, http.MethodPost, "/projects/"+esc(project)+"/job_runs", nil, r)
 }
 
 // GetJobRun returns a job run.
 func (c *Client) GetJobRun(ctx context.Context, project, name string) (*JobRun, error) {
-	var out JobRun
-	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/job_runs/"+esc(name), nil, nil, nil, &out)
-	return &out, err
+	return call[JobRun](ctx, c, http.MethodGet, "/projects/"+esc(project)+"/job_runs/"+esc(name), nil, nil)
 }
 
 // ListJobRuns returns one page of job runs, optionally of one job.
@@ -187,9 +177,7 @@ func (c *Client) ListJobRuns(ctx context.Context, project string, o ListOptions,
 	if job != "" {
 		q.Set("job_name", job)
 	}
-	var out JobRunList
-	_, err := c.Do(ctx, http.MethodGet, "/projects/"+esc(project)+"/job_runs", q, nil, nil, &out)
-	return &out, err
+	return call[JobRunList](ctx, c, http.MethodGet, "/projects/"+esc(project)+"/job_runs", q, nil)
 }
 
 // DeleteJobRun deletes a job run and stops its instances.
