@@ -69,7 +69,7 @@ func (f *buildFlags) spec(cmd *cobra.Command) (api.BuildSpec, error) {
 
 func newBuildCmd(e *env) *cobra.Command {
 	cmd := e.projectGroup("build", []string{"bd"}, "Manage builds (how to build an image from source) of the selected project")
-	cmd.AddCommand(newBuildCreate(e), newBuildUpdate(e), newBuildGet(e), newBuildList(e),
+	cmd.AddCommand(newBuildWrite(e, false), newBuildWrite(e, true), newBuildGet(e), newBuildList(e),
 		newDeleteCmd(e, "build", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteBuild(cmd.Context(), project, name)
 		}))
@@ -95,64 +95,49 @@ func printParams(w io.Writer, params []api.BuildParam) {
 	}
 }
 
-func newBuildCreate(e *env) *cobra.Command {
+// newBuildWrite is build create, or with update build update (which
+// changes only the fields whose flags are given).
+func newBuildWrite(e *env, update bool) *cobra.Command {
 	var name string
 	var f buildFlags
 	cmd := &cobra.Command{
 		Use: "create", Short: "Create a build", Args: cobra.NoArgs,
 		Example: "  coligo build create --name web --source https://git.example/org/web --context-dir app --image registry.example/me/web --registry-secret push",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, project, err := e.clientAndProject(cmd)
-			if err != nil {
-				return err
-			}
-			spec, err := f.spec(cmd)
-			if err != nil {
-				return err
-			}
-			if spec.StrategyType == "" {
-				spec.StrategyType = "dockerfile"
-			}
-			b, err := c.CreateBuild(cmd.Context(), project, api.BuildPrototype{Name: name, BuildSpec: spec})
-			if err != nil {
-				return err
-			}
-			return e.printBuild(b, "Created build "+b.Name)
-		},
 	}
-	cmd.Flags().StringVarP(&name, "name", "n", "", "build name")
-	f.add(cmd, true)
-	cmd.MarkFlagRequired("name")
-	return cmd
-}
-
-func newBuildUpdate(e *env) *cobra.Command {
-	var name string
-	var f buildFlags
-	cmd := &cobra.Command{
-		Use: "update", Short: "Change a build", Args: cobra.NoArgs, Example: "  coligo build update --name web --commit v2",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, project, err := e.clientAndProject(cmd)
-			if err != nil {
-				return err
-			}
-			spec, err := f.spec(cmd)
-			if err != nil {
-				return err
-			}
+	if update {
+		cmd.Use, cmd.Short, cmd.Example = "update", "Change a build", "  coligo build update --name web --commit v2"
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, project, err := e.clientAndProject(cmd)
+		if err != nil {
+			return err
+		}
+		spec, err := f.spec(cmd)
+		if err != nil {
+			return err
+		}
+		var b *api.Build
+		done := "Created"
+		if update {
+			done = "Updated"
 			cur, err := c.GetBuild(cmd.Context(), project, name)
 			if err != nil {
 				return err
 			}
-			b, err := c.UpdateBuild(cmd.Context(), project, name, cur.EntityTag, spec)
-			if err != nil {
-				return err
+			b, err = c.UpdateBuild(cmd.Context(), project, name, cur.EntityTag, spec)
+		} else {
+			if spec.StrategyType == "" {
+				spec.StrategyType = "dockerfile"
 			}
-			return e.printBuild(b, "Updated build "+b.Name)
-		},
+			b, err = c.CreateBuild(cmd.Context(), project, api.BuildPrototype{Name: name, BuildSpec: spec})
+		}
+		if err != nil {
+			return err
+		}
+		return e.printBuild(b, done+" build "+b.Name)
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "build name")
-	f.add(cmd, false)
+	f.add(cmd, !update)
 	cmd.MarkFlagRequired("name")
 	return cmd
 }
