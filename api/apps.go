@@ -35,6 +35,8 @@ type VolumeMount struct {
 // AppSpec holds the image_*, probe_*, run_* and scale_* fields of an app.
 // In a prototype or patch every field is optional.
 type AppSpec struct {
+	Build                      string        `json:"build,omitempty"`
+	BuildRun                   string        `json:"build_run,omitempty"`
 	ImageReference             string        `json:"image_reference,omitempty"`
 	ImageSecret                string        `json:"image_secret,omitempty"`
 	ImagePort                  *int          `json:"image_port,omitempty"`

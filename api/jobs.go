@@ -26,6 +26,8 @@ type EnvVar struct {
 // RunSpec holds the run_* and scale_* fields that jobs and job runs share.
 // In a prototype or patch every field is optional.
 type RunSpec struct {
+	Build                      string   `json:"build,omitempty"`
+	BuildRun                   string   `json:"build_run,omitempty"`
 	ImageReference             string   `json:"image_reference,omitempty"`
 	ImageSecret                string   `json:"image_secret,omitempty"`
 	RunArguments               []string `json:"run_arguments,omitempty"`

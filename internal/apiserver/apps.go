@@ -25,7 +25,7 @@ type AppObserver interface {
 
 func toAPIAppSpec(s core.AppSpec) api.AppSpec {
 	out := api.AppSpec{
-		ImageReference: s.ImageReference, ImageSecret: s.ImageSecret, ImagePort: &s.ImagePort, ImagePortName: s.ImagePortName,
+		Build: s.Build, BuildRun: s.BuildRun, ImageReference: s.ImageReference, ImageSecret: s.ImageSecret, ImagePort: &s.ImagePort, ImagePortName: s.ImagePortName,
 		ManagedDomainMappings: s.ManagedDomainMappings, RunArguments: s.RunArguments, RunCommands: s.RunCommands,
 		RunAsUser: &s.RunAsUser, RunServiceAccount: s.RunServiceAccount, ScaleConcurrency: &s.ScaleConcurrency,
 		ScaleCPULimit: s.ScaleCPULimit, ScaleMemoryLimit: s.ScaleMemoryLimit, ScaleEphemeralStorageLimit: s.ScaleEphemeralStorageLimit,
@@ -66,6 +66,8 @@ func appSpecFrom(in api.AppSpec) (core.AppSpec, error) {
 			*dst = *v
 		}
 	}
+	set(&s.Build, in.Build)
+	set(&s.BuildRun, in.BuildRun)
 	set(&s.ImageReference, in.ImageReference)
 	set(&s.ImageSecret, in.ImageSecret)
 	set(&s.ImagePortName, in.ImagePortName)

@@ -17,7 +17,7 @@ import (
 
 func toAPISpec(s core.RunSpec) api.RunSpec {
 	out := api.RunSpec{
-		ImageReference: s.ImageReference, ImageSecret: s.ImageSecret, RunArguments: s.RunArguments, RunCommands: s.RunCommands,
+		Build: s.Build, BuildRun: s.BuildRun, ImageReference: s.ImageReference, ImageSecret: s.ImageSecret, RunArguments: s.RunArguments, RunCommands: s.RunCommands,
 		RunAsUser: &s.RunAsUser, RunMode: s.RunMode, RunServiceAccount: s.RunServiceAccount, ScaleArraySpec: s.ScaleArraySpec,
 		ScaleCPULimit: s.ScaleCPULimit, ScaleMemoryLimit: s.ScaleMemoryLimit, ScaleEphemeralStorageLimit: s.ScaleEphemeralStorageLimit,
 		RunEnvVariables: []api.EnvVar{},
@@ -38,6 +38,8 @@ func overlay(s *core.RunSpec, in api.RunSpec) {
 			*dst = v
 		}
 	}
+	set(&s.Build, in.Build)
+	set(&s.BuildRun, in.BuildRun)
 	set(&s.ImageReference, in.ImageReference)
 	set(&s.ImageSecret, in.ImageSecret)
 	set(&s.RunMode, in.RunMode)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -170,6 +171,9 @@ func (e *env) printApp(a *api.App, headline string) error {
 		fmt.Fprintf(w, "Port:\t%d\nScale:\t%d to %d instances, concurrency %d (target %d)\nCPU:\t%s\nMemory:\t%s\nRequest Timeout:\t%ds\n",
 			deref(a.ImagePort), deref(a.ScaleMinInstances), deref(a.ScaleMaxInstances), deref(a.ScaleConcurrency), deref(a.ScaleConcurrencyTarget),
 			a.ScaleCPULimit, a.ScaleMemoryLimit, deref(a.ScaleRequestTimeout))
+		if a.BuildRun != "" {
+			fmt.Fprintf(w, "Build Run:\t%s\n", a.BuildRun)
+		}
 		printEnv(w, append(a.ComputedEnvVariables, a.RunEnvVariables...))
 	})
 }
@@ -262,6 +266,7 @@ func (e *env) waitReady(cmd *cobra.Command, c *api.Client, project string, a *ap
 func newAppCreate(e *env) *cobra.Command {
 	var name string
 	var f appFlags
+	var sb sourceBuild
 	cmd := &cobra.Command{
 		Use: "create", Short: "Create an app", Args: cobra.NoArgs,
 		Example: "  coligo app create --name hello --image registry.example.com/hello:1 --registry-secret regcred --max-scale 5",
@@ -272,6 +277,9 @@ func newAppCreate(e *env) *cobra.Command {
 			}
 			c, project, err := e.clientAndProject(cmd)
 			if err != nil {
+				return err
+			}
+			if err := sb.build(cmd, e, c, project, name, spec.ImageReference, spec.ImageSecret, &spec.ImageReference, &spec.BuildRun); err != nil {
 				return err
 			}
 			a, err := c.CreateApp(cmd.Context(), project, api.AppPrototype{Name: name, AppSpec: spec})
@@ -287,6 +295,7 @@ func newAppCreate(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "app name")
 	f.add(cmd)
+	sb.add(cmd)
 	cmd.MarkFlagRequired("name")
 	return cmd
 }
@@ -294,6 +303,7 @@ func newAppCreate(e *env) *cobra.Command {
 func newAppUpdate(e *env) *cobra.Command {
 	var name string
 	var f appFlags
+	var sb sourceBuild
 	var envRm []string
 	cmd := &cobra.Command{
 		Use: "update", Short: "Change an app: a new revision gets the traffic once it is ready", Args: cobra.NoArgs,
@@ -309,6 +319,9 @@ func newAppUpdate(e *env) *cobra.Command {
 			}
 			cur, err := c.GetApp(cmd.Context(), project, name)
 			if err != nil {
+				return err
+			}
+			if err := sb.build(cmd, e, c, project, name, cmp.Or(spec.ImageReference, cur.ImageReference), cmp.Or(spec.ImageSecret, cur.ImageSecret), &spec.ImageReference, &spec.BuildRun); err != nil {
 				return err
 			}
 			patch, err := envPatch(spec, cur.RunEnvVariables, spec.RunEnvVariables, envRm)
@@ -329,6 +342,7 @@ func newAppUpdate(e *env) *cobra.Command {
 	cmd.Flags().StringVarP(&name, "name", "n", "", "app name")
 	cmd.Flags().StringArrayVar(&envRm, "env-rm", nil, "remove a literal variable (repeatable)")
 	f.add(cmd)
+	sb.add(cmd)
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/function/bundle"
 )
 
@@ -255,24 +256,11 @@ func newBuildRunSubmit(e *env) *cobra.Command {
 				return e.printBuildRun(r, "Submitted build run "+r.Name)
 			}
 			fmt.Fprintf(e.out, "Submitted build run %s\n", r.Name)
-			deadline := time.Now().Add(waitTimeout)
-			for r.Status == "pending" || r.Status == "running" {
-				if time.Now().After(deadline) {
-					return fmt.Errorf("build run %s is still %s after %s", r.Name, r.Status, waitTimeout)
-				}
-				time.Sleep(500 * time.Millisecond)
-				if r, err = c.GetBuildRun(cmd.Context(), project, r.Name); err != nil {
-					return err
-				}
-			}
-			if r.Status != "succeeded" {
-				return fmt.Errorf("build run %s failed: %s: %s (coligo buildrun logs --name %s)", r.Name, r.StatusDetails.Reason, r.StatusDetails.Message, r.Name)
-			}
-			ref, err := name.ParseReference(r.OutputImage)
+			pinned, err := awaitBuildRun(cmd, c, project, r, waitTimeout)
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(e.out, "%s@%s\n", ref.Context().Name(), r.StatusDetails.OutputDigest)
+			_, err = fmt.Fprintln(e.out, pinned)
 			return err
 		},
 	}
@@ -288,6 +276,102 @@ func newBuildRunSubmit(e *env) *cobra.Command {
 // its .ceignore names) and pushes it, with your registry login, beside
 // the output image as <repository>-source:<time>, as Code Engine's CLI
 // does; the run then reads it pinned by digest.
+// awaitBuildRun waits until r ends; it returns the image it built, pinned
+// by digest, or why it did not.
+func awaitBuildRun(cmd *cobra.Command, c *api.Client, project string, r *api.BuildRun, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	var err error
+	for r.Status == "pending" || r.Status == "running" {
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("build run %s is still %s after %s", r.Name, r.Status, timeout)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if r, err = c.GetBuildRun(cmd.Context(), project, r.Name); err != nil {
+			return "", err
+		}
+	}
+	if r.Status != "succeeded" {
+		return "", fmt.Errorf("build run %s failed: %s: %s (coligo buildrun logs --name %s)", r.Name, r.StatusDetails.Reason, r.StatusDetails.Message, r.Name)
+	}
+	ref, err := name.ParseReference(r.OutputImage)
+	if err != nil {
+		return "", err
+	}
+	return ref.Context().Name() + "@" + r.StatusDetails.OutputDigest, nil
+}
+
+// sourceBuild is what the --build-* flags of app and job create and
+// update ask for: an image built from source first, which the app or job
+// then runs.
+type sourceBuild struct {
+	source, commit, contextDir, dockerfile, repoSecret, size string
+	timeout                                                  int
+	waitTimeout                                              time.Duration
+}
+
+func (b *sourceBuild) add(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&b.source, "build-source", "", "build the image first, from a Git URL or a local directory, and push it to --image's repository (with --registry-secret)")
+	fs.StringVar(&b.commit, "build-commit", "", "with --build-source: branch, tag or commit (default: the default branch)")
+	fs.StringVar(&b.contextDir, "build-context-dir", "", "with --build-source: the directory of the source holding the build context")
+	fs.StringVar(&b.dockerfile, "build-dockerfile", "", "with --build-source: the Dockerfile's path in the context (default Dockerfile)")
+	fs.StringVar(&b.repoSecret, "build-git-repo-secret", "", "with --build-source: the secret of a private repository (ssh_auth or basic_auth)")
+	fs.StringVar(&b.size, "build-size", "", "with --build-source: small, medium (default), large, xlarge or xxlarge")
+	fs.IntVar(&b.timeout, "build-timeout", 0, "with --build-source: seconds the build may take (default 600)")
+	fs.DurationVar(&b.waitTimeout, "build-wait-timeout", 15*time.Minute, "with --build-source: how long to wait for the build")
+}
+
+// build builds the image of workload when --build-source was given, as
+// Code Engine's CLI does: a stand-alone run named <workload>-run-<time>
+// pushing to repo's repository under a tag of its own, with secret, and
+// waited for. It sets *image to what it built, pinned by digest, and *run
+// to the run's name; without --build-source it changes nothing.
+func (b *sourceBuild) build(cmd *cobra.Command, e *env, c *api.Client, project, workload, repo, secret string, image, run *string) error {
+	if b.source == "" {
+		for _, f := range []string{"build-commit", "build-context-dir", "build-dockerfile", "build-git-repo-secret", "build-size", "build-timeout"} {
+			if cmd.Flags().Changed(f) {
+				return fmt.Errorf("--%s is for --build-source", f)
+			}
+		}
+		return nil
+	}
+	if repo == "" || secret == "" {
+		return errors.New("--build-source needs --image (the repository to push to) and --registry-secret (a registry secret of the project that pushes and pulls it)")
+	}
+	ref, err := name.ParseReference(repo)
+	if err != nil {
+		return fmt.Errorf("--image %q: %w", repo, err)
+	}
+	now := time.Now().UTC()
+	out := ref.Context().Name() + ":" + now.Format("060102-150405")
+	proto := api.BuildRunPrototype{Name: core.BuildRunName(workload, now), BuildSpec: api.BuildSpec{OutputImage: out, OutputSecret: secret,
+		StrategyType: "dockerfile", StrategySize: b.size, StrategySpecFile: b.dockerfile, SourceURL: b.source, SourceRevision: b.commit,
+		SourceContextDir: b.contextDir, SourceSecret: b.repoSecret}}
+	if cmd.Flags().Changed("build-timeout") {
+		proto.Timeout = &b.timeout
+	}
+	if st, err := os.Stat(b.source); err == nil && st.IsDir() {
+		if b.commit != "" || b.repoSecret != "" {
+			return errors.New("--build-commit and --build-git-repo-secret are for a Git --build-source, not a directory")
+		}
+		if err := e.uploadSource(cmd, c, project, &proto); err != nil {
+			return err
+		}
+	}
+	r, err := c.CreateBuildRun(cmd.Context(), project, proto)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "Submitted build run %s, building %s; waiting for it to complete\n", r.Name, out)
+	pinned, err := awaitBuildRun(cmd, c, project, r, b.waitTimeout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "Build run %s completed: %s\n", r.Name, pinned)
+	*image, *run = pinned, r.Name
+	return nil
+}
+
 func (e *env) uploadSource(cmd *cobra.Command, c *api.Client, project string, proto *api.BuildRunPrototype) error {
 	dir, out := proto.SourceURL, proto.OutputImage
 	if proto.BuildName != "" {

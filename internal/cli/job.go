@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -133,12 +134,16 @@ func (e *env) printJob(j *api.Job, headline string) error {
 		if len(j.RunCommands) > 0 || len(j.RunArguments) > 0 {
 			fmt.Fprintf(w, "Command:\t%s\nArguments:\t%s\n", strings.Join(j.RunCommands, " "), strings.Join(j.RunArguments, " "))
 		}
+		if j.BuildRun != "" {
+			fmt.Fprintf(w, "Build Run:\t%s\n", j.BuildRun)
+		}
 	})
 }
 
 func newJobCreate(e *env) *cobra.Command {
 	var name string
 	var rf runFlags
+	var sb sourceBuild
 	cmd := &cobra.Command{
 		Use: "create", Short: "Create a job", Args: cobra.NoArgs,
 		Example: "  coligo job create --name nightly --image registry.example.com/batch:1 --registry-secret regcred --array-indices 0-9 --env MODE=full",
@@ -151,6 +156,9 @@ func newJobCreate(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := sb.build(cmd, e, c, project, name, spec.ImageReference, spec.ImageSecret, &spec.ImageReference, &spec.BuildRun); err != nil {
+				return err
+			}
 			j, err := c.CreateJob(cmd.Context(), project, api.JobPrototype{Name: name, RunSpec: spec})
 			if err != nil {
 				return err
@@ -160,6 +168,7 @@ func newJobCreate(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "job name")
 	rf.add(cmd)
+	sb.add(cmd)
 	cmd.MarkFlagRequired("name")
 	return cmd
 }
@@ -167,6 +176,7 @@ func newJobCreate(e *env) *cobra.Command {
 func newJobUpdate(e *env) *cobra.Command {
 	var name string
 	var rf runFlags
+	var sb sourceBuild
 	cmd := &cobra.Command{
 		Use: "update", Short: "Change a job", Args: cobra.NoArgs,
 		Example: "  coligo job update --name nightly --array-indices 0-19 --retrylimit 1",
@@ -183,6 +193,9 @@ func newJobUpdate(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := sb.build(cmd, e, c, project, name, cmp.Or(spec.ImageReference, cur.ImageReference), cmp.Or(spec.ImageSecret, cur.ImageSecret), &spec.ImageReference, &spec.BuildRun); err != nil {
+				return err
+			}
 			if spec.RunEnvVariables != nil {
 				spec.RunEnvVariables = append(cur.RunEnvVariables, spec.RunEnvVariables...)
 			}
@@ -195,6 +208,7 @@ func newJobUpdate(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "job name")
 	rf.add(cmd)
+	sb.add(cmd)
 	cmd.MarkFlagRequired("name")
 	return cmd
 }

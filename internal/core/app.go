@@ -77,6 +77,10 @@ type VolumeMount struct {
 // AppSpec is what an app's revisions run: every field of the prototype
 // but its name.
 type AppSpec struct {
+	// Build and BuildRun name the build configuration and the build run
+	// that made the image, where the CLI built it (--build-source).
+	Build                      string        `json:"build,omitempty"`
+	BuildRun                   string        `json:"build_run,omitempty"`
 	ImageReference             string        `json:"image_reference"`
 	ImageSecret                string        `json:"image_secret,omitempty"`
 	ImagePort                  int           `json:"image_port"`
@@ -260,6 +264,9 @@ func ValidateAppName(name string) error {
 // ValidateAppSpec checks a defaulted spec.
 func ValidateAppSpec(s AppSpec) error {
 	if err := validateImage(s.ImageReference, s.ImageSecret); err != nil {
+		return err
+	}
+	if err := validateBuildRefs(s.Build, s.BuildRun); err != nil {
 		return err
 	}
 	if s.ImagePort < 1 || s.ImagePort > 65535 {

@@ -159,6 +159,17 @@ func ValidateBuildName(name string) error {
 	return nil
 }
 
+// validateBuildRefs checks the build and build_run an app or a job names
+// ("" for none): names of a build and of a build run.
+func validateBuildRefs(build, run string) error {
+	for field, v := range map[string]string{"build": build, "build_run": run} {
+		if v != "" && !IsDNSLabel(v) {
+			return Invalid(field, "%q is not the name of a build or build run (1 to 63 lowercase letters, digits and '-')", clip(v))
+		}
+	}
+	return nil
+}
+
 // ValidateBuildSpec checks a defaulted spec.
 func ValidateBuildSpec(s BuildSpec) error {
 	if s.OutputImage == "" {

@@ -56,6 +56,10 @@ const (
 
 // RunSpec is what a job template and a job run share.
 type RunSpec struct {
+	// Build and BuildRun name the build configuration and the build run
+	// that made the image, where the CLI built it (--build-source).
+	Build                      string   `json:"build,omitempty"`
+	BuildRun                   string   `json:"build_run,omitempty"`
 	ImageReference             string   `json:"image_reference"`
 	ImageSecret                string   `json:"image_secret,omitempty"`
 	RunArguments               []string `json:"run_arguments"`
@@ -136,6 +140,9 @@ func ValidateJobRunName(name string) error {
 // ValidateRunSpec checks a defaulted spec.
 func ValidateRunSpec(s RunSpec) error {
 	if err := validateImage(s.ImageReference, s.ImageSecret); err != nil {
+		return err
+	}
+	if err := validateBuildRefs(s.Build, s.BuildRun); err != nil {
 		return err
 	}
 	switch s.RunMode {

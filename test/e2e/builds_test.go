@@ -242,14 +242,44 @@ func TestBuildRuns(t *testing.T) {
 		t.Errorf("the image of the local source: notes %q, private.key %q", built["src/notes.txt"], built["src/private.key"])
 	}
 
+	// The shortcuts: an app built from the Git repository, a job from the
+	// local directory; each runs the image its stand-alone run built,
+	// pinned, and names the run.
+	r = s.cli(t, cfg, "", nil, "app", "create", "--name", "from-source", "--build-source", repo, "--build-context-dir", "web", "--build-commit", "main",
+		"--image", repoName, "--registry-secret", "regcred", "--cpu", "0.25", "--memory", "0.5G")
+	if r.code != 0 || !strings.Contains(r.stderr, "Submitted build run from-source-run-") {
+		t.Fatalf("app create --build-source URL: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	fromSource, err := c.GetApp(ctx, p.ID, "from-source")
+	if err != nil || !strings.HasPrefix(fromSource.ImageReference, repoName+"@sha256:") || !strings.HasPrefix(fromSource.BuildRun, "from-source-run-") {
+		t.Fatalf("the app built from source: %+v %v", fromSource, err)
+	}
+	if br, err := c.GetBuildRun(ctx, p.ID, fromSource.BuildRun); err != nil || br.Status != "succeeded" || br.BuildName != "" {
+		t.Errorf("the app's build run: %+v %v", br, err)
+	}
+	if body := mustCall(t, s, fromSource, "/"); !strings.Contains(body, "built-none") {
+		t.Errorf("the app built from source answers %q", body)
+	}
+	r = s.cli(t, cfg, "", []string{"DOCKER_CONFIG=" + dockerCfg}, "job", "create", "--name", "from-dir", "--build-source", src,
+		"--image", repoName, "--registry-secret", "regcred")
+	if r.code != 0 {
+		t.Fatalf("job create --build-source DIR: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if j, err := c.GetJob(ctx, p.ID, "from-dir"); err != nil || !strings.HasPrefix(j.ImageReference, repoName+"@sha256:") || !strings.HasPrefix(j.BuildRun, "from-dir-run-") {
+		t.Errorf("the job built from a directory: %+v %v", j, err)
+	}
+	if r = s.cli(t, cfg, "", nil, "app", "create", "--name", "no-image", "--build-source", repo); r.code == 0 || !strings.Contains(r.stderr, "--image") {
+		t.Errorf("--build-source without --image: exit %d\n%s", r.code, r.stderr)
+	}
+
 	if err := c.DeleteBuild(ctx, p.ID, "web"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.GetBuildRun(ctx, p.ID, run.Name); err == nil {
 		t.Error("a deleted build's run is still there")
 	}
-	if l, err := c.ListBuildRuns(ctx, p.ID, "", api.ListOptions{}); err != nil || len(l.BuildRuns) != 2 {
-		t.Errorf("runs after the build's deletion: %+v %v", l, err)
+	if l, err := c.ListBuildRuns(ctx, p.ID, "", api.ListOptions{}); err != nil || len(l.BuildRuns) != 4 {
+		t.Errorf("runs after the build's deletion (the stand-alone ones stay): %+v %v", l, err)
 	}
 }
 
