@@ -176,6 +176,12 @@ func (c *Client) ListBuildRuns(ctx context.Context, project, build string, o Lis
 	return &out, err
 }
 
+// CancelBuildRun ends a pending or running build run (coligo's: Code
+// Engine's API has no cancel); it fails with reason canceled.
+func (c *Client) CancelBuildRun(ctx context.Context, project, name string) (*BuildRun, error) {
+	return call[BuildRun](ctx, c, http.MethodPost, resourcePath(project, "build_runs", name, "cancel"), nil, nil)
+}
+
 // DeleteBuildRun deletes a build run.
 func (c *Client) DeleteBuildRun(ctx context.Context, project, name string) error {
 	_, err := c.Do(ctx, http.MethodDelete, resourcePath(project, "build_runs", name), nil, nil, nil, nil)

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -129,6 +130,38 @@ func (a *API) listBuildRuns(w http.ResponseWriter, r *http.Request) error {
 			l.BuildRuns = []api.BuildRun{}
 		}
 	})
+}
+
+// cancelBuildRun ends a pending or running run: it fails with reason
+// canceled, and its build stops.
+func (a *API) cancelBuildRun(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleWriter)
+	if err != nil {
+		return err
+	}
+	ref := core.Ref{Project: p.ID, Kind: core.KindBuildRun, Name: r.PathValue("name")}
+	for range 10 {
+		rec, run, err := loadRecord[core.BuildRun](a, r, ref)
+		if err != nil {
+			return err
+		}
+		if run.Status != core.BuildRunPending && run.Status != core.BuildRunRunning {
+			return fmt.Errorf("build run %s has ended (%s): %w", run.Name, run.Status, core.ErrConflict)
+		}
+		now := a.cfg.Now().UTC()
+		run.Status, run.Reason, run.Message, run.CompletionTime = core.BuildRunFailed, core.ReasonBuildCanceled, "canceled", &now
+		raw, _ := json.Marshal(run)
+		rec, err = a.cfg.Store.Replace(r.Context(), ref, raw, rec.Version)
+		if errors.Is(err, core.ErrConflict) {
+			continue // the controller wrote meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, a.buildRunView(p, rec, run))
+		return nil
+	}
+	return fmt.Errorf("build run %s changes too often to cancel: %w", ref.Name, core.ErrConflict)
 }
 
 func (a *API) deleteBuildRun(w http.ResponseWriter, r *http.Request) error {

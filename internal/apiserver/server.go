@@ -198,6 +198,7 @@ func New(cfg Config) *API {
 	a.handle("POST /v2/projects/{project}/build_runs", a.createBuildRun, true)
 	a.handle("GET /v2/projects/{project}/build_runs/{name}", a.getBuildRun, true)
 	a.handle("DELETE /v2/projects/{project}/build_runs/{name}", a.deleteBuildRun, true)
+	a.handle("POST /v2/projects/{project}/build_runs/{name}/cancel", a.cancelBuildRun, true)
 	a.handle("GET /v2/projects/{project}/build_runs/{name}/logs", a.buildRunLogs, true)
 
 	a.handle("GET /v2/projects/{project}/secrets", a.listSecrets, true)

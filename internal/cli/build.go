@@ -202,7 +202,7 @@ func buildRunTable(w io.Writer, runs []api.BuildRun) {
 
 func newBuildRunCmd(e *env) *cobra.Command {
 	cmd := e.projectGroup("buildrun", []string{"br"}, "Submit and follow build runs of the selected project")
-	cmd.AddCommand(newBuildRunSubmit(e), newBuildRunGet(e), newBuildRunList(e), newBuildRunLogs(e),
+	cmd.AddCommand(newBuildRunSubmit(e), newBuildRunOne(e, false), newBuildRunOne(e, true), newBuildRunList(e), newBuildRunLogs(e),
 		newDeleteCmd(e, "buildrun", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteBuildRun(cmd.Context(), project, name)
 		}))
@@ -403,21 +403,31 @@ func (e *env) uploadSource(cmd *cobra.Command, c *api.Client, project string, pr
 	return nil
 }
 
-func newBuildRunGet(e *env) *cobra.Command {
+// newBuildRunOne is buildrun get, or with cancel buildrun cancel: each
+// names one run and prints it.
+func newBuildRunOne(e *env, cancel bool) *cobra.Command {
 	var name string
-	cmd := &cobra.Command{
-		Use: "get", Short: "Show a build run", Args: cobra.NoArgs, Example: "  coligo buildrun get --name web-run-261129-101500",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, project, err := e.clientAndProject(cmd)
+	cmd := &cobra.Command{Use: "get", Short: "Show a build run", Args: cobra.NoArgs, Example: "  coligo buildrun get --name web-run-261129-101500"}
+	if cancel {
+		cmd.Use, cmd.Short, cmd.Example = "cancel", "Stop a pending or running build run: it fails with reason canceled", "  coligo buildrun cancel --name web-run-261129-101500"
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, project, err := e.clientAndProject(cmd)
+		if err != nil {
+			return err
+		}
+		if cancel {
+			r, err := c.CancelBuildRun(cmd.Context(), project, name)
 			if err != nil {
 				return err
 			}
-			r, err := c.GetBuildRun(cmd.Context(), project, name)
-			if err != nil {
-				return err
-			}
-			return e.printBuildRun(r, "")
-		},
+			return e.printBuildRun(r, "Canceled build run "+r.Name)
+		}
+		r, err := c.GetBuildRun(cmd.Context(), project, name)
+		if err != nil {
+			return err
+		}
+		return e.printBuildRun(r, "")
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "build run name")
 	cmd.MarkFlagRequired("name")

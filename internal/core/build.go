@@ -36,13 +36,16 @@ const (
 	BuildRunSucceeded = "succeeded"
 	BuildRunFailed    = "failed"
 
-	ReasonBuildNotFound            = "build_not_found"
-	ReasonBuildRunFailed           = "failed_to_execute_build_run"
-	ReasonInvalidBuildConfig       = "invalid_build_configuration"
-	ReasonMissingCodeRepoAccess    = "missing_code_repo_access"
-	ReasonMissingRegistryAccess    = "missing_registry_access"
-	ReasonMissingSecrets           = "missing_secrets"
-	ReasonBuildTimeout             = "timeout"
+	ReasonBuildNotFound         = "build_not_found"
+	ReasonBuildRunFailed        = "failed_to_execute_build_run"
+	ReasonInvalidBuildConfig    = "invalid_build_configuration"
+	ReasonMissingCodeRepoAccess = "missing_code_repo_access"
+	ReasonMissingRegistryAccess = "missing_registry_access"
+	ReasonMissingSecrets        = "missing_secrets"
+	ReasonBuildTimeout          = "timeout"
+	// ReasonBuildCanceled is coligo's: Code Engine's CLI cancels runs
+	// (buildrun cancel) by means its API does not show.
+	ReasonBuildCanceled            = "canceled"
 	ReasonUnknownStrategy          = "unknown_strategy"
 	ReasonExceededEphemeralStorage = "exceeded_ephemeral_storage"
 )

@@ -108,7 +108,8 @@ func TestBuildConfigurations(t *testing.T) {
 func TestBuildRuns(t *testing.T) {
 	parts := itest.Need(t)
 	base := parts.BusyboxImage(t)
-	repo := itest.GitRepo(t, map[string]string{"web/Dockerfile": "FROM " + base + "\nARG STAMP=none\nENV VERSION=built-$STAMP\nENTRYPOINT [\"/bin/testprog\", \"app\"]\n"})
+	repo := itest.GitRepo(t, map[string]string{"web/Dockerfile": "FROM " + base + "\nARG STAMP=none\nENV VERSION=built-$STAMP\nENTRYPOINT [\"/bin/testprog\", \"app\"]\n",
+		"slow/Dockerfile": "FROM " + base + "\nRUN sleep 300\n"})
 	s := buildServer(t, repo)
 	c := s.adminClient()
 	ctx := context.Background()
@@ -242,6 +243,19 @@ func TestBuildRuns(t *testing.T) {
 		t.Errorf("the image of the local source: notes %q, private.key %q", built["src/notes.txt"], built["src/private.key"])
 	}
 
+	// buildrun cancel: a run that builds stops, failed with reason
+	// canceled; an ended run is not canceled again.
+	cli("buildrun", "submit", "--name", "slow", "--source", repo, "--context-dir", "slow", "--image", repoName+":slow", "--registry-secret", "regcred")
+	waitBuildRun(t, c, p.ID, "slow", func(r *api.BuildRun) bool { return r.Status == "running" })
+	time.Sleep(time.Second) // into its RUN step
+	cli("buildrun", "cancel", "--name", "slow")
+	if slow := waitBuildRun(t, c, p.ID, "slow", func(r *api.BuildRun) bool { return r.Status != "running" }); slow.Status != "failed" || slow.StatusDetails.Reason != "canceled" {
+		t.Errorf("a canceled run: %+v", slow)
+	}
+	if r := s.cli(t, cfg, "", nil, "buildrun", "cancel", "--name", "slow"); r.code == 0 {
+		t.Errorf("an ended run was canceled again:\n%s", r.stdout)
+	}
+
 	// The shortcuts: an app built from the Git repository, a job from the
 	// local directory; each runs the image its stand-alone run built,
 	// pinned, and names the run.
@@ -278,7 +292,7 @@ func TestBuildRuns(t *testing.T) {
 	if _, err := c.GetBuildRun(ctx, p.ID, run.Name); err == nil {
 		t.Error("a deleted build's run is still there")
 	}
-	if l, err := c.ListBuildRuns(ctx, p.ID, "", api.ListOptions{}); err != nil || len(l.BuildRuns) != 4 {
+	if l, err := c.ListBuildRuns(ctx, p.ID, "", api.ListOptions{}); err != nil || len(l.BuildRuns) != 5 {
 		t.Errorf("runs after the build's deletion (the stand-alone ones stay): %+v %v", l, err)
 	}
 }

@@ -146,10 +146,17 @@ func (c *Controller) Run(ctx context.Context) {
 // project is active.
 func (c *Controller) consider(ctx context.Context, wg *sync.WaitGroup, project, name string) {
 	c.mu.Lock()
-	held := c.runs[project+"/"+name] != nil
+	held := c.runs[project+"/"+name]
 	c.mu.Unlock()
-	if held {
-		return // the controller's own writes, mostly
+	if held != nil {
+		// The controller's own writes, mostly; or a cancel, which stops
+		// the build (its progress stays).
+		rec, err := c.cfg.Store.Get(ctx, core.Ref{Project: project, Kind: core.KindBuildRun, Name: name})
+		var run core.BuildRun
+		if err == nil && json.Unmarshal(rec.Value, &run) == nil && run.Reason == core.ReasonBuildCanceled {
+			held.cancel()
+		}
+		return
 	}
 	p, err := c.cfg.Store.GetProject(ctx, project)
 	if err != nil || p.Status != core.ProjectActive {
@@ -288,11 +295,15 @@ func (c *Controller) build(ctx context.Context, project, name string, p *progres
 		<-c.sem
 	}()
 	started := time.Now().UTC()
-	run, ok := c.update(ctx, ref, func(r *core.BuildRun) {
+	run, ok := c.update(ctx, ref, func(r *core.BuildRun) bool {
+		if r.Status != core.BuildRunPending && r.Status != core.BuildRunRunning {
+			return false // canceled meanwhile
+		}
 		r.Status, r.Reason, r.StartTime, r.Message = core.BuildRunRunning, core.BuildRunRunning, &started, ""
+		return true
 	})
 	if !ok {
-		return // deleted meanwhile
+		return // deleted or canceled meanwhile
 	}
 	req, reason, err := c.request(ctx, project, run)
 	var res builder.Result
@@ -304,7 +315,7 @@ func (c *Controller) build(ctx context.Context, project, name string, p *progres
 		cancel()
 		switch {
 		case ctx.Err() != nil:
-			return // the server stops: the run runs again at its start
+			return // the server stops (the run runs again at its start), or the run was canceled or deleted
 		case err != nil && timedOut:
 			reason = core.ReasonBuildTimeout
 		case err != nil:
@@ -312,14 +323,18 @@ func (c *Controller) build(ctx context.Context, project, name string, p *progres
 		}
 	}
 	ended := time.Now().UTC()
-	c.update(ctx, ref, func(r *core.BuildRun) {
+	c.update(ctx, ref, func(r *core.BuildRun) bool {
+		if r.Status != core.BuildRunRunning {
+			return false // canceled as it ended
+		}
 		r.CompletionTime = &ended
 		if err != nil {
 			r.Status, r.Reason, r.Message = core.BuildRunFailed, reason, message(err)
 			fmt.Fprintf(p, "ERROR %s\n", r.Message)
-			return
+			return true
 		}
 		r.Status, r.Reason, r.OutputDigest = core.BuildRunSucceeded, core.BuildRunSucceeded, res.Digest
+		return true
 	})
 	c.log.Info("build run ended", "project", project, "run", name, "reason", reason, "took", ended.Sub(started).Round(time.Millisecond))
 }
@@ -341,7 +356,7 @@ func (c *Controller) acquire(ctx context.Context, ref core.Ref, holder string, p
 		<-c.sem
 		if why := c.cfg.Quota.Why(ref.Project, per); why != said && why != "" {
 			said = why
-			if _, ok := c.update(ctx, ref, func(r *core.BuildRun) { r.Message = "waiting: " + why }); !ok {
+			if _, ok := c.update(ctx, ref, func(r *core.BuildRun) bool { r.Message = "waiting: " + why; return r.Status == core.BuildRunPending || r.Status == core.BuildRunRunning }); !ok {
 				return false
 			}
 		}
@@ -453,8 +468,8 @@ func message(err error) string {
 }
 
 // update changes a run's record, reading it again when another write
-// came between; false when the run is gone.
-func (c *Controller) update(ctx context.Context, ref core.Ref, change func(*core.BuildRun)) (core.BuildRun, bool) {
+// came between; false when the run is gone or change declines (false).
+func (c *Controller) update(ctx context.Context, ref core.Ref, change func(*core.BuildRun) bool) (core.BuildRun, bool) {
 	for range 10 {
 		rec, err := c.cfg.Store.Get(ctx, ref)
 		if err != nil {
@@ -464,7 +479,9 @@ func (c *Controller) update(ctx context.Context, ref core.Ref, change func(*core
 		if err := json.Unmarshal(rec.Value, &run); err != nil {
 			return run, false
 		}
-		change(&run)
+		if !change(&run) {
+			return run, false
+		}
 		b, _ := json.Marshal(run)
 		if _, err := c.cfg.Store.Replace(ctx, ref, b, rec.Version); err == nil {
 			return run, true

@@ -376,3 +376,47 @@ func TestBuildRunsWithinQuota(t *testing.T) {
 		t.Errorf("ended runs hold %+v", used)
 	}
 }
+
+// TestCanceledRunStopsItsBuild: a run canceled (as the API does it) while
+// it builds stops its build and stays failed, canceled; one canceled
+// while it waits is never built.
+func TestCanceledRunStopsItsBuild(t *testing.T) {
+	stopped := make(chan struct{})
+	h := newHarnessWith(t, func(c *Config) { c.Parallel = 1 }, func(ctx context.Context, req builder.Request) (builder.Result, error) {
+		<-ctx.Done()
+		close(stopped)
+		return builder.Result{}, ctx.Err()
+	})
+	h.submit("building", nil)
+	h.wait("building", func(r core.BuildRun) bool { return r.Status == core.BuildRunRunning })
+	h.submit("waiting", nil) // behind the first: one build at a time
+	for _, name := range []string{"waiting", "building"} {
+		ref := core.Ref{Project: "p", Kind: core.KindBuildRun, Name: name}
+		rec, err := h.db.Get(context.Background(), ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var run core.BuildRun
+		json.Unmarshal(rec.Value, &run)
+		run.Status, run.Reason = core.BuildRunFailed, core.ReasonBuildCanceled
+		if _, err := h.db.Replace(context.Background(), ref, mustJSON(run), rec.Version); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the canceled run's build goes on")
+	}
+	time.Sleep(100 * time.Millisecond)
+	for _, name := range []string{"building", "waiting"} {
+		if run := h.wait(name, ended); run.Reason != core.ReasonBuildCanceled {
+			t.Errorf("%s after its cancel: %+v", name, run)
+		}
+	}
+	h.b.mu.Lock()
+	defer h.b.mu.Unlock()
+	if len(h.b.reqs) != 1 {
+		t.Errorf("%d builds, want only the first's", len(h.b.reqs))
+	}
+}
