@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -12,17 +13,21 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/docker/cli/cli/config/types"
 	bk "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/client/llb/sourceresolver"
+	gateway "github.com/moby/buildkit/frontend/gateway/client"
 	"github.com/moby/buildkit/identity"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
+	"github.com/moby/buildkit/solver/pb"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sys/unix"
 
@@ -94,7 +99,16 @@ const (
 
 // Result is what a build pushed.
 type Result struct {
-	Digest string // sha256:…
+	Digest string     // sha256:…
+	Git    *GitCommit // what a Git source was, nil for others
+}
+
+// GitCommit is the commit a build built.
+type GitCommit struct {
+	SHA    string
+	Author string    // the author's name
+	Branch string    // the branch the revision named; "" for a tag or a commit
+	Time   time.Time // when it was committed
 }
 
 // Build builds and pushes; a failed step's error carries the step's name.
@@ -138,17 +152,104 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 		defer close(done)
 		writeProgress(req.Progress, status)
 	}()
-	resp, err := c.Solve(ctx, nil, opt, status)
+	var res Result
+	var resp *bk.SolveResponse
+	if src, ok := opt.FrontendInputs[gitInput]; ok {
+		opt.FrontendInputs = nil
+		resp, err = c.Build(ctx, opt, "coligo", func(ctx context.Context, gw gateway.Client) (*gateway.Result, error) {
+			commit, pinned, err := resolveGit(ctx, gw, src)
+			if err != nil {
+				return nil, err
+			}
+			res.Git = commit
+			def, err := pinned.Marshal(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return gw.Solve(ctx, gateway.SolveRequest{Frontend: opt.Frontend, FrontendOpt: opt.FrontendAttrs,
+				FrontendInputs: map[string]*pb.Definition{"context": def.ToPB(), "dockerfile": def.ToPB()}})
+		}, status)
+	} else {
+		resp, err = c.Solve(ctx, nil, opt, status)
+	}
 	<-done
 	b.prune(c)
 	if err != nil {
 		return Result{}, fmt.Errorf("build %s: %w", req.Output, err)
 	}
-	digest := resp.ExporterResponse["containerimage.digest"]
-	if digest == "" {
+	if res.Digest = resp.ExporterResponse["containerimage.digest"]; res.Digest == "" {
 		return Result{}, errors.New("buildkitd reported no digest of the pushed image")
 	}
-	return Result{Digest: digest}, nil
+	return res, nil
+}
+
+// gitInput marks a Git source in a SolveOpt's FrontendInputs, for Build.
+const gitInput = "coligo.git"
+
+// resolveGit asks buildkitd which commit the Git source src names (with
+// the build's credentials), and returns it with src pinned to it, so that
+// the build builds the commit it reports.
+func resolveGit(ctx context.Context, gw gateway.Client, src llb.State) (*GitCommit, llb.State, error) {
+	def, err := src.Marshal(ctx)
+	if err != nil {
+		return nil, src, err
+	}
+	var op *pb.SourceOp
+	for _, d := range def.Def {
+		var o pb.Op
+		if err := o.Unmarshal(d); err == nil && o.GetSource() != nil {
+			op = o.GetSource()
+		}
+	}
+	if op == nil {
+		return nil, src, errors.New("the Git source has no source operation")
+	}
+	md, err := gw.ResolveSourceMetadata(ctx, op, sourceresolver.Opt{GitOpt: &sourceresolver.ResolveGitOpt{ReturnObject: true}})
+	if err != nil {
+		return nil, src, err
+	}
+	if md.Git == nil {
+		return nil, src, nil
+	}
+	c := parseCommit(md.Git.CommitObject)
+	c.SHA = cmp.Or(md.Git.CommitChecksum, md.Git.Checksum)
+	c.Branch, _ = strings.CutPrefix(md.Git.Ref, "refs/heads/")
+	if c.Branch == md.Git.Ref && strings.HasPrefix(c.Branch, "refs/") {
+		c.Branch = "" // a tag
+	}
+	if len(c.Branch) == 40 && c.Branch == c.SHA {
+		c.Branch = "" // a commit
+	}
+	attrs := maps.Clone(op.Attrs)
+	attrs[pb.AttrGitChecksum] = c.SHA
+	return &c, llb.NewState(llb.NewSource(op.Identifier, attrs, llb.Constraints{}).Output()), nil
+}
+
+// parseCommit reads the author's name and the commit time of a raw Git
+// commit object ("author NAME <EMAIL> SECONDS ZONE", "committer …").
+func parseCommit(obj []byte) GitCommit {
+	var c GitCommit
+	header, _, _ := strings.Cut(string(obj), "\n\n")
+	for _, line := range strings.Split(header, "\n") {
+		kind, rest, _ := strings.Cut(line, " ")
+		if kind != "author" && kind != "committer" {
+			continue
+		}
+		name, tail, ok := strings.Cut(rest, " <")
+		if !ok {
+			continue
+		}
+		if kind == "author" {
+			c.Author = name
+		}
+		if _, when, ok := strings.Cut(tail, "> "); ok && kind == "committer" {
+			secs, _, _ := strings.Cut(when, " ")
+			if n, err := strconv.ParseInt(secs, 10, 64); err == nil {
+				c.Time = time.Unix(n, 0).UTC()
+			}
+		}
+	}
+	return c
 }
 
 // onOwnNetwork refuses a buildkitd whose workers run build steps in this
@@ -232,8 +333,9 @@ func (b *Builder) solveOpt(req Request) (bk.SolveOpt, error) {
 		if a := req.GitAuth; a != nil && a.KnownHosts != "" {
 			gopts = append(gopts, llb.KnownSSHHosts(a.KnownHosts))
 		}
-		src := llb.Git(req.GitURL, "", gopts...)
-		opt.FrontendInputs = map[string]llb.State{"context": src, "dockerfile": src}
+		// Build resolves the commit and hands the source, pinned to it,
+		// to the frontend as its context.
+		opt.FrontendInputs = map[string]llb.State{gitInput: llb.Git(req.GitURL, "", gopts...)}
 	}
 	reg := ""
 	if r, err := (&regclient.Client{Insecure: b.Insecure}).Parse(req.Output, "docker.io"); err == nil {

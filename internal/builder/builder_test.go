@@ -36,6 +36,34 @@ func TestWithin(t *testing.T) {
 	}
 }
 
+func TestParseCommit(t *testing.T) {
+	for _, tt := range []struct {
+		obj    string
+		author string
+		time   time.Time
+	}{
+		{"tree 4b82\nparent 9a3d\nauthor Ada Lovelace <ada@example.org> 1700000000 +0100\ncommitter Grace <g@example.org> 1700000600 -0500\n\nfirst\n",
+			"Ada Lovelace", time.Unix(1700000600, 0).UTC()},
+		{"tree 4b82\nauthor NoMail 1700000000 +0000\n\nmsg", "", time.Time{}},
+		{"", "", time.Time{}},
+		{"author A <a> notanumber +0000\ncommitter B <b> x +0000\n\n", "A", time.Time{}},
+		{"tree x\n\nauthor In The Message <m> 1 +0000\n", "", time.Time{}},
+	} {
+		c := parseCommit([]byte(tt.obj))
+		if c.Author != tt.author || !c.Time.Equal(tt.time) {
+			t.Errorf("parseCommit(%q) = %+v, want %q at %s", tt.obj, c, tt.author, tt.time)
+		}
+	}
+}
+
+func FuzzParseCommit(f *testing.F) {
+	f.Add([]byte("tree 4b82\nauthor Ada <ada@example.org> 1700000000 +0100\ncommitter Ada <ada@example.org> 1700000600 -0500\n\nfirst\n"))
+	f.Add([]byte("author  <> \ncommitter <> 99999999999999999999 +0000\n\n"))
+	f.Fuzz(func(t *testing.T, obj []byte) {
+		parseCommit(obj)
+	})
+}
+
 // files writes files (path → content) under a new directory.
 func files(t *testing.T, fs map[string]string) string {
 	t.Helper()
@@ -128,6 +156,9 @@ func TestBuild(t *testing.T) {
 			t.Fatalf("%v\n%s", err, progress.String())
 		}
 		check(t, r.Output, res, progress.String())
+		if g := res.Git; g == nil || len(g.SHA) != 40 || g.Author != "Ada" || g.Branch != "main" || time.Since(g.Time) > time.Hour {
+			t.Errorf("the commit built: %+v", g)
+		}
 	})
 
 	// A private repository, over HTTP with basic auth and over SSH with a

@@ -132,7 +132,8 @@ func TestBuildRuns(t *testing.T) {
 		t.Errorf("submitted run: %+v", run)
 	}
 	run = waitBuildRun(t, c, p.ID, run.Name, func(r *api.BuildRun) bool { return r.Status == "succeeded" || r.Status == "failed" })
-	if run.Status != "succeeded" || !strings.HasPrefix(run.StatusDetails.OutputDigest, "sha256:") || run.StatusDetails.StartTime == "" || run.StatusDetails.CompletionTime == "" {
+	if d := run.StatusDetails; run.Status != "succeeded" || !strings.HasPrefix(d.OutputDigest, "sha256:") || d.StartTime == "" || d.CompletionTime == "" ||
+		len(d.GitCommitSHA) != 40 || d.GitCommitAuthor != "Ada" || d.GitBranchName != "main" || d.SourceTimestamp == "" {
 		var logs strings.Builder
 		c.BuildRunLogs(ctx, p.ID, run.Name, false, &logs)
 		t.Fatalf("run: %+v\n%s", run, logs.String())

@@ -334,6 +334,12 @@ func (c *Controller) build(ctx context.Context, project, name string, p *progres
 			return true
 		}
 		r.Status, r.Reason, r.OutputDigest = core.BuildRunSucceeded, core.BuildRunSucceeded, res.Digest
+		if g := res.Git; g != nil {
+			r.GitCommitSHA, r.GitCommitAuthor, r.GitBranchName = g.SHA, g.Author, g.Branch
+			if !g.Time.IsZero() {
+				r.SourceTimestamp = &g.Time
+			}
+		}
 		return true
 	})
 	c.log.Info("build run ended", "project", project, "run", name, "reason", reason, "took", ended.Sub(started).Round(time.Millisecond))
