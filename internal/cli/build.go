@@ -202,7 +202,7 @@ func buildRunTable(w io.Writer, runs []api.BuildRun) {
 
 func newBuildRunCmd(e *env) *cobra.Command {
 	cmd := e.projectGroup("buildrun", []string{"br"}, "Submit and follow build runs of the selected project")
-	cmd.AddCommand(newBuildRunSubmit(e), newBuildRunOne(e, false), newBuildRunOne(e, true), newBuildRunList(e), newBuildRunLogs(e),
+	cmd.AddCommand(newBuildRunSubmit(e), newBuildRunOne(e, false), newBuildRunOne(e, true), newBuildRunList(e), newBuildRunLogs(e), newBuildRunEvents(e),
 		newDeleteCmd(e, "buildrun", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteBuildRun(cmd.Context(), project, name)
 		}))
@@ -276,6 +276,63 @@ func newBuildRunSubmit(e *env) *cobra.Command {
 // its .ceignore names) and pushes it, with your registry login, beside
 // the output image as <repository>-source:<time>, as Code Engine's CLI
 // does; the run then reads it pinned by digest.
+// newBuildRunEvents shows what happened to a run, from its status.
+func newBuildRunEvents(e *env) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use: "events", Short: "Show what happened to a build run: submitted, started, ended and why", Args: cobra.NoArgs,
+		Example: "  coligo buildrun events --name web-run-261129-101500",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, project, err := e.clientAndProject(cmd)
+			if err != nil {
+				return err
+			}
+			r, err := c.GetBuildRun(cmd.Context(), project, name)
+			if err != nil {
+				return err
+			}
+			return e.print(buildRunEvents(r), func(w io.Writer) {
+				fmt.Fprintln(w, "Time\tEvent")
+				for _, ev := range buildRunEvents(r) {
+					fmt.Fprintf(w, "%s\t%s\n", ev.At, ev.What)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&name, "name", "n", "", "build run name")
+	cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+// buildRunEvent is one thing that happened to a build run.
+type buildRunEvent struct {
+	At   string `json:"time"`
+	What string `json:"event"`
+}
+
+// buildRunEvents are what a run's status tells of its course.
+func buildRunEvents(r *api.BuildRun) []buildRunEvent {
+	d := r.StatusDetails
+	evs := []buildRunEvent{{r.CreatedAt, "submitted"}}
+	if r.Status == "pending" && d.Message != "" {
+		evs = append(evs, buildRunEvent{r.CreatedAt, "pending: " + d.Message})
+	}
+	if d.StartTime != "" {
+		evs = append(evs, buildRunEvent{d.StartTime, "started"})
+	}
+	if d.CompletionTime != "" {
+		what := r.Status + " (" + d.Reason + ")"
+		switch {
+		case d.Message != "":
+			what += ": " + d.Message
+		case d.OutputDigest != "":
+			what += ": pushed " + r.OutputImage + " " + d.OutputDigest
+		}
+		evs = append(evs, buildRunEvent{d.CompletionTime, what})
+	}
+	return evs
+}
+
 // awaitBuildRun waits until r ends; it returns the image it built, pinned
 // by digest, or why it did not.
 func awaitBuildRun(cmd *cobra.Command, c *api.Client, project string, r *api.BuildRun, timeout time.Duration) (string, error) {
