@@ -45,6 +45,15 @@ func (c *Client) Options(ctx context.Context, ref name.Reference, auth *engine.R
 	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(Auth(ref, auth)), remote.WithTransport(c.transport)}
 }
 
+// Delete deletes the image ref (by digest, as registries delete) with auth.
+func (c *Client) Delete(ctx context.Context, image string, auth *engine.RegistryAuth) error {
+	ref, err := c.Parse(image, name.DefaultRegistry)
+	if err != nil {
+		return err
+	}
+	return remote.Delete(ref, c.Options(ctx, ref, auth)...)
+}
+
 // Auth is auth's authenticator for ref: anonymous when auth is for another
 // registry.
 func Auth(ref name.Reference, auth *engine.RegistryAuth) authn.Authenticator {

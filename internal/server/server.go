@@ -197,7 +197,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 			FetchSource: func(ctx context.Context, ref string, auth *engine.RegistryAuth) (map[string][]byte, error) {
 				f, err := bundle.Fetch(ctx, sources, ref, auth, bundle.Source)
 				return f.Files, err
-			}})
+			},
+			DeleteSource: sources.Delete})
 		apiCfg.BuildRuns = builds
 	}
 	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg}

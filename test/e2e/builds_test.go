@@ -17,6 +17,10 @@ import (
 
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/itest"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // TestBuildConfigurations: builds with Code Engine's defaults, status and
@@ -242,6 +246,18 @@ func TestBuildRuns(t *testing.T) {
 	built := parts.ImageFiles(t, repoName+"@"+local.StatusDetails.OutputDigest).Files
 	if string(built["src/notes.txt"]) != "kept" || built["src/private.key"] != nil {
 		t.Errorf("the image of the local source: notes %q, private.key %q", built["src/notes.txt"], built["src/private.key"])
+	}
+	// The source lives as long as its run: it is deleted as the run ends.
+	srcRef, _ := name.ParseReference(local.SourceImage)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := remote.Head(srcRef, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: parts.User, Password: parts.Password})))
+		var te *transport.Error
+		if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the local source %s stays after its run: %v", local.SourceImage, err)
+		}
 	}
 
 	// buildrun cancel: a run that builds stops, failed with reason

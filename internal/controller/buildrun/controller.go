@@ -42,6 +42,9 @@ type Config struct {
 	// FetchSource reads a local source's image with the run's output
 	// credentials: its files, in memory.
 	FetchSource func(ctx context.Context, ref string, auth *engine.RegistryAuth) (map[string][]byte, error)
+	// DeleteSource deletes a local source's image once its run has ended
+	// or is gone: the source lives as long as its run (nil: it stays).
+	DeleteSource func(ctx context.Context, ref string, auth *engine.RegistryAuth) error
 	// Quota is each project's, shared with the other workloads' controllers:
 	// a run builds when its strategy_size fits; default quota.Default().
 	Quota    *quota.Ledger
@@ -294,6 +297,9 @@ func (c *Controller) build(ctx context.Context, project, name string, p *progres
 		c.cfg.Quota.Set(project, holder, quota.Amount{})
 		<-c.sem
 	}()
+	if queued.SourceImage != "" {
+		defer c.dropSource(ref, queued)
+	}
 	started := time.Now().UTC()
 	run, ok := c.update(ctx, ref, func(r *core.BuildRun) bool {
 		if r.Status != core.BuildRunPending && r.Status != core.BuildRunRunning {
@@ -343,6 +349,33 @@ func (c *Controller) build(ctx context.Context, project, name string, p *progres
 		return true
 	})
 	c.log.Info("build run ended", "project", project, "run", name, "reason", reason, "took", ended.Sub(started).Round(time.Millisecond))
+}
+
+// dropSource deletes run's local source image unless the run is still to
+// be built (the server stops while it runs: the next builds it), with the
+// run's output credentials.
+func (c *Controller) dropSource(ref core.Ref, run core.BuildRun) {
+	if c.cfg.DeleteSource == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rec, err := c.cfg.Store.Get(ctx, ref)
+	if err == nil {
+		var now core.BuildRun
+		if json.Unmarshal(rec.Value, &now) != nil || now.Status == core.BuildRunPending || now.Status == core.BuildRunRunning {
+			return
+		}
+	} else if !errors.Is(err, core.ErrNotFound) {
+		return
+	}
+	auth, failure := runenv.PullAuth(ctx, c.cfg.Store, ref.Project, run.Spec.OutputSecret)
+	if failure != nil {
+		auth = nil
+	}
+	if err := c.cfg.DeleteSource(ctx, run.SourceImage, auth); err != nil {
+		c.log.Warn("delete a build run's source image", "project", ref.Project, "run", ref.Name, "err", err)
+	}
 }
 
 // acquire waits for a build slot and for room in the project's quota for

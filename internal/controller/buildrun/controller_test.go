@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -43,6 +44,9 @@ type harness struct {
 	b    *fakeBuilder
 	c    *Controller
 	stop func() // as the server stops
+
+	mu      sync.Mutex
+	deleted []string // the source images deleted, with the output's password
 }
 
 func newHarness(t *testing.T, db *store.DB, answer func(context.Context, builder.Request) (builder.Result, error)) *harness {
@@ -88,6 +92,12 @@ func newHarnessOn(t *testing.T, db *store.DB, change func(*Config), answer func(
 				return nil, errors.New("unexpected status from GET request: 401 Unauthorized")
 			}
 			return map[string][]byte{"Dockerfile": []byte("FROM scratch")}, nil
+		},
+		DeleteSource: func(_ context.Context, ref string, auth *engine.RegistryAuth) error {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.deleted = append(h.deleted, ref+" "+auth.Password)
+			return nil
 		}}
 	if change != nil {
 		change(&cfg)
@@ -339,6 +349,19 @@ func TestLocalSource(t *testing.T) {
 	}
 	if run := h.wait("local-refused", ended); run.Status != core.BuildRunFailed || run.Reason != core.ReasonMissingRegistryAccess {
 		t.Errorf("%+v", run)
+	}
+	// Each source goes once its run has ended, with the output's
+	// credentials.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		h.mu.Lock()
+		got := slices.Sorted(slices.Values(h.deleted))
+		h.mu.Unlock()
+		if slices.Equal(got, []string{"registry.example/ns/app-source@sha256:1 push-pw", "registry.example/ns/other-source@sha256:2 push-pw"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sources deleted: %q", got)
+		}
 	}
 }
 
