@@ -45,6 +45,7 @@ var auditRoutes = map[string]struct{ action, kind string }{
 	"DELETE /v2/projects/{project}/builds/{name}":                        {"build.delete", "build"},
 	"POST /v2/projects/{project}/build_runs":                             {"build_run.create", "build_run"},
 	"DELETE /v2/projects/{project}/build_runs/{name}":                    {"build_run.delete", "build_run"},
+	"POST /v2/projects/{project}/build_runs/{name}/cancel":               {"build_run.cancel", "build_run"},
 	"DELETE /v2/projects/{project}/apps/{app}/revisions/{name}":          {"revision.delete", "revision"},
 	"POST /v2/key_providers/{name}/rotate":                               {core.AuditKeyRotate, "key"},
 	"POST /v2/tokens":                                                    {core.AuditTokenCreate, "token"},

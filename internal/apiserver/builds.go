@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -55,12 +54,7 @@ func (a *API) checkGitURL(raw string) error {
 	if raw == "" {
 		return nil
 	}
-	host := ""
-	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
-		host = u.Host
-	} else if _, rest, ok := strings.Cut(raw, "@"); ok { // git@host:org/repo
-		host, _, _ = strings.Cut(rest, ":")
-	}
+	host := core.GitHost(raw)
 	allowed := slices.Contains(a.cfg.InsecureGitHosts, host)
 	if strings.HasPrefix(raw, "http://") && !allowed {
 		return core.Invalid("source_url", "plain http:// reaches only the Git hosts the operator allows (--insecure-git-host); use https://")

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"net/url"
 	"path"
 	"regexp"
 	"strings"
@@ -160,6 +161,19 @@ func ValidateBuildName(name string) error {
 		return Invalid("name", "%q must be 1 to 63 lowercase letters, digits and '-', beginning and ending with a letter or digit", clip(name))
 	}
 	return nil
+}
+
+// GitHost is the host (host:port where the URL has a port) a Git URL
+// names: https://HOST/…, ssh://git@HOST/…, git@HOST:org/repo.
+func GitHost(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" {
+		return u.Host
+	}
+	if _, rest, ok := strings.Cut(raw, "@"); ok {
+		host, _, _ := strings.Cut(rest, ":")
+		return host
+	}
+	return ""
 }
 
 // validateBuildRefs checks the build and build_run an app or a job names

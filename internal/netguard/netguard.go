@@ -72,6 +72,38 @@ func (g *Guard) CheckHost(hostport string) error {
 	return nil
 }
 
+// CheckResolved is CheckHost for names too: it resolves hostport's host
+// and refuses it when any of its addresses is inward. What connects later
+// resolves the name again and may get another answer, so this narrows
+// the window DialContext closes, for connections coligo does not make.
+func (g *Guard) CheckResolved(ctx context.Context, hostport string) error {
+	if err := g.CheckHost(hostport); err != nil || g.allowed(hostport) {
+		return err
+	}
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return nil // an address: CheckHost judged it
+	}
+	r := g.Resolver
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	ips, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", host, err)
+	}
+	own := g.hostAddrs()
+	for _, ip := range ips {
+		if Inward(ip, own) {
+			return fmt.Errorf("%s resolves to %s: %w", hostport, ip, ErrNotAllowed)
+		}
+	}
+	return nil
+}
+
 func (g *Guard) hostAddrs() []netip.Addr {
 	if g.HostAddrs != nil {
 		return g.HostAddrs()

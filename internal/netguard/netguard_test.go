@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 func TestInward(t *testing.T) {
@@ -36,6 +38,68 @@ func TestCheckHost(t *testing.T) {
 			t.Errorf("CheckHost(%s) = %v, want allowed=%v", hp, err, want)
 		}
 	}
+}
+
+// TestCheckResolved: a name is judged by what it resolves to, here from
+// a DNS server of the test's own on loopback that answers every name with
+// one address: inward names are refused, others pass.
+func TestCheckResolved(t *testing.T) {
+	ctx := context.Background()
+	for answer, want := range map[string]bool{"127.0.0.1": false, "169.254.169.254": false, "192.0.2.1": true} {
+		g := &Guard{Allow: []string{"127.0.0.1:5000"}, Resolver: fakeDNS(t, netip.MustParseAddr(answer))}
+		err := g.CheckResolved(ctx, "git.example:22")
+		if (err == nil) != want || err != nil && !errors.Is(err, ErrNotAllowed) {
+			t.Errorf("a name that resolves to %s: %v, want allowed=%v", answer, err, want)
+		}
+	}
+	g := &Guard{Allow: []string{"127.0.0.1:5000"}, Resolver: fakeDNS(t, netip.MustParseAddr("127.0.0.1"))}
+	for hp, want := range map[string]bool{"127.0.0.1:22": false, "127.0.0.1:5000": true, "192.0.2.1:22": true, "[::1]:22": false, "localhost:22": false} {
+		if err := g.CheckResolved(ctx, hp); (err == nil) != want {
+			t.Errorf("CheckResolved(%s) = %v, want allowed=%v", hp, err, want)
+		}
+	}
+}
+
+// fakeDNS is a resolver asking a DNS server on loopback that answers every
+// A question with a (and no other question).
+func fakeDNS(t *testing.T, a netip.Addr) *net.Resolver {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			var p dnsmessage.Parser
+			h, err := p.Start(buf[:n])
+			if err != nil {
+				continue
+			}
+			q, err := p.Question()
+			if err != nil {
+				continue
+			}
+			b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true})
+			b.StartQuestions()
+			b.Question(q)
+			b.StartAnswers()
+			if q.Type == dnsmessage.TypeA {
+				b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 1}, dnsmessage.AResource{A: a.As4()})
+			}
+			if msg, err := b.Finish(); err == nil {
+				pc.WriteTo(msg, from)
+			}
+		}
+	}()
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "udp", pc.LocalAddr().String())
+	}}
 }
 
 // TestDialRefusesNamesThatResolveInward: a name is checked by what it

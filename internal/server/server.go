@@ -198,7 +198,10 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 				f, err := bundle.Fetch(ctx, sources, ref, auth, bundle.Source)
 				return f.Files, err
 			},
-			DeleteSource: sources.Delete})
+			DeleteSource: sources.Delete,
+			CheckSource: func(ctx context.Context, url string) error {
+				return (&netguard.Guard{Allow: cfg.InsecureGitHosts}).CheckResolved(ctx, core.GitHost(url))
+			}})
 		apiCfg.BuildRuns = builds
 	}
 	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg}

@@ -42,6 +42,9 @@ type Config struct {
 	// FetchSource reads a local source's image with the run's output
 	// credentials: its files, in memory.
 	FetchSource func(ctx context.Context, ref string, auth *engine.RegistryAuth) (map[string][]byte, error)
+	// CheckSource checks a Git source's URL as the build starts, by what
+	// its host resolves to then (nil: not checked).
+	CheckSource func(ctx context.Context, url string) error
 	// DeleteSource deletes a local source's image once its run has ended
 	// or is gone: the source lives as long as its run (nil: it stays).
 	DeleteSource func(ctx context.Context, ref string, auth *engine.RegistryAuth) error
@@ -420,6 +423,11 @@ func (c *Controller) request(ctx context.Context, project string, run core.Build
 	size := core.BuildSizes[s.StrategySize]
 	req := builder.Request{GitURL: s.SourceURL, GitRevision: s.SourceRevision, ContextDir: s.SourceContextDir, Dockerfile: s.StrategySpecFile,
 		Output: s.OutputImage, Auth: auth, BuildArgs: map[string]string{}, Secrets: map[string][]byte{}, MilliCPU: size.MilliCPU, MemoryBytes: size.MemoryBytes}
+	if s.SourceURL != "" && c.cfg.CheckSource != nil {
+		if err := c.cfg.CheckSource(ctx, s.SourceURL); err != nil {
+			return req, core.ReasonMissingCodeRepoAccess, fmt.Errorf("source_url: %w", err)
+		}
+	}
 	if s.SourceSecret != "" {
 		a, err := gitAuth(ctx, c.cfg.Store, project, s)
 		if err != nil {

@@ -93,6 +93,12 @@ func newHarnessOn(t *testing.T, db *store.DB, change func(*Config), answer func(
 			}
 			return map[string][]byte{"Dockerfile": []byte("FROM scratch")}, nil
 		},
+		CheckSource: func(_ context.Context, url string) error {
+			if strings.Contains(url, "inward") {
+				return errors.New("inward.example:443 resolves to 127.0.0.1: not allowed")
+			}
+			return nil
+		},
 		DeleteSource: func(_ context.Context, ref string, auth *engine.RegistryAuth) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()
