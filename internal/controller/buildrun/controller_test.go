@@ -225,6 +225,7 @@ func TestBuildRunFailures(t *testing.T) {
 		"denied":               {func(s *core.BuildSpec) { s.OutputImage = "registry.example/ns/denied:1" }, core.ReasonMissingRegistryAccess},
 		"step-failed":          {nil, core.ReasonBuildRunFailed},
 		"no-source-secret":     {func(s *core.BuildSpec) { s.SourceSecret = "absent" }, core.ReasonMissingSecrets},
+		"inward-source":        {func(s *core.BuildSpec) { s.SourceURL = "https://inward.example/org/app" }, core.ReasonMissingCodeRepoAccess},
 		"ssh-url-basic-secret": {func(s *core.BuildSpec) { s.SourceURL, s.SourceSecret = "git@git.example:org/app.git", "git-basic" }, core.ReasonMissingSecrets},
 		"https-url-ssh-secret": {func(s *core.BuildSpec) { s.SourceSecret = "git-ssh" }, core.ReasonMissingSecrets},
 		"repo-refused": {func(s *core.BuildSpec) {
