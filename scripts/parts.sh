@@ -58,6 +58,10 @@ parts_stop() {
   # servers put on it.
   ip link del coligobk0 2>/dev/null || true
   stale_network_clean
+  # …and the rules buildkitd's CNI firewall plugin made for it.
+  iptables-save -t filter 2>/dev/null | grep '^-A CNI-' | grep -- 'coligobk0' | while read -r rule; do
+    eval "iptables -t filter -D ${rule#-A }" 2>/dev/null || true
+  done || true
   # The parents of the test builds' cgroups (--buildkit-cgroup).
   rmdir /sys/fs/cgroup/*/coligo-*-builds /sys/fs/cgroup/coligo-*-builds 2>/dev/null || true
 }
