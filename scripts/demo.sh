@@ -32,7 +32,7 @@ echo "== building the sample image from examples/hello (no Docker) and pushing i
 REGISTRY_USER=$COLIGO_TEST_REGISTRY_USER REGISTRY_PASSWORD=$COLIGO_TEST_REGISTRY_PASSWORD go run ./scripts/pushimage ./examples/hello "$image"
 
 echo "== starting coligo server (data dir $work/data, API and router on free loopback ports, apps scale to zero after 5 s idle)"
-"$bin" server --data-dir "$work/data" --api-addr 127.0.0.1:0 --router-addr 127.0.0.1:0 --containerd-address "$COLIGO_TEST_CONTAINERD" \
+"$bin" server --data-dir "$work/data" --api-addr 127.0.0.1:0 --router-addr 127.0.0.1:0 --router-tls-addr 127.0.0.1:0 --containerd-address "$COLIGO_TEST_CONTAINERD" \
   --cni-bin-dir "$COLIGO_TEST_CNI_BIN_DIR" --cni-subnet 10.215.0.0/16 --insecure-registry "$COLIGO_TEST_REGISTRY" \
   --autoscale-stable-window 5s --autoscale-panic-window 1s >"$work/server.log" 2>&1 &
 server_pid=$!

@@ -59,6 +59,9 @@ type Server struct {
 
 	MaxApps               int
 	RouterAddr            string
+	RouterTLSAddr         string // "" serves no HTTPS
+	RouterTLSCert         string // the operator's certificate of the router; "" signs one per name with the router's CA
+	RouterTLSKey          string
 	RouterQueueDepth      int
 	AutoscaleStableWindow time.Duration
 	AutoscalePanicWindow  time.Duration
@@ -110,6 +113,7 @@ func Default() Server {
 
 		MaxApps:               40,
 		RouterAddr:            "127.0.0.1:8080",
+		RouterTLSAddr:         "127.0.0.1:8443",
 		RouterQueueDepth:      100,
 		AutoscaleStableWindow: 60 * time.Second,
 		AutoscalePanicWindow:  6 * time.Second,
@@ -189,6 +193,12 @@ func (s Server) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(s.RouterAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--router-addr %q: %w", s.RouterAddr, err))
+	}
+	if _, _, err := net.SplitHostPort(s.RouterTLSAddr); err != nil && s.RouterTLSAddr != "" {
+		errs = append(errs, fmt.Errorf("--router-tls-addr %q: %w", s.RouterTLSAddr, err))
+	}
+	if (s.RouterTLSCert == "") != (s.RouterTLSKey == "") {
+		errs = append(errs, errors.New("--router-tls-cert and --router-tls-key must be given together"))
 	}
 	if s.RouterQueueDepth < 1 {
 		errs = append(errs, fmt.Errorf("--router-queue-depth must be at least 1"))

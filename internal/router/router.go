@@ -358,6 +358,13 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.serve(w, req, host, func(rt Route) bool { return rt.Public })
 }
 
+// Serves reports whether host is served to the public: whether the router
+// has a certificate to make for it.
+func (r *Router) Serves(host string) bool {
+	_, ok := r.lookup(host, func(rt Route) bool { return rt.Public })
+	return ok
+}
+
 // lookup returns the revision that serves host to a listener that accepts
 // the routes for which ok holds.
 func (r *Router) lookup(host string, ok func(Route) bool) (string, bool) {

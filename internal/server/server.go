@@ -42,6 +42,7 @@ import (
 	"github.com/coligo/coligo/internal/engine/local"
 	"github.com/coligo/coligo/internal/function/bundle"
 	"github.com/coligo/coligo/internal/keys"
+	"github.com/coligo/coligo/internal/localca"
 	"github.com/coligo/coligo/internal/netguard"
 	"github.com/coligo/coligo/internal/quota"
 	"github.com/coligo/coligo/internal/regclient"
@@ -220,6 +221,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if _, port, _ := net.SplitHostPort(routerLn.Addr().String()); port != "80" {
 		apiCfg.RouterPort = ":" + port
 	}
+	var routerTLSLn net.Listener
+	if cfg.RouterTLSAddr != "" {
+		if routerTLSLn, err = net.Listen("tcp", cfg.RouterTLSAddr); err != nil {
+			return fmt.Errorf("listen on %s (--router-tls-addr): %w", cfg.RouterTLSAddr, err)
+		}
+		defer routerTLSLn.Close()
+	}
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.APIAddr, err)
@@ -315,7 +323,18 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		core := router.NewServer(rt, routerSrv)
 		serveRouter, shutdownRouter = core.Serve, core.Shutdown
 	}
-	serveErr := make(chan error, 2)
+	// HTTPS: net/http serves it (HTTP/2 and HTTP/1.1 over TLS) with the
+	// same handler; sessions resume by tickets.
+	var routerTLSSrv *http.Server
+	if routerTLSLn != nil {
+		tc, err := routerTLSConfig(cfg, rt, log)
+		if err != nil {
+			return err
+		}
+		routerTLSSrv = &http.Server{Handler: routerHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
+			MaxHeaderBytes: 64 << 10, TLSConfig: tc, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	}
+	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
 	go func() {
 		// Serve once the routes are known, so that no request after a
@@ -327,6 +346,17 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 			serveErr <- fmt.Errorf("router: %w", err)
 		}
 	}()
+	if routerTLSSrv != nil {
+		go func() {
+			if link != nil && !link.waitSynced(30*time.Second) {
+				log.Warn("the app controller has not synced within 30s; serving HTTPS anyway")
+			}
+			if err := routerTLSSrv.ServeTLS(routerTLSLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("router https: %w", err)
+			}
+		}()
+		log.Info("router listening for HTTPS", "addr", routerTLSLn.Addr().String())
+	}
 	log.Info("router listening", "addr", routerLn.Addr().String(), "domain", cfg.Domain)
 	log.Info("api listening", "url", scheme+"://"+ln.Addr().String()+"/v2", "data_dir", cfg.DataDir)
 
@@ -338,6 +368,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err = srv.Shutdown(sctx)
 		shutdownRouter(sctx)
+		if routerTLSSrv != nil {
+			routerTLSSrv.Shutdown(sctx)
+		}
 		cancel()
 	}
 	stopCtrl()
@@ -501,6 +534,33 @@ func tlsConfig(cfg config.Server, log *slog.Logger) (*tls.Config, error) {
 		return nil, err
 	}
 	return &tls.Config{GetCertificate: r.get, MinVersion: tls.VersionTLS12}, nil
+}
+
+// routerTLSConfig is the router's HTTPS: the operator's certificate, or
+// for each name the router serves one its CA signs (in the data dir; a
+// name it does not serve gets no certificate, so no handshake).
+func routerTLSConfig(cfg config.Server, rt *router.Router, log *slog.Logger) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.RouterTLSCert != "" {
+		r := &certReloader{certFile: cfg.RouterTLSCert, keyFile: cfg.RouterTLSKey, log: log}
+		if err := r.load(); err != nil {
+			return nil, fmt.Errorf("--router-tls-cert: %w", err)
+		}
+		tc.GetCertificate = r.get
+		return tc, nil
+	}
+	ca, err := localca.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	tc.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+		if !rt.Serves(name) {
+			return nil, fmt.Errorf("no app or function is served at %q", name)
+		}
+		return ca.Leaf(name)
+	}
+	return tc, nil
 }
 
 // certReloader serves a certificate from its files and loads them again

@@ -259,7 +259,7 @@ func TestRootKeyFileModes(t *testing.T) {
 	os.WriteFile(key, []byte(strings.Repeat("k", 32)), 0o600)
 	os.Chmod(key, 0o644)
 	out, err := exec.Command(binary, "server", "--data-dir", filepath.Join(dir, "data"), "--api-addr", freeAddr(t), "--router-addr", freeAddr(t),
-		"--containerd-address", "", "--root-key-file", key).CombinedOutput()
+		"--router-tls-addr", freeAddr(t), "--containerd-address", "", "--root-key-file", key).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "chmod 600") {
 		t.Errorf("server with a 0644 root key: %v\n%s", err, out)
 	}

@@ -188,7 +188,7 @@ func TestServerTLSRules(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "--soft-delete-retention") {
 		t.Errorf("negative retention: err %v, output %s", err, out)
 	}
-	cmd := exec.Command(binary, "server", "--data-dir", t.TempDir(), "--api-addr", "127.0.0.1:0", "--tls-self-signed")
+	cmd := exec.Command(binary, "server", "--data-dir", t.TempDir(), "--api-addr", "127.0.0.1:0", "--router-addr", "127.0.0.1:0", "--router-tls-addr", "127.0.0.1:0", "--tls-self-signed")
 	cmd.Env = append(cmd.Environ(), "COLIGO_LOG_FORMAT=json") // flags also come from COLIGO_*
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

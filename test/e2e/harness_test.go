@@ -57,6 +57,7 @@ type server struct {
 	dataDir string
 	addr    string
 	router  string // the router's address, fixed across restarts
+	https   string // the router's HTTPS address, likewise
 	engine  string // local or kubernetes
 	args    []string
 	env     []string
@@ -125,7 +126,7 @@ func startServerOn(t *testing.T, eng string, args ...string) *server {
 // started; when the test ends its projects are purged and it is stopped.
 func newServer(t *testing.T, eng string, args ...string) *server {
 	t.Helper()
-	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), router: freeAddr(t), args: args, engine: eng,
+	s := &server{t: t, dataDir: filepath.Join(t.TempDir(), "data"), addr: freeAddr(t), router: freeAddr(t), https: freeAddr(t), args: args, engine: eng,
 		tls: slices.Contains(args, "--tls-self-signed")}
 	t.Cleanup(func() {
 		s.purgeProjects()
@@ -195,7 +196,7 @@ func (s *server) launch() {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	args := append([]string{"server", "--data-dir", s.dataDir, "--api-addr", s.addr, "--router-addr", s.router, "--log-level", "debug"}, engineArgs(s.engine)...)
+	args := append([]string{"server", "--data-dir", s.dataDir, "--api-addr", s.addr, "--router-addr", s.router, "--router-tls-addr", s.https, "--log-level", "debug"}, engineArgs(s.engine)...)
 	args = append(args, s.args...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf

@@ -1,16 +1,20 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +102,53 @@ func selfSignedPair(t *testing.T, dir string) *big.Int {
 	os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 	return serial
+}
+
+// TestRouterHTTPS: an app is served over TLS on the router's HTTPS
+// listener with a certificate its CA signs for the app's name, which the
+// client checks: HTTP/2 and HTTP/1.1, X-Forwarded-Proto https reaching the
+// app; a name no app is served at gets no certificate; after a restart
+// the same CA signs.
+func TestRouterHTTPS(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	p, _, image := jobProject(t, s, "https")
+	a := deployApp(t, c, p.ID, testApp("secure", image))
+	host, _, _ := strings.Cut(strings.TrimPrefix(a.Endpoint, "http://"), ":")
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(filepath.Join(s.dataDir, "router-ca.crt"))
+	if err != nil || !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("the router's CA: %v", err)
+	}
+	get := func(name string, protos []string) (*http.Response, string, error) {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: name, NextProtos: protos}, ForceAttemptHTTP2: slices.Contains(protos, "h2"),
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, s.https)
+			}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("https://" + name + "/headers")
+		if err != nil {
+			return nil, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp, string(b), err
+	}
+	for _, protos := range [][]string{{"h2", "http/1.1"}, {"http/1.1"}} {
+		resp, body, err := get(host, protos)
+		if err != nil {
+			t.Fatalf("%v: %v", protos, err)
+		}
+		if resp.StatusCode != 200 || resp.ProtoMajor != map[bool]int{true: 2, false: 1}[protos[0] == "h2"] || !strings.Contains(body, "X-Forwarded-Proto: https") {
+			t.Errorf("%v: %s %s\n%s", protos, resp.Proto, resp.Status, body)
+		}
+	}
+	if _, _, err := get("nothing."+strings.SplitN(host, ".", 2)[1], []string{"h2"}); err == nil {
+		t.Error("a name no app is served at got a certificate")
+	}
+	s.stop()
+	s.start()
+	if resp, _, err := get(host, []string{"h2"}); err != nil || resp.StatusCode != 200 {
+		t.Errorf("after a restart, with the same CA: %v %v", resp, err)
+	}
 }

@@ -55,7 +55,7 @@ func Start(bin string, args ...string) (*Server, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, append([]string{"server", "--data-dir", filepath.Join(dir, "data"), "--api-addr", "127.0.0.1:0",
-		"--router-addr", "127.0.0.1:0"}, args...)...)
+		"--router-addr", "127.0.0.1:0", "--router-tls-addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

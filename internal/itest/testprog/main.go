@@ -117,6 +117,14 @@ func app() {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s %s\n", os.Getenv("K_REVISION"), os.Getenv("VERSION"))
 	})
+	mux.HandleFunc("/headers", func(w http.ResponseWriter, r *http.Request) {
+		var lines []string
+		for k, vs := range r.Header {
+			lines = append(lines, k+": "+strings.Join(vs, ", "))
+		}
+		slices.Sort(lines)
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+	})
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		env := os.Environ()
 		slices.Sort(env)
