@@ -245,9 +245,26 @@ func New(cfg Config) *API {
 	a.handle("DELETE /v2/tokens/{id}", a.revokeToken, true)
 
 	a.handle("/", func(w http.ResponseWriter, r *http.Request) error {
+		if allow := a.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
+				msg: fmt.Sprintf("%s is not allowed on %s; %s are", r.Method, r.URL.Path, strings.Join(allow, ", "))}
+		}
 		return &apiError{status: http.StatusNotFound, code: "resource_not_found", msg: fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)}
 	}, true)
 	return a
+}
+
+// allowed lists the methods that have a route for r's path.
+func (a *API) allowed(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
+		if _, pattern := a.mux.Handler(probe); pattern != "/" && pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // ServeHTTP implements http.Handler.

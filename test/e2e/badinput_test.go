@@ -93,6 +93,9 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"delete latest revision", "DELETE", apps + "/exists/revisions/exists-00001", ``, 400, "invalid_name", "latest"},
 		{"revision of another app", "GET", apps + "/exists/revisions/other-00001", ``, 404, "resource_not_found", "not found"},
 		{"project id not a uuid", "GET", "/v2/projects/not-a-uuid", ``, 404, "resource_not_found", "not found"},
+		{"wrong method on a known path", "PUT", apps + "/exists", ``, 405, "method_not_allowed", "GET, HEAD, PATCH, DELETE"},
+		{"wrong method on a collection", "DELETE", "/v2/projects", ``, 405, "method_not_allowed", "GET, HEAD, POST"},
+		{"no such path", "GET", "/v2/nothing-here", ``, 404, "resource_not_found", "no route"},
 	}
 	before := snapshot(t, c, p.ID)
 	for _, tc := range cases {
@@ -122,6 +125,9 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			}
 			if resp.StatusCode != tc.status || e.StatusCode != tc.status || e.Errors[0].Code != tc.code || !strings.Contains(e.Errors[0].Message, tc.mention) {
 				t.Errorf("got %d %s %q; want %d %s mentioning %q", resp.StatusCode, e.Errors[0].Code, e.Errors[0].Message, tc.status, tc.code, tc.mention)
+			}
+			if tc.status == 405 && !strings.Contains(tc.mention, resp.Header.Get("Allow")) {
+				t.Errorf("Allow %q, want %q", resp.Header.Get("Allow"), tc.mention)
 			}
 			if len(e.Errors[0].Message) > 400 {
 				t.Errorf("message of %d bytes quotes too much input", len(e.Errors[0].Message))
