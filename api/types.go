@@ -206,3 +206,19 @@ type ErrorResponse struct {
 	Trace      string      `json:"trace"`
 	StatusCode int         `json:"status_code"`
 }
+
+// IAMToken is the answer of POST /identity/token, as IBM Cloud IAM's.
+type IAMToken struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+	Expiration   int64  `json:"expiration"`
+	Scope        string `json:"scope"`
+}
+
+// IAMError is IAM's refusal.
+type IAMError struct {
+	ErrorCode    string `json:"errorCode"`
+	ErrorMessage string `json:"errorMessage"`
+}

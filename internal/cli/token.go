@@ -106,17 +106,18 @@ func newTokenRevoke(e *env) *cobra.Command {
 }
 
 func newLoginCmd(e *env) *cobra.Command {
-	var endpoint, tokenFile, caFile string
+	var endpoint, tokenFile, caFile, apikey string
 	var insecure bool
 	cmd := &cobra.Command{
 		Use: "login", Short: "Save the server endpoint and token in ~/.coligo/config.yaml", Args: cobra.NoArgs,
 		Example: "  coligo login --endpoint http://127.0.0.1:7070 --token-file /var/lib/coligo/admin.token\n  coligo login --endpoint https://coligo.internal:7443 --ca-file /var/lib/coligo/tls.crt --token-file -",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var b []byte
-			var err error
-			if tokenFile == "-" {
+			b, err := []byte(apikey), error(nil)
+			switch {
+			case apikey != "":
+			case tokenFile == "-":
 				b, err = io.ReadAll(io.LimitReader(e.in, 4096))
-			} else {
+			default:
 				b, err = os.ReadFile(tokenFile)
 			}
 			if err != nil {
@@ -160,6 +161,8 @@ func newLoginCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&caFile, "ca-file", "", "PEM certificates the server's must chain to, saved with the login (a self-signed server: <data-dir>/tls.crt); default the system's roots")
 	cmd.Flags().BoolVar(&insecure, "insecure-skip-tls-verify", false, "do not check the server's certificate (saved with the login; every command then warns)")
 	cmd.MarkFlagsMutuallyExclusive("ca-file", "insecure-skip-tls-verify")
-	cmd.MarkFlagRequired("token-file")
+	cmd.Flags().StringVar(&apikey, "apikey", "", "the token itself, as Code Engine's CLI takes an API key (it shows in ps: prefer --token-file)")
+	cmd.MarkFlagsOneRequired("token-file", "apikey")
+	cmd.MarkFlagsMutuallyExclusive("token-file", "apikey")
 	return cmd
 }

@@ -32,7 +32,19 @@ type Token struct {
 	Role      Role      `json:"role"`
 	Hash      []byte    `json:"hash"`
 	CreatedAt time.Time `json:"created_at"`
+	// An exchange (POST /identity/token, as IAM's) makes an access token
+	// and a refresh token of Parent's identity: Kind says which, ExpiresAt
+	// ends them, and they go with Parent. A token of its own has neither.
+	Parent    string     `json:"parent,omitempty"`
+	Kind      string     `json:"kind,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
+
+// The kinds of the tokens an exchange makes.
+const (
+	TokenAccess  = "access"
+	TokenRefresh = "refresh"
+)
 
 // ValidateTokenName checks a token's display name: 1–128 bytes of valid
 // UTF-8 that shows as what it is (no controls, no bidi or zero-width

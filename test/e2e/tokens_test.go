@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coligo/coligo/api"
 )
@@ -251,4 +254,87 @@ func TestReaderSeesNoSecretValues(t *testing.T) {
 	}
 	_, err = s.client(tok.Token).GetSecret(ctx, p.ID, "s")
 	wantStatus(t, err, 401, "revoked token")
+}
+
+// TestIAMTokenExchange: an SDK configured with an API key (a coligo token)
+// and coligo as its IAM URL gets an access token the way IAM gives one (a
+// form POST, then Bearer), bound to the key's project and role; a refresh
+// token gets another and is no bearer token itself; a bad key gets IAM's
+// 400; exchange tokens are not listed, and go when their key is revoked.
+func TestIAMTokenExchange(t *testing.T) {
+	s := startServer(t)
+	c := s.adminClient()
+	ctx := context.Background()
+	p := activeProject(t, c, "iam")
+	q := activeProject(t, c, "iam-other")
+	key, err := c.CreateToken(ctx, api.TokenPrototype{Name: "sdk", ProjectID: p.ID, Role: "writer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exchange := func(form url.Values) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", s.url()+"/identity/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		req.SetBasicAuth("bx", "bx") // as IBM's SDKs send it
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	code, out := exchange(url.Values{"grant_type": {"urn:ibm:params:oauth:grant-type:apikey"}, "apikey": {key.Token}})
+	access, _ := out["access_token"].(string)
+	refresh, _ := out["refresh_token"].(string)
+	if exp, _ := out["expiration"].(float64); code != 200 || access == "" || refresh == "" || out["token_type"] != "Bearer" || out["expires_in"] != float64(3600) ||
+		time.Unix(int64(exp), 0).Before(time.Now().Add(50*time.Minute)) {
+		t.Fatalf("exchange: %d %v", code, out)
+	}
+	if _, err := s.client(access).ListApps(ctx, p.ID, api.ListOptions{}); err != nil {
+		t.Errorf("the access token in its project: %v", err)
+	}
+	if _, err := s.client(access).ListApps(ctx, q.ID, api.ListOptions{}); err == nil {
+		t.Error("the access token reads another project")
+	}
+	if _, err := s.client(refresh).ListApps(ctx, p.ID, api.ListOptions{}); err == nil {
+		t.Error("a refresh token is taken as a bearer token")
+	}
+	code, out = exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}})
+	again, _ := out["access_token"].(string)
+	if code != 200 || again == "" || again == access {
+		t.Fatalf("refresh: %d %v", code, out)
+	}
+	for what, form := range map[string]url.Values{
+		"a bad API key":           {"grant_type": {"urn:ibm:params:oauth:grant-type:apikey"}, "apikey": {"coligo_nope"}},
+		"an access token as key":  {"grant_type": {"urn:ibm:params:oauth:grant-type:apikey"}, "apikey": {access}},
+		"an access token refresh": {"grant_type": {"refresh_token"}, "refresh_token": {access}},
+		"another grant":           {"grant_type": {"password"}, "username": {"a"}, "password": {"b"}},
+	} {
+		if code, out := exchange(form); code != 400 || out["errorCode"] == nil || out["access_token"] != nil {
+			t.Errorf("%s: %d %v", what, code, out)
+		}
+	}
+	l, err := c.ListTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range l.Tokens {
+		if strings.Contains(tok.Name, "(access)") || strings.Contains(tok.Name, "(refresh)") {
+			t.Errorf("an exchange's token is listed: %+v", tok)
+		}
+	}
+	if err := c.RevokeToken(ctx, key.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{access, again} {
+		if _, err := s.client(tok).ListApps(ctx, p.ID, api.ListOptions{}); err == nil {
+			t.Error("an access token outlives its revoked key")
+		}
+	}
+	if code, _ := exchange(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}); code != 400 {
+		t.Errorf("a refresh token outlives its revoked key: %d", code)
+	}
 }

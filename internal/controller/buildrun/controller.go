@@ -51,7 +51,7 @@ type Config struct {
 	// Quota is each project's, shared with the other workloads' controllers:
 	// a run builds when its strategy_size fits; default quota.Default().
 	Quota    *quota.Ledger
-	Parallel int           // runs built at once; default 2
+	Parallel int // runs built at once; default 2
 	// Tick is how often a run waiting for its quota looks again (default
 	// 1s); Resync how often every run is read again, for retention and
 	// as a safety net under the store's events (default 30s).
@@ -398,7 +398,10 @@ func (c *Controller) acquire(ctx context.Context, ref core.Ref, holder string, p
 		<-c.sem
 		if why := c.cfg.Quota.Why(ref.Project, per); why != said && why != "" {
 			said = why
-			if _, ok := c.update(ctx, ref, func(r *core.BuildRun) bool { r.Message = "waiting: " + why; return r.Status == core.BuildRunPending || r.Status == core.BuildRunRunning }); !ok {
+			if _, ok := c.update(ctx, ref, func(r *core.BuildRun) bool {
+				r.Message = "waiting: " + why
+				return r.Status == core.BuildRunPending || r.Status == core.BuildRunRunning
+			}); !ok {
 				return false
 			}
 		}
