@@ -124,6 +124,12 @@ func create(certPath, keyPath string) error {
 	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: "coligo router CA"},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(caLife), IsCA: true, BasicConstraintsValid: true, MaxPathLenZero: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	return SelfSign(tmpl, key, certPath, keyPath)
+}
+
+// SelfSign signs tmpl with key and writes the certificate (0644) and the
+// key (0600, first: a certificate without its key is of no use) as PEM.
+func SelfSign(tmpl *x509.Certificate, key *ecdsa.PrivateKey, certPath, keyPath string) error {
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return err
@@ -132,7 +138,6 @@ func create(certPath, keyPath string) error {
 	if err != nil {
 		return err
 	}
-	// The key first: a certificate without its key is not a CA.
 	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
 		return err
 	}

@@ -222,7 +222,11 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		apiCfg.RouterPort = ":" + port
 	}
 	var routerTLSLn net.Listener
+	var routerTLS *tls.Config
 	if cfg.RouterTLSAddr != "" {
+		if routerTLS, err = routerTLSConfig(cfg, rt, log); err != nil {
+			return err
+		}
 		if routerTLSLn, err = net.Listen("tcp", cfg.RouterTLSAddr); err != nil {
 			return fmt.Errorf("listen on %s (--router-tls-addr): %w", cfg.RouterTLSAddr, err)
 		}
@@ -327,12 +331,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	// same handler; sessions resume by tickets.
 	var routerTLSSrv *http.Server
 	if routerTLSLn != nil {
-		tc, err := routerTLSConfig(cfg, rt, log)
-		if err != nil {
-			return err
-		}
 		routerTLSSrv = &http.Server{Handler: routerHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
-			MaxHeaderBytes: 64 << 10, TLSConfig: tc, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+			MaxHeaderBytes: 64 << 10, TLSConfig: routerTLS, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	}
 	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -667,16 +667,5 @@ func selfSign(addr string, sans []string, certFile, keyFile string) error {
 			tmpl.DNSNames = append(tmpl.DNSNames, san)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return err
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		return err
-	}
-	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return localca.SelfSign(tmpl, key, certFile, keyFile)
 }
