@@ -305,6 +305,9 @@ func (a *API) deleteApp(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	if err := a.unbindAll(r, p.ID, core.BindingComponent{Name: name, ResourceType: "app_v2"}); err != nil {
+		return err
+	}
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }

@@ -43,6 +43,8 @@ var auditRoutes = map[string]struct{ action, kind string }{
 	"POST /v2/projects/{project}/builds":                                 {"build.create", "build"},
 	"PATCH /v2/projects/{project}/builds/{name}":                         {"build.update", "build"},
 	"DELETE /v2/projects/{project}/builds/{name}":                        {"build.delete", "build"},
+	"POST /v2/projects/{project}/bindings":                               {"binding.create", "binding"},
+	"DELETE /v2/projects/{project}/bindings/{name}":                      {"binding.delete", "binding"},
 	"POST /v2/projects/{project}/build_runs":                             {"build_run.create", "build_run"},
 	"DELETE /v2/projects/{project}/build_runs/{name}":                    {"build_run.delete", "build_run"},
 	"POST /v2/projects/{project}/build_runs/{name}/cancel":               {"build_run.cancel", "build_run"},

@@ -238,6 +238,9 @@ func (a *API) deleteJob(w http.ResponseWriter, r *http.Request) error {
 	if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJob, Name: name}); err != nil {
 		return err
 	}
+	if err := a.unbindAll(r, p.ID, core.BindingComponent{Name: name, ResourceType: "job_v2"}); err != nil {
+		return err
+	}
 	// Code Engine deletes the job's runs with it unless told to orphan them.
 	if r.URL.Query().Get("orphan_job_runs") != "true" {
 		for r2, err := range store.Records(r.Context(), a.cfg.Store, p.ID, core.KindJobRun) {

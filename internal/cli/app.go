@@ -157,7 +157,7 @@ func probe(flag string, pairs []string) (*api.Probe, error) {
 func newAppCmd(e *env) *cobra.Command {
 	cmd := e.projectGroup("app", []string{"application"}, "Manage apps (HTTP services that scale with their requests) of the selected project")
 	cmd.AddCommand(newAppCreate(e), newAppUpdate(e), newAppGet(e), newAppList(e), newAppLogs(e), newAppEvents(e), newAppRestart(e),
-		newDeleteCmd(e, "app", func(c *api.Client, cmd *cobra.Command, project, name string) error {
+		newBindCmd(e, "app"), newUnbindCmd(e, "app"), newDeleteCmd(e, "app", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteApp(cmd.Context(), project, name)
 		}))
 	return cmd

@@ -117,7 +117,7 @@ func envFrom(v, full, key string) ([]api.EnvVar, error) {
 
 func newJobCmd(e *env) *cobra.Command {
 	cmd := e.projectGroup("job", nil, "Manage jobs (batch templates) of the selected project")
-	cmd.AddCommand(newJobCreate(e), newJobUpdate(e), newJobGet(e), newJobList(e),
+	cmd.AddCommand(newJobCreate(e), newJobUpdate(e), newJobGet(e), newJobList(e), newBindCmd(e, "job"), newUnbindCmd(e, "job"),
 		newDeleteCmd(e, "job", func(c *api.Client, cmd *cobra.Command, project, name string) error {
 			return c.DeleteJob(cmd.Context(), project, name)
 		}))

@@ -129,6 +129,9 @@ func ValidateSecretData(format string, data map[string]string) error {
 		if format == "" {
 			return Invalid("format", "is required; one of %s", strings.Join(SecretFormats(), ", "))
 		}
+		if format == "service_access" || format == "service_operator" {
+			return Invalid("format", "%s secrets hold IBM Cloud service credentials, which a self-hosted installation has none of; keep a service's credentials in a generic secret and bind that", format)
+		}
 		return Invalid("format", "%q is not supported; one of %s", clip(format), strings.Join(SecretFormats(), ", "))
 	}
 	if err := ValidateData(data); err != nil {

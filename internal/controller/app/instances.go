@@ -413,6 +413,9 @@ func (c *Controller) start(ctx context.Context, rs *revState, image string) {
 // instanceSpec is what an instance of a revision runs.
 func (c *Controller) instanceSpec(ctx context.Context, p core.Project, r core.Revision, id, image string) (engine.Spec, *runenv.Failure) {
 	env, fail := runenv.UserEnv(ctx, c.cfg.Store, p.ID, r.RunEnvVariables)
+	if fail == nil {
+		env, fail = runenv.WithBindings(ctx, c.cfg.Store, p.ID, core.KindApp, r.AppName, env)
+	}
 	if fail != nil {
 		return engine.Spec{}, fail
 	}

@@ -40,6 +40,9 @@ func (c *Controller) template(ctx context.Context, p core.Project, run *core.Job
 		return engine.Spec{}, &runenv.Failure{Reason: reason}
 	}
 	vars, fail := runenv.UserEnv(ctx, c.cfg.Store, p.ID, run.RunEnvVariables)
+	if fail == nil && run.JobName != "" {
+		vars, fail = runenv.WithBindings(ctx, c.cfg.Store, p.ID, core.KindJob, run.JobName, vars)
+	}
 	if fail != nil {
 		return engine.Spec{}, fail
 	}

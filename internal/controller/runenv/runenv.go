@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
@@ -14,6 +16,44 @@ import (
 // Store is what resolving needs of the store.
 type Store interface {
 	Get(ctx context.Context, ref core.Ref) (core.Record, error)
+}
+
+// BindingStore is what resolving bindings needs of the store.
+type BindingStore interface {
+	Store
+	List(ctx context.Context, project, kind, after string, limit int) ([]core.Record, bool, error)
+}
+
+// WithBindings puts before env the PREFIX_KEY variables of the secrets
+// bound to the component kind (app or job) named name, in the order of
+// the bindings and of each secret's keys; a variable env sets wins.
+func WithBindings(ctx context.Context, st BindingStore, project, kind, name string, env []string) ([]string, *Failure) {
+	recs, _, err := st.List(ctx, project, core.KindBinding, "", core.MaxBindingsPerProject+1)
+	if err != nil {
+		return nil, &Failure{Reason: fmt.Sprintf("read bindings: %v", err), Wait: true}
+	}
+	own := map[string]bool{}
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		own[k] = true
+	}
+	var out []string
+	for _, rec := range recs {
+		var b core.Binding
+		if json.Unmarshal(rec.Value, &b) != nil || core.BindingKinds[b.Component.ResourceType] != kind || b.Component.Name != name {
+			continue
+		}
+		s, err := Secret(ctx, st, project, b.SecretName)
+		if err != nil {
+			return nil, &Failure{Reason: fmt.Sprintf("waiting for secret %q, which binding %s binds", b.SecretName, b.ID), Wait: true}
+		}
+		for _, k := range slices.Sorted(maps.Keys(s.Data)) {
+			if n := core.BindingEnvName(b.Prefix, k); !own[n] {
+				out = append(out, n+"="+s.Data[k])
+			}
+		}
+	}
+	return append(out, env...), nil
 }
 
 // Failure is why an instance cannot start: a reason users see, and whether
