@@ -30,6 +30,7 @@ type VolumeMount struct {
 	Reference string `json:"reference"`
 	MountPath string `json:"mount_path"`
 	SubPath   string `json:"sub_path,omitempty"`
+	ReadOnly  *bool  `json:"read_only,omitempty"`
 }
 
 // AppSpec holds the image_*, probe_*, run_* and scale_* fields of an app.

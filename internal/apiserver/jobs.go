@@ -25,6 +25,9 @@ func toAPISpec(s core.RunSpec) api.RunSpec {
 	for _, e := range s.RunEnvVariables {
 		out.RunEnvVariables = append(out.RunEnvVariables, api.EnvVar(e))
 	}
+	for _, m := range s.RunVolumeMounts {
+		out.RunVolumeMounts = append(out.RunVolumeMounts, api.VolumeMount(m))
+	}
 	if s.RunMode == core.ModeTask {
 		out.ScaleMaxExecutionTime, out.ScaleRetryLimit = &s.ScaleMaxExecutionTime, &s.ScaleRetryLimit
 	}
@@ -64,6 +67,12 @@ func overlay(s *core.RunSpec, in api.RunSpec) {
 				e.Type = core.EnvLiteral
 			}
 			s.RunEnvVariables = append(s.RunEnvVariables, core.EnvVar(e))
+		}
+	}
+	if in.RunVolumeMounts != nil {
+		s.RunVolumeMounts = nil
+		for _, m := range in.RunVolumeMounts {
+			s.RunVolumeMounts = append(s.RunVolumeMounts, core.VolumeMount(m))
 		}
 	}
 	if in.ScaleMaxExecutionTime != nil {

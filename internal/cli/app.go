@@ -41,8 +41,7 @@ func (f *appFlags) add(cmd *cobra.Command) {
 	fs.StringArrayVarP(&f.env, "env", "e", nil, "NAME=VALUE (repeatable)")
 	fs.StringArrayVar(&f.envFromSecret, "env-from-secret", nil, "SECRET, PREFIX=SECRET, SECRET:KEY1,KEY2 or SECRET:NAME=KEY (repeatable)")
 	fs.StringArrayVar(&f.envFromConfigMap, "env-from-configmap", nil, "like --env-from-secret, for a config map (repeatable)")
-	fs.StringArrayVar(&f.mountSecret, "mount-secret", nil, "MOUNT_DIR=SECRET: one file per key (repeatable)")
-	fs.StringArrayVar(&f.mountConfigMap, "mount-configmap", nil, "MOUNT_DIR=CONFIGMAP: one file per key (repeatable)")
+	addMountFlags(fs, &f.mountSecret, &f.mountConfigMap)
 	fs.IntVar(&f.scaleDownDelay, "scale-down-delay", 0, "seconds lower load must last before instances are removed")
 	fs.IntVarP(&f.requestTimeout, "request-timeout", "t", 0, "seconds a request may take (default 300, at most 600)")
 	fs.StringVarP(&f.visibility, "visibility", "v", "", "public (default) or project: reachable only from the project's containers")
@@ -87,17 +86,8 @@ func (f *appFlags) spec(cmd *cobra.Command) (api.AppSpec, error) {
 	if s.RunEnvVariables, err = envVars(f.env, f.envFromSecret, f.envFromConfigMap); err != nil {
 		return s, err
 	}
-	for _, m := range []struct {
-		vals []string
-		typ  string
-	}{{f.mountSecret, "secret"}, {f.mountConfigMap, "config_map"}} {
-		for _, v := range m.vals {
-			dir, ref, ok := strings.Cut(v, "=")
-			if !ok || dir == "" || ref == "" {
-				return s, fmt.Errorf("--mount-* wants MOUNT_DIR=NAME, got %q", v)
-			}
-			s.RunVolumeMounts = append(s.RunVolumeMounts, api.VolumeMount{Type: m.typ, Reference: ref, MountPath: dir})
-		}
+	if s.RunVolumeMounts, err = volumeMounts(f.mountSecret, f.mountConfigMap); err != nil {
+		return s, err
 	}
 	if s.ProbeReadiness, err = probe("--probe-ready", f.probeReady); err != nil {
 		return s, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/coligo/coligo/api"
 )
@@ -21,6 +22,7 @@ type runFlags struct {
 	image, registrySecret, arrayIndices, mode, cpu, memory, ephemeral string
 	arraySize, retryLimit, maxExecutionTime                           int
 	env, envFromSecret, envFromConfigMap, command, argument           []string
+	mountSecret, mountConfigMap                                       []string
 }
 
 func (f *runFlags) add(cmd *cobra.Command) {
@@ -40,6 +42,32 @@ func (f *runFlags) add(cmd *cobra.Command) {
 	fs.StringArrayVar(&f.envFromConfigMap, "env-from-configmap", nil, "like --env-from-secret, for a config map (repeatable)")
 	fs.StringArrayVarP(&f.command, "command", "c", nil, "command replacing the image's entrypoint (repeatable)")
 	fs.StringArrayVarP(&f.argument, "argument", "a", nil, "argument (repeatable)")
+	addMountFlags(fs, &f.mountSecret, &f.mountConfigMap)
+}
+
+// addMountFlags adds --mount-secret and --mount-configmap.
+func addMountFlags(fs *pflag.FlagSet, secrets, configMaps *[]string) {
+	fs.StringArrayVar(secrets, "mount-secret", nil, "MOUNT_DIR=SECRET: one file per key (repeatable)")
+	fs.StringArrayVar(configMaps, "mount-configmap", nil, "MOUNT_DIR=CONFIGMAP: one file per key (repeatable)")
+}
+
+// volumeMounts turns --mount-secret and --mount-configmap into
+// run_volume_mounts.
+func volumeMounts(secrets, configMaps []string) ([]api.VolumeMount, error) {
+	var out []api.VolumeMount
+	for _, m := range []struct {
+		vals []string
+		typ  string
+	}{{secrets, "secret"}, {configMaps, "config_map"}} {
+		for _, v := range m.vals {
+			dir, ref, ok := strings.Cut(v, "=")
+			if !ok || dir == "" || ref == "" {
+				return nil, fmt.Errorf("--mount-* wants MOUNT_DIR=NAME, got %q", v)
+			}
+			out = append(out, api.VolumeMount{Type: m.typ, Reference: ref, MountPath: dir})
+		}
+	}
+	return out, nil
 }
 
 // spec turns the flags into the fields of a prototype or patch.
@@ -64,7 +92,8 @@ func (f *runFlags) spec(cmd *cobra.Command) (api.RunSpec, error) {
 	if err != nil {
 		return s, err
 	}
-	return s, nil
+	s.RunVolumeMounts, err = volumeMounts(f.mountSecret, f.mountConfigMap)
+	return s, err
 }
 
 // envVars turns --env, --env-from-secret and --env-from-configmap into

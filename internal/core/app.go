@@ -72,6 +72,9 @@ type VolumeMount struct {
 	Reference string `json:"reference"`
 	MountPath string `json:"mount_path"`
 	SubPath   string `json:"sub_path,omitempty"`
+	// ReadOnly is kept as given; secrets and config maps are mounted
+	// read-only whatever it says.
+	ReadOnly *bool `json:"read_only,omitempty"`
 }
 
 // AppSpec is what an app's revisions run: every field of the prototype

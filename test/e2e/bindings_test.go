@@ -113,3 +113,41 @@ func TestBindings(t *testing.T) {
 		t.Errorf("bindings after the unbind and the job's deletion: %+v %v", l, err)
 	}
 }
+
+// TestJobVolumeMounts: a job's run_volume_mounts (a secret, a config map
+// with read_only) are files in its runs' instances, and round-trip.
+func TestJobVolumeMounts(t *testing.T) {
+	s := appServer(t)
+	c := s.adminClient()
+	ctx := context.Background()
+	p, _, image := jobProject(t, s, "jobmounts")
+	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "files", Format: "generic", Data: map[string]string{"token": "t-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateConfigMap(ctx, p.ID, api.ConfigMapPrototype{Name: "conf", Data: map[string]string{"mode": "fast"}}); err != nil {
+		t.Fatal(err)
+	}
+	ro := true
+	j, err := c.CreateJob(ctx, p.ID, api.JobPrototype{Name: "reader", RunSpec: api.RunSpec{ImageReference: image, ImageSecret: "regcred",
+		RunCommands:     []string{"/bin/sh", "-c", "echo $(cat /run/s/token) $(cat /etc/c/mode)"},
+		RunVolumeMounts: []api.VolumeMount{{Type: "secret", Reference: "files", MountPath: "/run/s"}, {Type: "config_map", Reference: "conf", MountPath: "/etc/c", ReadOnly: &ro}}}})
+	if err != nil || len(j.RunVolumeMounts) != 2 || j.RunVolumeMounts[1].ReadOnly == nil || !*j.RunVolumeMounts[1].ReadOnly {
+		t.Fatalf("the job: %+v %v", j, err)
+	}
+	run, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{JobName: "reader"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitRun(t, c, p.ID, run.Name, time.Minute, finished); r.Status != "completed" {
+		t.Fatalf("the run: %+v", r)
+	}
+	var logs strings.Builder
+	c.JobRunLogs(ctx, p.ID, run.Name, 0, api.LogOptions{}, &logs)
+	if !strings.Contains(logs.String(), "t-1 fast") {
+		t.Errorf("the run printed %q", logs.String())
+	}
+	if _, err := c.CreateJob(ctx, p.ID, api.JobPrototype{Name: "bad", RunSpec: api.RunSpec{ImageReference: image,
+		RunVolumeMounts: []api.VolumeMount{{Type: "secret", Reference: "files", MountPath: "relative"}}}}); err == nil || !strings.Contains(err.Error(), "run_volume_mounts") {
+		t.Errorf("a relative mount path: %v", err)
+	}
+}

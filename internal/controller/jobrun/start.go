@@ -46,6 +46,10 @@ func (c *Controller) template(ctx context.Context, p core.Project, run *core.Job
 	if fail != nil {
 		return engine.Spec{}, fail
 	}
+	mounts, fail := runenv.Mounts(ctx, c.cfg.Store, p.ID, run.RunVolumeMounts)
+	if fail != nil {
+		return engine.Spec{}, fail
+	}
 	size := quota.Instance(run.ScaleCPULimit, run.ScaleMemoryLimit, run.ScaleEphemeralStorageLimit)
 	arraySize := len(run.Indices)
 	if run.ArraySizeVariableOverride > 0 {
@@ -61,7 +65,7 @@ func (c *Controller) template(ctx context.Context, p core.Project, run *core.Job
 	}
 	return engine.Spec{
 		Project: p.ID, Image: image, Auth: auth,
-		Command: run.RunCommands, Args: run.RunArguments, Env: vars, UID: run.RunAsUser,
+		Command: run.RunCommands, Args: run.RunArguments, Env: vars, UID: run.RunAsUser, Mounts: mounts,
 		MilliCPU: size.MilliCPU, MemoryBytes: size.Memory, EphemeralBytes: size.Ephemeral,
 		Labels: map[string]string{LabelKind: kindJobRunV, LabelRun: run.Name, LabelJob: run.JobName},
 	}, nil
