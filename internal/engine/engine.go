@@ -174,6 +174,11 @@ const EvictedEphemeralStorage = "ephemeral_storage"
 // does not exist in its image: trying again cannot help.
 var ErrNoCommand = errors.New("the command is not in the image")
 
+// ErrUnavailable is returned (wrapped) when the engine itself cannot be
+// reached (containerd restarts): what asked may ask again, nothing of the
+// workload is at fault.
+var ErrUnavailable = errors.New("the engine is unavailable")
+
 // ErrNotSupported is returned (wrapped) by a method the engine cannot do
 // (Prepare on Kubernetes, where a pod cannot be created without starting).
 var ErrNotSupported = errors.New("not supported by this engine")

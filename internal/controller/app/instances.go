@@ -148,6 +148,9 @@ func (c *Controller) ensurePulled(ctx context.Context, rs *revState) {
 		case fail != nil:
 			rs.setStatus(core.RevisionFailed, fail.Reason, "registry secret "+spec.ImageSecret+" is missing or not a registry secret")
 			rs.nextPull = c.cfg.Now().Add(10 * time.Second)
+		case errors.Is(err, engine.ErrUnavailable):
+			c.log.Warn("the engine is unavailable; the pull waits", "revision", rs.key, "err", err)
+			rs.nextPull = c.cfg.Now().Add(time.Second) // nothing of the revision is at fault
 		case err != nil:
 			reason := engine.PullFailed
 			if pe, ok := engine.IsPullError(err); ok {

@@ -312,3 +312,20 @@ func TestCrashReplay(t *testing.T) {
 		t.Errorf("run after the engine's restart: %s", run.Status)
 	}
 }
+
+// TestEngineDown: a run whose image is resolved while the engine does not
+// answer waits, and runs once it answers again; nothing fails.
+func TestEngineDown(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.project("p")
+	h.eng.SetDown(true)
+	h.submit("p", "r", core.RunSpec{RunCommands: []string{"true"}, ScaleArraySpec: "0-1"})
+	time.Sleep(200 * time.Millisecond)
+	if run := h.run("p", "r"); run.Finished() || counts(run)[core.IndexFailed] > 0 {
+		t.Fatalf("a run while the engine is down: %+v", run)
+	}
+	h.eng.SetDown(false)
+	if run := h.wait("p", "r", "finished", func(r core.JobRun) bool { return r.Finished() }); run.Status != core.RunCompleted {
+		t.Errorf("the run once the engine is back: %s %+v", run.Status, run.Indices)
+	}
+}

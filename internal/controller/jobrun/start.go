@@ -31,6 +31,10 @@ func (c *Controller) template(ctx context.Context, p core.Project, run *core.Job
 		return engine.Spec{}, fail
 	}
 	image, err := c.pin(ctx, p.ID, run, auth)
+	if errors.Is(err, engine.ErrUnavailable) {
+		c.log.Warn("the engine is unavailable; the run waits", "project", p.ID, "run", run.Name, "err", err)
+		return engine.Spec{}, &runenv.Failure{Reason: "waiting for the engine, which does not answer", Wait: true}
+	}
 	if err != nil {
 		reason := engine.PullFailed
 		if pe, ok := engine.IsPullError(err); ok {

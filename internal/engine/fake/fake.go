@@ -32,6 +32,15 @@ type Engine struct {
 	subs      map[chan engine.Event]struct{}
 	starts    int
 	failRun   func(engine.Spec) error
+	down      bool
+}
+
+// SetDown makes the engine unavailable (Pull answers ErrUnavailable), as
+// containerd is while it restarts, or available again.
+func (e *Engine) SetDown(down bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.down = down
 }
 
 type image struct {
@@ -105,6 +114,9 @@ func (e *Engine) Restart() {
 }
 
 func (e *Engine) pull(project, ref string, auth *engine.RegistryAuth) (string, error) {
+	if e.down {
+		return "", fmt.Errorf("pull %s: %w", ref, engine.ErrUnavailable)
+	}
 	img, ok := e.images[ref]
 	switch {
 	case !ok:

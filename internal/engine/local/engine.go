@@ -811,6 +811,9 @@ func (e *Engine) fetch(ctx context.Context, image string, auth *engine.RegistryA
 	)})
 	img, err := e.client.Pull(ctx, ref, containerd.WithPullUnpack, containerd.WithResolver(resolver))
 	if err != nil {
+		if e.down(ctx, err) {
+			return nil, fmt.Errorf("pull %s: %w: %w", image, engine.ErrUnavailable, err)
+		}
 		return nil, &engine.PullError{Image: image, Reason: pullReason(err, auth != nil), Err: err}
 	}
 	return img, nil
@@ -843,6 +846,18 @@ func normalize(ref string) (string, error) {
 var authStatus = regexp.MustCompile(`(^|[^:0-9])40[13]([^0-9]|$)`)
 
 // pullReason maps a pull error to the reason users see.
+// down reports whether err came from containerd itself not answering (it
+// restarts, or its connection is being made again), not from the registry.
+func (e *Engine) down(ctx context.Context, err error) bool {
+	msg := err.Error()
+	if errdefs.IsUnavailable(err) || strings.Contains(msg, "error reading from server") || strings.Contains(msg, "transport is closing") ||
+		strings.Contains(msg, "connection error: desc") {
+		return true
+	}
+	serving, serr := e.client.IsServing(ctx)
+	return serr != nil || !serving
+}
+
 func pullReason(err error, haveAuth bool) string {
 	msg := strings.ToLower(err.Error())
 	var ne net.Error
