@@ -58,7 +58,7 @@ func (a *API) createBinding(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, o := range bound {
 		if o.SecretName == b.SecretName {
-			return fmt.Errorf("secret %s is bound to %s already (binding %s): %w", b.SecretName, b.Component.Name, o.ID, core.ErrConflict)
+			return fmt.Errorf("secret %s is bound to %s already (binding %s): %w", b.SecretName, b.Component.Name, o.ID, core.ErrExists)
 		}
 		if o.Prefix == b.Prefix {
 			return core.Invalid("prefix", "%s is the prefix of binding %s of %s already; give another", b.Prefix, o.ID, b.Component.Name)

@@ -146,7 +146,7 @@ func (a *API) cancelBuildRun(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if run.Status != core.BuildRunPending && run.Status != core.BuildRunRunning {
-			return fmt.Errorf("build run %s has ended (%s): %w", run.Name, run.Status, core.ErrConflict)
+			return core.Invalid("name", "build run %s has ended (%s); only a pending or running run is canceled", run.Name, run.Status)
 		}
 		now := a.cfg.Now().UTC()
 		run.Status, run.Reason, run.Message, run.CompletionTime = core.BuildRunFailed, core.ReasonBuildCanceled, "canceled", &now
