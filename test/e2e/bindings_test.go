@@ -39,7 +39,9 @@ func TestBindings(t *testing.T) {
 	cli("login", "--endpoint", s.url(), "--token-file", filepath.Join(s.dataDir, "admin.token"))
 	cli("project", "select", "--name", p.Name)
 	cli("app", "bind", "--name", "bound", "--secret", "db")
-	a := waitApp(t, c, p.ID, "bound", 2*time.Minute, func(a *api.App) bool { return a.Status == "ready" && a.StatusDetails.LatestReadyRevision == "bound-00002" })
+	a := waitApp(t, c, p.ID, "bound", 2*time.Minute, func(a *api.App) bool {
+		return a.Status == "ready" && a.StatusDetails.LatestReadyRevision == "bound-00002"
+	})
 	if env := mustCall(t, s, a, "/env"); !strings.Contains(env, "DB_PASSWORD=pw-1") || !strings.Contains(env, "DB_API_KEY_V2=k-2") {
 		t.Errorf("the bound app's environment:\n%s", env)
 	}
@@ -102,7 +104,9 @@ func TestBindings(t *testing.T) {
 	}
 
 	cli("app", "unbind", "--name", "bound", "--all")
-	a = waitApp(t, c, p.ID, "bound", 2*time.Minute, func(a *api.App) bool { return a.Status == "ready" && a.StatusDetails.LatestReadyRevision == "bound-00003" })
+	a = waitApp(t, c, p.ID, "bound", 2*time.Minute, func(a *api.App) bool {
+		return a.Status == "ready" && a.StatusDetails.LatestReadyRevision == "bound-00003"
+	})
 	if env := mustCall(t, s, a, "/env"); strings.Contains(env, "DB_PASSWORD") {
 		t.Errorf("the unbound app's environment still has the secret:\n%s", env)
 	}
