@@ -23,8 +23,11 @@ type Server struct {
 	Cmd    *exec.Cmd
 	URL    string // http://host:port, without /v2
 	Router string // host:port of the router
-	Token  string // admin token
-	dir    string
+	// RouterTLS is host:port of the router's HTTPS, RouterCA the file of
+	// the CA that signs its certificates.
+	RouterTLS, RouterCA string
+	Token               string // admin token
+	dir                 string
 }
 
 // KubeEngineArgs are the server flags of the kubernetes engine on the
@@ -65,11 +68,15 @@ func Start(bin string, args ...string) (*Server, error) {
 	}
 	apiRe := regexp.MustCompile(`msg="api listening" url=(\S+)/v2`)
 	routerRe := regexp.MustCompile(`msg="router listening" addr=(\S+)`)
+	tlsRe := regexp.MustCompile(`msg="router listening for HTTPS" addr=(\S+)`)
 	sc := bufio.NewScanner(stderr)
 	s := &Server{Cmd: cmd, dir: dir}
 	for s.URL == "" && sc.Scan() {
 		if m := routerRe.FindStringSubmatch(sc.Text()); m != nil {
 			s.Router = m[1]
+		}
+		if m := tlsRe.FindStringSubmatch(sc.Text()); m != nil {
+			s.RouterTLS, s.RouterCA = m[1], filepath.Join(dir, "data", "router-ca.crt")
 		}
 		if m := apiRe.FindStringSubmatch(sc.Text()); m != nil {
 			s.URL = m[1]
