@@ -85,7 +85,9 @@ func run(bin string, n, fresh int, conns string) error {
 	// connections alive (none: a new one per request).
 	client := func(addr string, conns int, tc *tls.Config, h2 bool) *http.Client {
 		tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableKeepAlives: conns == 0, TLSClientConfig: tc, ForceAttemptHTTP2: h2,
-			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, network, addr) }}
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			}}
 		if !h2 {
 			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 		}
