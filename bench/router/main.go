@@ -26,7 +26,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/bench/internal/benchkit"
 )
 
@@ -57,40 +56,13 @@ func run(bin string, dur time.Duration, conns string) error {
 		}
 	}
 	ctx := context.Background()
-	containerdAddr, cniDir := benchkit.Env("COLIGO_TEST_CONTAINERD"), os.Getenv("COLIGO_TEST_CNI_BIN_DIR")
-	reg, user, pass := benchkit.Env("COLIGO_TEST_REGISTRY"), benchkit.Env("COLIGO_TEST_REGISTRY_USER"), benchkit.Env("COLIGO_TEST_REGISTRY_PASSWORD")
-	image, err := benchkit.PushHello(ctx, reg, user, pass)
+	st, err := benchkit.StartSteady(ctx, bin, "routerbench")
 	if err != nil {
 		return err
 	}
-	s, err := benchkit.Start(bin, "--containerd-address", containerdAddr, "--cni-bin-dir", cniDir, "--cni-subnet", "10.216.0.0/16",
-		"--insecure-registry", reg, "--userns=false")
-	if err != nil {
-		return err
-	}
-	defer s.Stop()
-	p, cleanup, err := s.Project(ctx, "routerbench", reg, user, pass)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	one := 1
-	concurrency := 1000
-	c := s.Client()
-	if _, err := c.CreateApp(ctx, p.ID, api.AppPrototype{Name: "steady", AppSpec: api.AppSpec{ImageReference: image, ImageSecret: "reg",
-		ScaleMinInstances: &one, ScaleMaxInstances: &one, ScaleConcurrency: &concurrency, ScaleCPULimit: "2", ScaleMemoryLimit: "4G"}}); err != nil {
-		return err
-	}
-	var a *api.App
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if a, err = c.GetApp(ctx, p.ID, "steady"); err == nil && a.Status == "ready" {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the app is not ready: %+v %v", a, err)
-		}
-	}
-	addr, err := benchkit.InstanceAddr(ctx, containerdAddr, p.ID, "steady")
+	defer st.Stop()
+	s, p, a := st.Server, st.Project, st.App
+	addr, err := benchkit.InstanceAddr(ctx, benchkit.Env("COLIGO_TEST_CONTAINERD"), p.ID, "steady")
 	if err != nil {
 		return err
 	}

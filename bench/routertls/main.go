@@ -23,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/bench/internal/benchkit"
 )
 
@@ -41,38 +40,12 @@ func main() {
 
 func run(bin string, n, fresh int, conns string) error {
 	ctx := context.Background()
-	containerdAddr, cniDir := benchkit.Env("COLIGO_TEST_CONTAINERD"), os.Getenv("COLIGO_TEST_CNI_BIN_DIR")
-	reg, user, pass := benchkit.Env("COLIGO_TEST_REGISTRY"), benchkit.Env("COLIGO_TEST_REGISTRY_USER"), benchkit.Env("COLIGO_TEST_REGISTRY_PASSWORD")
-	image, err := benchkit.PushHello(ctx, reg, user, pass)
+	st, err := benchkit.StartSteady(ctx, bin, "routertls")
 	if err != nil {
 		return err
 	}
-	s, err := benchkit.Start(bin, "--containerd-address", containerdAddr, "--cni-bin-dir", cniDir, "--cni-subnet", "10.216.0.0/16",
-		"--insecure-registry", reg, "--userns=false")
-	if err != nil {
-		return err
-	}
-	defer s.Stop()
-	p, cleanup, err := s.Project(ctx, "routertls", reg, user, pass)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	one, concurrency := 1, 1000
-	c := s.Client()
-	if _, err := c.CreateApp(ctx, p.ID, api.AppPrototype{Name: "steady", AppSpec: api.AppSpec{ImageReference: image, ImageSecret: "reg",
-		ScaleMinInstances: &one, ScaleMaxInstances: &one, ScaleConcurrency: &concurrency, ScaleCPULimit: "2", ScaleMemoryLimit: "4G"}}); err != nil {
-		return err
-	}
-	var a *api.App
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if a, err = c.GetApp(ctx, p.ID, "steady"); err == nil && a.Status == "ready" {
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the app is not ready: %+v %v", a, err)
-		}
-	}
+	defer st.Stop()
+	s, a := st.Server, st.App
 	host, _, _ := strings.Cut(strings.TrimPrefix(a.Endpoint, "http://"), ":")
 	caPEM, err := os.ReadFile(s.RouterCA)
 	if err != nil {
