@@ -184,18 +184,37 @@ func (a *API) iamToken(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// dropExpired removes the expired tokens earlier exchanges of parent made.
+// maxExchanged bounds the tokens the exchanges of one key hold at once:
+// an SDK exchanges its key about hourly, and a caller that does so in a
+// loop drops its own oldest tokens, not the store's room.
+const maxExchanged = 20
+
+// dropExpired removes the expired tokens earlier exchanges of parent made,
+// and its oldest beyond maxExchanged-2 (room for the exchange to come).
 func (a *API) dropExpired(r *http.Request, parent string, now time.Time) error {
 	all, err := a.cfg.Store.ListTokens(r.Context())
 	if err != nil {
 		return err
 	}
+	var live []core.Token
 	for _, t := range all {
-		if t.Parent == parent && t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
+		if t.Parent != parent {
+			continue
+		}
+		if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
 			if err := a.cfg.Store.DeleteToken(r.Context(), t.ID); err != nil && !isNotFound(err) {
 				return err
 			}
+			continue
 		}
+		live = append(live, t)
+	}
+	slices.SortFunc(live, func(x, y core.Token) int { return x.CreatedAt.Compare(y.CreatedAt) })
+	for len(live) > maxExchanged-2 {
+		if err := a.cfg.Store.DeleteToken(r.Context(), live[0].ID); err != nil && !isNotFound(err) {
+			return err
+		}
+		live = live[1:]
 	}
 	return nil
 }

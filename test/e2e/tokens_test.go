@@ -317,6 +317,21 @@ func TestIAMTokenExchange(t *testing.T) {
 			t.Errorf("%s: %d %v", what, code, out)
 		}
 	}
+	// A caller that exchanges in a loop drops its own oldest tokens: the
+	// first access token stops working, the newest works.
+	var newest string
+	for range 12 {
+		code, out := exchange(url.Values{"grant_type": {"urn:ibm:params:oauth:grant-type:apikey"}, "apikey": {key.Token}})
+		if newest, _ = out["access_token"].(string); code != 200 || newest == "" {
+			t.Fatalf("exchange in a loop: %d %v", code, out)
+		}
+	}
+	if _, err := s.client(access).ListApps(ctx, p.ID, api.ListOptions{}); err == nil {
+		t.Error("the first access token outlives 13 exchanges after it")
+	}
+	if _, err := s.client(newest).ListApps(ctx, p.ID, api.ListOptions{}); err != nil {
+		t.Errorf("the newest access token: %v", err)
+	}
 	l, err := c.ListTokens(ctx)
 	if err != nil {
 		t.Fatal(err)
