@@ -547,10 +547,17 @@ func fetchFrom(t *testing.T, c *api.Client, project, image string, fetch ...stri
 // succeeded and what it printed.
 func runIn(t *testing.T, c *api.Client, project, image string, command ...string) (bool, string) {
 	t.Helper()
-	ctx := context.Background()
 	runs++
-	run, err := c.CreateJobRun(ctx, project, api.JobRunPrototype{Name: fmt.Sprintf("run-%d", runs), RunSpec: api.RunSpec{ImageReference: image, ImageSecret: "regcred",
+	return runJob(t, c, project, api.JobRunPrototype{Name: fmt.Sprintf("run-%d", runs), RunSpec: api.RunSpec{ImageReference: image, ImageSecret: "regcred",
 		RunCommands: command, ScaleRetryLimit: intp(0), ScaleCPULimit: "0.25", ScaleMemoryLimit: "0.5G"}})
+}
+
+// runJob submits a job run, waits until it ends, and returns whether it
+// completed and what index 0 printed.
+func runJob(t *testing.T, c *api.Client, project string, proto api.JobRunPrototype) (bool, string) {
+	t.Helper()
+	ctx := context.Background()
+	run, err := c.CreateJobRun(ctx, project, proto)
 	if err != nil {
 		t.Fatal(err)
 	}

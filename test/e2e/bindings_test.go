@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,17 +26,7 @@ func TestBindings(t *testing.T) {
 		t.Fatal(err)
 	}
 	deployApp(t, c, p.ID, testApp("bound", image))
-	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	cli := func(args ...string) string {
-		t.Helper()
-		r := s.cli(t, cfg, "", nil, args...)
-		if r.code != 0 {
-			t.Fatalf("coligo %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
-		}
-		return r.stdout
-	}
-	cli("login", "--endpoint", s.url(), "--token-file", filepath.Join(s.dataDir, "admin.token"))
-	cli("project", "select", "--name", p.Name)
+	_, cli := s.adminCLI(t, p.Name)
 	cli("app", "bind", "--name", "bound", "--secret", "db")
 	a := waitApp(t, c, p.ID, "bound", 2*time.Minute, func(a *api.App) bool {
 		return a.Status == "ready" && a.StatusDetails.LatestReadyRevision == "bound-00002"
@@ -54,17 +43,8 @@ func TestBindings(t *testing.T) {
 	if err != nil || jb.Prefix != "CREDS" || jb.ResourceType != "binding_v2" || jb.Status != "active" {
 		t.Fatalf("bind the job: %+v %v", jb, err)
 	}
-	run, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{JobName: "batch"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := waitRun(t, c, p.ID, run.Name, time.Minute, finished); r.Status != "completed" {
-		t.Fatalf("the bound job's run: %+v", r)
-	}
-	var logs strings.Builder
-	c.JobRunLogs(ctx, p.ID, run.Name, 0, api.LogOptions{}, &logs)
-	if !strings.Contains(logs.String(), "creds=pw-1") {
-		t.Errorf("the bound job's run printed %q", logs.String())
+	if ok, out := runJob(t, c, p.ID, api.JobRunPrototype{JobName: "batch"}); !ok || !strings.Contains(out, "creds=pw-1") {
+		t.Fatalf("the bound job's run printed %q (completed: %v)", out, ok)
 	}
 
 	if _, err := c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "pull", Format: "registry", Data: map[string]string{"server": "r.example", "username": "u", "password": "p"}}); err != nil {
@@ -138,17 +118,8 @@ func TestJobVolumeMounts(t *testing.T) {
 	if err != nil || len(j.RunVolumeMounts) != 2 || j.RunVolumeMounts[1].ReadOnly == nil || !*j.RunVolumeMounts[1].ReadOnly {
 		t.Fatalf("the job: %+v %v", j, err)
 	}
-	run, err := c.CreateJobRun(ctx, p.ID, api.JobRunPrototype{JobName: "reader"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := waitRun(t, c, p.ID, run.Name, time.Minute, finished); r.Status != "completed" {
-		t.Fatalf("the run: %+v", r)
-	}
-	var logs strings.Builder
-	c.JobRunLogs(ctx, p.ID, run.Name, 0, api.LogOptions{}, &logs)
-	if !strings.Contains(logs.String(), "t-1 fast") {
-		t.Errorf("the run printed %q", logs.String())
+	if ok, out := runJob(t, c, p.ID, api.JobRunPrototype{JobName: "reader"}); !ok || !strings.Contains(out, "t-1 fast") {
+		t.Fatalf("the run printed %q (completed: %v)", out, ok)
 	}
 	if _, err := c.CreateJob(ctx, p.ID, api.JobPrototype{Name: "bad", RunSpec: api.RunSpec{ImageReference: image,
 		RunVolumeMounts: []api.VolumeMount{{Type: "secret", Reference: "files", MountPath: "relative"}}}}); err == nil || !strings.Contains(err.Error(), "run_volume_mounts") {

@@ -199,17 +199,7 @@ func TestBuildRuns(t *testing.T) {
 
 	// The CLI: a run of the build, waited for, prints the image pinned by
 	// digest; list and logs.
-	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	cli := func(args ...string) string {
-		t.Helper()
-		r := s.cli(t, cfg, "", nil, args...)
-		if r.code != 0 {
-			t.Fatalf("coligo %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
-		}
-		return r.stdout
-	}
-	cli("login", "--endpoint", s.url(), "--token-file", filepath.Join(s.dataDir, "admin.token"))
-	cli("project", "select", "--name", p.Name)
+	cfg, cli := s.adminCLI(t, p.Name)
 	if out := cli("build", "list"); !strings.Contains(out, "web") {
 		t.Errorf("build list:\n%s", out)
 	}

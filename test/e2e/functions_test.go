@@ -283,17 +283,7 @@ func testFunctions(t *testing.T, eng string) {
 	step("bad input checked")
 	// The CLI: runtimes, create from a file (a family resolves to its
 	// default), get -o url, --save, list, delete.
-	cfg := filepath.Join(t.TempDir(), "config.yaml")
-	run := func(args ...string) string {
-		t.Helper()
-		r := s.cli(t, cfg, "", nil, args...)
-		if r.code != 0 {
-			t.Fatalf("coligo %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
-		}
-		return r.stdout
-	}
-	run("login", "--endpoint", s.url(), "--token-file", filepath.Join(s.dataDir, "admin.token"))
-	run("project", "select", "--name", p.Name)
+	cfg, run := s.adminCLI(t, p.Name)
 	if out := run("function", "runtimes", "--all"); !strings.Contains(out, runtimes["nodejs"]) || !strings.Contains(out, runtimes["python"]) {
 		t.Errorf("function runtimes:\n%s", out)
 	}

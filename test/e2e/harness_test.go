@@ -326,6 +326,25 @@ type cliResult struct {
 	code           int
 }
 
+// adminCLI logs the CLI in to s as the admin, with a config file of its
+// own (cfg), and selects project; run runs a command of it and fails the
+// test unless it exits 0, returning its standard output.
+func (s *server) adminCLI(t *testing.T, project string) (cfg string, run func(args ...string) string) {
+	t.Helper()
+	cfg = filepath.Join(t.TempDir(), "config.yaml")
+	run = func(args ...string) string {
+		t.Helper()
+		r := s.cli(t, cfg, "", nil, args...)
+		if r.code != 0 {
+			t.Fatalf("coligo %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+		return r.stdout
+	}
+	run("login", "--endpoint", s.url(), "--token-file", filepath.Join(s.dataDir, "admin.token"))
+	run("project", "select", "--name", project)
+	return cfg, run
+}
+
 // cli runs the coligo CLI against s with its own config file.
 func (s *server) cli(t *testing.T, cfgFile string, stdin string, env []string, args ...string) cliResult {
 	t.Helper()
