@@ -194,11 +194,8 @@ func (c *Client) ListApps(ctx context.Context, project string, o ListOptions) (*
 }
 
 // UpdateApp applies a merge patch (any JSON object) to an app.
-func (c *Client) UpdateApp(ctx context.Context, project, name, ifMatch string, patch any) (*App, error) {
-	var out App
-	_, err := c.Do(ctx, http.MethodPatch, resourcePath(project, "apps", name), nil,
-		map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}, patch, &out)
-	return &out, err
+func (c *Client) UpdateApp(ctx context.Context, project, name, ifMatch string, body any) (*App, error) {
+	return patch[App](ctx, c, resourcePath(project, "apps", name), ifMatch, body)
 }
 
 // DeleteApp deletes an app with its revisions and instances.

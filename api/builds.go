@@ -88,11 +88,8 @@ func (c *Client) ListBuilds(ctx context.Context, project string, o ListOptions) 
 }
 
 // UpdateBuild applies a merge patch (any JSON object) to a build.
-func (c *Client) UpdateBuild(ctx context.Context, project, name, ifMatch string, patch any) (*Build, error) {
-	var out Build
-	_, err := c.Do(ctx, http.MethodPatch, resourcePath(project, "builds", name), nil,
-		map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}, patch, &out)
-	return &out, err
+func (c *Client) UpdateBuild(ctx context.Context, project, name, ifMatch string, body any) (*Build, error) {
+	return patch[Build](ctx, c, resourcePath(project, "builds", name), ifMatch, body)
 }
 
 // DeleteBuild deletes a build.

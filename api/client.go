@@ -375,3 +375,12 @@ func call[T any](ctx context.Context, c *Client, method, path string, q url.Valu
 	_, err := c.Do(ctx, method, path, q, nil, body, &out)
 	return &out, err
 }
+
+// patch applies a merge patch to the resource at path if its entity tag
+// still is ifMatch, and decodes the answer into a T.
+func patch[T any](ctx context.Context, c *Client, path, ifMatch string, body any) (*T, error) {
+	var out T
+	h := map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}
+	_, err := c.Do(ctx, http.MethodPatch, path, nil, h, body, &out)
+	return &out, err
+}

@@ -72,11 +72,8 @@ func (c *Client) GetAllowedOutboundDestination(ctx context.Context, project, nam
 }
 
 // UpdateAllowedOutboundDestination applies a merge patch (If-Match).
-func (c *Client) UpdateAllowedOutboundDestination(ctx context.Context, project, name, ifMatch string, patch AllowedOutboundDestinationPatch) (*AllowedOutboundDestination, error) {
-	var out AllowedOutboundDestination
-	h := map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}
-	_, err := c.Do(ctx, http.MethodPatch, egressPath(project)+"/"+esc(name), nil, h, patch, &out)
-	return &out, err
+func (c *Client) UpdateAllowedOutboundDestination(ctx context.Context, project, name, ifMatch string, body AllowedOutboundDestinationPatch) (*AllowedOutboundDestination, error) {
+	return patch[AllowedOutboundDestination](ctx, c, egressPath(project)+"/"+esc(name), ifMatch, body)
 }
 
 // DeleteAllowedOutboundDestination deletes a destination.

@@ -100,11 +100,8 @@ func (c *Client) ListFunctions(ctx context.Context, project string, o ListOption
 }
 
 // UpdateFunction applies a merge patch (any JSON object) to a function.
-func (c *Client) UpdateFunction(ctx context.Context, project, name, ifMatch string, patch any) (*Function, error) {
-	var out Function
-	_, err := c.Do(ctx, http.MethodPatch, resourcePath(project, "functions", name), nil,
-		map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}, patch, &out)
-	return &out, err
+func (c *Client) UpdateFunction(ctx context.Context, project, name, ifMatch string, body any) (*Function, error) {
+	return patch[Function](ctx, c, resourcePath(project, "functions", name), ifMatch, body)
 }
 
 // DeleteFunction deletes a function and its instances.

@@ -151,11 +151,8 @@ func (c *Client) ListJobs(ctx context.Context, project string, o ListOptions) (*
 
 // UpdateJob applies a merge patch (a map or a struct) to a job if its entity
 // tag still is ifMatch.
-func (c *Client) UpdateJob(ctx context.Context, project, name, ifMatch string, patch any) (*Job, error) {
-	var out Job
-	h := map[string]string{"If-Match": ifMatch, "Content-Type": "application/merge-patch+json"}
-	_, err := c.Do(ctx, http.MethodPatch, "/projects/"+esc(project)+"/jobs/"+esc(name), nil, h, patch, &out)
-	return &out, err
+func (c *Client) UpdateJob(ctx context.Context, project, name, ifMatch string, body any) (*Job, error) {
+	return patch[Job](ctx, c, resourcePath(project, "jobs", name), ifMatch, body)
 }
 
 // DeleteJob deletes a job and its runs.

@@ -308,6 +308,9 @@ func (a *API) deleteApp(w http.ResponseWriter, r *http.Request) error {
 	if err := a.unbindAll(r, p.ID, core.BindingComponent{Name: name, ResourceType: "app_v2"}); err != nil {
 		return err
 	}
+	if err := a.unmapAll(r, p.ID, core.DomainComponent{Name: name, ResourceType: "app_v2"}); err != nil {
+		return err
+	}
 	w.WriteHeader(http.StatusAccepted)
 	return nil
 }

@@ -165,7 +165,7 @@ func (a *API) cancelBuildRun(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) deleteBuildRun(w http.ResponseWriter, r *http.Request) error {
-	return deleteRecord(a, w, r, core.KindBuildRun)
+	return a.deleteRecord(w, r, core.KindBuildRun)
 }
 
 // deleteBuild deletes a build and, as Code Engine does, its runs.

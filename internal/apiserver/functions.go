@@ -201,8 +201,21 @@ func (a *API) updateFunction(w http.ResponseWriter, r *http.Request) error {
 	return replaceRecord(a, w, r, ref, f, version, func(rec core.Record) any { return a.functionView(p, rec, f) })
 }
 
+// deleteFunction deletes a function and its domain mappings.
 func (a *API) deleteFunction(w http.ResponseWriter, r *http.Request) error {
-	return deleteRecord(a, w, r, core.KindFunction)
+	p, err := a.activeProject(r, core.RoleWriter)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: core.KindFunction, Name: name}); err != nil {
+		return err
+	}
+	if err := a.unmapAll(r, p.ID, core.DomainComponent{Name: name, ResourceType: "function_v2"}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusAccepted)
+	return nil
 }
 
 // functionLogs writes the last lines of a function's ended instances, then

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -58,28 +59,21 @@ func getRecord[T any, V any](a *API, w http.ResponseWriter, r *http.Request, kin
 	return nil
 }
 
-// deleteRecord answers DELETE of a project's record of kind {name}: 202,
-// the controllers do the rest.
-func deleteRecord(a *API, w http.ResponseWriter, r *http.Request, kind string) error {
-	p, err := a.activeProject(r, core.RoleWriter)
-	if err != nil {
-		return err
-	}
-	if err := a.cfg.Store.Delete(r.Context(), core.Ref{Project: p.ID, Kind: kind, Name: r.PathValue("name")}); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusAccepted)
-	return nil
-}
-
 // createRecord stores v as the new record ref, at most limit of its kind
 // in the project, and answers 201 with the record's ETag and view.
 func createRecord[T any](a *API, w http.ResponseWriter, r *http.Request, ref core.Ref, v T, limit int, view func(core.Record) any) error {
+	return createRecordWith(a.cfg.Store.Create, w, r, ref, v, limit, view)
+}
+
+// createRecordWith is createRecord with the store's create of a name no
+// other project may hold (CreateUnique) or Create.
+func createRecordWith[T any](create func(context.Context, core.Ref, []byte, int) (core.Record, error), w http.ResponseWriter, r *http.Request,
+	ref core.Ref, v T, limit int, view func(core.Record) any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	rec, err := a.cfg.Store.Create(r.Context(), ref, raw, limit)
+	rec, err := create(r.Context(), ref, raw, limit)
 	if err != nil {
 		return err
 	}
@@ -289,6 +283,8 @@ func (a *API) deleteConfigMap(w http.ResponseWriter, r *http.Request) error {
 	return a.deleteRecord(w, r, core.KindConfigMap)
 }
 
+// deleteRecord answers DELETE of a project's record of kind {name}: 202,
+// the controllers do the rest.
 func (a *API) deleteRecord(w http.ResponseWriter, r *http.Request, kind string) error {
 	p, err := a.activeProject(r, core.RoleWriter)
 	if err != nil {

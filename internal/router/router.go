@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +63,8 @@ type Router struct {
 
 	ownedMu sync.Mutex
 	owned   map[string]map[string]Route // by owner
+	aliases map[string]string           // custom domain → the host it serves as
+	certs   atomic.Pointer[map[string]*tls.Certificate]
 
 	mu       sync.RWMutex
 	revs     map[string]*revision
@@ -198,12 +201,24 @@ func (r *Router) SetRoutesOf(owner string, routes map[string]Route) {
 		own[strings.ToLower(h)] = rt
 	}
 	r.owned[owner] = own
+	r.publish()
+}
+
+// publish merges every owner's routes and the domains, and reroutes the
+// requests waiting for a revision that no longer serves a host. It is
+// called with ownedMu held, and lets go of it.
+func (r *Router) publish() {
 	owners := slices.Sorted(maps.Keys(r.owned))
 	m := map[string]Route{}
 	served := map[string]bool{}
 	for i := len(owners) - 1; i >= 0; i-- {
 		for h, rt := range r.owned[owners[i]] {
 			m[h] = rt
+		}
+	}
+	for h, target := range r.aliases {
+		if rt, ok := m[target]; ok && m[h] == (Route{}) {
+			m[h] = Route{Revision: rt.Revision, Public: true}
 		}
 	}
 	for _, rt := range m {

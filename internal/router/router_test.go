@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -503,5 +504,40 @@ func TestRoutesOfTwoOwners(t *testing.T) {
 		if code, _ := get(t, base, host); code != want {
 			t.Errorf("after the apps' routes went, %s: %d, want %d", host, code, want)
 		}
+	}
+}
+
+// TestDomains: a custom domain serves as its target's host, follows the
+// target to a new revision, and goes with it; it never takes over a host
+// an app serves, and its certificate is handed out only while it routes.
+func TestDomains(t *testing.T) {
+	one := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "one") })
+	two := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "two") })
+	r, base := newRouter(t, Config{})
+	r.SetRevision("p/a-00001", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{one})
+	r.SetRevision("p/a-00002", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{two})
+	r.SetRevision("q/b-00001", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{two})
+	r.SetRoutes(map[string]Route{"a.p.localhost": {Revision: "p/a-00001", Project: "p"}, "b.q.localhost": {Revision: "q/b-00001", Public: true}})
+	cert := &tls.Certificate{}
+	r.SetDomains(map[string]string{"WWW.example.com": "a.p.localhost", "b.q.localhost": "a.p.localhost", "gone.example.com": "x.p.localhost"},
+		map[string]*tls.Certificate{"www.example.com": cert, "gone.example.com": cert})
+	for host, want := range map[string]string{"www.example.com": "one", "b.q.localhost": "two"} {
+		if _, body := get(t, base, host); body != want {
+			t.Errorf("%s: %q, want %q", host, body, want)
+		}
+	}
+	if code, _ := get(t, base, "gone.example.com"); code != 404 {
+		t.Errorf("a domain whose target is not served: %d", code)
+	}
+	if r.Certificate("www.example.com") != cert || r.Certificate("gone.example.com") != nil || r.Certificate("a.p.localhost") != nil {
+		t.Error("certificates handed out for the wrong names")
+	}
+	r.SetRoutes(map[string]Route{"a.p.localhost": {Revision: "p/a-00002", Project: "p"}})
+	if _, body := get(t, base, "www.example.com"); body != "two" {
+		t.Errorf("after the target's new revision: %q", body)
+	}
+	r.SetRoutes(nil)
+	if code, _ := get(t, base, "www.example.com"); code != 404 || r.Certificate("www.example.com") != nil {
+		t.Errorf("after the target went: %d", code)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/coligo/coligo/internal/config"
 	"github.com/coligo/coligo/internal/controller/app"
 	"github.com/coligo/coligo/internal/controller/buildrun"
+	"github.com/coligo/coligo/internal/controller/domain"
 	"github.com/coligo/coligo/internal/controller/egress"
 	"github.com/coligo/coligo/internal/controller/function"
 	"github.com/coligo/coligo/internal/controller/jobrun"
@@ -300,6 +301,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		wg.Go(func() { egress.New(egress.Config{Store: db, Logger: log}).Run(ctrlCtx) })
 	}
 	wg.Go(func() { project.New(pcfg).Run(ctrlCtx) })
+	wg.Go(func() { domain.New(domain.Config{Store: db, Router: rt, Domain: cfg.Domain, Logger: log}).Run(ctrlCtx) })
 	if builds != nil {
 		wg.Go(func() { builds.Run(ctrlCtx) })
 	}
@@ -540,27 +542,33 @@ func tlsConfig(cfg config.Server, log *slog.Logger) (*tls.Config, error) {
 // for each name the router serves one its CA signs (in the data dir; a
 // name it does not serve gets no certificate, so no handshake).
 func routerTLSConfig(cfg config.Server, rt *router.Router, log *slog.Logger) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	var platform func(*tls.ClientHelloInfo, string) (*tls.Certificate, error)
 	if cfg.RouterTLSCert != "" {
 		r := &certReloader{certFile: cfg.RouterTLSCert, keyFile: cfg.RouterTLSKey, log: log}
 		if err := r.load(); err != nil {
 			return nil, fmt.Errorf("--router-tls-cert: %w", err)
 		}
-		tc.GetCertificate = r.get
-		return tc, nil
-	}
-	ca, err := localca.Open(cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	tc.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
-		if !rt.Serves(name) {
-			return nil, fmt.Errorf("no app or function is served at %q", name)
+		platform = func(hello *tls.ClientHelloInfo, _ string) (*tls.Certificate, error) { return r.get(hello) }
+	} else {
+		ca, err := localca.Open(cfg.DataDir)
+		if err != nil {
+			return nil, err
 		}
-		return ca.Leaf(name)
+		platform = func(_ *tls.ClientHelloInfo, name string) (*tls.Certificate, error) {
+			if !rt.Serves(name) {
+				return nil, fmt.Errorf("no app or function is served at %q", name)
+			}
+			return ca.Leaf(name)
+		}
 	}
-	return tc, nil
+	// A custom domain is served with its mapping's certificate.
+	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+		if c := rt.Certificate(name); c != nil {
+			return c, nil
+		}
+		return platform(hello, name)
+	}}, nil
 }
 
 // certReloader serves a certificate from its files and loads them again

@@ -77,6 +77,17 @@ func (db *DB) sealFor(ctx context.Context, ref core.Ref, value []byte) (sealed, 
 // core.ErrNotActive when the project does not accept writes. limit, when
 // above 0, caps the number of records of the kind (core.ErrQuota).
 func (db *DB) Create(ctx context.Context, ref core.Ref, value []byte, limit int) (core.Record, error) {
+	return db.create(ctx, ref, value, limit, false)
+}
+
+// CreateUnique is Create of a name that no project may hold twice (a
+// domain): it fails with core.ErrExists when any project, soft-deleted
+// ones included, has a record of that kind and name.
+func (db *DB) CreateUnique(ctx context.Context, ref core.Ref, value []byte, limit int) (core.Record, error) {
+	return db.create(ctx, ref, value, limit, true)
+}
+
+func (db *DB) create(ctx context.Context, ref core.Ref, value []byte, limit int, unique bool) (core.Record, error) {
 	var version uint64
 	err := retryOnNewDEK(func() error {
 		sealed, dek, err := db.sealFor(ctx, ref, value)
@@ -93,6 +104,9 @@ func (db *DB) Create(ctx context.Context, ref core.Ref, value []byte, limit int)
 			}
 			if b.Get([]byte(ref.Name)) != nil {
 				return core.ErrExists
+			}
+			if unique && heldElsewhere(tx, ref) {
+				return fmt.Errorf("another project holds it: %w", core.ErrExists)
 			}
 			if limit > 0 && b.Stats().KeyN >= limit {
 				return fmt.Errorf("a project holds at most %d of them: %w", limit, core.ErrQuota)
@@ -266,4 +280,29 @@ func getFramed(b *bolt.Bucket, name string) []byte {
 
 func frame(version uint64, sealed []byte) []byte {
 	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(sealed)), version), sealed...)
+}
+
+// HeldElsewhere reports whether a project other than ref's holds a record
+// of ref's kind and name: whether CreateUnique of ref would fail for it.
+func (db *DB) HeldElsewhere(ctx context.Context, ref core.Ref) (held bool, err error) {
+	err = db.view("held_elsewhere", func(tx *bolt.Tx) error {
+		held = heldElsewhere(tx, ref)
+		return nil
+	})
+	return held, err
+}
+
+// heldElsewhere reports whether a project other than ref's holds a record
+// of ref's kind and name.
+func heldElsewhere(tx *bolt.Tx, ref core.Ref) bool {
+	c := tx.Bucket(bktData).Cursor()
+	for p, v := c.First(); p != nil; p, v = c.Next() {
+		if v != nil || string(p) == ref.Project {
+			continue
+		}
+		if kb := tx.Bucket(bktData).Bucket(p).Bucket([]byte(ref.Kind)); kb != nil && kb.Get([]byte(ref.Name)) != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -153,6 +153,45 @@ func TestProjectNamesAndSubdomains(t *testing.T) {
 	}
 }
 
+// TestCreateUnique: a domain one project holds is refused to every other,
+// soft-deleted or not, until the holder's record goes.
+func TestCreateUnique(t *testing.T) {
+	db, _ := openTest(t)
+	ctx := context.Background()
+	a, b := newProject(t, db, "a"), newProject(t, db, "b")
+	ref := func(p core.Project) core.Ref {
+		return core.Ref{Project: p.ID, Kind: core.KindDomainMapping, Name: "www.example.com"}
+	}
+	if _, err := db.CreateUnique(ctx, ref(a), []byte("a"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateUnique(ctx, ref(b), []byte("b"), 0); !errors.Is(err, core.ErrExists) {
+		t.Fatalf("second project's claim: %v", err)
+	}
+	if _, err := db.CreateUnique(ctx, ref(a), []byte("a"), 0); !errors.Is(err, core.ErrExists) {
+		t.Fatalf("same project's second claim: %v", err)
+	}
+	// Another kind of the same name is not a claim.
+	if _, err := db.CreateUnique(ctx, core.Ref{Project: b.ID, Kind: core.KindSecret, Name: "www.example.com"}, []byte("s"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateProject(ctx, a.ID, 0, func(p *core.Project) error { p.Status = core.ProjectSoftDeleted; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateUnique(ctx, ref(b), []byte("b"), 0); !errors.Is(err, core.ErrExists) {
+		t.Fatalf("claim of a soft-deleted project's domain: %v", err)
+	}
+	if _, err := db.UpdateProject(ctx, a.ID, 0, func(p *core.Project) error { p.Status = core.ProjectActive; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Delete(ctx, ref(a)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CreateUnique(ctx, ref(b), []byte("b"), 0); err != nil {
+		t.Fatalf("claim after the holder let go: %v", err)
+	}
+}
+
 // TestHardDeleteLeavesNothing checks the crypto-shred at the store level:
 // after DestroyDEK the records cannot be read; after PurgeProject and
 // Compact the file holds neither the wrapped DEK nor the sealed records.
