@@ -43,6 +43,7 @@ type AppSpec struct {
 	ImagePort                  *int          `json:"image_port,omitempty"`
 	ImagePortName              string        `json:"image_port_name,omitempty"` // coligo: http1 or h2c
 	ManagedDomainMappings      string        `json:"managed_domain_mappings,omitempty"`
+	HTTPOption                 string        `json:"http_option,omitempty"` // coligo: enabled or redirected (to HTTPS)
 	ProbeLiveness              *Probe        `json:"probe_liveness,omitempty"`
 	ProbeReadiness             *Probe        `json:"probe_readiness,omitempty"`
 	RunArguments               []string      `json:"run_arguments,omitempty"`

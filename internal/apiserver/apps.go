@@ -26,7 +26,7 @@ type AppObserver interface {
 func toAPIAppSpec(s core.AppSpec) api.AppSpec {
 	out := api.AppSpec{
 		Build: s.Build, BuildRun: s.BuildRun, ImageReference: s.ImageReference, ImageSecret: s.ImageSecret, ImagePort: &s.ImagePort, ImagePortName: s.ImagePortName,
-		ManagedDomainMappings: s.ManagedDomainMappings, RunArguments: s.RunArguments, RunCommands: s.RunCommands,
+		ManagedDomainMappings: s.ManagedDomainMappings, HTTPOption: s.HTTPOption, RunArguments: s.RunArguments, RunCommands: s.RunCommands,
 		RunAsUser: &s.RunAsUser, RunServiceAccount: s.RunServiceAccount, ScaleConcurrency: &s.ScaleConcurrency,
 		ScaleCPULimit: s.ScaleCPULimit, ScaleMemoryLimit: s.ScaleMemoryLimit, ScaleEphemeralStorageLimit: s.ScaleEphemeralStorageLimit,
 		ScaleDownDelay: &s.ScaleDownDelay, ScaleInitialInstances: &s.ScaleInitialInstances, ScaleMaxInstances: &s.ScaleMaxInstances,
@@ -35,6 +35,9 @@ func toAPIAppSpec(s core.AppSpec) api.AppSpec {
 	}
 	target := s.Target()
 	out.ScaleConcurrencyTarget = &target
+	if out.HTTPOption == "" {
+		out.HTTPOption = core.HTTPEnabled // an app from before the field
+	}
 	if s.ProbeReadiness != nil {
 		p := api.Probe(*s.ProbeReadiness)
 		out.ProbeReadiness = &p
@@ -72,6 +75,7 @@ func appSpecFrom(in api.AppSpec) (core.AppSpec, error) {
 	set(&s.ImageSecret, in.ImageSecret)
 	set(&s.ImagePortName, in.ImagePortName)
 	set(&s.ManagedDomainMappings, in.ManagedDomainMappings)
+	set(&s.HTTPOption, in.HTTPOption)
 	set(&s.RunServiceAccount, in.RunServiceAccount)
 	set(&s.ScaleCPULimit, in.ScaleCPULimit)
 	set(&s.ScaleMemoryLimit, in.ScaleMemoryLimit)

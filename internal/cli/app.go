@@ -18,7 +18,7 @@ import (
 
 // appFlags are the flags of app create and app update.
 type appFlags struct {
-	image, registrySecret, port, cpu, memory, ephemeral, visibility                         string
+	image, registrySecret, port, cpu, memory, ephemeral, visibility, httpOption             string
 	minScale, maxScale, concurrency, concurrencyTarget, scaleDownDelay, requestTimeout, uid int
 	env, envFromSecret, envFromConfigMap, mountSecret, mountConfigMap, command, argument    []string
 	probeReady, probeLive                                                                   []string
@@ -45,6 +45,7 @@ func (f *appFlags) add(cmd *cobra.Command) {
 	fs.IntVar(&f.scaleDownDelay, "scale-down-delay", 0, "seconds lower load must last before instances are removed")
 	fs.IntVarP(&f.requestTimeout, "request-timeout", "t", 0, "seconds a request may take (default 300, at most 600)")
 	fs.StringVarP(&f.visibility, "visibility", "v", "", "public (default) or project: reachable only from the project's containers")
+	fs.StringVar(&f.httpOption, "http-option", "", "enabled (default): the public endpoint serves plain HTTP; redirected: it redirects plain HTTP to HTTPS")
 	fs.StringArrayVar(&f.probeReady, "probe-ready", nil, "readiness probe as KEY=VALUE (type, port, path, interval, initial-delay, timeout, failure-threshold)")
 	fs.StringArrayVar(&f.probeLive, "probe-live", nil, "liveness probe as KEY=VALUE, like --probe-ready")
 	fs.StringArrayVarP(&f.command, "command", "c", nil, "command replacing the image's entrypoint (repeatable)")
@@ -79,6 +80,7 @@ func (f *appFlags) spec(cmd *cobra.Command) (api.AppSpec, error) {
 		}
 		s.ImagePort, s.ImagePortName = &n, name
 	}
+	s.HTTPOption = f.httpOption
 	var err error
 	if s.ManagedDomainMappings, err = visibility(f.visibility); err != nil {
 		return s, err

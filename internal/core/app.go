@@ -37,6 +37,13 @@ const (
 	VisibilityProject = "local"
 )
 
+// How an app's public endpoint answers plain HTTP (http_option, coligo's):
+// it serves it, or redirects it to HTTPS, as Code Engine does on port 80.
+const (
+	HTTPEnabled    = "enabled"
+	HTTPRedirected = "redirected"
+)
+
 // Probe types.
 const (
 	ProbeTCP  = "tcp"
@@ -89,6 +96,7 @@ type AppSpec struct {
 	ImagePort                  int           `json:"image_port"`
 	ImagePortName              string        `json:"image_port_name"`
 	ManagedDomainMappings      string        `json:"managed_domain_mappings"`
+	HTTPOption                 string        `json:"http_option,omitempty"` // "" is HTTPEnabled
 	ProbeLiveness              *Probe        `json:"probe_liveness,omitempty"`
 	ProbeReadiness             *Probe        `json:"probe_readiness"`
 	RunArguments               []string      `json:"run_arguments"`
@@ -112,7 +120,7 @@ type AppSpec struct {
 // NewAppSpec returns a spec with Code Engine's defaults for every field.
 func NewAppSpec() AppSpec {
 	return AppSpec{
-		ImagePort: DefaultImagePort, ImagePortName: PortHTTP1, ManagedDomainMappings: VisibilityPublic,
+		ImagePort: DefaultImagePort, ImagePortName: PortHTTP1, ManagedDomainMappings: VisibilityPublic, HTTPOption: HTTPEnabled,
 		ProbeReadiness: &Probe{Type: ProbeTCP}, RunArguments: []string{}, RunCommands: []string{},
 		RunEnvVariables: []EnvVar{}, RunServiceAccount: "default", RunVolumeMounts: []VolumeMount{},
 		ScaleConcurrency: DefaultConcurrency, ScaleCPULimit: DefaultCPU, ScaleMemoryLimit: DefaultMemory,
@@ -280,6 +288,11 @@ func ValidateAppSpec(s AppSpec) error {
 	}
 	if s.ImagePortName != PortHTTP1 && s.ImagePortName != PortH2C {
 		return Invalid("image_port_name", "%q is not http1 or h2c", clip(s.ImagePortName))
+	}
+	switch s.HTTPOption {
+	case "", HTTPEnabled, HTTPRedirected:
+	default:
+		return Invalid("http_option", "%q is not enabled or redirected", clip(s.HTTPOption))
 	}
 	switch s.ManagedDomainMappings {
 	case VisibilityPublic, VisibilityProject:

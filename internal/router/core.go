@@ -325,6 +325,9 @@ func (cc *coreConn) serveRequest(n int) (keep, handoff bool) {
 		r.requests.WithLabelValues("404").Inc()
 		return cc.refuse(http.StatusNotFound, "no app is served at "+string(cc.host)+"\n"), false
 	}
+	if rt.Redirect && !r.cfg.HTTPSOff {
+		return true, true // net/http answers the redirect
+	}
 	rev := r.revision(rt.Revision)
 	b, cfg := rev.tryAcquire()
 	if cfg.H2C {

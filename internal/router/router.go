@@ -27,6 +27,9 @@ type Route struct {
 	Revision string // revision key, as given to SetRevision
 	Public   bool   // served by the public listener; project-only apps are not
 	Project  string // served to this project's instances by its internal listener
+	// Redirect answers a public request over plain HTTP with a redirect to
+	// HTTPS (when the router serves HTTPS: Config.HTTPSPort).
+	Redirect bool
 }
 
 // RevisionConfig is how a revision is served.
@@ -52,6 +55,11 @@ type Config struct {
 	// ProjectOf tells which project an instance address belongs to, when
 	// projects share one network (the kubernetes engine); see ServeProject.
 	ProjectOf func(netip.Addr) (project string, ok bool)
+	// HTTPSPort is how HTTPS URLs name the router's TLS port (":8443"; ""
+	// for 443), and HTTPSOff tells that the router serves no HTTPS: routes
+	// that redirect then serve plain HTTP.
+	HTTPSPort string
+	HTTPSOff  bool
 }
 
 // Router is an http.Handler. It is safe for concurrent use.
@@ -218,7 +226,7 @@ func (r *Router) publish() {
 	}
 	for h, target := range r.aliases {
 		if rt, ok := m[target]; ok && m[h] == (Route{}) {
-			m[h] = Route{Revision: rt.Revision, Public: true}
+			m[h] = Route{Revision: rt.Revision, Public: true, Redirect: rt.Redirect}
 		}
 	}
 	for _, rt := range m {
@@ -369,6 +377,12 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	host := strings.ToLower(req.Host)
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
+	}
+	if req.TLS == nil && !r.cfg.HTTPSOff {
+		if rt, ok := (*r.routes.Load())[host]; ok && rt.Public && rt.Redirect {
+			http.Redirect(w, req, "https://"+host+r.cfg.HTTPSPort+req.URL.RequestURI(), http.StatusPermanentRedirect)
+			return
+		}
 	}
 	r.serve(w, req, host, func(rt Route) bool { return rt.Public })
 }

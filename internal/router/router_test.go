@@ -541,3 +541,54 @@ func TestDomains(t *testing.T) {
 		t.Errorf("after the target went: %d", code)
 	}
 }
+
+// TestRedirect: a route that redirects answers plain HTTP, through the core
+// and through net/http, with a redirect to the same URL over HTTPS, custom
+// domains too; HTTPS requests are served; without HTTPS nothing redirects.
+func TestRedirect(t *testing.T) {
+	ep := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "served") })
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string // Location; "" when served
+	}{
+		{"https on 8443", Config{HTTPSPort: ":8443"}, "https://%s:8443/p?q=1"},
+		{"https on 443", Config{}, "https://%s/p?q=1"},
+		{"no https", Config{HTTPSOff: true}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, base := newRouter(t, tc.cfg)
+			r.SetRevision("p/a-00001", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+			r.SetRoutes(map[string]Route{"a.p.localhost": {Revision: "p/a-00001", Public: true, Redirect: true}})
+			r.SetDomains(map[string]string{"www.example.com": "a.p.localhost"}, nil)
+			for _, host := range []string{"a.p.localhost", "www.example.com"} {
+				for _, method := range []string{"GET", "POST"} {
+					req, _ := http.NewRequest(method, base+"/p?q=1", strings.NewReader("body"))
+					req.Host = host
+					resp, err := noFollow.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					if tc.want == "" {
+						if resp.StatusCode != 200 {
+							t.Errorf("%s %s: %d, want it served", method, host, resp.StatusCode)
+						}
+						continue
+					}
+					if want := fmt.Sprintf(tc.want, host); resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
+						t.Errorf("%s %s: %d %q, want 308 %q", method, host, resp.StatusCode, resp.Header.Get("Location"), want)
+					}
+				}
+			}
+			req := httptest.NewRequest("GET", "https://a.p.localhost/p", nil)
+			req.TLS = &tls.ConnectionState{}
+			rec := httptest.NewRecorder()
+			r.ServeHTTP(rec, req)
+			if rec.Code != 200 || rec.Body.String() != "served" {
+				t.Errorf("over HTTPS: %d %q", rec.Code, rec.Body.String())
+			}
+		})
+	}
+}

@@ -206,7 +206,10 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 			}})
 		apiCfg.BuildRuns = builds
 	}
-	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg}
+	rcfg := router.Config{QueueDepth: cfg.RouterQueueDepth, Logger: log, Registry: reg, HTTPSOff: cfg.RouterTLSAddr == ""}
+	if _, port, err := net.SplitHostPort(cfg.RouterTLSAddr); err == nil && port != "443" {
+		rcfg.HTTPSPort = ":" + port
+	}
 	if link != nil {
 		apiCfg.Logs, apiCfg.Apps, apiCfg.EngineStatus = link, link, link.status
 		if cfg.Engine == "kubernetes" {

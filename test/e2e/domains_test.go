@@ -104,6 +104,30 @@ func TestDomainMapping(t *testing.T) {
 		t.Errorf("plain HTTP: %d %q %v", code, body, err)
 	}
 
+	// http_option redirected: plain HTTP to the app and its domains is sent
+	// to HTTPS.
+	if _, err := c.UpdateApp(ctx, p.ID, "web", "*", map[string]any{"http_option": "redirected"}); err != nil {
+		t.Fatal(err)
+	}
+	_, httpsPort, _ := net.SplitHostPort(s.https)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 30 * time.Second}
+	waitServed(t, func() bool {
+		req, _ := http.NewRequest("GET", "http://"+s.router+"/env?x=1", nil)
+		req.Host = name
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 308 && resp.Header.Get("Location") == "https://"+name+":"+httpsPort+"/env?x=1"
+	}, "the redirect to HTTPS")
+	if _, body, err := fetch(pool); err != nil || !strings.Contains(body, "VERSION=v1") {
+		t.Errorf("HTTPS of a redirecting app: %q %v", body, err)
+	}
+	if _, err := c.UpdateApp(ctx, p.ID, "web", "*", map[string]any{"http_option": "sometimes"}); !isStatus(err, 400) || !strings.Contains(err.Error(), "http_option") {
+		t.Errorf("a bad http_option: %v", err)
+	}
+
 	// The name is this project's: another's claim is refused.
 	other := activeProject(t, c, "domains-other")
 	t.Cleanup(func() { c.DeleteProject(context.Background(), other.ID, true) })

@@ -462,7 +462,7 @@ func (c *Controller) syncApp(ctx context.Context, p core.Project, a core.App, re
 		c.writeStatus(ctx, w)
 	}
 	routes[core.AppHost(a.Name, p, c.cfg.Platform.Domain)] = router.Route{
-		Revision: RevisionKey(p.ID, serving), Public: a.ManagedDomainMappings != core.VisibilityProject,
+		Revision: RevisionKey(p.ID, serving), Public: a.ManagedDomainMappings != core.VisibilityProject, Redirect: a.HTTPOption == core.HTTPRedirected,
 	}
 }
 
