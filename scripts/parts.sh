@@ -7,6 +7,7 @@
 #   CNI plugins             COLIGO_TEST_CNI_BIN_DIR
 #   registry with htpasswd  COLIGO_TEST_REGISTRY (host:port), COLIGO_TEST_REGISTRY_USER/_PASSWORD
 #   buildkitd               COLIGO_TEST_BUILDKIT (buildkit_start)
+#   Pebble (ACME)           COLIGO_TEST_PEBBLE (the directory of its binaries; tests start it)
 
 parts_install() {
   local missing=()
@@ -155,6 +156,8 @@ YML
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { cat "$PARTS/registry/log"; echo "registry did not start" >&2; return 1; }
   export COLIGO_TEST_REGISTRY="127.0.0.1:$port" COLIGO_TEST_REGISTRY_USER="$user" COLIGO_TEST_REGISTRY_PASSWORD="$pass"
+  COLIGO_TEST_PEBBLE=$(scripts/pebble-build.sh)
+  export COLIGO_TEST_PEBBLE
   echo "== parts: containerd at $COLIGO_TEST_CONTAINERD, registry at $COLIGO_TEST_REGISTRY, CNI plugins in $COLIGO_TEST_CNI_BIN_DIR"
 }
 

@@ -25,7 +25,7 @@ func (a *API) domainMappingView(p core.Project, rec core.Record, m core.DomainMa
 // exists and its TLS secret's certificate fits its name now and is its
 // key's, as Code Engine checks at create.
 func (a *API) checkDomainMapping(r *http.Request, p core.Project, m core.DomainMapping) error {
-	if err := core.ValidateDomainMapping(m, a.cfg.Domain); err != nil {
+	if err := core.ValidateDomainMapping(m, a.cfg.Domain, a.cfg.ACME); err != nil {
 		return err
 	}
 	kind := core.DomainTargetKinds[m.Component.ResourceType]
@@ -33,6 +33,9 @@ func (a *API) checkDomainMapping(r *http.Request, p core.Project, m core.DomainM
 		return core.Invalid("component", "the project has no %s %s", kind, clipTag(m.Component.Name))
 	} else if err != nil {
 		return err
+	}
+	if m.TLSSecret == "" {
+		return nil // ACME gets it
 	}
 	if _, err := domain.Certificate(r.Context(), a.cfg.Store, p.ID, m, a.cfg.Now()); err != nil {
 		return core.Invalid("tls_secret", "%v", err)
@@ -54,7 +57,7 @@ func (a *API) createDomainMapping(w http.ResponseWriter, r *http.Request) error 
 	nameForAudit(r, in.Name)
 	m := core.DomainMapping{ID: uuid.NewString(), Name: in.Name, Component: core.DomainComponent(in.Component), TLSSecret: in.TLSSecret,
 		CreatedAt: a.cfg.Now().UTC(), Status: core.DomainDeploying, Reason: core.DomainDeploying}
-	if err := core.ValidateDomainMapping(m, a.cfg.Domain); err != nil {
+	if err := core.ValidateDomainMapping(m, a.cfg.Domain, a.cfg.ACME); err != nil {
 		return err
 	}
 	ref := core.Ref{Project: p.ID, Kind: core.KindDomainMapping, Name: m.Name}

@@ -92,6 +92,7 @@ type Config struct {
 	Now                 func() time.Time
 	BaseURL             string      // CE_API_BASE_URL, e.g. http://127.0.0.1:7070/v2
 	Domain              string      // CE_DOMAIN
+	ACME                bool        // domain mappings without a TLS secret get a certificate by ACME
 	Logs                LogReader   // nil when no engine is configured
 	Apps                AppObserver // nil when no engine is configured
 	// Functions tells of functions' instances; nil when no function

@@ -62,6 +62,11 @@ type Server struct {
 	RouterTLSAddr         string // "" serves no HTTPS
 	RouterTLSCert         string // the operator's certificate of the router; "" signs one per name with the router's CA
 	RouterTLSKey          string
+	// ACMEDirectory is the ACME server that issues the certificates of
+	// domain mappings created without a TLS secret; "" none.
+	ACMEDirectory string
+	ACMECAFile    string // roots for the ACME server's own HTTPS; "" the system's
+	ACMEEmail     string
 	RouterQueueDepth      int
 	AutoscaleStableWindow time.Duration
 	AutoscalePanicWindow  time.Duration
@@ -199,6 +204,14 @@ func (s Server) Validate() error {
 	}
 	if (s.RouterTLSCert == "") != (s.RouterTLSKey == "") {
 		errs = append(errs, errors.New("--router-tls-cert and --router-tls-key must be given together"))
+	}
+	if s.ACMEDirectory != "" {
+		if u, err := url.Parse(s.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--acme-directory %q is not an https URL", s.ACMEDirectory))
+		}
+		if s.RouterTLSAddr == "" {
+			errs = append(errs, errors.New("--acme-directory needs --router-tls-addr: its certificates are served there"))
+		}
 	}
 	if s.RouterQueueDepth < 1 {
 		errs = append(errs, fmt.Errorf("--router-queue-depth must be at least 1"))

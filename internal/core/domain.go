@@ -28,6 +28,17 @@ const (
 	DomainReasonClaimed       = "domain_already_claimed"
 )
 
+// KindACMECertificate is the store kind of the certificates obtained by
+// ACME for domain mappings without a TLS secret, keyed by the mapping's
+// name: project data, sealed like a secret.
+const KindACMECertificate = "acme_certificate"
+
+// ACMECertificate is a certificate chain obtained by ACME and its key.
+type ACMECertificate struct {
+	CertPEM string     `json:"cert_pem"`
+	KeyPEM  SecretData `json:"key"` // "pem"
+}
+
 // DomainMapping serves a name of the user's, by SNI with its TLS secret's
 // certificate and on plain HTTP, as an app or a function.
 type DomainMapping struct {
@@ -57,8 +68,8 @@ var fqdn = regexp.MustCompile(`^[a-z0-9]([\-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([\-a-z
 
 // ValidateDomainMapping checks a domain mapping against the platform's own
 // domain, whose names (every app's and function's) are not the user's to
-// map.
-func ValidateDomainMapping(d DomainMapping, platformDomain string) error {
+// map. Without acme, a mapping needs a TLS secret.
+func ValidateDomainMapping(d DomainMapping, platformDomain string, acme bool) error {
 	if d.Name == "" {
 		return Invalid("name", "is required: the fully qualified domain name to serve")
 	}
@@ -79,7 +90,10 @@ func ValidateDomainMapping(d DomainMapping, platformDomain string) error {
 	if !IsDNSLabel(d.Component.Name) {
 		return Invalid("component", "name %q is not the name of an app or a function", clip(d.Component.Name))
 	}
-	return subdomainField("tls_secret", d.TLSSecret, true)
+	if d.TLSSecret == "" && !acme {
+		return Invalid("tls_secret", "is required: a tls secret with the certificate for %s (this server gets none by ACME)", d.Name)
+	}
+	return subdomainField("tls_secret", d.TLSSecret, false)
 }
 
 // DomainCertificate checks a tls secret's certificate chain and key for

@@ -34,7 +34,7 @@ func TestValidateDomainMapping(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := ok
 			tc.edit(&d)
-			err := ValidateDomainMapping(d, "apps.coligo.test")
+			err := ValidateDomainMapping(d, "apps.coligo.test", false)
 			if tc.field == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -46,6 +46,16 @@ func TestValidateDomainMapping(t *testing.T) {
 				t.Fatalf("error %v, want one naming field %q", err, tc.field)
 			}
 		})
+	}
+}
+
+func TestDomainMappingByACME(t *testing.T) {
+	d := DomainMapping{Name: "www.example.com", Component: DomainComponent{Name: "web", ResourceType: "app_v2"}}
+	if err := ValidateDomainMapping(d, "apps.coligo.test", true); err != nil {
+		t.Errorf("with ACME: %v", err)
+	}
+	if err := ValidateDomainMapping(d, "apps.coligo.test", false); err == nil || !strings.Contains(err.Error(), "tls_secret") {
+		t.Errorf("without ACME: %v", err)
 	}
 }
 
@@ -106,7 +116,7 @@ func FuzzValidateDomainMapping(f *testing.F) {
 	f.Add("www.example.com", "web", "app_v2", "tls")
 	f.Fuzz(func(t *testing.T, name, target, typ, secret string) {
 		d := DomainMapping{Name: name, Component: DomainComponent{Name: target, ResourceType: typ}, TLSSecret: secret}
-		if err := ValidateDomainMapping(d, "apps.coligo.test"); err == nil && (!fqdn.MatchString(name) || strings.HasSuffix(name, ".apps.coligo.test")) {
+		if err := ValidateDomainMapping(d, "apps.coligo.test", false); err == nil && (!fqdn.MatchString(name) || strings.HasSuffix(name, ".apps.coligo.test")) {
 			t.Fatalf("accepted %q", name)
 		}
 	})

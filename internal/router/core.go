@@ -319,6 +319,9 @@ func (cc *coreConn) setReadDeadline(t time.Time) {
 func (cc *coreConn) serveRequest(n int) (keep, handoff bool) {
 	r := cc.s.rt
 	cc.host = routeHost(cc.host, cc.req.host)
+	if r.isChallenge(cc.req.target) {
+		return true, true // net/http answers ACME's challenges
+	}
 	rt, found := (*r.routes.Load())[string(cc.host)]
 	if !found || !rt.Public {
 		cc.br.Discard(n)

@@ -2,6 +2,8 @@ package router
 
 import (
 	"crypto/tls"
+	"io"
+	"net/http"
 	"strings"
 )
 
@@ -38,4 +40,51 @@ func (r *Router) Certificate(host string) *tls.Certificate {
 		return nil
 	}
 	return c
+}
+
+// ChallengePath is where an ACME server asks for an HTTP-01 challenge's
+// answer, by its token.
+const ChallengePath = "/.well-known/acme-challenge/"
+
+// SetChallenge has the router answer an ACME HTTP-01 challenge, for every
+// host, on plain HTTP, until RemoveChallenge. Tokens are the ACME
+// server's, random and single-use.
+func (r *Router) SetChallenge(token, keyAuth string) {
+	r.chMu.Lock()
+	defer r.chMu.Unlock()
+	if r.challenges == nil {
+		r.challenges = map[string]string{}
+	}
+	r.challenges[token] = keyAuth
+	r.nChallenges.Store(int32(len(r.challenges)))
+}
+
+// RemoveChallenge stops answering a challenge.
+func (r *Router) RemoveChallenge(token string) {
+	r.chMu.Lock()
+	defer r.chMu.Unlock()
+	delete(r.challenges, token)
+	r.nChallenges.Store(int32(len(r.challenges)))
+}
+
+// isChallenge reports whether a request target may be a challenge's: only
+// while one is set does the router look.
+func (r *Router) isChallenge(target []byte) bool {
+	return r.nChallenges.Load() > 0 && strings.HasPrefix(string(target), ChallengePath)
+}
+
+// answerChallenge answers a challenge request, if it is one.
+func (r *Router) answerChallenge(w http.ResponseWriter, req *http.Request) bool {
+	if req.TLS != nil || !r.isChallenge([]byte(req.URL.Path)) {
+		return false
+	}
+	r.chMu.Lock()
+	keyAuth, ok := r.challenges[strings.TrimPrefix(req.URL.Path, ChallengePath)]
+	r.chMu.Unlock()
+	if !ok {
+		return false
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, keyAuth)
+	return true
 }

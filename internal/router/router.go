@@ -74,6 +74,10 @@ type Router struct {
 	aliases map[string]string           // custom domain → the host it serves as
 	certs   atomic.Pointer[map[string]*tls.Certificate]
 
+	chMu        sync.Mutex
+	challenges  map[string]string // ACME HTTP-01: token → key authorization
+	nChallenges atomic.Int32
+
 	mu       sync.RWMutex
 	revs     map[string]*revision
 	internal map[string]*internalServer // by project
@@ -377,6 +381,9 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	host := strings.ToLower(req.Host)
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
+	}
+	if r.answerChallenge(w, req) {
+		return
 	}
 	if req.TLS == nil && !r.cfg.HTTPSOff {
 		if rt, ok := (*r.routes.Load())[host]; ok && rt.Public && rt.Redirect {

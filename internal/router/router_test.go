@@ -58,7 +58,13 @@ func serve(t testing.TB, r *Router) string {
 
 func get(t *testing.T, base, host string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest("GET", base+"/path?q=1", nil)
+	return getPath(t, base, "/path?q=1", host)
+}
+
+// getPath is get of another path.
+func getPath(t *testing.T, base, path, host string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+path, nil)
 	req.Host = host
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -590,5 +596,28 @@ func TestRedirect(t *testing.T) {
 				t.Errorf("over HTTPS: %d %q", rec.Code, rec.Body.String())
 			}
 		})
+	}
+}
+
+// TestChallenge: an ACME HTTP-01 challenge is answered on plain HTTP for
+// any host, before routing and redirects, through the core too; once
+// removed, the path is the app's again.
+func TestChallenge(t *testing.T) {
+	ep := instance(t, func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "app") })
+	r, base := newRouter(t, Config{HTTPSPort: ":8443"})
+	r.SetRevision("p/a-00001", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+	r.SetRoutes(map[string]Route{"a.p.localhost": {Revision: "p/a-00001", Public: true, Redirect: true}})
+	r.SetChallenge("tok", "tok.thumbprint")
+	for _, host := range []string{"www.example.com", "a.p.localhost"} {
+		if code, body := getPath(t, base, ChallengePath+"tok", host); code != 200 || body != "tok.thumbprint" {
+			t.Errorf("%s: %d %q", host, code, body)
+		}
+	}
+	if code, _ := getPath(t, base, ChallengePath+"other", "www.example.com"); code != 404 {
+		t.Errorf("another token: %d", code)
+	}
+	r.RemoveChallenge("tok")
+	if code, _ := getPath(t, base, ChallengePath+"tok", "www.example.com"); code != 404 {
+		t.Errorf("a removed challenge: %d", code)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/coligo/coligo/internal/acmecert"
 	"github.com/coligo/coligo/internal/apiserver"
 	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/builder"
@@ -62,6 +63,8 @@ const (
 	AdminToken     = "admin.token"
 	selfCertFile   = "tls.crt"
 	selfKeyFile    = "tls.key"
+	// acmeAccountKeyFile is the server's ACME account key (0600).
+	acmeAccountKeyFile = "acme-account.key"
 )
 
 // Run runs the server until ctx ends, then shuts down gracefully: in-flight
@@ -225,6 +228,14 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if _, port, _ := net.SplitHostPort(routerLn.Addr().String()); port != "80" {
 		apiCfg.RouterPort = ":" + port
 	}
+	var issuer *acmecert.Issuer
+	if cfg.ACMEDirectory != "" {
+		if issuer, err = acmecert.New(acmecert.Config{Directory: cfg.ACMEDirectory, CAFile: cfg.ACMECAFile, Email: cfg.ACMEEmail,
+			AccountKeyFile: filepath.Join(cfg.DataDir, acmeAccountKeyFile), Challenges: rt, Logger: log}); err != nil {
+			return err
+		}
+		apiCfg.ACME = true
+	}
 	var routerTLSLn net.Listener
 	var routerTLS *tls.Config
 	if cfg.RouterTLSAddr != "" {
@@ -304,7 +315,11 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		wg.Go(func() { egress.New(egress.Config{Store: db, Logger: log}).Run(ctrlCtx) })
 	}
 	wg.Go(func() { project.New(pcfg).Run(ctrlCtx) })
-	wg.Go(func() { domain.New(domain.Config{Store: db, Router: rt, Domain: cfg.Domain, Logger: log}).Run(ctrlCtx) })
+	dcfg := domain.Config{Store: db, Router: rt, Domain: cfg.Domain, Logger: log}
+	if issuer != nil {
+		dcfg.ACME = issuer
+	}
+	wg.Go(func() { domain.New(dcfg).Run(ctrlCtx) })
 	if builds != nil {
 		wg.Go(func() { builds.Run(ctrlCtx) })
 	}

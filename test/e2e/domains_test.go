@@ -4,14 +4,17 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/itest"
 	"github.com/coligo/coligo/internal/testcert"
 )
 
@@ -233,5 +236,57 @@ func wantForbidden(t *testing.T, err error, what string) {
 	t.Helper()
 	if !isStatus(err, 403) && !isStatus(err, 404) {
 		t.Errorf("%s: %v, want 403 or 404", what, err)
+	}
+}
+
+// TestDomainMappingACME: with --acme-directory (a real ACME server,
+// Pebble, which validates HTTP-01 on the router's plain listener), a
+// mapping without a TLS secret gets its certificate by ACME and is served
+// with it by SNI; the certificate is kept (sealed) across a restart, not
+// ordered again.
+func TestDomainMappingACME(t *testing.T) {
+	s := newServer(t, "local")
+	_, port, _ := net.SplitHostPort(s.router)
+	n, _ := strconv.Atoi(port)
+	acme := itest.StartACME(t, n, time.Hour)
+	s.args = append(s.args, "--acme-directory", acme.Directory, "--acme-ca-file", acme.CAFile, "--acme-email", "ops@example.com")
+	s.start()
+	c := s.adminClient()
+	ctx := context.Background()
+	p, _, image := jobProject(t, s, "acme")
+	deployApp(t, c, p.ID, testApp("web", image))
+	const name = "shop.example.com"
+	if _, err := c.CreateDomainMapping(ctx, p.ID, api.DomainMappingPrototype{Name: name, Component: api.DomainMappingComponent{Name: "web", ResourceType: "app_v2"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitMapping(t, c, p.ID, name, "ready")
+	roots := acme.Roots(t)
+	fetch := func() (string, error) {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: name},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, s.https)
+			}}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get("https://" + name + "/env")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(b), "VERSION=v1") {
+			return "", fmt.Errorf("%s: %s", resp.Status, b)
+		}
+		return resp.TLS.PeerCertificates[0].SerialNumber.String(), nil
+	}
+	serial, err := fetch()
+	if err != nil {
+		t.Fatalf("HTTPS with the ACME certificate: %v", err)
+	}
+	s.stop()
+	s.start()
+	waitMapping(t, c, p.ID, name, "ready")
+	again, err := fetch()
+	if err != nil || again != serial {
+		t.Errorf("after a restart: serial %s (want %s, the one kept) %v", again, serial, err)
 	}
 }

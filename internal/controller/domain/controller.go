@@ -18,8 +18,15 @@ type Store interface {
 	ListProjects(ctx context.Context) ([]core.Project, error)
 	List(ctx context.Context, project, kind, after string, limit int) ([]core.Record, bool, error)
 	Get(ctx context.Context, ref core.Ref) (core.Record, error)
+	Create(ctx context.Context, ref core.Ref, value []byte, limit int) (core.Record, error)
 	Replace(ctx context.Context, ref core.Ref, value []byte, ifVersion uint64) (core.Record, error)
+	Delete(ctx context.Context, ref core.Ref) error
 	Watch() (<-chan store.Event, func())
+}
+
+// Issuer obtains a certificate for a name by ACME.
+type Issuer interface {
+	Obtain(ctx context.Context, name string) (certPEM, keyPEM []byte, err error)
 }
 
 // Router is what the controller needs of the router.
@@ -35,12 +42,16 @@ type Config struct {
 	Logger *slog.Logger
 	Resync time.Duration    // default 30 s; a certificate's expiry wakes it too
 	Now    func() time.Time // default time.Now
+	// ACME obtains the certificates of mappings without a TLS secret; nil
+	// when the server has no ACME server.
+	ACME Issuer
 }
 
 // Controller serves custom domain mappings.
 type Controller struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
+	acme acmeState
 }
 
 // New returns a Controller.
@@ -51,14 +62,15 @@ func New(cfg Config) *Controller {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "domain-controller")}
+	return &Controller{cfg: cfg, log: cfg.Logger.With("component", "domain-controller"), acme: acmeState{orders: map[string]*order{}, done: make(chan struct{}, 1)}}
 }
 
 // settle is how long a burst of changes is gathered into one sync.
 const settle = 50 * time.Millisecond
 
 // Run serves the mappings at start, on each resync, at the next expiry of
-// a certificate served, and shortly after a mapping, a secret, an app, a
+// a certificate served or renewal or retry of an ACME order, and shortly
+// after a mapping, a secret, an app, a
 // function or a project changes, until ctx ends.
 func (c *Controller) Run(ctx context.Context) {
 	events, stop := c.cfg.Store.Watch()
@@ -78,7 +90,7 @@ func (c *Controller) Run(ctx context.Context) {
 				return
 			}
 			switch e.Kind {
-			case core.KindDomainMapping, core.KindSecret, core.KindApp, core.KindFunction, core.KindProject, "":
+			case core.KindDomainMapping, core.KindSecret, core.KindApp, core.KindFunction, core.KindProject, core.KindACMECertificate, "":
 				if soon == nil {
 					soon = time.After(settle)
 				}
@@ -87,6 +99,10 @@ func (c *Controller) Run(ctx context.Context) {
 			soon = nil
 			next = c.Sync(ctx)
 			timer.Reset(c.wait(next))
+		case <-c.acme.done:
+			if soon == nil {
+				soon = time.After(0)
+			}
 		}
 	}
 }
@@ -101,8 +117,9 @@ func (c *Controller) wait(expiry time.Time) time.Duration {
 }
 
 // Sync serves every active project's mappings and writes the statuses
-// that changed. It returns the earliest expiry of a certificate served.
-func (c *Controller) Sync(ctx context.Context) (expiry time.Time) {
+// that changed. It returns when it is next due: the earliest expiry of a
+// certificate served, or renewal or retry of an ACME order.
+func (c *Controller) Sync(ctx context.Context) (next time.Time) {
 	projects, err := c.cfg.Store.ListProjects(ctx)
 	if err != nil {
 		c.log.Error("list projects", "err", err)
@@ -114,45 +131,66 @@ func (c *Controller) Sync(ctx context.Context) (expiry time.Time) {
 		if p.Status != core.ProjectActive {
 			continue // a soft-deleted project's names are kept for it, not served
 		}
+		mapped := map[string]bool{}
 		for d, err := range store.All[core.DomainMapping](ctx, c.cfg.Store, p.ID, core.KindDomainMapping) {
 			if err != nil {
 				c.log.Error("list domain mappings", "project", p.ID, "err", err)
+				mapped = nil // do not take a certificate from a mapping unread
 				break
 			}
 			m := d.Value
-			cert, reason, err := c.check(ctx, p, m)
+			mapped[m.Name] = m.TLSSecret == ""
+			cert, due, reason, err := c.check(ctx, p, m)
+			next = earliest(next, due)
 			status, msg := core.DomainReady, ""
-			if err != nil {
+			switch {
+			case errors.Is(err, errObtaining):
+				status, reason, msg = core.DomainDeploying, core.DomainDeploying, err.Error()
+			case err != nil:
 				status, msg = core.DomainFailed, err.Error()
-			} else {
+			default:
 				aliases[m.Name] = core.AppHost(m.Component.Name, p, c.cfg.Domain)
 				certs[m.Name] = cert
-				if expiry.IsZero() || cert.Leaf.NotAfter.Before(expiry) {
-					expiry = cert.Leaf.NotAfter
-				}
+				next = earliest(next, cert.Leaf.NotAfter)
 			}
 			c.setStatus(ctx, d.Record, m, status, reason, msg)
 		}
+		if mapped != nil {
+			c.dropOrphans(ctx, p.ID, mapped)
+		}
 	}
 	c.cfg.Router.SetDomains(aliases, certs)
-	return expiry
+	return next
+}
+
+// earliest is the earlier of two times, the zero time being none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // check finds a mapping's target and its certificate; an error says why
-// the mapping fails, with its reason.
-func (c *Controller) check(ctx context.Context, p core.Project, m core.DomainMapping) (*tls.Certificate, string, error) {
+// the mapping fails, with its reason (errObtaining: not yet). due is when
+// an ACME certificate is next to be renewed or ordered again.
+func (c *Controller) check(ctx context.Context, p core.Project, m core.DomainMapping) (cert *tls.Certificate, due time.Time, reason string, err error) {
 	kind := core.DomainTargetKinds[m.Component.ResourceType]
 	if _, err := c.cfg.Store.Get(ctx, core.Ref{Project: p.ID, Kind: kind, Name: m.Component.Name}); err != nil {
 		if errors.Is(err, core.ErrNotFound) {
-			return nil, core.DomainReasonTargetMissing, fmt.Errorf("the project has no %s %s", kind, m.Component.Name)
+			return nil, due, core.DomainReasonTargetMissing, fmt.Errorf("the project has no %s %s", kind, m.Component.Name)
 		}
-		return nil, core.DomainFailed, fmt.Errorf("read the %s: %w", kind, err)
+		return nil, due, core.DomainFailed, fmt.Errorf("read the %s: %w", kind, err)
 	}
-	cert, err := Certificate(ctx, c.cfg.Store, p.ID, m, c.cfg.Now())
+	if m.TLSSecret == "" {
+		cert, due, err = c.acmeCertificate(ctx, p.ID, m.Name)
+	} else {
+		cert, err = Certificate(ctx, c.cfg.Store, p.ID, m, c.cfg.Now())
+	}
 	if err != nil {
-		return nil, core.DomainFailed, err
+		return nil, due, core.DomainFailed, err
 	}
-	return cert, core.DomainReady, nil
+	return cert, due, core.DomainReady, nil
 }
 
 // Getter reads a record.

@@ -3,9 +3,11 @@ package domain
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,4 +162,109 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "a soft-deleted project's name to go", func() bool { return f.rt.Certificate("www.example.com") == nil })
+}
+
+// issuer issues test certificates valid for three hours from its clock's
+// now less an hour, failing while fail is set.
+type issuer struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	fail   error
+	orders int
+	last   testcert.Pair
+}
+
+func (i *issuer) Obtain(_ context.Context, name string) ([]byte, []byte, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.orders++
+	if i.fail != nil {
+		return nil, nil, i.fail
+	}
+	now := i.now()
+	i.last = testcert.Issue([]string{name}, now.Add(-time.Hour), now.Add(2*time.Hour))
+	return i.last.CertPEM, i.last.KeyPEM, nil
+}
+
+func (i *issuer) serial() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.last.Serial == nil {
+		return ""
+	}
+	return i.last.Serial.String()
+}
+
+// clock is a test's time, moved by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// TestACME: a mapping without a TLS secret is deploying while its
+// certificate is on order, failed with the reason while the order fails
+// (tried again after a backoff, not at once), ready once obtained (kept
+// sealed in the project), renewed with a third of its life left while the
+// old one is served, and its certificate goes with the mapping.
+func TestACME(t *testing.T) {
+	f := newFixture(t)
+	clk := &clock{t: time.Now()}
+	iss := &issuer{now: clk.Now, fail: errors.New("urn:ietf:params:acme:error:connection: no answer")}
+	f.c = New(Config{Store: f.db, Router: f.rt, Domain: platform, Logger: slog.New(slog.DiscardHandler), Resync: time.Hour, Now: clk.Now, ACME: iss})
+	noACME := New(Config{Store: f.db, Router: f.rt, Domain: platform, Logger: slog.New(slog.DiscardHandler), Resync: time.Hour})
+	const name = "www.example.com"
+	f.put(core.KindDomainMapping, name, core.DomainMapping{Name: name, Component: core.DomainComponent{Name: "web", ResourceType: "app_v2"}})
+	noACME.Sync(f.ctx)
+	if m := f.mapping(name); m.Status != core.DomainFailed || !strings.Contains(m.Message, "--acme-directory") {
+		t.Fatalf("without ACME: %+v", m)
+	}
+	status := func() core.DomainMapping { f.c.Sync(f.ctx); return f.mapping(name) }
+	waitFor(t, "the failed order", func() bool { return strings.Contains(status().Message, "no answer (tried 1 times") })
+	if m := f.mapping(name); m.Status != core.DomainFailed || f.rt.Certificate(name) != nil {
+		t.Fatalf("while the order fails: %+v", m)
+	}
+	for range 5 {
+		f.c.Sync(f.ctx)
+	}
+	time.Sleep(50 * time.Millisecond)
+	iss.mu.Lock()
+	iss.fail = nil
+	orders := iss.orders
+	iss.mu.Unlock()
+	if orders != 1 {
+		t.Fatalf("%d orders before the backoff passed, want 1", orders)
+	}
+	clk.add(retryFirst)
+	waitFor(t, "the certificate", func() bool { return status().Status == core.DomainReady })
+	first := iss.serial()
+	if c := f.rt.Certificate(name); c == nil || c.Leaf.SerialNumber.String() != first {
+		t.Fatal("the obtained certificate is not served")
+	}
+	rec, err := f.db.Get(f.ctx, core.Ref{Project: f.p.ID, Kind: core.KindACMECertificate, Name: name})
+	if err != nil || !strings.Contains(string(rec.Value), "PRIVATE KEY") {
+		t.Fatalf("the certificate is not kept: %v", err)
+	}
+
+	clk.add(time.Hour + time.Minute) // a third of its life left
+	waitFor(t, "the renewal", func() bool {
+		f.c.Sync(f.ctx)
+		return iss.serial() != first && f.rt.Certificate(name).Leaf.SerialNumber.String() == iss.serial()
+	})
+	if m := f.mapping(name); m.Status != core.DomainReady {
+		t.Fatalf("after the renewal: %+v", m)
+	}
+	if err := f.db.Delete(f.ctx, core.Ref{Project: f.p.ID, Kind: core.KindDomainMapping, Name: name}); err != nil {
+		t.Fatal(err)
+	}
+	f.c.Sync(f.ctx)
+	if _, err := f.db.Get(f.ctx, core.Ref{Project: f.p.ID, Kind: core.KindACMECertificate, Name: name}); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("the certificate of a deleted mapping: %v", err)
+	}
 }
