@@ -8,6 +8,7 @@
 #   registry with htpasswd  COLIGO_TEST_REGISTRY (host:port), COLIGO_TEST_REGISTRY_USER/_PASSWORD
 #   buildkitd               COLIGO_TEST_BUILDKIT (buildkit_start)
 #   Pebble (ACME)           COLIGO_TEST_PEBBLE (the directory of its binaries; tests start it)
+#   versitygw (S3) + s3fs   COLIGO_TEST_VERSITYGW (the binary; tests start it)
 
 parts_install() {
   local missing=()
@@ -26,6 +27,8 @@ parts_install() {
   # Builds: buildkitd fetches Git sources with git, over SSH with ssh.
   command -v git >/dev/null || missing+=(git)
   command -v ssh >/dev/null || missing+=(openssh-client)
+  # Persistent data stores: s3fs mounts buckets (FUSE).
+  command -v s3fs >/dev/null || missing+=(s3fs)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "== apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -157,7 +160,8 @@ YML
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { cat "$PARTS/registry/log"; echo "registry did not start" >&2; return 1; }
   export COLIGO_TEST_REGISTRY="127.0.0.1:$port" COLIGO_TEST_REGISTRY_USER="$user" COLIGO_TEST_REGISTRY_PASSWORD="$pass"
   COLIGO_TEST_PEBBLE=$(scripts/pebble-build.sh)
-  export COLIGO_TEST_PEBBLE
+  COLIGO_TEST_VERSITYGW=$(scripts/versitygw-build.sh)
+  export COLIGO_TEST_PEBBLE COLIGO_TEST_VERSITYGW
   echo "== parts: containerd at $COLIGO_TEST_CONTAINERD, registry at $COLIGO_TEST_REGISTRY, CNI plugins in $COLIGO_TEST_CNI_BIN_DIR"
 }
 

@@ -43,6 +43,8 @@ var auditRoutes = map[string]struct{ action, kind string }{
 	"POST /v2/projects/{project}/builds":                                 {"build.create", "build"},
 	"PATCH /v2/projects/{project}/builds/{name}":                         {"build.update", "build"},
 	"DELETE /v2/projects/{project}/builds/{name}":                        {"build.delete", "build"},
+	"POST /v2/projects/{project}/persistent_data_stores":                 {"persistent_data_store.create", "persistent_data_store"},
+	"DELETE /v2/projects/{project}/persistent_data_stores/{name}":        {"persistent_data_store.delete", "persistent_data_store"},
 	"POST /v2/projects/{project}/domain_mappings":                        {"domain_mapping.create", "domain_mapping"},
 	"PATCH /v2/projects/{project}/domain_mappings/{name}":                {"domain_mapping.update", "domain_mapping"},
 	"DELETE /v2/projects/{project}/domain_mappings/{name}":               {"domain_mapping.delete", "domain_mapping"},

@@ -90,11 +90,14 @@ type Config struct {
 	SoftDeleteRetention time.Duration
 	Quotas              Quotas
 	Now                 func() time.Time
-	BaseURL             string      // CE_API_BASE_URL, e.g. http://127.0.0.1:7070/v2
-	Domain              string      // CE_DOMAIN
-	ACME                bool        // domain mappings without a TLS secret get a certificate by ACME
-	Logs                LogReader   // nil when no engine is configured
-	Apps                AppObserver // nil when no engine is configured
+	BaseURL             string // CE_API_BASE_URL, e.g. http://127.0.0.1:7070/v2
+	Domain              string // CE_DOMAIN
+	ACME                bool   // domain mappings without a TLS secret get a certificate by ACME
+	// ObjectStorage maps each bucket_location to the URL of its
+	// S3-compatible object store (--object-storage).
+	ObjectStorage map[string]string
+	Logs          LogReader   // nil when no engine is configured
+	Apps          AppObserver // nil when no engine is configured
 	// Functions tells of functions' instances; nil when no function
 	// controller runs.
 	Functions FunctionObserver
@@ -192,6 +195,10 @@ func New(cfg Config) *API {
 	a.handle("PATCH /v2/projects/{project}/functions/{name}", a.updateFunction, true)
 	a.handle("DELETE /v2/projects/{project}/functions/{name}", a.deleteFunction, true)
 	a.handle("GET /v2/projects/{project}/functions/{name}/logs", a.functionLogs, true)
+	a.handle("GET /v2/projects/{project}/persistent_data_stores", a.listDataStores, true)
+	a.handle("POST /v2/projects/{project}/persistent_data_stores", a.createDataStore, true)
+	a.handle("GET /v2/projects/{project}/persistent_data_stores/{name}", a.getDataStore, true)
+	a.handle("DELETE /v2/projects/{project}/persistent_data_stores/{name}", a.deleteDataStore, true)
 	a.handle("GET /v2/projects/{project}/domain_mappings", a.listDomainMappings, true)
 	a.handle("POST /v2/projects/{project}/domain_mappings", a.createDomainMapping, true)
 	a.handle("GET /v2/projects/{project}/domain_mappings/{name}", a.getDomainMapping, true)

@@ -20,7 +20,8 @@ import (
 type appFlags struct {
 	image, registrySecret, port, cpu, memory, ephemeral, visibility, httpOption             string
 	minScale, maxScale, concurrency, concurrencyTarget, scaleDownDelay, requestTimeout, uid int
-	env, envFromSecret, envFromConfigMap, mountSecret, mountConfigMap, command, argument    []string
+	env, envFromSecret, envFromConfigMap, command, argument                                 []string
+	mounts                                                                                  mountFlags
 	probeReady, probeLive                                                                   []string
 	wait, noWait                                                                            bool
 	waitTimeout                                                                             time.Duration
@@ -41,7 +42,7 @@ func (f *appFlags) add(cmd *cobra.Command) {
 	fs.StringArrayVarP(&f.env, "env", "e", nil, "NAME=VALUE (repeatable)")
 	fs.StringArrayVar(&f.envFromSecret, "env-from-secret", nil, "SECRET, PREFIX=SECRET, SECRET:KEY1,KEY2 or SECRET:NAME=KEY (repeatable)")
 	fs.StringArrayVar(&f.envFromConfigMap, "env-from-configmap", nil, "like --env-from-secret, for a config map (repeatable)")
-	addMountFlags(fs, &f.mountSecret, &f.mountConfigMap)
+	f.mounts.add(fs)
 	fs.IntVar(&f.scaleDownDelay, "scale-down-delay", 0, "seconds lower load must last before instances are removed")
 	fs.IntVarP(&f.requestTimeout, "request-timeout", "t", 0, "seconds a request may take (default 300, at most 600)")
 	fs.StringVarP(&f.visibility, "visibility", "v", "", "public (default) or project: reachable only from the project's containers")
@@ -88,7 +89,7 @@ func (f *appFlags) spec(cmd *cobra.Command) (api.AppSpec, error) {
 	if s.RunEnvVariables, err = envVars(f.env, f.envFromSecret, f.envFromConfigMap); err != nil {
 		return s, err
 	}
-	if s.RunVolumeMounts, err = volumeMounts(f.mountSecret, f.mountConfigMap); err != nil {
+	if s.RunVolumeMounts, err = f.mounts.volumeMounts(); err != nil {
 		return s, err
 	}
 	if s.ProbeReadiness, err = probe("--probe-ready", f.probeReady); err != nil {

@@ -22,7 +22,7 @@ type runFlags struct {
 	image, registrySecret, arrayIndices, mode, cpu, memory, ephemeral string
 	arraySize, retryLimit, maxExecutionTime                           int
 	env, envFromSecret, envFromConfigMap, command, argument           []string
-	mountSecret, mountConfigMap                                       []string
+	mounts                                                            mountFlags
 }
 
 func (f *runFlags) add(cmd *cobra.Command) {
@@ -42,29 +42,37 @@ func (f *runFlags) add(cmd *cobra.Command) {
 	fs.StringArrayVar(&f.envFromConfigMap, "env-from-configmap", nil, "like --env-from-secret, for a config map (repeatable)")
 	fs.StringArrayVarP(&f.command, "command", "c", nil, "command replacing the image's entrypoint (repeatable)")
 	fs.StringArrayVarP(&f.argument, "argument", "a", nil, "argument (repeatable)")
-	addMountFlags(fs, &f.mountSecret, &f.mountConfigMap)
+	f.mounts.add(fs)
 }
 
-// addMountFlags adds --mount-secret and --mount-configmap.
-func addMountFlags(fs *pflag.FlagSet, secrets, configMaps *[]string) {
-	fs.StringArrayVar(secrets, "mount-secret", nil, "MOUNT_DIR=SECRET: one file per key (repeatable)")
-	fs.StringArrayVar(configMaps, "mount-configmap", nil, "MOUNT_DIR=CONFIGMAP: one file per key (repeatable)")
+// mountFlags are --mount-secret, --mount-configmap and --mount-data-store.
+type mountFlags struct{ secrets, configMaps, dataStores []string }
+
+func (f *mountFlags) add(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&f.secrets, "mount-secret", nil, "MOUNT_DIR=SECRET: one file per key (repeatable)")
+	fs.StringArrayVar(&f.configMaps, "mount-configmap", nil, "MOUNT_DIR=CONFIGMAP: one file per key (repeatable)")
+	fs.StringArrayVar(&f.dataStores, "mount-data-store", nil, "MOUNT_DIR=STORE[:SUBPATH]: a persistent data store's bucket (or the part under SUBPATH), read-write (repeatable, at most 2)")
 }
 
-// volumeMounts turns --mount-secret and --mount-configmap into
-// run_volume_mounts.
-func volumeMounts(secrets, configMaps []string) ([]api.VolumeMount, error) {
+// volumeMounts turns the flags into run_volume_mounts.
+func (f *mountFlags) volumeMounts() ([]api.VolumeMount, error) {
 	var out []api.VolumeMount
+	readWrite := false
 	for _, m := range []struct {
 		vals []string
 		typ  string
-	}{{secrets, "secret"}, {configMaps, "config_map"}} {
+	}{{f.secrets, "secret"}, {f.configMaps, "config_map"}, {f.dataStores, "persistent_data_store"}} {
 		for _, v := range m.vals {
 			dir, ref, ok := strings.Cut(v, "=")
 			if !ok || dir == "" || ref == "" {
 				return nil, fmt.Errorf("--mount-* wants MOUNT_DIR=NAME, got %q", v)
 			}
-			out = append(out, api.VolumeMount{Type: m.typ, Reference: ref, MountPath: dir})
+			vm := api.VolumeMount{Type: m.typ, Reference: ref, MountPath: dir}
+			if m.typ == "persistent_data_store" {
+				vm.Reference, vm.SubPath, _ = strings.Cut(ref, ":")
+				vm.ReadOnly = &readWrite
+			}
+			out = append(out, vm)
 		}
 	}
 	return out, nil
@@ -92,7 +100,7 @@ func (f *runFlags) spec(cmd *cobra.Command) (api.RunSpec, error) {
 	if err != nil {
 		return s, err
 	}
-	s.RunVolumeMounts, err = volumeMounts(f.mountSecret, f.mountConfigMap)
+	s.RunVolumeMounts, err = f.mounts.volumeMounts()
 	return s, err
 }
 

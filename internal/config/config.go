@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,15 +40,20 @@ type Server struct {
 	LogFormat           string
 	OTLPEndpoint        string // an OTLP/HTTP collector's base URL: traces of requests go there; "" traces nothing
 
-	Domain              string
-	ContainerdAddress   string // "" runs without an engine
-	CNIBinDir           string
-	CNISubnet           string
-	InsecureRegistries  []string
-	MaxInstances        int
-	PidsLimit           int  // processes an instance may hold
-	UserNS              bool // instances in user namespaces (local engine)
-	ProjectMaxInstances int  // one project's share of MaxInstances; 0: 3/4 of it
+	Domain             string
+	ContainerdAddress  string // "" runs without an engine
+	CNIBinDir          string
+	CNISubnet          string
+	InsecureRegistries []string
+	// ObjectStorage maps bucket locations to S3-compatible endpoints
+	// (LOCATION=URL); InsecureObjectStorage names the HOST:PORTs of those
+	// served over plain HTTP that are not on loopback.
+	ObjectStorage         []string
+	InsecureObjectStorage []string
+	MaxInstances          int
+	PidsLimit             int  // processes an instance may hold
+	UserNS                bool // instances in user namespaces (local engine)
+	ProjectMaxInstances   int  // one project's share of MaxInstances; 0: 3/4 of it
 	// A project's quota of what its running instances hold together.
 	QuotaInstances     int
 	QuotaCPU           string // vCPU, e.g. "128"
@@ -57,16 +63,16 @@ type Server struct {
 	MaxJobs            int
 	MaxJobRuns         int
 
-	MaxApps               int
-	RouterAddr            string
-	RouterTLSAddr         string // "" serves no HTTPS
-	RouterTLSCert         string // the operator's certificate of the router; "" signs one per name with the router's CA
-	RouterTLSKey          string
+	MaxApps       int
+	RouterAddr    string
+	RouterTLSAddr string // "" serves no HTTPS
+	RouterTLSCert string // the operator's certificate of the router; "" signs one per name with the router's CA
+	RouterTLSKey  string
 	// ACMEDirectory is the ACME server that issues the certificates of
 	// domain mappings created without a TLS secret; "" none.
-	ACMEDirectory string
-	ACMECAFile    string // roots for the ACME server's own HTTPS; "" the system's
-	ACMEEmail     string
+	ACMEDirectory         string
+	ACMECAFile            string // roots for the ACME server's own HTTPS; "" the system's
+	ACMEEmail             string
 	RouterQueueDepth      int
 	AutoscaleStableWindow time.Duration
 	AutoscalePanicWindow  time.Duration
@@ -288,6 +294,9 @@ func (s Server) Validate() error {
 	if p, err := netip.ParsePrefix(s.CNISubnet); err != nil || !p.Addr().Is4() || p.Bits() > 23 {
 		errs = append(errs, fmt.Errorf("--cni-subnet %q must be an IPv4 prefix of /23 or larger, e.g. 10.89.0.0/16", s.CNISubnet))
 	}
+	if _, err := s.ObjectStores(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, r := range s.InsecureRegistries {
 		if _, _, err := net.SplitHostPort(r); err != nil {
 			errs = append(errs, fmt.Errorf("--insecure-registry %q must be HOST:PORT", r))
@@ -349,4 +358,37 @@ func dnsLabel(s string) bool {
 		}
 	}
 	return true
+}
+
+// ObjectStores is --object-storage as bucket location → endpoint URL. An
+// endpoint is https, or http on loopback or on a host of
+// --insecure-object-storage.
+func (s Server) ObjectStores() (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range s.ObjectStorage {
+		loc, raw, ok := strings.Cut(kv, "=")
+		if !ok || loc == "" {
+			return nil, fmt.Errorf("--object-storage %q must be LOCATION=URL", kv)
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return nil, fmt.Errorf("--object-storage %s: %q is not an http(s) URL of a host", loc, raw)
+		}
+		if u.Scheme == "http" && !loopbackHost(u.Hostname()) && !slices.Contains(s.InsecureObjectStorage, u.Host) {
+			return nil, fmt.Errorf("--object-storage %s: %s is plain HTTP; use https, or name %s with --insecure-object-storage", loc, raw, u.Host)
+		}
+		if _, dup := out[loc]; dup {
+			return nil, fmt.Errorf("--object-storage: location %s is given twice", loc)
+		}
+		out[loc] = strings.TrimSuffix(raw, "/")
+	}
+	return out, nil
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }

@@ -63,6 +63,17 @@ func TestValidate(t *testing.T) {
 		{"tls san without a self-signed certificate", func(s *Server) { s.TLSSANs = []string{"coligo.example.com"} }, "--tls-san"},
 		{"tls san not a name", func(s *Server) { s.TLSSelfSigned, s.TLSSANs = true, []string{"https://coligo.example.com/"} }, "--tls-san"},
 		{"empty tls san", func(s *Server) { s.TLSSelfSigned, s.TLSSANs = true, []string{""} }, "--tls-san"},
+		{"object storage", func(s *Server) {
+			s.ObjectStorage = []string{"eu-de=https://s3.eu-de.example.com", "local=http://127.0.0.1:9000", "lan=http://minio.lan:9000"}
+			s.InsecureObjectStorage = []string{"minio.lan:9000"}
+		}, ""},
+		{"object storage over plain http", func(s *Server) { s.ObjectStorage = []string{"lan=http://minio.lan:9000"} }, "--insecure-object-storage"},
+		{"object storage without a location", func(s *Server) { s.ObjectStorage = []string{"https://s3.example.com"} }, "LOCATION=URL"},
+		{"object storage with a path", func(s *Server) { s.ObjectStorage = []string{"x=https://s3.example.com/bucket"} }, "not an http(s) URL"},
+		{"object storage twice", func(s *Server) { s.ObjectStorage = []string{"x=https://a.example.com", "x=https://b.example.com"} }, "twice"},
+		{"acme", func(s *Server) { s.ACMEDirectory = "https://acme.example.com/directory" }, ""},
+		{"acme over plain http", func(s *Server) { s.ACMEDirectory = "http://acme.example.com/directory" }, "--acme-directory"},
+		{"acme without https", func(s *Server) { s.ACMEDirectory, s.RouterTLSAddr = "https://acme.example.com/directory", "" }, "--router-tls-addr"},
 		{"bad pod cidr", func(s *Server) { s.Engine, s.KubeGateway, s.KubePodCIDR = "kubernetes", "10.244.1.7", "10.244/16" }, "--kube-pod-cidr"},
 	}
 	for _, tt := range tests {

@@ -54,6 +54,7 @@ const (
 const (
 	MountSecret    = "secret"
 	MountConfigMap = "config_map"
+	MountDataStore = "persistent_data_store"
 )
 
 // reservedPorts are ports an app may not listen on (§3.1).
@@ -386,9 +387,22 @@ func validateProbe(field string, p *Probe) error {
 
 func validateMounts(ms []VolumeMount) error {
 	seen := map[string]bool{}
+	stores := 0
 	for i, m := range ms {
-		if m.Type != MountSecret && m.Type != MountConfigMap {
-			return Invalid("run_volume_mounts", "entry %d: type %q is not secret or config_map", i, clip(m.Type))
+		switch m.Type {
+		case MountSecret, MountConfigMap:
+			if m.SubPath != "" {
+				return Invalid("run_volume_mounts", "entry %d: sub_path is only for persistent data stores", i)
+			}
+		case MountDataStore:
+			if stores++; stores > MaxDataStoreMounts {
+				return Invalid("run_volume_mounts", "entry %d: at most %d persistent data stores are mounted", i, MaxDataStoreMounts)
+			}
+			if p := m.SubPath; len(p) > 1024 || strings.Contains(p, "..") || strings.ContainsAny(p, "\x00:\n") {
+				return Invalid("run_volume_mounts", "entry %d: sub_path %q is not a path in the bucket", i, clip(p))
+			}
+		default:
+			return Invalid("run_volume_mounts", "entry %d: type %q is not secret, config_map or persistent_data_store", i, clip(m.Type))
 		}
 		if err := ValidateResourceName(m.Reference); err != nil {
 			return Invalid("run_volume_mounts", "entry %d: reference: %s", i, err.(*FieldError).Message)
@@ -396,9 +410,6 @@ func validateMounts(ms []VolumeMount) error {
 		p := m.MountPath
 		if !strings.HasPrefix(p, "/") || p == "/" || len(p) > 1024 || strings.Contains(p, "..") || strings.ContainsAny(p, "\x00:\n") {
 			return Invalid("run_volume_mounts", "entry %d: mount_path %q must be an absolute directory other than /, without '..'", i, clip(p))
-		}
-		if m.SubPath != "" {
-			return Invalid("run_volume_mounts", "entry %d: sub_path is only for persistent data stores", i)
 		}
 		clean := strings.TrimSuffix(p, "/")
 		if seen[clean] {

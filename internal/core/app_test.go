@@ -46,7 +46,20 @@ func TestValidateAppSpec(t *testing.T) {
 			s.RunVolumeMounts = []VolumeMount{{Type: MountSecret, Reference: "s", MountPath: "etc"}}
 		}, "run_volume_mounts"},
 		{"mount type", func(s *AppSpec) {
-			s.RunVolumeMounts = []VolumeMount{{Type: "persistent_data_store", Reference: "s", MountPath: "/d"}}
+			s.RunVolumeMounts = []VolumeMount{{Type: "bucket", Reference: "s", MountPath: "/d"}}
+		}, "run_volume_mounts"},
+		{"data store", func(s *AppSpec) {
+			s.RunVolumeMounts = []VolumeMount{{Type: MountDataStore, Reference: "s", MountPath: "/d", SubPath: "in/bucket"}}
+		}, ""},
+		{"three data stores", func(s *AppSpec) {
+			s.RunVolumeMounts = []VolumeMount{{Type: MountDataStore, Reference: "a", MountPath: "/a"},
+				{Type: MountDataStore, Reference: "b", MountPath: "/b"}, {Type: MountDataStore, Reference: "c", MountPath: "/c"}}
+		}, "run_volume_mounts"},
+		{"sub_path out of the bucket", func(s *AppSpec) {
+			s.RunVolumeMounts = []VolumeMount{{Type: MountDataStore, Reference: "s", MountPath: "/d", SubPath: "../x"}}
+		}, "run_volume_mounts"},
+		{"sub_path of a secret", func(s *AppSpec) {
+			s.RunVolumeMounts = []VolumeMount{{Type: MountSecret, Reference: "s", MountPath: "/d", SubPath: "x"}}
 		}, "run_volume_mounts"},
 		{"env", func(s *AppSpec) { s.RunEnvVariables = []EnvVar{{Type: EnvLiteral, Name: "1A"}} }, "run_env_variables"},
 	}

@@ -119,7 +119,37 @@ type Spec struct {
 	// in memory-backed storage where the host has it and removes them with
 	// the instance.
 	Mounts []Mount
+	// Buckets are object storage buckets mounted into the instance (its
+	// persistent data stores).
+	Buckets []Bucket
 }
+
+// Bucket is a bucket of an S3-compatible object store to mount into an
+// instance.
+type Bucket struct {
+	Dir      string // absolute path in the instance
+	Endpoint string // the store's URL, e.g. https://s3.eu-de.example.com
+	Name     string // the bucket
+	SubPath  string // only the objects under this prefix; "" all
+	ReadOnly bool
+	// AccessKeyID and SecretAccessKey are the HMAC credentials.
+	AccessKeyID, SecretAccessKey string
+}
+
+// MountFailed is the reason of an instance whose persistent data store
+// could not be mounted: the bucket, its sub_path or the credentials are
+// wrong, or the store does not answer.
+const MountFailed = "persistent_data_store_mount_failed"
+
+// MountError is a bucket an instance could not mount; its message names
+// the bucket and says what went wrong in the mount client's words.
+type MountError struct {
+	Bucket string
+	Err    error
+}
+
+func (e *MountError) Error() string { return fmt.Sprintf("mount bucket %s: %v", e.Bucket, e.Err) }
+func (e *MountError) Unwrap() error { return e.Err }
 
 // Mount is a directory of files to mount into an instance.
 type Mount struct {

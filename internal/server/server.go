@@ -172,12 +172,17 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if cfg.TLS() {
 		scheme = "https"
 	}
+	objectStores, err := cfg.ObjectStores()
+	if err != nil {
+		return err
+	}
 	apiCfg := apiserver.Config{
 		Store: db, Logger: log, Registry: reg, Region: cfg.Region, AccountID: cfg.AccountID,
 		KeyProviders: providers.order, KeyStatus: providers.status, KeyHealth: providers.healthMap, SoftDeleteRetention: cfg.SoftDeleteRetention,
 		Quotas: apiserver.Quotas{Projects: cfg.MaxProjects, Secrets: cfg.MaxSecrets, ConfigMaps: cfg.MaxConfigMaps,
 			Jobs: cfg.MaxJobs, JobRuns: cfg.MaxJobRuns, Apps: cfg.MaxApps},
 		Domain:           cfg.Domain,
+		ObjectStorage:    objectStores,
 		Registries:       &netguard.Guard{Allow: cfg.InsecureRegistries},
 		InsecureGitHosts: cfg.InsecureGitHosts,
 		EgressIPs:        defaultRouteAddrs,
@@ -308,7 +313,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		pcfg.Engine = link // a hard delete waits for the engine
 		wg.Go(func() {
 			if eng := link.connect(ctrlCtx); eng != nil {
-				runWorkloads(ctrlCtx, eng, link, workloadConfig{cfg: cfg, db: db, rt: rt, log: log, reg: reg, platform: platform, functions: functions, quotas: quotas})
+				runWorkloads(ctrlCtx, eng, link, workloadConfig{cfg: cfg, db: db, rt: rt, log: log, reg: reg, platform: platform, functions: functions, quotas: quotas,
+					objectStores: objectStores})
 			}
 		})
 	} else {
@@ -408,13 +414,15 @@ type workloadConfig struct {
 	platform  core.Platform
 	functions *functionRuntimes // nil: functions are not served
 	quotas    *quota.Ledger
+	// objectStores is --object-storage: bucket location → endpoint.
+	objectStores map[string]string
 }
 
 // runWorkloads runs the controllers that drive the engine until ctx ends.
 func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w workloadConfig) {
 	apps := app.New(app.Config{
 		Store: w.db, Engine: eng, Router: w.rt, Logger: w.log, Quota: w.quotas, Registry: w.reg,
-		Platform:     w.platform,
+		Platform: w.platform, ObjectStorage: w.objectStores,
 		StableWindow: w.cfg.AutoscaleStableWindow, PanicWindow: w.cfg.AutoscalePanicWindow,
 	})
 	link.setApps(apps)
@@ -447,6 +455,7 @@ func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w wor
 		jobrun.New(jobrun.Config{
 			Store: w.db, Engine: eng, Logger: w.log, MaxInstances: w.cfg.MaxInstances, ProjectMaxInstances: w.cfg.ProjectMaxInstances,
 			Quota: w.quotas, Registry: w.reg, PruneEvery: w.cfg.ImagePruneInterval, Platform: w.platform,
+			ObjectStorage: w.objectStores,
 		}).Run(ctx)
 	})
 	wg.Go(func() { egress.New(ecfg).Run(ctx) })

@@ -82,6 +82,8 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.StringVar(&cfg.BuildKitBridge, "buildkit-bridge", "", "the bridge of this host where buildkitd puts build steps (its OCI worker's bridgeName): coligo fences it, so a step reaches the world but not this host, a private range, link-local or another build")
 	f.StringSliceVar(&cfg.InsecureGitHosts, "insecure-git-host", nil, "HOST:PORT of a Git host builds may fetch from over plain HTTP, also on this machine (repeatable)")
 	f.StringSliceVar(&cfg.InsecureRegistries, "insecure-registry", nil, "HOST:PORT of a registry served over plain HTTP (repeatable)")
+	f.StringArrayVar(&cfg.ObjectStorage, "object-storage", nil, "LOCATION=URL: the S3-compatible object store of persistent data stores whose bucket_location is LOCATION (repeatable)")
+	f.StringSliceVar(&cfg.InsecureObjectStorage, "insecure-object-storage", nil, "HOST:PORT of an object store served over plain HTTP, off loopback (repeatable)")
 	f.IntVar(&cfg.MaxInstances, "max-instances", cfg.MaxInstances, "instances running at once, server-wide; the rest queue")
 	f.IntVar(&cfg.ProjectMaxInstances, "project-max-instances", 0, "job run instances one project may hold at once (default 3/4 of --max-instances), so another project always has room")
 	f.IntVar(&cfg.QuotaInstances, "project-quota-instances", cfg.QuotaInstances, "instances of apps and job runs one project may have running at once; more wait with reason waiting_for_resources")

@@ -66,14 +66,17 @@ type Router interface {
 
 // Config configures a Controller.
 type Config struct {
-	Store        Store
-	Engine       Engine
-	Router       Router
-	Logger       *slog.Logger
-	Platform     core.Platform
-	StableWindow time.Duration // default 60s
-	PanicWindow  time.Duration // default 6s
-	MaxInstances int           // per revision when scale_max_instances is 0; default 250
+	Store    Store
+	Engine   Engine
+	Router   Router
+	Logger   *slog.Logger
+	Platform core.Platform
+	// ObjectStorage is the object store of each bucket location, where
+	// persistent data stores are.
+	ObjectStorage map[string]string
+	StableWindow  time.Duration // default 60s
+	PanicWindow   time.Duration // default 6s
+	MaxInstances  int           // per revision when scale_max_instances is 0; default 250
 	// Quota holds the project quotas, shared with the job run controller;
 	// default a ledger of Code Engine's quotas for this controller alone.
 	Quota        *quota.Ledger

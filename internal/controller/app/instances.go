@@ -396,8 +396,13 @@ func (c *Controller) start(ctx context.Context, rs *revState, image string) {
 		case err != nil:
 			c.log.Warn("instance did not start", "instance", id, "err", err)
 			delete(rs.insts, id)
-			if errors.Is(err, engine.ErrNoCommand) && rs.rec.Status != core.RevisionReady {
+			var me *engine.MountError
+			switch {
+			case rs.rec.Status == core.RevisionReady:
+			case errors.Is(err, engine.ErrNoCommand):
 				rs.setStatus(core.RevisionFailed, core.ReasonContainerExit(127), err.Error())
+			case errors.As(err, &me):
+				rs.setStatus(core.RevisionFailed, engine.MountFailed, me.Error())
 			}
 			c.wg.Go(func() { c.remove(ctx, p.ID, id) })
 			rs.nextStart = c.cfg.Now().Add(time.Second)
@@ -422,7 +427,7 @@ func (c *Controller) instanceSpec(ctx context.Context, p core.Project, r core.Re
 	if fail != nil {
 		return engine.Spec{}, fail
 	}
-	mounts, fail := runenv.Mounts(ctx, c.cfg.Store, p.ID, r.RunVolumeMounts)
+	mounts, buckets, fail := runenv.Mounts(ctx, c.cfg.Store, p.ID, r.RunVolumeMounts, c.cfg.ObjectStorage)
 	if fail != nil {
 		return engine.Spec{}, fail
 	}
@@ -433,7 +438,7 @@ func (c *Controller) instanceSpec(ctx context.Context, p core.Project, r core.Re
 	size := quota.Instance(r.ScaleCPULimit, r.ScaleMemoryLimit, r.ScaleEphemeralStorageLimit)
 	return engine.Spec{
 		ID: id, Project: p.ID, Set: r.Name, Image: image, Command: r.RunCommands, Args: r.RunArguments, Env: env, UID: r.RunAsUser,
-		MilliCPU: size.MilliCPU, MemoryBytes: size.Memory, EphemeralBytes: size.Ephemeral, Mounts: mounts,
+		MilliCPU: size.MilliCPU, MemoryBytes: size.Memory, EphemeralBytes: size.Ephemeral, Mounts: mounts, Buckets: buckets,
 		Labels: map[string]string{LabelKind: kindApp, LabelApp: r.AppName, LabelRevision: r.Name},
 	}, nil
 }

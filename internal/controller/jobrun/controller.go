@@ -66,8 +66,11 @@ type Config struct {
 	Resync     time.Duration // default 2s: how late a time-out may be seen
 	PruneEvery time.Duration // how often unused images are removed; default 30s
 	Now        func() time.Time
-	Platform   core.Platform         // what the injected CE_* variables say
-	Registry   prometheus.Registerer // where the controller's metrics go; may be nil
+	Platform   core.Platform // what the injected CE_* variables say
+	// ObjectStorage is the object store of each bucket location, where
+	// persistent data stores are.
+	ObjectStorage map[string]string
+	Registry      prometheus.Registerer // where the controller's metrics go; may be nil
 }
 
 // Controller converges job runs.

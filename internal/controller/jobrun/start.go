@@ -50,7 +50,7 @@ func (c *Controller) template(ctx context.Context, p core.Project, run *core.Job
 	if fail != nil {
 		return engine.Spec{}, fail
 	}
-	mounts, fail := runenv.Mounts(ctx, c.cfg.Store, p.ID, run.RunVolumeMounts)
+	mounts, buckets, fail := runenv.Mounts(ctx, c.cfg.Store, p.ID, run.RunVolumeMounts, c.cfg.ObjectStorage)
 	if fail != nil {
 		return engine.Spec{}, fail
 	}
@@ -69,7 +69,7 @@ func (c *Controller) template(ctx context.Context, p core.Project, run *core.Job
 	}
 	return engine.Spec{
 		Project: p.ID, Image: image, Auth: auth,
-		Command: run.RunCommands, Args: run.RunArguments, Env: vars, UID: run.RunAsUser, Mounts: mounts,
+		Command: run.RunCommands, Args: run.RunArguments, Env: vars, UID: run.RunAsUser, Mounts: mounts, Buckets: buckets,
 		MilliCPU: size.MilliCPU, MemoryBytes: size.Memory, EphemeralBytes: size.Ephemeral,
 		Labels: map[string]string{LabelKind: kindJobRunV, LabelRun: run.Name, LabelJob: run.JobName},
 	}, nil
@@ -148,8 +148,11 @@ func (c *Controller) start(ctx context.Context, p core.Project, run *core.JobRun
 // startFailure is what a failed start of instance (or array) id means.
 func (c *Controller) startFailure(id string, err error) failure {
 	f := failure{reason: "ContainerCreateFailed"}
+	var me *engine.MountError
 	if pe, ok := engine.IsPullError(err); ok {
 		f.reason = pe.Reason
+	} else if errors.As(err, &me) {
+		f.reason = engine.MountFailed
 	} else if errors.Is(err, engine.ErrNoCommand) {
 		f.reason = "CommandNotFound"
 	} else if c.createFailed(id, c.cfg.Now()) {

@@ -178,10 +178,18 @@ func kindWord(typ string) string {
 }
 
 // Mounts reads the secrets and config maps of run_volume_mounts as
-// directories of files, one per key.
-func Mounts(ctx context.Context, st Store, project string, ms []core.VolumeMount) ([]engine.Mount, *Failure) {
+// directories of files, one per key, and its persistent data stores as
+// buckets (stores: the object store of each location).
+func Mounts(ctx context.Context, st Store, project string, ms []core.VolumeMount, stores map[string]string) ([]engine.Mount, []engine.Bucket, *Failure) {
+	buckets, fail := dataStores(ctx, st, project, ms, stores)
+	if fail != nil {
+		return nil, nil, fail
+	}
 	var out []engine.Mount
 	for _, m := range ms {
+		if m.Type == core.MountDataStore {
+			continue // Buckets
+		}
 		var data map[string]string
 		var err error
 		what := "config map"
@@ -194,16 +202,57 @@ func Mounts(ctx context.Context, st Store, project string, ms []core.VolumeMount
 			data, err = ConfigMap(ctx, st, project, m.Reference)
 		}
 		if errors.Is(err, core.ErrNotFound) {
-			return nil, &Failure{Reason: fmt.Sprintf("waiting for %s %q, which does not exist", what, m.Reference), Wait: true}
+			return nil, nil, &Failure{Reason: fmt.Sprintf("waiting for %s %q, which does not exist", what, m.Reference), Wait: true}
 		}
 		if err != nil {
-			return nil, &Failure{Reason: fmt.Sprintf("read %s %q: %v", what, m.Reference, err), Wait: true}
+			return nil, nil, &Failure{Reason: fmt.Sprintf("read %s %q: %v", what, m.Reference, err), Wait: true}
 		}
 		files := make(map[string][]byte, len(data))
 		for k, v := range data {
 			files[k] = []byte(v)
 		}
 		out = append(out, engine.Mount{Dir: m.MountPath, Files: files})
+	}
+	return out, buckets, nil
+}
+
+// dataStores reads the persistent data stores of run_volume_mounts as
+// buckets to mount: the bucket, the endpoint of its location and its
+// hmac_auth credentials. A mount is read-only unless read_only is false.
+func dataStores(ctx context.Context, st Store, project string, ms []core.VolumeMount, stores map[string]string) ([]engine.Bucket, *Failure) {
+	var out []engine.Bucket
+	for _, m := range ms {
+		if m.Type != core.MountDataStore {
+			continue
+		}
+		rec, err := st.Get(ctx, core.Ref{Project: project, Kind: core.KindDataStore, Name: m.Reference})
+		if errors.Is(err, core.ErrNotFound) {
+			return nil, &Failure{Reason: fmt.Sprintf("waiting for persistent data store %q, which does not exist", m.Reference), Wait: true}
+		}
+		var d core.DataStore
+		if err == nil {
+			err = json.Unmarshal(rec.Value, &d)
+		}
+		if err != nil {
+			return nil, &Failure{Reason: fmt.Sprintf("read persistent data store %q: %v", m.Reference, err), Wait: true}
+		}
+		endpoint := stores[d.Data[core.DataBucketLocation]]
+		if endpoint == "" {
+			return nil, &Failure{Reason: fmt.Sprintf("persistent data store %q: this server has no object store for location %q", m.Reference, d.Data[core.DataBucketLocation])}
+		}
+		name := d.Data[core.DataSecretName]
+		s, err := Secret(ctx, st, project, name)
+		if errors.Is(err, core.ErrNotFound) {
+			return nil, &Failure{Reason: fmt.Sprintf("waiting for secret %q of persistent data store %q, which does not exist", name, m.Reference), Wait: true}
+		}
+		if err != nil {
+			return nil, &Failure{Reason: fmt.Sprintf("read secret %q: %v", name, err), Wait: true}
+		}
+		if s.Format != core.FormatHMACAuth {
+			return nil, &Failure{Reason: fmt.Sprintf("secret %q of persistent data store %q is not an hmac_auth secret", name, m.Reference)}
+		}
+		out = append(out, engine.Bucket{Dir: m.MountPath, Endpoint: endpoint, Name: d.Data[core.DataBucketName], SubPath: m.SubPath,
+			ReadOnly: m.ReadOnly == nil || *m.ReadOnly, AccessKeyID: s.Data["access_key_id"], SecretAccessKey: s.Data["secret_access_key"]})
 	}
 	return out, nil
 }

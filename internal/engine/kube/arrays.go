@@ -139,6 +139,9 @@ func (e *Engine) checkPolicy(ctx context.Context, ns string) error {
 // parallelism from the array, backoffLimitPerIndex from the retry limit,
 // activeDeadlineSeconds from the deadline.
 func (e *Engine) RunArray(ctx context.Context, a engine.Array) error {
+	if err := noBuckets(a.Template); err != nil {
+		return err
+	}
 	ns := Namespace(a.Project)
 	if err := e.ensureProject(ctx, a.Project); err != nil {
 		return err

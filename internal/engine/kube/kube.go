@@ -305,6 +305,9 @@ func (e *Engine) hostAliases(ctx context.Context, ns string) []corev1.HostAlias 
 // that a pull failure is an error of Run, as on the local engine), creates
 // the pod and waits until it has an address and its process started.
 func (e *Engine) Run(ctx context.Context, spec engine.Spec) (engine.Instance, error) {
+	if err := noBuckets(spec); err != nil {
+		return engine.Instance{}, err
+	}
 	ns := Namespace(spec.Project)
 	pods := e.client.CoreV1().Pods(ns)
 	// The engine's rights in a namespace come with the project's set-up:
@@ -793,4 +796,14 @@ func opaque(err error) error {
 		return err
 	}
 	return errors.New(err.Error())
+}
+
+// noBuckets refuses persistent data stores: on Kubernetes a bucket is
+// mounted by a CSI driver of the cluster's, which this engine does not
+// drive yet.
+func noBuckets(spec engine.Spec) error {
+	if len(spec.Buckets) == 0 {
+		return nil
+	}
+	return &engine.MountError{Bucket: spec.Buckets[0].Name, Err: errors.New("persistent data stores are mounted by the local engine only, not on Kubernetes")}
 }

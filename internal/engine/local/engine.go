@@ -75,6 +75,7 @@ type Config struct {
 	LoggerBinary       string   // the coligo binary; the shim runs it to write logs
 	InitBinary         string   // static coligo-init, PID 1 of every instance; default beside LoggerBinary
 	PidsLimit          int64    // processes (and threads) an instance may hold; default 1024
+	S3FS               string   // the s3fs binary that mounts persistent data stores; default s3fs on the PATH
 	// UserNS runs instances in user namespaces: root in an instance is an
 	// unprivileged user of the host, from a range of its own per project.
 	UserNS         bool
@@ -353,11 +354,16 @@ func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engi
 		const period = 100000
 		opts = append(opts, oci.WithCPUCFS(spec.MilliCPU*period/1000, period))
 	}
-	mounts, err := e.writeMounts(spec.Project, spec.ID, spec.Env, spec.Mounts)
+	buckets, err := e.mountBuckets(ctx, spec.Project, spec.ID, spec.Buckets)
 	if err != nil {
 		return engine.Instance{}, err
 	}
-	opts = append(opts, oci.WithMounts(mounts))
+	mounts, err := e.writeMounts(spec.Project, spec.ID, spec.Env, spec.Mounts)
+	if err != nil {
+		e.unmountBuckets(spec.Project, spec.ID)
+		return engine.Instance{}, err
+	}
+	opts = append(opts, oci.WithMounts(append(mounts, buckets...)))
 	labels := map[string]string{labelProject: spec.Project}
 	if spec.EphemeralBytes > 0 {
 		labels[labelDisk] = strconv.FormatInt(spec.EphemeralBytes, 10)
@@ -385,6 +391,7 @@ func (e *Engine) create(ctx context.Context, spec engine.Spec, start bool) (engi
 				return e.inspect(ctx, spec.Project, c)
 			}
 		}
+		e.removeMounts(spec.Project, spec.ID)
 		return engine.Instance{}, fmt.Errorf("create container %s: %w", spec.ID, err)
 	}
 	ip, err := e.start(ctx, spec.Project, c, start)
@@ -490,8 +497,9 @@ const pageSize = 4096
 
 func pagesOf(n int) int { return (n + pageSize - 1) / pageSize }
 
-// removeMounts unmounts and removes an instance's tmpfs.
+// removeMounts unmounts and removes an instance's tmpfs and buckets.
 func (e *Engine) removeMounts(project, id string) {
+	e.unmountBuckets(project, id)
 	base := e.mountDir(project, id)
 	unix.Unmount(base, unix.MNT_DETACH)
 	os.RemoveAll(base)
@@ -1398,9 +1406,11 @@ func (e *Engine) Purge(ctx context.Context, project string) error {
 		return fmt.Errorf("purge: network: %w", err)
 	}
 	os.RemoveAll(filepath.Join(e.cfg.StateDir, "logs", project))
-	if entries, err := os.ReadDir(filepath.Join(e.cfg.RunDir, project, "instances")); err == nil {
-		for _, en := range entries {
-			e.removeMounts(project, en.Name()) // tmpfs of instances a crash left
+	for _, dir := range []string{"instances", "buckets"} {
+		if entries, err := os.ReadDir(filepath.Join(e.cfg.RunDir, project, dir)); err == nil {
+			for _, en := range entries {
+				e.removeMounts(project, en.Name()) // tmpfs and buckets of instances a crash left
+			}
 		}
 	}
 	os.RemoveAll(filepath.Join(e.cfg.RunDir, project))
