@@ -36,32 +36,33 @@ type VolumeMount struct {
 // AppSpec holds the image_*, probe_*, run_* and scale_* fields of an app.
 // In a prototype or patch every field is optional.
 type AppSpec struct {
-	Build                      string        `json:"build,omitempty"`
-	BuildRun                   string        `json:"build_run,omitempty"`
-	ImageReference             string        `json:"image_reference,omitempty"`
-	ImageSecret                string        `json:"image_secret,omitempty"`
-	ImagePort                  *int          `json:"image_port,omitempty"`
-	ImagePortName              string        `json:"image_port_name,omitempty"` // coligo: http1 or h2c
-	ManagedDomainMappings      string        `json:"managed_domain_mappings,omitempty"`
-	HTTPOption                 string        `json:"http_option,omitempty"` // coligo: enabled or redirected (to HTTPS)
-	ProbeLiveness              *Probe        `json:"probe_liveness,omitempty"`
-	ProbeReadiness             *Probe        `json:"probe_readiness,omitempty"`
-	RunArguments               []string      `json:"run_arguments,omitempty"`
-	RunCommands                []string      `json:"run_commands,omitempty"`
-	RunAsUser                  *int          `json:"run_as_user,omitempty"`
-	RunEnvVariables            []EnvVar      `json:"run_env_variables,omitempty"`
-	RunServiceAccount          string        `json:"run_service_account,omitempty"`
-	RunVolumeMounts            []VolumeMount `json:"run_volume_mounts,omitempty"`
-	ScaleConcurrency           *int          `json:"scale_concurrency,omitempty"`
-	ScaleConcurrencyTarget     *int          `json:"scale_concurrency_target,omitempty"`
-	ScaleCPULimit              string        `json:"scale_cpu_limit,omitempty"`
-	ScaleMemoryLimit           string        `json:"scale_memory_limit,omitempty"`
-	ScaleEphemeralStorageLimit string        `json:"scale_ephemeral_storage_limit,omitempty"`
-	ScaleDownDelay             *int          `json:"scale_down_delay,omitempty"`
-	ScaleInitialInstances      *int          `json:"scale_initial_instances,omitempty"`
-	ScaleMaxInstances          *int          `json:"scale_max_instances,omitempty"`
-	ScaleMinInstances          *int          `json:"scale_min_instances,omitempty"`
-	ScaleRequestTimeout        *int          `json:"scale_request_timeout,omitempty"`
+	Build                          string        `json:"build,omitempty"`
+	BuildRun                       string        `json:"build_run,omitempty"`
+	ImageReference                 string        `json:"image_reference,omitempty"`
+	ImageSecret                    string        `json:"image_secret,omitempty"`
+	ImagePort                      *int          `json:"image_port,omitempty"`
+	ImagePortName                  string        `json:"image_port_name,omitempty"` // coligo: http1 or h2c
+	ManagedDomainMappings          string        `json:"managed_domain_mappings,omitempty"`
+	HTTPOption                     string        `json:"http_option,omitempty"` // coligo: enabled or redirected (to HTTPS)
+	ProbeLiveness                  *Probe        `json:"probe_liveness,omitempty"`
+	ProbeReadiness                 *Probe        `json:"probe_readiness,omitempty"`
+	RunArguments                   []string      `json:"run_arguments,omitempty"`
+	RunCommands                    []string      `json:"run_commands,omitempty"`
+	RunAsUser                      *int          `json:"run_as_user,omitempty"`
+	RunComputeResourceTokenEnabled *bool         `json:"run_compute_resource_token_enabled,omitempty"`
+	RunEnvVariables                []EnvVar      `json:"run_env_variables,omitempty"`
+	RunServiceAccount              string        `json:"run_service_account,omitempty"`
+	RunVolumeMounts                []VolumeMount `json:"run_volume_mounts,omitempty"`
+	ScaleConcurrency               *int          `json:"scale_concurrency,omitempty"`
+	ScaleConcurrencyTarget         *int          `json:"scale_concurrency_target,omitempty"`
+	ScaleCPULimit                  string        `json:"scale_cpu_limit,omitempty"`
+	ScaleMemoryLimit               string        `json:"scale_memory_limit,omitempty"`
+	ScaleEphemeralStorageLimit     string        `json:"scale_ephemeral_storage_limit,omitempty"`
+	ScaleDownDelay                 *int          `json:"scale_down_delay,omitempty"`
+	ScaleInitialInstances          *int          `json:"scale_initial_instances,omitempty"`
+	ScaleMaxInstances              *int          `json:"scale_max_instances,omitempty"`
+	ScaleMinInstances              *int          `json:"scale_min_instances,omitempty"`
+	ScaleRequestTimeout            *int          `json:"scale_request_timeout,omitempty"`
 }
 
 // AppPrototype is the body of POST /projects/{id}/apps.

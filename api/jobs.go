@@ -26,23 +26,24 @@ type EnvVar struct {
 // RunSpec holds the run_* and scale_* fields that jobs and job runs share.
 // In a prototype or patch every field is optional.
 type RunSpec struct {
-	Build                      string        `json:"build,omitempty"`
-	BuildRun                   string        `json:"build_run,omitempty"`
-	ImageReference             string        `json:"image_reference,omitempty"`
-	ImageSecret                string        `json:"image_secret,omitempty"`
-	RunArguments               []string      `json:"run_arguments,omitempty"`
-	RunCommands                []string      `json:"run_commands,omitempty"`
-	RunAsUser                  *int          `json:"run_as_user,omitempty"`
-	RunEnvVariables            []EnvVar      `json:"run_env_variables,omitempty"`
-	RunVolumeMounts            []VolumeMount `json:"run_volume_mounts,omitempty"`
-	RunMode                    string        `json:"run_mode,omitempty"`
-	RunServiceAccount          string        `json:"run_service_account,omitempty"`
-	ScaleArraySpec             string        `json:"scale_array_spec,omitempty"`
-	ScaleCPULimit              string        `json:"scale_cpu_limit,omitempty"`
-	ScaleMemoryLimit           string        `json:"scale_memory_limit,omitempty"`
-	ScaleEphemeralStorageLimit string        `json:"scale_ephemeral_storage_limit,omitempty"`
-	ScaleMaxExecutionTime      *int          `json:"scale_max_execution_time,omitempty"`
-	ScaleRetryLimit            *int          `json:"scale_retry_limit,omitempty"`
+	Build                          string        `json:"build,omitempty"`
+	BuildRun                       string        `json:"build_run,omitempty"`
+	ImageReference                 string        `json:"image_reference,omitempty"`
+	ImageSecret                    string        `json:"image_secret,omitempty"`
+	RunArguments                   []string      `json:"run_arguments,omitempty"`
+	RunCommands                    []string      `json:"run_commands,omitempty"`
+	RunAsUser                      *int          `json:"run_as_user,omitempty"`
+	RunComputeResourceTokenEnabled *bool         `json:"run_compute_resource_token_enabled,omitempty"`
+	RunEnvVariables                []EnvVar      `json:"run_env_variables,omitempty"`
+	RunVolumeMounts                []VolumeMount `json:"run_volume_mounts,omitempty"`
+	RunMode                        string        `json:"run_mode,omitempty"`
+	RunServiceAccount              string        `json:"run_service_account,omitempty"`
+	ScaleArraySpec                 string        `json:"scale_array_spec,omitempty"`
+	ScaleCPULimit                  string        `json:"scale_cpu_limit,omitempty"`
+	ScaleMemoryLimit               string        `json:"scale_memory_limit,omitempty"`
+	ScaleEphemeralStorageLimit     string        `json:"scale_ephemeral_storage_limit,omitempty"`
+	ScaleMaxExecutionTime          *int          `json:"scale_max_execution_time,omitempty"`
+	ScaleRetryLimit                *int          `json:"scale_retry_limit,omitempty"`
 }
 
 // JobPrototype is the body of POST /projects/{id}/jobs.

@@ -27,7 +27,7 @@ func toAPIAppSpec(s core.AppSpec) api.AppSpec {
 	out := api.AppSpec{
 		Build: s.Build, BuildRun: s.BuildRun, ImageReference: s.ImageReference, ImageSecret: s.ImageSecret, ImagePort: &s.ImagePort, ImagePortName: s.ImagePortName,
 		ManagedDomainMappings: s.ManagedDomainMappings, HTTPOption: s.HTTPOption, RunArguments: s.RunArguments, RunCommands: s.RunCommands,
-		RunAsUser: &s.RunAsUser, RunServiceAccount: s.RunServiceAccount, ScaleConcurrency: &s.ScaleConcurrency,
+		RunAsUser: &s.RunAsUser, RunComputeResourceTokenEnabled: &s.RunComputeResourceTokenEnabled, RunServiceAccount: s.RunServiceAccount, ScaleConcurrency: &s.ScaleConcurrency,
 		ScaleCPULimit: s.ScaleCPULimit, ScaleMemoryLimit: s.ScaleMemoryLimit, ScaleEphemeralStorageLimit: s.ScaleEphemeralStorageLimit,
 		ScaleDownDelay: &s.ScaleDownDelay, ScaleInitialInstances: &s.ScaleInitialInstances, ScaleMaxInstances: &s.ScaleMaxInstances,
 		ScaleMinInstances: &s.ScaleMinInstances, ScaleRequestTimeout: &s.ScaleRequestTimeout, RunEnvVariables: []api.EnvVar{},
@@ -82,6 +82,9 @@ func appSpecFrom(in api.AppSpec) (core.AppSpec, error) {
 	set(&s.ScaleEphemeralStorageLimit, in.ScaleEphemeralStorageLimit)
 	setInt(&s.ImagePort, in.ImagePort)
 	setInt(&s.RunAsUser, in.RunAsUser)
+	if in.RunComputeResourceTokenEnabled != nil {
+		s.RunComputeResourceTokenEnabled = *in.RunComputeResourceTokenEnabled
+	}
 	setInt(&s.ScaleConcurrency, in.ScaleConcurrency)
 	setInt(&s.ScaleConcurrencyTarget, in.ScaleConcurrencyTarget)
 	setInt(&s.ScaleDownDelay, in.ScaleDownDelay)

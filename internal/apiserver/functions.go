@@ -62,7 +62,7 @@ func (a *API) functionSpecFrom(in api.FunctionSpec) (core.FunctionSpec, error) {
 		return s, core.Invalid("code_binary", "is %v for this code_reference (true for a code bundle, false for inline code)", s.CodeBinary)
 	}
 	if in.RunComputeResourceTokenEnabled != nil && *in.RunComputeResourceTokenEnabled {
-		return s, core.Invalid("run_compute_resource_token_enabled", "compute resource tokens are IBM Cloud IAM's; this server has none")
+		return s, core.Invalid("run_compute_resource_token_enabled", "functions run on pre-warmed instances, which get no compute resource token on this server; apps, jobs and job runs do")
 	}
 	for _, e := range in.RunEnvVariables {
 		if e.Type == "" {

@@ -18,7 +18,7 @@ import (
 func toAPISpec(s core.RunSpec) api.RunSpec {
 	out := api.RunSpec{
 		Build: s.Build, BuildRun: s.BuildRun, ImageReference: s.ImageReference, ImageSecret: s.ImageSecret, RunArguments: s.RunArguments, RunCommands: s.RunCommands,
-		RunAsUser: &s.RunAsUser, RunMode: s.RunMode, RunServiceAccount: s.RunServiceAccount, ScaleArraySpec: s.ScaleArraySpec,
+		RunAsUser: &s.RunAsUser, RunComputeResourceTokenEnabled: &s.RunComputeResourceTokenEnabled, RunMode: s.RunMode, RunServiceAccount: s.RunServiceAccount, ScaleArraySpec: s.ScaleArraySpec,
 		ScaleCPULimit: s.ScaleCPULimit, ScaleMemoryLimit: s.ScaleMemoryLimit, ScaleEphemeralStorageLimit: s.ScaleEphemeralStorageLimit,
 		RunEnvVariables: []api.EnvVar{},
 	}
@@ -59,6 +59,9 @@ func overlay(s *core.RunSpec, in api.RunSpec) {
 	}
 	if in.RunAsUser != nil {
 		s.RunAsUser = *in.RunAsUser
+	}
+	if in.RunComputeResourceTokenEnabled != nil {
+		s.RunComputeResourceTokenEnabled = *in.RunComputeResourceTokenEnabled
 	}
 	if in.RunEnvVariables != nil {
 		s.RunEnvVariables = nil
@@ -372,16 +375,12 @@ func (a *API) createJobRun(w http.ResponseWriter, r *http.Request) error {
 		}
 		run.ArraySizeVariableOverride = *in.ScaleArraySizeVariableOverride
 	}
-	indices, _ := core.ParseArraySpec(run.ScaleArraySpec)
-	run.Indices = map[int]*core.IndexState{}
-	for _, i := range indices {
-		run.Indices[i] = &core.IndexState{Status: core.IndexPending}
-	}
+	run.SetIndices()
 	b, _ := json.Marshal(run)
 	if _, err := a.cfg.Store.Create(r.Context(), core.Ref{Project: p.ID, Kind: core.KindJobRun, Name: run.Name}, b, a.cfg.Quotas.JobRuns); err != nil {
 		return err
 	}
-	a.log.Info("job run submitted", "project", p.ID, "jobrun", run.Name, "indices", len(indices))
+	a.log.Info("job run submitted", "project", p.ID, "jobrun", run.Name, "indices", len(run.Indices))
 	writeJSON(w, http.StatusAccepted, a.jobRunView(r, p, run))
 	return nil
 }

@@ -265,7 +265,7 @@ func (a *API) restoreProject(w http.ResponseWriter, r *http.Request) error {
 			return fmt.Errorf("project %s is %s; only a soft-deleted project can be restored: %w", p.Name, p.Status, core.ErrNotActive)
 		}
 		p.Status = core.ProjectActive
-		p.DeletedAt, p.HardDeleteAt = time.Time{}, time.Time{}
+		p.DeletedAt, p.HardDeleteAt, p.RestoredAt = time.Time{}, time.Time{}, a.cfg.Now().UTC()
 		return nil
 	})
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/auth"
+	"github.com/coligo/coligo/internal/computetoken"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/netguard"
@@ -93,6 +94,12 @@ type Config struct {
 	BaseURL             string // CE_API_BASE_URL, e.g. http://127.0.0.1:7070/v2
 	Domain              string // CE_DOMAIN
 	ACME                bool   // domain mappings without a TLS secret get a certificate by ACME
+	// CronSeconds takes cron schedules with a leading seconds field (a test
+	// aid, --cron-seconds).
+	CronSeconds bool
+	// ComputeTokens checks the compute resource tokens of instances; nil
+	// when the server issues none.
+	ComputeTokens *computetoken.Keys
 	// ObjectStorage maps each bucket_location to the URL of its
 	// S3-compatible object store (--object-storage).
 	ObjectStorage map[string]string
@@ -195,6 +202,11 @@ func New(cfg Config) *API {
 	a.handle("PATCH /v2/projects/{project}/functions/{name}", a.updateFunction, true)
 	a.handle("DELETE /v2/projects/{project}/functions/{name}", a.deleteFunction, true)
 	a.handle("GET /v2/projects/{project}/functions/{name}/logs", a.functionLogs, true)
+	a.handle("GET /v2/projects/{project}/subscriptions/cron", a.listCronSubscriptions, true)
+	a.handle("POST /v2/projects/{project}/subscriptions/cron", a.createCronSubscription, true)
+	a.handle("GET /v2/projects/{project}/subscriptions/cron/{name}", a.getCronSubscription, true)
+	a.handle("PATCH /v2/projects/{project}/subscriptions/cron/{name}", a.updateCronSubscription, true)
+	a.handle("DELETE /v2/projects/{project}/subscriptions/cron/{name}", a.deleteCronSubscription, true)
 	a.handle("GET /v2/projects/{project}/persistent_data_stores", a.listDataStores, true)
 	a.handle("POST /v2/projects/{project}/persistent_data_stores", a.createDataStore, true)
 	a.handle("GET /v2/projects/{project}/persistent_data_stores/{name}", a.getDataStore, true)
@@ -352,7 +364,7 @@ func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) 
 				return h(sw, r)
 			}
 			var err error
-			if p, err = auth.Authenticate(r.Context(), a.cfg.Store, r.Header.Get("Authorization")); err != nil {
+			if p, err = auth.Authenticate(r.Context(), a.tokens(), r.Header.Get("Authorization")); err != nil {
 				return err
 			}
 			authenticated = true
@@ -448,7 +460,7 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
 	}
 	admin := false
 	if h := r.Header.Get("Authorization"); h != "" {
-		p, err := auth.Authenticate(r.Context(), a.cfg.Store, h)
+		p, err := auth.Authenticate(r.Context(), a.tokens(), h)
 		admin = err == nil && p.Admin()
 	}
 	if a.cfg.EngineStatus != nil {
@@ -574,4 +586,16 @@ func fieldCode(field string) string {
 		}
 	}
 	return string(b)
+}
+
+// tokens is what authenticates requests: the store's tokens, and the
+// compute resource tokens of instances.
+func (a *API) tokens() auth.TokenStore {
+	if a.cfg.ComputeTokens == nil {
+		return a.cfg.Store
+	}
+	return struct {
+		Store
+		*computetoken.Keys
+	}{a.cfg.Store, a.cfg.ComputeTokens}
 }

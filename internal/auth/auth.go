@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/coligo/coligo/internal/computetoken"
 	"github.com/coligo/coligo/internal/core"
 )
 
@@ -23,6 +24,13 @@ const TokenPrefix = "coligo_"
 type TokenStore interface {
 	PutToken(ctx context.Context, t core.Token) error
 	TokenByHash(ctx context.Context, hash []byte) (core.Token, error)
+}
+
+// ComputeTokenChecker is a TokenStore that also checks compute resource
+// tokens (computetoken.Keys): an instance's identity, a writer of its
+// project.
+type ComputeTokenChecker interface {
+	Check(ctx context.Context, token string, now time.Time) (computetoken.Claims, error)
 }
 
 // Principal is who makes a request.
@@ -76,6 +84,17 @@ func Authenticate(ctx context.Context, s TokenStore, header string) (Principal, 
 	token = strings.TrimSpace(token)
 	if !ok || token == "" {
 		return Principal{}, fmt.Errorf("missing bearer token: %w", core.ErrUnauthenticated)
+	}
+	if strings.HasPrefix(token, computetoken.Prefix) {
+		ct, ok := s.(ComputeTokenChecker)
+		if !ok {
+			return Principal{}, fmt.Errorf("token is not valid: %w", core.ErrUnauthenticated)
+		}
+		c, err := ct.Check(ctx, token, time.Now())
+		if err != nil {
+			return Principal{}, fmt.Errorf("token is not valid: %w", core.ErrUnauthenticated)
+		}
+		return Principal{TokenID: "compute-resource:" + c.Subject, Role: computetoken.Role, ProjectID: c.Project}, nil
 	}
 	t, err := Lookup(ctx, s, token, time.Now())
 	if err != nil {

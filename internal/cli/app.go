@@ -89,6 +89,7 @@ func (f *appFlags) spec(cmd *cobra.Command) (api.AppSpec, error) {
 	if s.RunEnvVariables, err = envVars(f.env, f.envFromSecret, f.envFromConfigMap); err != nil {
 		return s, err
 	}
+	s.RunComputeResourceTokenEnabled = f.mounts.tokenEnabled(cmd)
 	if s.RunVolumeMounts, err = f.mounts.volumeMounts(); err != nil {
 		return s, err
 	}

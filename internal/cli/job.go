@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/computetoken"
 )
 
 // runFlags are the run_* and scale_* flags of job and jobrun commands.
@@ -45,13 +46,32 @@ func (f *runFlags) add(cmd *cobra.Command) {
 	f.mounts.add(fs)
 }
 
-// mountFlags are --mount-secret, --mount-configmap and --mount-data-store.
-type mountFlags struct{ secrets, configMaps, dataStores []string }
+// mountFlags are --mount-secret, --mount-configmap, --mount-data-store
+// and --trusted-profiles-enabled (the token file).
+type mountFlags struct {
+	secrets, configMaps, dataStores []string
+	token                           bool
+}
 
 func (f *mountFlags) add(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.token, "trusted-profiles-enabled", false, "mount a compute resource token, the instances' identity for the coligo API, at "+computetoken.Path)
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "trusted" || name == "tpe" {
+			name = "trusted-profiles-enabled"
+		}
+		return pflag.NormalizedName(name)
+	})
 	fs.StringArrayVar(&f.secrets, "mount-secret", nil, "MOUNT_DIR=SECRET: one file per key (repeatable)")
 	fs.StringArrayVar(&f.configMaps, "mount-configmap", nil, "MOUNT_DIR=CONFIGMAP: one file per key (repeatable)")
 	fs.StringArrayVar(&f.dataStores, "mount-data-store", nil, "MOUNT_DIR=STORE[:SUBPATH]: a persistent data store's bucket (or the part under SUBPATH), read-write (repeatable, at most 2)")
+}
+
+// tokenEnabled is run_compute_resource_token_enabled, when the flag was given.
+func (f *mountFlags) tokenEnabled(cmd *cobra.Command) *bool {
+	if !cmd.Flags().Changed("trusted-profiles-enabled") {
+		return nil
+	}
+	return &f.token
 }
 
 // volumeMounts turns the flags into run_volume_mounts.
@@ -100,6 +120,7 @@ func (f *runFlags) spec(cmd *cobra.Command) (api.RunSpec, error) {
 	if err != nil {
 		return s, err
 	}
+	s.RunComputeResourceTokenEnabled = f.mounts.tokenEnabled(cmd)
 	s.RunVolumeMounts, err = f.mounts.volumeMounts()
 	return s, err
 }

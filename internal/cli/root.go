@@ -73,7 +73,7 @@ COLIGO_TOKEN, else ~/.coligo/config.yaml (written by 'coligo login').`,
 	pf.StringVar(&e.token, "token", "", "API token (default: COLIGO_TOKEN or the config file); prefer the environment, flags show in ps")
 	pf.StringVarP(&e.output, "output", "o", "table", "output format: table, json or yaml (app get also: url, project-url)")
 	root.AddCommand(extra...)
-	root.AddCommand(newLoginCmd(e), newProjectCmd(e), newSecretCmd(e), newConfigMapCmd(e), newDomainMappingCmd(e), newDataStoreCmd(e),
+	root.AddCommand(newLoginCmd(e), newProjectCmd(e), newSecretCmd(e), newConfigMapCmd(e), newDomainMappingCmd(e), newDataStoreCmd(e), newSubscriptionCmd(e),
 		newJobCmd(e), newJobRunCmd(e), newAppCmd(e), newRevisionCmd(e), newFunctionCmd(e), newBuildCmd(e), newBuildRunCmd(e), newConnectivityCmd(e), newAdminCmd(e), newTokenCmd(e), newAuditCmd(e), newVersionCmd(e))
 	refuseUnknown(root)
 	positionalName(root)

@@ -70,9 +70,14 @@ type Server struct {
 	RouterTLSKey  string
 	// ACMEDirectory is the ACME server that issues the certificates of
 	// domain mappings created without a TLS secret; "" none.
-	ACMEDirectory         string
-	ACMECAFile            string // roots for the ACME server's own HTTPS; "" the system's
-	ACMEEmail             string
+	ACMEDirectory string
+	ACMECAFile    string // roots for the ACME server's own HTTPS; "" the system's
+	ACMEEmail     string
+	// CronSeconds takes cron schedules with a leading seconds field: a test
+	// aid, for ticks every few seconds.
+	CronSeconds bool
+	// ComputeTokenLife is how long a compute resource token is valid.
+	ComputeTokenLife      time.Duration
 	RouterQueueDepth      int
 	AutoscaleStableWindow time.Duration
 	AutoscalePanicWindow  time.Duration
@@ -101,6 +106,7 @@ func Default() Server {
 		DataDir:             DefaultDataDir(),
 		APIAddr:             "127.0.0.1:7070",
 		SoftDeleteRetention: 168 * time.Hour,
+		ComputeTokenLife:    time.Hour,
 		Region:              "local",
 		AccountID:           "local",
 		MaxProjects:         20,
@@ -218,6 +224,9 @@ func (s Server) Validate() error {
 		if s.RouterTLSAddr == "" {
 			errs = append(errs, errors.New("--acme-directory needs --router-tls-addr: its certificates are served there"))
 		}
+	}
+	if s.ComputeTokenLife < 30*time.Second || s.ComputeTokenLife > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("--compute-token-life must be from 30s to 24h, got %s", s.ComputeTokenLife))
 	}
 	if s.RouterQueueDepth < 1 {
 		errs = append(errs, fmt.Errorf("--router-queue-depth must be at least 1"))

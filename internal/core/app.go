@@ -90,32 +90,35 @@ type VolumeMount struct {
 type AppSpec struct {
 	// Build and BuildRun name the build configuration and the build run
 	// that made the image, where the CLI built it (--build-source).
-	Build                      string        `json:"build,omitempty"`
-	BuildRun                   string        `json:"build_run,omitempty"`
-	ImageReference             string        `json:"image_reference"`
-	ImageSecret                string        `json:"image_secret,omitempty"`
-	ImagePort                  int           `json:"image_port"`
-	ImagePortName              string        `json:"image_port_name"`
-	ManagedDomainMappings      string        `json:"managed_domain_mappings"`
-	HTTPOption                 string        `json:"http_option,omitempty"` // "" is HTTPEnabled
-	ProbeLiveness              *Probe        `json:"probe_liveness,omitempty"`
-	ProbeReadiness             *Probe        `json:"probe_readiness"`
-	RunArguments               []string      `json:"run_arguments"`
-	RunCommands                []string      `json:"run_commands"`
-	RunAsUser                  int           `json:"run_as_user"`
-	RunEnvVariables            []EnvVar      `json:"run_env_variables"`
-	RunServiceAccount          string        `json:"run_service_account"`
-	RunVolumeMounts            []VolumeMount `json:"run_volume_mounts"`
-	ScaleConcurrency           int           `json:"scale_concurrency"`
-	ScaleConcurrencyTarget     int           `json:"scale_concurrency_target,omitempty"` // 0: scale_concurrency
-	ScaleCPULimit              string        `json:"scale_cpu_limit"`
-	ScaleMemoryLimit           string        `json:"scale_memory_limit"`
-	ScaleEphemeralStorageLimit string        `json:"scale_ephemeral_storage_limit"`
-	ScaleDownDelay             int           `json:"scale_down_delay"`
-	ScaleInitialInstances      int           `json:"scale_initial_instances"`
-	ScaleMaxInstances          int           `json:"scale_max_instances"` // 0: no cap but the project's
-	ScaleMinInstances          int           `json:"scale_min_instances"`
-	ScaleRequestTimeout        int           `json:"scale_request_timeout"`
+	Build                 string   `json:"build,omitempty"`
+	BuildRun              string   `json:"build_run,omitempty"`
+	ImageReference        string   `json:"image_reference"`
+	ImageSecret           string   `json:"image_secret,omitempty"`
+	ImagePort             int      `json:"image_port"`
+	ImagePortName         string   `json:"image_port_name"`
+	ManagedDomainMappings string   `json:"managed_domain_mappings"`
+	HTTPOption            string   `json:"http_option,omitempty"` // "" is HTTPEnabled
+	ProbeLiveness         *Probe   `json:"probe_liveness,omitempty"`
+	ProbeReadiness        *Probe   `json:"probe_readiness"`
+	RunArguments          []string `json:"run_arguments"`
+	RunCommands           []string `json:"run_commands"`
+	RunAsUser             int      `json:"run_as_user"`
+	// RunComputeResourceTokenEnabled mounts a compute resource token into
+	// the instances (computetoken.Path).
+	RunComputeResourceTokenEnabled bool          `json:"run_compute_resource_token_enabled"`
+	RunEnvVariables                []EnvVar      `json:"run_env_variables"`
+	RunServiceAccount              string        `json:"run_service_account"`
+	RunVolumeMounts                []VolumeMount `json:"run_volume_mounts"`
+	ScaleConcurrency               int           `json:"scale_concurrency"`
+	ScaleConcurrencyTarget         int           `json:"scale_concurrency_target,omitempty"` // 0: scale_concurrency
+	ScaleCPULimit                  string        `json:"scale_cpu_limit"`
+	ScaleMemoryLimit               string        `json:"scale_memory_limit"`
+	ScaleEphemeralStorageLimit     string        `json:"scale_ephemeral_storage_limit"`
+	ScaleDownDelay                 int           `json:"scale_down_delay"`
+	ScaleInitialInstances          int           `json:"scale_initial_instances"`
+	ScaleMaxInstances              int           `json:"scale_max_instances"` // 0: no cap but the project's
+	ScaleMinInstances              int           `json:"scale_min_instances"`
+	ScaleRequestTimeout            int           `json:"scale_request_timeout"`
 }
 
 // NewAppSpec returns a spec with Code Engine's defaults for every field.

@@ -58,23 +58,26 @@ const (
 type RunSpec struct {
 	// Build and BuildRun name the build configuration and the build run
 	// that made the image, where the CLI built it (--build-source).
-	Build                      string        `json:"build,omitempty"`
-	BuildRun                   string        `json:"build_run,omitempty"`
-	ImageReference             string        `json:"image_reference"`
-	ImageSecret                string        `json:"image_secret,omitempty"`
-	RunArguments               []string      `json:"run_arguments"`
-	RunCommands                []string      `json:"run_commands"`
-	RunAsUser                  int           `json:"run_as_user"`
-	RunEnvVariables            []EnvVar      `json:"run_env_variables"`
-	RunVolumeMounts            []VolumeMount `json:"run_volume_mounts,omitempty"`
-	RunMode                    string        `json:"run_mode"`
-	RunServiceAccount          string        `json:"run_service_account"`
-	ScaleArraySpec             string        `json:"scale_array_spec"`
-	ScaleCPULimit              string        `json:"scale_cpu_limit"`
-	ScaleMemoryLimit           string        `json:"scale_memory_limit"`
-	ScaleEphemeralStorageLimit string        `json:"scale_ephemeral_storage_limit"`
-	ScaleMaxExecutionTime      int           `json:"scale_max_execution_time,omitempty"`
-	ScaleRetryLimit            int           `json:"scale_retry_limit,omitempty"`
+	Build          string   `json:"build,omitempty"`
+	BuildRun       string   `json:"build_run,omitempty"`
+	ImageReference string   `json:"image_reference"`
+	ImageSecret    string   `json:"image_secret,omitempty"`
+	RunArguments   []string `json:"run_arguments"`
+	RunCommands    []string `json:"run_commands"`
+	RunAsUser      int      `json:"run_as_user"`
+	// RunComputeResourceTokenEnabled mounts a compute resource token into
+	// the instances (computetoken.Path).
+	RunComputeResourceTokenEnabled bool          `json:"run_compute_resource_token_enabled"`
+	RunEnvVariables                []EnvVar      `json:"run_env_variables"`
+	RunVolumeMounts                []VolumeMount `json:"run_volume_mounts,omitempty"`
+	RunMode                        string        `json:"run_mode"`
+	RunServiceAccount              string        `json:"run_service_account"`
+	ScaleArraySpec                 string        `json:"scale_array_spec"`
+	ScaleCPULimit                  string        `json:"scale_cpu_limit"`
+	ScaleMemoryLimit               string        `json:"scale_memory_limit"`
+	ScaleEphemeralStorageLimit     string        `json:"scale_ephemeral_storage_limit"`
+	ScaleMaxExecutionTime          int           `json:"scale_max_execution_time,omitempty"`
+	ScaleRetryLimit                int           `json:"scale_retry_limit,omitempty"`
 }
 
 // Defaults fills what is unset with Code Engine's defaults.

@@ -68,6 +68,19 @@ type JobRun struct {
 	StartTime      time.Time           `json:"start_time,omitzero"`
 	CompletionTime time.Time           `json:"completion_time,omitzero"`
 	Indices        map[int]*IndexState `json:"indices"`
+	// Subscription is the cron subscription whose event started the run;
+	// such runs are deleted 10 minutes after they end, as in Code Engine.
+	Subscription string `json:"subscription,omitempty"`
+}
+
+// SetIndices gives the run a pending state for each index of its array
+// spec.
+func (r *JobRun) SetIndices() {
+	indices, _ := ParseArraySpec(r.ScaleArraySpec)
+	r.Indices = make(map[int]*IndexState, len(indices))
+	for _, i := range indices {
+		r.Indices[i] = &IndexState{Status: IndexPending}
+	}
 }
 
 // InstanceName names the instance of one attempt of an index.

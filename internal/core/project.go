@@ -32,6 +32,7 @@ type Project struct {
 	Status          ProjectStatus `json:"status"`
 	CreatedAt       time.Time     `json:"created_at"`
 	DeletedAt       time.Time     `json:"deleted_at,omitzero"`
+	RestoredAt      time.Time     `json:"restored_at,omitzero"` // the last restore: what was scheduled before it is not caught up
 	HardDeleteAt    time.Time     `json:"hard_delete_at,omitzero"`
 	Encryption      Encryption    `json:"encryption"`
 	// Version changes on every write; it is the project's entity tag.

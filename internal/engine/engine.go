@@ -58,6 +58,15 @@ type Engine interface {
 	Purge(ctx context.Context, project string) error
 }
 
+// FileUpdater is implemented by an engine that can replace a file of a
+// running (or prepared) instance's mount in place: the instance sees the
+// new content at once, without a restart.
+type FileUpdater interface {
+	// UpdateFile replaces file name of the mount at dir (as in Spec.Mounts)
+	// of instance id; the file must be there already.
+	UpdateFile(ctx context.Context, project, id, dir, name string, data []byte) error
+}
+
 // Arrays is implemented by an engine that runs a job run's instances as one
 // object of its own, which starts, limits and retries them (on Kubernetes,
 // an Indexed Job). The job run controller then hands a run to RunArray and

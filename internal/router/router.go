@@ -394,6 +394,21 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.serve(w, req, host, func(rt Route) bool { return rt.Public })
 }
 
+// Dispatch serves a request of the platform's own (a subscription's
+// event) to an app or a function of project, by its Host: the project's
+// own routes, project-only ones included, and no other project's.
+func (r *Router) Dispatch(w http.ResponseWriter, req *http.Request, project string) {
+	host := strings.ToLower(req.Host)
+	r.serve(w, req, host, func(rt Route) bool { return rt.Project == project })
+}
+
+// Routes reports whether host is routed for project's own requests
+// (Dispatch): whether its app or function is served yet.
+func (r *Router) Routes(host, project string) bool {
+	_, ok := r.lookup(strings.ToLower(host), func(rt Route) bool { return rt.Project == project })
+	return ok
+}
+
 // Serves reports whether host is served to the public: whether the router
 // has a certificate to make for it.
 func (r *Router) Serves(host string) bool {

@@ -30,15 +30,18 @@ import (
 	"github.com/coligo/coligo/internal/apiserver"
 	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/builder"
+	"github.com/coligo/coligo/internal/computetoken"
 	"github.com/coligo/coligo/internal/config"
 	"github.com/coligo/coligo/internal/controller/app"
 	"github.com/coligo/coligo/internal/controller/buildrun"
+	"github.com/coligo/coligo/internal/controller/cron"
 	"github.com/coligo/coligo/internal/controller/domain"
 	"github.com/coligo/coligo/internal/controller/egress"
 	"github.com/coligo/coligo/internal/controller/function"
 	"github.com/coligo/coligo/internal/controller/jobrun"
 	keyctl "github.com/coligo/coligo/internal/controller/keys"
 	"github.com/coligo/coligo/internal/controller/project"
+	"github.com/coligo/coligo/internal/controller/tokenrefresh"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/local"
@@ -172,6 +175,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	if cfg.TLS() {
 		scheme = "https"
 	}
+	computeTokens := computetoken.NewKeys(db)
 	objectStores, err := cfg.ObjectStores()
 	if err != nil {
 		return err
@@ -183,6 +187,8 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 			Jobs: cfg.MaxJobs, JobRuns: cfg.MaxJobRuns, Apps: cfg.MaxApps},
 		Domain:           cfg.Domain,
 		ObjectStorage:    objectStores,
+		ComputeTokens:    computeTokens,
+		CronSeconds:      cfg.CronSeconds,
 		Registries:       &netguard.Guard{Allow: cfg.InsecureRegistries},
 		InsecureGitHosts: cfg.InsecureGitHosts,
 		EgressIPs:        defaultRouteAddrs,
@@ -314,7 +320,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		wg.Go(func() {
 			if eng := link.connect(ctrlCtx); eng != nil {
 				runWorkloads(ctrlCtx, eng, link, workloadConfig{cfg: cfg, db: db, rt: rt, log: log, reg: reg, platform: platform, functions: functions, quotas: quotas,
-					objectStores: objectStores})
+					objectStores: objectStores, computeTokens: computeTokens})
 			}
 		})
 	} else {
@@ -326,6 +332,10 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		dcfg.ACME = issuer
 	}
 	wg.Go(func() { domain.New(dcfg).Run(ctrlCtx) })
+	wg.Go(func() {
+		cron.New(cron.Config{Store: db, Router: rt, Domain: cfg.Domain, Logger: log, Seconds: cfg.CronSeconds, MaxJobRuns: cfg.MaxJobRuns,
+			Failpoint: os.Getenv("COLIGO_FAILPOINT")}).Run(ctrlCtx)
+	})
 	if builds != nil {
 		wg.Go(func() { builds.Run(ctrlCtx) })
 	}
@@ -415,14 +425,15 @@ type workloadConfig struct {
 	functions *functionRuntimes // nil: functions are not served
 	quotas    *quota.Ledger
 	// objectStores is --object-storage: bucket location → endpoint.
-	objectStores map[string]string
+	objectStores  map[string]string
+	computeTokens *computetoken.Keys
 }
 
 // runWorkloads runs the controllers that drive the engine until ctx ends.
 func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w workloadConfig) {
 	apps := app.New(app.Config{
 		Store: w.db, Engine: eng, Router: w.rt, Logger: w.log, Quota: w.quotas, Registry: w.reg,
-		Platform: w.platform, ObjectStorage: w.objectStores,
+		Platform: w.platform, ObjectStorage: w.objectStores, ComputeTokens: w.computeTokens, ComputeTokenLife: w.cfg.ComputeTokenLife,
 		StableWindow: w.cfg.AutoscaleStableWindow, PanicWindow: w.cfg.AutoscalePanicWindow,
 	})
 	link.setApps(apps)
@@ -455,10 +466,17 @@ func runWorkloads(ctx context.Context, eng serverEngine, link *engineLink, w wor
 		jobrun.New(jobrun.Config{
 			Store: w.db, Engine: eng, Logger: w.log, MaxInstances: w.cfg.MaxInstances, ProjectMaxInstances: w.cfg.ProjectMaxInstances,
 			Quota: w.quotas, Registry: w.reg, PruneEvery: w.cfg.ImagePruneInterval, Platform: w.platform,
-			ObjectStorage: w.objectStores,
+			ObjectStorage: w.objectStores, ComputeTokens: w.computeTokens, ComputeTokenLife: w.cfg.ComputeTokenLife,
 		}).Run(ctx)
 	})
 	wg.Go(func() { egress.New(ecfg).Run(ctx) })
+	if files, ok := eng.(engine.FileUpdater); ok {
+		refresh := tokenrefresh.New(tokenrefresh.Config{Store: w.db, Engine: struct {
+			serverEngine
+			engine.FileUpdater
+		}{eng, files}, Tokens: w.computeTokens, Life: w.cfg.ComputeTokenLife, Logger: w.log})
+		wg.Go(func() { refresh.Run(ctx) })
+	}
 	if fns != nil {
 		wg.Go(func() { fns.Run(ctx) })
 	}

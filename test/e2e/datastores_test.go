@@ -110,6 +110,15 @@ func TestPersistentDataStore(t *testing.T) {
 	_, err = other.GetPersistentDataStore(ctx, p.ID, "results")
 	wantForbidden(t, err, "another project's token reads a store")
 	wantForbidden(t, other.DeletePersistentDataStore(ctx, p.ID, "results"), "another project's token deletes a store")
+	// What a Code Engine SDK sends along: the version date, and
+	// keep_service_access on a delete (there are no service-access secrets
+	// here to keep).
+	if code, body := s.send(t, attack{method: "GET", path: "/v2/projects/" + p.ID + "/persistent_data_stores?version=2025-10-01&limit=10", token: s.admin}); code != 200 || !strings.Contains(body, `"results"`) {
+		t.Errorf("a list with version: %d %s", code, body)
+	}
+	if code, body := s.send(t, attack{method: "DELETE", path: "/v2/projects/" + p.ID + "/apps/reader?keep_service_access=true&version=2025-10-01", token: s.admin}); code != 202 {
+		t.Errorf("a delete with keep_service_access: %d %s", code, body)
+	}
 	if err := c.DeletePersistentDataStore(ctx, p.ID, "broken"); err != nil {
 		t.Fatal(err)
 	}

@@ -103,6 +103,8 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.StringVar(&cfg.ACMEDirectory, "acme-directory", "", "ACME directory URL (e.g. https://acme-v02.api.letsencrypt.org/directory): a domain mapping without a tls_secret gets its certificate there, by HTTP-01 on the router's plain listener, and renews it")
 	f.StringVar(&cfg.ACMECAFile, "acme-ca-file", "", "PEM roots to trust for the ACME server's own HTTPS (a private ACME server); default the system's")
 	f.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact address of the ACME account")
+	f.BoolVar(&cfg.CronSeconds, "cron-seconds", false, "test aid: cron schedules may start with a seconds field (6 fields), for ticks every few seconds")
+	f.DurationVar(&cfg.ComputeTokenLife, "compute-token-life", cfg.ComputeTokenLife, "how long an instance's compute resource token is valid; it is renewed every sixth of that")
 	f.IntVar(&cfg.RouterQueueDepth, "router-queue-depth", cfg.RouterQueueDepth, "requests that wait per revision when every instance is at scale_concurrency; more get 503")
 	f.StringVar(&cfg.FunctionRegistryAddr, "function-registry-addr", cfg.FunctionRegistryAddr, "HOST:PORT where coligo serves its function runtime images (pull only, plain HTTP); on Kubernetes, an address the nodes reach and pull from (port 0: any free one)")
 	f.StringArrayVar(&cfg.FunctionRuntimes, "function-runtime", nil, "FAMILY=PATH: an interpreter of your own to run functions on (nodejs=/opt/node22/bin/node, python=/opt/py313/bin/python3.13), before /usr/bin's; repeatable")

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/coligo/coligo/internal/autoscaler"
+	"github.com/coligo/coligo/internal/controller/runenv"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/quota"
@@ -74,9 +75,13 @@ type Config struct {
 	// ObjectStorage is the object store of each bucket location, where
 	// persistent data stores are.
 	ObjectStorage map[string]string
-	StableWindow  time.Duration // default 60s
-	PanicWindow   time.Duration // default 6s
-	MaxInstances  int           // per revision when scale_max_instances is 0; default 250
+	// ComputeTokens issues the compute resource tokens of instances that
+	// ask for one, valid for ComputeTokenLife; nil: none are issued.
+	ComputeTokens    runenv.TokenIssuer
+	ComputeTokenLife time.Duration
+	StableWindow     time.Duration // default 60s
+	PanicWindow      time.Duration // default 6s
+	MaxInstances     int           // per revision when scale_max_instances is 0; default 250
 	// Quota holds the project quotas, shared with the job run controller;
 	// default a ledger of Code Engine's quotas for this controller alone.
 	Quota        *quota.Ledger

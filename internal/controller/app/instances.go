@@ -436,11 +436,18 @@ func (c *Controller) instanceSpec(ctx context.Context, p core.Project, r core.Re
 	}
 	env = append(env, "HOSTNAME="+id)
 	size := quota.Instance(r.ScaleCPULimit, r.ScaleMemoryLimit, r.ScaleEphemeralStorageLimit)
-	return engine.Spec{
+	spec := engine.Spec{
 		ID: id, Project: p.ID, Set: r.Name, Image: image, Command: r.RunCommands, Args: r.RunArguments, Env: env, UID: r.RunAsUser,
 		MilliCPU: size.MilliCPU, MemoryBytes: size.Memory, EphemeralBytes: size.Ephemeral, Mounts: mounts, Buckets: buckets,
 		Labels: map[string]string{LabelKind: kindApp, LabelApp: r.AppName, LabelRevision: r.Name},
-	}, nil
+	}
+	if r.RunComputeResourceTokenEnabled {
+		updates, _ := c.cfg.Engine.(engine.FileUpdater)
+		if fail := runenv.ComputeToken(ctx, c.cfg.ComputeTokens, updates, c.cfg.ComputeTokenLife, c.cfg.Now(), &spec, "app/"+r.AppName); fail != nil {
+			return engine.Spec{}, fail
+		}
+	}
+	return spec, nil
 }
 
 // waitReady probes a starting instance fast (every 5 ms) until its

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/coligo/coligo/internal/controller/runenv"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/quota"
@@ -70,7 +71,11 @@ type Config struct {
 	// ObjectStorage is the object store of each bucket location, where
 	// persistent data stores are.
 	ObjectStorage map[string]string
-	Registry      prometheus.Registerer // where the controller's metrics go; may be nil
+	// ComputeTokens issues the compute resource tokens of instances that
+	// ask for one, valid for ComputeTokenLife; nil: none are issued.
+	ComputeTokens    runenv.TokenIssuer
+	ComputeTokenLife time.Duration
+	Registry         prometheus.Registerer // where the controller's metrics go; may be nil
 }
 
 // Controller converges job runs.

@@ -67,12 +67,19 @@ func (c *Controller) template(ctx context.Context, p core.Project, run *core.Job
 	if run.JobName != "" {
 		vars = append(vars, "CE_JOB="+run.JobName)
 	}
-	return engine.Spec{
+	spec := engine.Spec{
 		Project: p.ID, Image: image, Auth: auth,
 		Command: run.RunCommands, Args: run.RunArguments, Env: vars, UID: run.RunAsUser, Mounts: mounts, Buckets: buckets,
 		MilliCPU: size.MilliCPU, MemoryBytes: size.Memory, EphemeralBytes: size.Ephemeral,
 		Labels: map[string]string{LabelKind: kindJobRunV, LabelRun: run.Name, LabelJob: run.JobName},
-	}, nil
+	}
+	if run.RunComputeResourceTokenEnabled {
+		updates, _ := c.cfg.Engine.(engine.FileUpdater)
+		if fail := runenv.ComputeToken(ctx, c.cfg.ComputeTokens, updates, c.cfg.ComputeTokenLife, c.cfg.Now(), &spec, "jobrun/"+run.Name); fail != nil {
+			return engine.Spec{}, fail
+		}
+	}
+	return spec, nil
 }
 
 // pin resolves a run's image against its registry with the run's own

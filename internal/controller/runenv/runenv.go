@@ -8,7 +8,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/coligo/coligo/internal/computetoken"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 )
@@ -255,4 +257,29 @@ func dataStores(ctx context.Context, st Store, project string, ms []core.VolumeM
 			ReadOnly: m.ReadOnly == nil || *m.ReadOnly, AccessKeyID: s.Data["access_key_id"], SecretAccessKey: s.Data["secret_access_key"]})
 	}
 	return out, nil
+}
+
+// TokenIssuer issues compute resource tokens.
+type TokenIssuer interface {
+	Issue(ctx context.Context, project, subject string, now time.Time, life time.Duration) (string, error)
+}
+
+// ComputeToken adds to spec the compute resource token of subject: a
+// mount at computetoken.Dir and the label the refresher renews it by. An
+// engine that cannot replace a file in place (nil updates) would let it
+// expire: the instance does not start there.
+func ComputeToken(ctx context.Context, issuer TokenIssuer, updates engine.FileUpdater, life time.Duration, now time.Time, spec *engine.Spec, subject string) *Failure {
+	if issuer == nil || updates == nil {
+		return &Failure{Reason: "run_compute_resource_token_enabled: this server's engine cannot renew a token in a running instance (the local engine can)"}
+	}
+	tok, err := issuer.Issue(ctx, spec.Project, subject, now, life)
+	if err != nil {
+		return &Failure{Reason: fmt.Sprintf("issue the compute resource token: %v", err), Wait: true}
+	}
+	spec.Mounts = append(spec.Mounts, engine.Mount{Dir: computetoken.Dir, Files: map[string][]byte{computetoken.File: []byte(tok)}})
+	if spec.Labels == nil {
+		spec.Labels = map[string]string{}
+	}
+	spec.Labels[computetoken.Label] = subject
+	return nil
 }

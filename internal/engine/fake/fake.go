@@ -423,3 +423,40 @@ func (e *Engine) Purge(_ context.Context, project string) error {
 	delete(e.networks, project)
 	return nil
 }
+
+// UpdateFile implements engine.FileUpdater: the file must be one of the
+// instance's mounts.
+func (e *Engine) UpdateFile(_ context.Context, project, id, dir, name string, data []byte) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	in := e.instances[project][id]
+	if in == nil {
+		return fmt.Errorf("instance %s: %w", id, core.ErrNotFound)
+	}
+	for i, m := range in.spec.Mounts {
+		if _, ok := m.Files[name]; ok && m.Dir == dir {
+			files := maps.Clone(m.Files)
+			files[name] = slices.Clone(data)
+			in.spec.Mounts = slices.Clone(in.spec.Mounts)
+			in.spec.Mounts[i].Files = files
+			return nil
+		}
+	}
+	return fmt.Errorf("instance %s has no file %s in %s: %w", id, name, dir, core.ErrNotFound)
+}
+
+// File is the content of a file of an instance's mounts, as last written.
+func (e *Engine) File(project, id, dir, name string) ([]byte, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	in := e.instances[project][id]
+	if in == nil {
+		return nil, false
+	}
+	for _, m := range in.spec.Mounts {
+		if b, ok := m.Files[name]; ok && m.Dir == dir {
+			return b, true
+		}
+	}
+	return nil, false
+}

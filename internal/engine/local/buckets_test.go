@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/engine/enginetest"
@@ -66,5 +67,52 @@ func TestBuckets(t *testing.T) {
 	}
 	if _, err := os.Stat(e.bucketDir(p, "writer")); !os.IsNotExist(err) {
 		t.Errorf("a removed instance's bucket is still mounted")
+	}
+}
+
+// TestUpdateFile: a file of a running instance's mount is replaced in
+// place (in a user namespace too): the instance reads the new content
+// without a restart, and still cannot write the file; a file that is not
+// there is refused.
+func TestUpdateFile(t *testing.T) {
+	parts := itest.Need(t)
+	image := parts.BusyboxImage(t)
+	e := newEngineWith(t, parts, func(c *Config) { c.UserNS = true })
+	ctx := context.Background()
+	p := enginetest.Project(t, e)
+	const dir = "/var/run/secrets/token"
+	if _, err := e.Run(ctx, engine.Spec{ID: "reader", Project: p, Image: image, Auth: parts.Auth(),
+		Mounts:  []engine.Mount{{Dir: dir, Files: map[string][]byte{"token": []byte("first")}}},
+		Command: []string{"sh", "-c", `while true; do cat /var/run/secrets/token/token; echo; (echo x > /var/run/secrets/token/token) 2>/dev/null && echo WROTE; sleep 0.2; done`}}); err != nil {
+		t.Fatal(err)
+	}
+	logsShow := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var out strings.Builder
+			e.Logs(ctx, p, "reader", &out, engine.LogOptions{})
+			if strings.Contains(out.String(), "WROTE") {
+				t.Fatalf("the instance wrote its token file:\n%s", out.String())
+			}
+			if strings.Contains(out.String(), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the instance did not read %q:\n%s", want, out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	logsShow("first")
+	if err := e.UpdateFile(ctx, p, "reader", dir, "token", []byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	logsShow("second")
+	if err := e.UpdateFile(ctx, p, "reader", dir, "other", []byte("x")); err == nil {
+		t.Error("a file that is not there was written")
+	}
+	if err := e.UpdateFile(ctx, p, "reader", "/elsewhere", "token", []byte("x")); err == nil {
+		t.Error("a mount that is not there was written")
 	}
 }

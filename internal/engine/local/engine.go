@@ -100,6 +100,7 @@ type Engine struct {
 	remap map[string]*remapState
 
 	hostsMu sync.Mutex // project hosts files
+	filesMu sync.Mutex // UpdateFile's remounts
 
 	// registryClient reaches registries, never inward addresses but those
 	// of --insecure-registry (netguard).
@@ -439,6 +440,7 @@ func (e *Engine) writeMounts(project, id string, env []string, ms []engine.Mount
 			pages, inodes = pages+pagesOf(len(data)), inodes+1
 		}
 	}
+	pages, inodes = pages+2, inodes+2 // room to replace a small file (UpdateFile)
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return nil, fmt.Errorf("mounts of %s: %w", id, err)
 	}
@@ -475,8 +477,8 @@ func (e *Engine) writeMounts(project, id string, env []string, ms []engine.Mount
 		{Destination: initproc.Dir, Type: "bind", Source: base, Options: data},
 		{Destination: initproc.Binary, Type: "bind", Source: e.cfg.InitBinary, Options: ro},
 	}
-	for i, m := range ms {
-		dir := filepath.Join("m", strconv.Itoa(i))
+	for _, m := range ms {
+		dir := mountSub(m.Dir)
 		if err := os.MkdirAll(filepath.Join(base, dir), 0o755); err != nil {
 			return nil, fmt.Errorf("mounts of %s: %w", id, err)
 		}
@@ -491,6 +493,51 @@ func (e *Engine) writeMounts(project, id string, env []string, ms []engine.Mount
 		return nil, fmt.Errorf("make the tmpfs of %s read-only: %w", id, err)
 	}
 	return out, nil
+}
+
+// mountSub is where a mount's files are in an instance's tmpfs: named
+// by the directory they are mounted at, so that UpdateFile finds them.
+func mountSub(dir string) string {
+	sum := sha256.Sum256([]byte(filepath.Clean(dir)))
+	return filepath.Join("m", hex.EncodeToString(sum[:8]))
+}
+
+// UpdateFile implements engine.FileUpdater: it replaces a file of one of
+// an instance's mounts, atomically (a rename in the mount's directory, which
+// the instance sees at once), and leaves the tmpfs read-only again.
+func (e *Engine) UpdateFile(ctx context.Context, project, id, dir, name string, data []byte) error {
+	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
+		return fmt.Errorf("update file of %s: %q is not a file name", id, name)
+	}
+	base := e.mountDir(project, id)
+	sub := filepath.Join(base, mountSub(dir))
+	if _, err := os.Stat(filepath.Join(sub, name)); err != nil {
+		return fmt.Errorf("update file of %s: %w", id, err)
+	}
+	e.filesMu.Lock()
+	defer e.filesMu.Unlock()
+	const flags = unix.MS_REMOUNT | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := unix.Mount("", base, "", flags, ""); err != nil {
+		return fmt.Errorf("update file of %s: make its tmpfs writable: %w", id, err)
+	}
+	tmp := filepath.Join(sub, "."+name+".new")
+	err := os.WriteFile(tmp, data, 0o644)
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(sub, name))
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	if rerr := unix.Mount("", base, "", flags|unix.MS_RDONLY, ""); rerr != nil && err == nil {
+		err = fmt.Errorf("make its tmpfs read-only again: %w", rerr)
+	}
+	if err != nil {
+		return fmt.Errorf("update file of %s: %w", id, err)
+	}
+	return nil
 }
 
 const pageSize = 4096

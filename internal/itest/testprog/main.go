@@ -3,7 +3,7 @@
 //
 //	testprog serve ADDR      serve GET / with the page and the JOB_INDEX, if any
 //	testprog app             an app on $PORT: / answers "hello from $K_REVISION $VERSION",
-//	                         /env the environment, /sleep?ms=N after N ms, /file?path=P a
+//	                         /env the environment, /events the events POSTed to it, /sleep?ms=N after N ms, /file?path=P a
 //	                         file, /live 200 until /sicken makes it 500; SIGTERM finishes
 //	                         requests in flight, then exits
 //	testprog fetch URL [HOST] GET URL (with Host HOST), retrying for 3 s; print the
@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -116,6 +117,22 @@ func app() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s %s\n", os.Getenv("K_REVISION"), os.Getenv("VERSION"))
+	})
+	// /events: a POST (a subscription's event) is kept as a line of its
+	// CloudEvents headers and body; a GET lists the lines.
+	var evMu sync.Mutex
+	var events []string
+	mux.HandleFunc("/events", func(w http.ResponseWriter, r *http.Request) {
+		evMu.Lock()
+		defer evMu.Unlock()
+		if r.Method == http.MethodPost {
+			b, _ := io.ReadAll(r.Body)
+			events = append(events, fmt.Sprintf("id=%s source=%s type=%s specversion=%s time=%s tenant=%s ct=%s body=%s",
+				r.Header.Get("Ce-Id"), r.Header.Get("Ce-Source"), r.Header.Get("Ce-Type"), r.Header.Get("Ce-Specversion"),
+				r.Header.Get("Ce-Time"), r.Header.Get("Ce-Tenant"), r.Header.Get("Content-Type"), b))
+			return
+		}
+		fmt.Fprint(w, strings.Join(events, "\n"))
 	})
 	mux.HandleFunc("/headers", func(w http.ResponseWriter, r *http.Request) {
 		var lines []string
