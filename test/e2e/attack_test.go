@@ -362,3 +362,95 @@ func TestRouterAttacks(t *testing.T) {
 		}
 	})
 }
+
+// TestIntegrationRouteAttacks: the routes of cron subscriptions, domain
+// mappings, persistent data stores and volume mounts, as an attacker would
+// call them: huge or injected values, another project's names, another
+// project's token, and the quota. Each is refused and changes nothing.
+func TestIntegrationRouteAttacks(t *testing.T) {
+	s := startServer(t, "--object-storage", "local=http://127.0.0.1:1")
+	admin := s.adminClient()
+	ctx := context.Background()
+	p := activeProject(t, admin, "victim")
+	other := activeProject(t, admin, "attacker")
+	if _, err := admin.CreateApp(ctx, p.ID, api.AppPrototype{Name: "web", AppSpec: api.AppSpec{ImageReference: "registry.example/app:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "victim-hmac", Format: "hmac_auth",
+		Data: map[string]string{"access_key_id": "a", "secret_access_key": "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := admin.CreateToken(ctx, api.TokenPrototype{Name: "attacker", ProjectID: other.ID, Role: "writer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker := s.client(tok.Token)
+	sub := api.CronSubscriptionPrototype{Name: "tick", Destination: "web"}
+	for what, tc := range map[string]struct {
+		in   api.CronSubscriptionPrototype
+		want string
+	}{
+		"100 kB of data":           {func() api.CronSubscriptionPrototype { v := sub; v.Data = strings.Repeat("x", 100_000); return v }(), "data"},
+		"a header in content_type": {func() api.CronSubscriptionPrototype { v := sub; v.ContentType = "text/plain\r\nX-Evil: 1"; return v }(), "content_type"},
+		"a header in an extension": {func() api.CronSubscriptionPrototype {
+			v := sub
+			v.Extensions = map[string]string{"x": "a\r\nX-Evil: 1"}
+			return v
+		}(), "extensions"},
+		"a schedule of 10 kB": {func() api.CronSubscriptionPrototype {
+			v := sub
+			v.Schedule = strings.Repeat("1,", 5000) + "1 * * * *"
+			return v
+		}(), "schedule"},
+		"a time zone file path":  {func() api.CronSubscriptionPrototype { v := sub; v.TimeZone = "/etc/localtime"; return v }(), "time_zone"},
+		"another project's app":  {func() api.CronSubscriptionPrototype { v := sub; v.Destination = "nope"; return v }(), "destination"},
+		"a path to another host": {func() api.CronSubscriptionPrototype { v := sub; v.Path = "http://169.254.169.254/"; return v }(), "path"},
+	} {
+		if _, err := admin.CreateCronSubscription(ctx, p.ID, tc.in); !isStatus(err, 400) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want 400 naming %s", what, err, tc.want)
+		}
+	}
+	if _, err := attacker.CreateCronSubscription(ctx, p.ID, sub); !isStatus(err, 403) && !isStatus(err, 404) {
+		t.Errorf("another project's writer creates a subscription: %v", err)
+	}
+	if _, err := attacker.CreateCronSubscription(ctx, other.ID, sub); !isStatus(err, 400) {
+		t.Errorf("a subscription of the attacker's to the victim's app (by name): %v", err)
+	}
+	for i := range 100 {
+		v := sub
+		v.Name = fmt.Sprintf("tick-%d", i)
+		v.Schedule = "0 0 1 1 *"
+		if _, err := admin.CreateCronSubscription(ctx, p.ID, v); err != nil {
+			t.Fatalf("subscription %d: %v", i, err)
+		}
+	}
+	if _, err := admin.CreateCronSubscription(ctx, p.ID, api.CronSubscriptionPrototype{Name: "one-too-many", Destination: "web"}); err == nil {
+		t.Error("the 101st subscription of a project was created")
+	}
+
+	// Persistent data stores and mounts.
+	if _, err := attacker.CreateSecret(ctx, other.ID, api.SecretPrototype{Name: "mine", Format: "generic", Data: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := attacker.CreatePersistentDataStore(ctx, other.ID, api.PersistentDataStorePrototype{Name: "steal", StorageType: "object_storage",
+		Data: map[string]string{"bucket_name": "victim-bucket", "bucket_location": "local", "secret_name": "victim-hmac"}}); !isStatus(err, 400) {
+		t.Errorf("a data store with another project's secret: %v", err)
+	}
+	for _, subPath := range []string{"../../etc", "a/../../b", "x\x00y"} {
+		ro := false
+		_, err := admin.CreateJob(ctx, p.ID, api.JobPrototype{Name: "j", RunSpec: api.RunSpec{ImageReference: "registry.example/j:1",
+			RunVolumeMounts: []api.VolumeMount{{Type: "persistent_data_store", Reference: "x", MountPath: "/d", SubPath: subPath, ReadOnly: &ro}}}})
+		if !isStatus(err, 400) {
+			t.Errorf("a sub_path %q: %v", subPath, err)
+		}
+	}
+	// Domain mappings: the platform's names and another project's.
+	if _, err := admin.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "tls", Format: "generic", Data: map[string]string{"k": "v"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"web." + other.Name + ".localhost", "localhost.localhost", strings.Repeat("a", 63) + "." + strings.Repeat("b", 200) + ".com"} {
+		if _, err := admin.CreateDomainMapping(ctx, p.ID, api.DomainMappingPrototype{Name: name, Component: api.DomainMappingComponent{Name: "web", ResourceType: "app_v2"}, TLSSecret: "tls"}); !isStatus(err, 400) {
+			t.Errorf("a mapping of %q: %v", name, err)
+		}
+	}
+}

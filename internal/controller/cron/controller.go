@@ -102,6 +102,7 @@ func (c *Controller) Run(ctx context.Context) {
 	defer resync.Stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var soon <-chan time.Time // a burst of changes is read once
 	for {
 		timer.Reset(c.fireDue(ctx))
 		select {
@@ -111,13 +112,18 @@ func (c *Controller) Run(ctx context.Context) {
 		case <-c.wake:
 		case <-resync.C:
 			c.load(ctx)
+		case <-soon:
+			soon = nil
+			c.load(ctx)
 		case e, ok := <-events:
 			if !ok {
 				return
 			}
 			switch e.Kind {
 			case core.KindCronSubscription, core.KindProject, "":
-				c.load(ctx)
+				if soon == nil {
+					soon = time.After(50 * time.Millisecond)
+				}
 			}
 		}
 	}
