@@ -75,7 +75,9 @@ func BenchmarkTick(b *testing.B) {
 		for i := range projects * perProject {
 			p := ps[i%projects]
 			cs := core.CronSubscription{Name: "base", Data: "{}"}
-			wg.Go(func() { c.post(ctx, p.ID, "web."+p.Subdomain+".svc", cs, map[string]string{"id": fmt.Sprint("base-", i)}) })
+			wg.Go(func() {
+				c.post(ctx, p.ID, "web."+p.Subdomain+".svc", cs, map[string]string{"id": fmt.Sprint("base-", i)})
+			})
 		}
 		wg.Wait()
 		return delays(&mu, arrived, func(string) time.Time { return start })
