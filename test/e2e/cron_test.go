@@ -132,4 +132,34 @@ func TestCronSubscription(t *testing.T) {
 			t.Errorf("event %s arrived %d times", id, n)
 		}
 	}
+
+	// Soft-deleted, nothing is delivered; restored, it goes on from the next
+	// tick, without catching up.
+	if err := c.DeleteProject(ctx, p.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	time.Sleep(5 * time.Second)
+	if _, err := c.RestoreProject(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	restored := time.Now()
+	waitServed(t, func() bool {
+		g, err := c.GetCronSubscription(ctx, p.ID, "to-app")
+		if err != nil || len(g.StatusDetails.Deliveries) == 0 {
+			return false
+		}
+		tick, _ := time.Parse(time.RFC3339, g.StatusDetails.Deliveries[0].Tick)
+		return tick.After(restored)
+	}, "a tick after the restore")
+	g, err := c.GetCronSubscription(ctx, p.ID, "to-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range g.StatusDetails.Deliveries {
+		tick, _ := time.Parse(time.RFC3339, d.Tick)
+		if tick.After(deleted.Add(time.Second)) && tick.Before(restored.Add(-time.Second)) {
+			t.Errorf("a tick of the soft-deleted project was delivered: %+v", d)
+		}
+	}
 }
