@@ -86,7 +86,7 @@ func TestFunctions(t *testing.T) { forEngines(t, testFunctions) }
 func testFunctions(t *testing.T, eng string) {
 	start := time.Now()
 	step := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
-	s := appServerOn(t, eng, "--function-pool", "1")
+	s := appServerOn(t, eng, "--function-pool", "1", "--cron-seconds")
 	c := s.adminClient()
 	ctx := context.Background()
 	p, parts, _ := jobProject(t, s, "functions")
@@ -127,6 +127,19 @@ func testFunctions(t *testing.T, eng string) {
 		h.Get("X-Faas-Activation-Id") == "" {
 		t.Fatalf("invocation: %d %v %s", code, h, body)
 	}
+	// A cron subscription delivers to a function through the router.
+	if _, err := c.CreateCronSubscription(ctx, p.ID, api.CronSubscriptionPrototype{Name: "to-fn", DestinationType: "function", Destination: "greet",
+		Schedule: "*/2 * * * * *", Data: `{"name":"cron"}`, Path: "/hi"}); err != nil {
+		t.Fatal(err)
+	}
+	waitServed(t, func() bool {
+		g, err := c.GetCronSubscription(ctx, p.ID, "to-fn")
+		return err == nil && len(g.StatusDetails.Deliveries) > 0 && g.StatusDetails.Deliveries[0].Outcome == "delivered" && g.StatusDetails.Deliveries[0].StatusCode == 200
+	}, "a tick delivered to the function")
+	if err := c.DeleteCronSubscription(ctx, p.ID, "to-fn"); err != nil {
+		t.Fatal(err)
+	}
+	step("cron to the function")
 	if code, _, body := invoke(t, s, node, "POST", "/echo", "application/json", `{"__ce_method":"PUT"}`); code != 400 {
 		t.Errorf("a body setting __ce_method: %d %s, want 400", code, body)
 	}
