@@ -168,8 +168,34 @@ func (e *env) printApp(a *api.App, headline string) error {
 		if a.BuildRun != "" {
 			fmt.Fprintf(w, "Build Run:\t%s\n", a.BuildRun)
 		}
+		printRunExtras(w, a.RunComputeResourceTokenEnabled, a.RunVolumeMounts)
 		printEnv(w, append(a.ComputedEnvVariables, a.RunEnvVariables...))
 	})
+}
+
+// printRunExtras prints, as Code Engine's CLI does, whether instances get
+// a compute resource token ("Trusted profiles") and what they mount.
+func printRunExtras(w io.Writer, token *bool, mounts []api.VolumeMount) {
+	state := "disabled"
+	if token != nil && *token {
+		state = "enabled"
+	}
+	fmt.Fprintf(w, "Trusted Profiles:\t%s\n", state)
+	if len(mounts) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Volume Mounts:")
+	for _, m := range mounts {
+		what := m.Reference
+		if m.SubPath != "" {
+			what += ":" + m.SubPath
+		}
+		mode := "read-only"
+		if m.Type == "persistent_data_store" && m.ReadOnly != nil && !*m.ReadOnly {
+			mode = "read-write"
+		}
+		fmt.Fprintf(w, "  %s\t%s %s (%s)\n", m.MountPath, strings.ReplaceAll(m.Type, "_", " "), what, mode)
+	}
 }
 
 // printEnv prints a workload's environment: literals with their values,

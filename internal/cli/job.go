@@ -195,6 +195,7 @@ func (e *env) printJob(j *api.Job, headline string) error {
 		if j.BuildRun != "" {
 			fmt.Fprintf(w, "Build Run:\t%s\n", j.BuildRun)
 		}
+		printRunExtras(w, j.RunComputeResourceTokenEnabled, j.RunVolumeMounts)
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"testing"
+
+	"github.com/coligo/coligo/api"
 )
 
 func TestPrintOne(t *testing.T) {
@@ -22,5 +24,21 @@ func TestPrintOne(t *testing.T) {
 		if out.String() != tt.want {
 			t.Errorf("-o %q, headline %q: %q, want %q", tt.output, tt.headline, out.String(), tt.want)
 		}
+	}
+}
+
+func TestPrintRunExtras(t *testing.T) {
+	on, rw := true, false
+	var out bytes.Buffer
+	printRunExtras(&out, &on, []api.VolumeMount{{Type: "secret", Reference: "creds", MountPath: "/etc/creds"},
+		{Type: "persistent_data_store", Reference: "results", SubPath: "run1", MountPath: "/data", ReadOnly: &rw}})
+	want := "Trusted Profiles:\tenabled\nVolume Mounts:\n  /etc/creds\tsecret creds (read-only)\n  /data\tpersistent data store results:run1 (read-write)\n"
+	if out.String() != want {
+		t.Errorf("%q, want %q", out.String(), want)
+	}
+	out.Reset()
+	printRunExtras(&out, nil, nil)
+	if out.String() != "Trusted Profiles:\tdisabled\n" {
+		t.Errorf("%q", out.String())
 	}
 }
