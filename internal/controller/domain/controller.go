@@ -126,6 +126,7 @@ func (c *Controller) Sync(ctx context.Context) (next time.Time) {
 		return time.Time{}
 	}
 	aliases := map[string]string{}
+	var writes []func() // the statuses, written once the router serves what they say
 	certs := map[string]*tls.Certificate{}
 	for _, p := range projects {
 		if p.Status != core.ProjectActive {
@@ -153,13 +154,17 @@ func (c *Controller) Sync(ctx context.Context) (next time.Time) {
 				certs[m.Name] = cert
 				next = earliest(next, cert.Leaf.NotAfter)
 			}
-			c.setStatus(ctx, d.Record, m, status, reason, msg)
+			rec := d.Record
+			writes = append(writes, func() { c.setStatus(ctx, rec, m, status, reason, msg) })
 		}
 		if mapped != nil {
 			c.dropOrphans(ctx, p.ID, mapped)
 		}
 	}
 	c.cfg.Router.SetDomains(aliases, certs)
+	for _, w := range writes {
+		w()
+	}
 	return next
 }
 
