@@ -760,7 +760,7 @@ func (e *Engine) instance(project string, pod *corev1.Pod) engine.Instance {
 			t = cs.LastTerminationState.Terminated
 		}
 		in.State, in.ExitCode, in.FinishedAt = engine.StateExited, int(t.ExitCode), t.FinishedAt.Time
-		in.OOMKilled = t.Reason == "OOMKilled"
+		in.OOMKilled = oomKilled(pod, t)
 	case pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded:
 		in.State, in.ExitCode = engine.StateExited, 137
 		if pod.Status.Phase == corev1.PodSucceeded {
@@ -777,6 +777,28 @@ func (e *Engine) instance(project string, pod *corev1.Pod) engine.Instance {
 		in.FinishedAt = pod.DeletionTimestamp.Time
 	}
 	return in
+}
+
+// oomKilled says whether a container's exit was the kernel's OOM killer.
+// The kubelet says so in the reason, but containerd's CRI handles a task's
+// exit and its OOM event apart, and when the exit comes first the reason
+// stays "Error". A SIGKILL (137) that nobody sent the instance — its pod
+// not being deleted, evicted or past a deadline — under a memory limit is
+// then the OOM killer's; a process that sends itself SIGKILL reads as one.
+func oomKilled(pod *corev1.Pod, t *corev1.ContainerStateTerminated) bool {
+	if t.Reason == "OOMKilled" {
+		return true
+	}
+	if t.ExitCode != 137 || t.Reason != "Error" || pod.DeletionTimestamp != nil || pod.Status.Reason != "" {
+		return false
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name == container {
+			_, ok := c.Resources.Limits[corev1.ResourceMemory]
+			return ok
+		}
+	}
+	return false
 }
 
 func containerStatus(pod *corev1.Pod) *corev1.ContainerStatus {
