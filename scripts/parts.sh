@@ -9,6 +9,7 @@
 #   buildkitd               COLIGO_TEST_BUILDKIT (buildkit_start)
 #   Pebble (ACME)           COLIGO_TEST_PEBBLE (the directory of its binaries; tests start it)
 #   versitygw (S3) + s3fs   COLIGO_TEST_VERSITYGW (the binary; tests start it)
+#   Chromium + axe-core     COLIGO_TEST_CHROMIUM, COLIGO_TEST_AXE (axe.min.js; the console test)
 
 parts_install() {
   local missing=()
@@ -29,6 +30,9 @@ parts_install() {
   command -v ssh >/dev/null || missing+=(openssh-client)
   # Persistent data stores: s3fs mounts buckets (FUSE).
   command -v s3fs >/dev/null || missing+=(s3fs)
+  # The console's browser test: Debian's Chromium, headless.
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v npm >/dev/null || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "== apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -161,7 +165,8 @@ YML
   export COLIGO_TEST_REGISTRY="127.0.0.1:$port" COLIGO_TEST_REGISTRY_USER="$user" COLIGO_TEST_REGISTRY_PASSWORD="$pass"
   COLIGO_TEST_PEBBLE=$(scripts/pebble-build.sh)
   COLIGO_TEST_VERSITYGW=$(scripts/versitygw-build.sh)
-  export COLIGO_TEST_PEBBLE COLIGO_TEST_VERSITYGW
+  COLIGO_TEST_AXE=$(scripts/axe-fetch.sh)
+  export COLIGO_TEST_PEBBLE COLIGO_TEST_VERSITYGW COLIGO_TEST_AXE COLIGO_TEST_CHROMIUM=/usr/bin/chromium
   echo "== parts: containerd at $COLIGO_TEST_CONTAINERD, registry at $COLIGO_TEST_REGISTRY, CNI plugins in $COLIGO_TEST_CNI_BIN_DIR"
 }
 

@@ -60,6 +60,7 @@ var auditRoutes = map[string]struct{ action, kind string }{
 	"POST /v2/key_providers/{name}/rotate":                               {core.AuditKeyRotate, "key"},
 	"POST /v2/tokens":                                                    {core.AuditTokenCreate, "token"},
 	"DELETE /v2/tokens/{id}":                                             {core.AuditTokenRevoke, "token"},
+	"DELETE /console/session":                                            {core.AuditConsoleLogout, "session"},
 }
 
 // auditNote is what a handler tells the audit event of its call beyond

@@ -24,6 +24,7 @@ import (
 	"github.com/coligo/coligo/api"
 	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/computetoken"
+	"github.com/coligo/coligo/internal/console"
 	"github.com/coligo/coligo/internal/core"
 	"github.com/coligo/coligo/internal/engine"
 	"github.com/coligo/coligo/internal/netguard"
@@ -126,6 +127,8 @@ type Config struct {
 	// EgressIPs lists the source addresses of instances' outbound traffic
 	// (nil: unknown).
 	EgressIPs func() []netip.Addr
+	// Console holds the web console's sessions; nil serves no console.
+	Console *console.Sessions
 }
 
 // API serves /v2 and the health endpoints.
@@ -275,6 +278,13 @@ func New(cfg Config) *API {
 	a.handle("POST /v2/tokens", a.createToken, true)
 	a.handle("DELETE /v2/tokens/{id}", a.revokeToken, true)
 	a.handle(iamRoute, a.iamToken, false)
+	if cfg.Console != nil {
+		a.mux.Handle("GET "+console.Prefix, console.Handler())
+		a.mux.Handle("GET /console", http.RedirectHandler(console.Prefix, http.StatusMovedPermanently))
+		a.handle(consoleLoginRoute, a.consoleLogin, false)
+		a.handle("GET /console/session", a.consoleSession, true)
+		a.handle("DELETE /console/session", a.consoleLogout, true)
+	}
 
 	a.handle("/", func(w http.ResponseWriter, r *http.Request) error {
 		if allow := a.allowed(r); len(allow) > 0 {
@@ -344,7 +354,7 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) error, authn bool) {
 	method, route := routeLabels(pattern)
 	_, audited := auditRoutes[pattern]
-	if mutating := method != "GET" && method != "HEAD" && method != "other"; mutating != (audited || pattern == iamRoute) || audited && !authn {
+	if mutating := method != "GET" && method != "HEAD" && method != "other"; mutating != (audited || pattern == iamRoute || pattern == consoleLoginRoute) || audited && !authn {
 		panic("apiserver: route " + pattern + " must be in auditRoutes exactly when it changes something, and authenticated")
 	}
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -364,7 +374,7 @@ func (a *API) handle(pattern string, h func(http.ResponseWriter, *http.Request) 
 				return h(sw, r)
 			}
 			var err error
-			if p, err = auth.Authenticate(r.Context(), a.tokens(), r.Header.Get("Authorization")); err != nil {
+			if p, err = a.authenticate(r); err != nil {
 				return err
 			}
 			authenticated = true

@@ -96,7 +96,13 @@ func Authenticate(ctx context.Context, s TokenStore, header string) (Principal, 
 		}
 		return Principal{TokenID: "compute-resource:" + c.Subject, Role: computetoken.Role, ProjectID: c.Project}, nil
 	}
-	t, err := Lookup(ctx, s, token, time.Now())
+	return AuthenticateHash(ctx, s, Hash(token))
+}
+
+// AuthenticateHash resolves the hash of a bearer token (as a console
+// session holds it) to a principal, as Authenticate does the token.
+func AuthenticateHash(ctx context.Context, s TokenStore, hash []byte) (Principal, error) {
+	t, err := lookupHash(ctx, s, hash, time.Now())
 	if err != nil {
 		return Principal{}, err
 	}
@@ -109,7 +115,11 @@ func Authenticate(ctx context.Context, s TokenStore, header string) (Principal, 
 // Lookup finds the token of a value, of any kind, unless it has expired at
 // now; any failure matches core.ErrUnauthenticated but the store's.
 func Lookup(ctx context.Context, s TokenStore, value string, now time.Time) (core.Token, error) {
-	t, err := s.TokenByHash(ctx, Hash(value))
+	return lookupHash(ctx, s, Hash(value), now)
+}
+
+func lookupHash(ctx context.Context, s TokenStore, hash []byte, now time.Time) (core.Token, error) {
+	t, err := s.TokenByHash(ctx, hash)
 	if errors.Is(err, core.ErrNotFound) {
 		return t, fmt.Errorf("token is not valid: %w", core.ErrUnauthenticated)
 	}

@@ -77,7 +77,9 @@ type Server struct {
 	// aid, for ticks every few seconds.
 	CronSeconds bool
 	// ComputeTokenLife is how long a compute resource token is valid.
-	ComputeTokenLife      time.Duration
+	ComputeTokenLife time.Duration
+	// ConsoleSessionLife is how long a web console login lasts.
+	ConsoleSessionLife    time.Duration
 	RouterQueueDepth      int
 	AutoscaleStableWindow time.Duration
 	AutoscalePanicWindow  time.Duration
@@ -107,6 +109,7 @@ func Default() Server {
 		APIAddr:             "127.0.0.1:7070",
 		SoftDeleteRetention: 168 * time.Hour,
 		ComputeTokenLife:    time.Hour,
+		ConsoleSessionLife:  8 * time.Hour,
 		Region:              "local",
 		AccountID:           "local",
 		MaxProjects:         20,
@@ -224,6 +227,9 @@ func (s Server) Validate() error {
 		if s.RouterTLSAddr == "" {
 			errs = append(errs, errors.New("--acme-directory needs --router-tls-addr: its certificates are served there"))
 		}
+	}
+	if s.ConsoleSessionLife < time.Minute || s.ConsoleSessionLife > 7*24*time.Hour {
+		errs = append(errs, fmt.Errorf("--console-session-life must be from 1m to 168h, got %s", s.ConsoleSessionLife))
 	}
 	if s.ComputeTokenLife < 30*time.Second || s.ComputeTokenLife > 24*time.Hour {
 		errs = append(errs, fmt.Errorf("--compute-token-life must be from 30s to 24h, got %s", s.ComputeTokenLife))

@@ -25,8 +25,10 @@ const (
 	AuditKeyRewrap      = "key.rewrap"           // a project's data key was wrapped by a new root key version
 	AuditKeyUnavailable = "key_provider.failure" // a key provider stopped answering (target: provider)
 	AuditKeyRecovered   = "key_provider.recovered"
-	AuditPrune          = "audit.prune"  // events older than the retention were removed (target: "through <seq>")
-	AuditBackup         = "store.backup" // an admin took a copy of the store
+	AuditPrune          = "audit.prune"    // events older than the retention were removed (target: "through <seq>")
+	AuditBackup         = "store.backup"   // an admin took a copy of the store
+	AuditConsoleLogin   = "console.login"  // a token was exchanged for a web console session
+	AuditConsoleLogout  = "console.logout" // a web console session ended
 )
 
 // Outcomes of an audited call.

@@ -32,6 +32,7 @@ import (
 	"github.com/coligo/coligo/internal/builder"
 	"github.com/coligo/coligo/internal/computetoken"
 	"github.com/coligo/coligo/internal/config"
+	"github.com/coligo/coligo/internal/console"
 	"github.com/coligo/coligo/internal/controller/app"
 	"github.com/coligo/coligo/internal/controller/buildrun"
 	"github.com/coligo/coligo/internal/controller/cron"
@@ -192,6 +193,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		Registries:       &netguard.Guard{Allow: cfg.InsecureRegistries},
 		InsecureGitHosts: cfg.InsecureGitHosts,
 		EgressIPs:        defaultRouteAddrs,
+		Console:          console.NewSessions(cfg.ConsoleSessionLife, nil),
 	}
 	if functions != nil {
 		apiCfg.FunctionRuntimes = functions.api()

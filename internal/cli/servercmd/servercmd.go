@@ -104,6 +104,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.StringVar(&cfg.ACMECAFile, "acme-ca-file", "", "PEM roots to trust for the ACME server's own HTTPS (a private ACME server); default the system's")
 	f.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact address of the ACME account")
 	f.BoolVar(&cfg.CronSeconds, "cron-seconds", false, "test aid: cron schedules may start with a seconds field (6 fields), for ticks every few seconds")
+	f.DurationVar(&cfg.ConsoleSessionLife, "console-session-life", cfg.ConsoleSessionLife, "how long a login to the web console (/console/) lasts")
 	f.DurationVar(&cfg.ComputeTokenLife, "compute-token-life", cfg.ComputeTokenLife, "how long an instance's compute resource token is valid; it is renewed every sixth of that")
 	f.IntVar(&cfg.RouterQueueDepth, "router-queue-depth", cfg.RouterQueueDepth, "requests that wait per revision when every instance is at scale_concurrency; more get 503")
 	f.StringVar(&cfg.FunctionRegistryAddr, "function-registry-addr", cfg.FunctionRegistryAddr, "HOST:PORT where coligo serves its function runtime images (pull only, plain HTTP); on Kubernetes, an address the nodes reach and pull from (port 0: any free one)")
