@@ -172,6 +172,25 @@ type AppInstance struct {
 	StatusDetails              AppInstanceStatusDetails `json:"status_details"`
 }
 
+// AppMetricsPoint is one sample of an app's load.
+type AppMetricsPoint struct {
+	Time              string  `json:"time"`
+	Instances         int     `json:"instances"` // ready instances
+	RequestsPerSecond float64 `json:"requests_per_second"`
+}
+
+// AppMetrics is an app's load over the last hour (coligo's addition, at
+// …/apps/{app}/metrics), for charts: a point every IntervalSeconds.
+type AppMetrics struct {
+	IntervalSeconds float64           `json:"interval_seconds"`
+	Points          []AppMetricsPoint `json:"points"`
+}
+
+// GetAppMetrics reads an app's load over the last hour.
+func (c *Client) GetAppMetrics(ctx context.Context, project, name string) (*AppMetrics, error) {
+	return call[AppMetrics](ctx, c, http.MethodGet, resourcePath(project, "apps", name, "metrics"), nil, nil)
+}
+
 // AppInstanceList is a page of instances.
 type AppInstanceList struct {
 	Limit     int           `json:"limit"`

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -414,6 +415,29 @@ func (a *API) deleteRevision(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+// appMetrics serves an app's load over the last hour (coligo's addition):
+// its ready instances and requests per second, one point per sample.
+func (a *API) appMetrics(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.activeProject(r, core.RoleReader)
+	if err != nil {
+		return err
+	}
+	app, err := a.appOf(r, p)
+	if err != nil {
+		return err
+	}
+	out := api.AppMetrics{Points: []api.AppMetricsPoint{}}
+	if h := a.cfg.AppHistory; h != nil {
+		out.IntervalSeconds = h.Every().Seconds()
+		for _, pt := range h.Points(p.ID, app.Name) {
+			out.Points = append(out.Points, api.AppMetricsPoint{Time: pt.At.UTC().Format(time.RFC3339Nano), Instances: pt.Instances,
+				RequestsPerSecond: math.Round(pt.RequestsPerSecond*100) / 100})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 

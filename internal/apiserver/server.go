@@ -22,6 +22,7 @@ import (
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/coligo/coligo/api"
+	"github.com/coligo/coligo/internal/apphistory"
 	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/computetoken"
 	"github.com/coligo/coligo/internal/console"
@@ -129,6 +130,9 @@ type Config struct {
 	EgressIPs func() []netip.Addr
 	// Console holds the web console's sessions; nil serves no console.
 	Console *console.Sessions
+	// AppHistory has each app's load over the last hour; nil when no
+	// engine is configured.
+	AppHistory *apphistory.History
 }
 
 // API serves /v2 and the health endpoints.
@@ -269,6 +273,7 @@ func New(cfg Config) *API {
 	a.handle("DELETE /v2/projects/{project}/apps/{app}/revisions/{name}", a.deleteRevision, true)
 	a.handle("GET /v2/projects/{project}/apps/{app}/instances", a.listInstances, true)
 	a.handle("GET /v2/projects/{project}/apps/{app}/logs", a.appLogs, true)
+	a.handle("GET /v2/projects/{project}/apps/{app}/metrics", a.appMetrics, true)
 
 	a.handle("GET /v2/audit_events", a.listAuditEvents, true)
 	a.handle("GET /v2/audit_events/verify", a.verifyAuditEvents, true)

@@ -76,6 +76,8 @@ type Server struct {
 	// CronSeconds takes cron schedules with a leading seconds field: a test
 	// aid, for ticks every few seconds.
 	CronSeconds bool
+	// AppHistoryInterval is how often the console's app charts are sampled.
+	AppHistoryInterval time.Duration
 	// ComputeTokenLife is how long a compute resource token is valid.
 	ComputeTokenLife time.Duration
 	// ConsoleSessionLife is how long a web console login lasts.
@@ -110,6 +112,7 @@ func Default() Server {
 		SoftDeleteRetention: 168 * time.Hour,
 		ComputeTokenLife:    time.Hour,
 		ConsoleSessionLife:  8 * time.Hour,
+		AppHistoryInterval:  15 * time.Second,
 		Region:              "local",
 		AccountID:           "local",
 		MaxProjects:         20,
@@ -227,6 +230,9 @@ func (s Server) Validate() error {
 		if s.RouterTLSAddr == "" {
 			errs = append(errs, errors.New("--acme-directory needs --router-tls-addr: its certificates are served there"))
 		}
+	}
+	if s.AppHistoryInterval < 100*time.Millisecond || s.AppHistoryInterval > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("--app-history-interval must be from 100ms to 5m, got %s", s.AppHistoryInterval))
 	}
 	if s.ConsoleSessionLife < time.Minute || s.ConsoleSessionLife > 7*24*time.Hour {
 		errs = append(errs, fmt.Errorf("--console-session-life must be from 1m to 168h, got %s", s.ConsoleSessionLife))

@@ -28,6 +28,7 @@ import (
 
 	"github.com/coligo/coligo/internal/acmecert"
 	"github.com/coligo/coligo/internal/apiserver"
+	"github.com/coligo/coligo/internal/apphistory"
 	"github.com/coligo/coligo/internal/auth"
 	"github.com/coligo/coligo/internal/builder"
 	"github.com/coligo/coligo/internal/computetoken"
@@ -228,6 +229,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	}
 	if link != nil {
 		apiCfg.Logs, apiCfg.Apps, apiCfg.EngineStatus = link, link, link.status
+		apiCfg.AppHistory = apphistory.New(cfg.AppHistoryInterval)
 		if cfg.Engine == "kubernetes" {
 			rcfg.ProjectOf = link.ProjectOf // projects share the cluster's pod network
 		}
@@ -329,6 +331,9 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		wg.Go(func() { egress.New(egress.Config{Store: db, Logger: log}).Run(ctrlCtx) })
 	}
 	wg.Go(func() { project.New(pcfg).Run(ctrlCtx) })
+	if h := apiCfg.AppHistory; h != nil {
+		wg.Go(func() { h.Run(ctrlCtx, reg, log) })
+	}
 	dcfg := domain.Config{Store: db, Router: rt, Domain: cfg.Domain, Logger: log}
 	if issuer != nil {
 		dcfg.ACME = issuer

@@ -33,7 +33,7 @@ const (
 func TestConsole(t *testing.T) {
 	parts := itest.Need(t)
 	b := newBrowser(t)
-	s := appServer(t)
+	s := appServer(t, "--app-history-interval", "500ms")
 	image := parts.BusyboxImage(t)
 	c := s.adminClient()
 	console := s.url() + "/console/"
@@ -128,6 +128,16 @@ func TestConsole(t *testing.T) {
 	appTab.waitFor("the app's answer", `document.body && document.body.innerText.length > 0`, 30*time.Second)
 	if body := appTab.text(); !strings.Contains(body, "hello from web-00001") {
 		t.Errorf("the app's URL answered %q", body)
+	}
+	// The load charts: sampled from the server's metrics, they show the
+	// ready instance and the requests just made.
+	for range 20 {
+		appTab.open(url)
+	}
+	tb.waitFor("the instances chart", `[...document.querySelectorAll('svg.chart')].some((s) => s.getAttribute('aria-label').startsWith('Ready instances: now 1 '))`, 20*time.Second)
+	tb.waitFor("the requests chart's line", `[...document.querySelectorAll('svg.chart')].some((s) => /^Requests per second: now [0-9.]+ requests\/s, peak [1-9]/.test(s.getAttribute('aria-label')) && s.querySelector('polyline'))`, 20*time.Second)
+	if m, err := c.GetAppMetrics(context.Background(), p.ID, "web"); err != nil || m.IntervalSeconds != 0.5 || len(m.Points) == 0 {
+		t.Errorf("app metrics: %+v %v", m, err)
 	}
 
 	// A job with an array of 4, a run submitted from the console; its grid

@@ -103,6 +103,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.StringVar(&cfg.ACMEDirectory, "acme-directory", "", "ACME directory URL (e.g. https://acme-v02.api.letsencrypt.org/directory): a domain mapping without a tls_secret gets its certificate there, by HTTP-01 on the router's plain listener, and renews it")
 	f.StringVar(&cfg.ACMECAFile, "acme-ca-file", "", "PEM roots to trust for the ACME server's own HTTPS (a private ACME server); default the system's")
 	f.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact address of the ACME account")
+	f.DurationVar(&cfg.AppHistoryInterval, "app-history-interval", cfg.AppHistoryInterval, "how often each app's instances and requests per second are sampled for the last hour's charts (GET …/apps/{app}/metrics, the console)")
 	f.BoolVar(&cfg.CronSeconds, "cron-seconds", false, "test aid: cron schedules may start with a seconds field (6 fields), for ticks every few seconds")
 	f.DurationVar(&cfg.ConsoleSessionLife, "console-session-life", cfg.ConsoleSessionLife, "how long a login to the web console (/console/) lasts")
 	f.DurationVar(&cfg.ComputeTokenLife, "compute-token-life", cfg.ComputeTokenLife, "how long an instance's compute resource token is valid; it is renewed every sixth of that")

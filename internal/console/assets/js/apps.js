@@ -1,6 +1,6 @@
 // Applications: the list with status and URL, create from an image, and an
 // app's page: status, URL, revisions, instances, logs, and its settings.
-import { h, replace, field, table, badge, when, errorBox, announce, confirmPlain } from './dom.js';
+import { h, replace, field, table, badge, when, errorBox, announce, confirmPlain, chart } from './dom.js';
 import * as api from './api.js';
 import { logView } from './lists.js';
 
@@ -71,6 +71,7 @@ export async function appPage(ctx, pid, name) {
   const summary = h('div', {});
   const revisions = h('div', {});
   const instances = h('div', {});
+  const charts = h('div', { class: 'charts' });
   let app = await api.get(base);
   const refresh = async () => {
     try {
@@ -95,6 +96,11 @@ export async function appPage(ctx, pid, name) {
         ['Ready', (i) => (i.status_details && i.status_details.ready) ? 'yes' : 'no'],
         ['Restarts', (i) => String((i.status_details && i.status_details.restarts) || 0)],
         ['Started', (i) => when(i.created_at)]], ins, 'No instances: the app is scaled to zero.'));
+      const m = await api.get(`${base}/metrics`);
+      const pts = (m.points || []).map((p) => ({ t: Date.parse(p.time), i: p.instances, r: p.requests_per_second }));
+      const now = pts.length ? Math.max(Date.now(), pts[pts.length - 1].t) : Date.now();
+      replace(charts, chart('Ready instances', 'instances', pts.map((p) => ({ t: p.t, v: p.i })), now),
+        chart('Requests per second', 'requests/s', pts.map((p) => ({ t: p.t, v: p.r })), now));
     } catch (e) { replace(summary, errorBox(e)); }
   };
   await ctx.every(3000, refresh);
@@ -103,6 +109,7 @@ export async function appPage(ctx, pid, name) {
       h('a', { href: `#/projects/${encodeURIComponent(pid)}/apps` }, project.name), ' / ', name),
     h('h1', {}, `Application ${name}`),
     summary,
+    h('h2', {}, 'Load over the last hour'), charts,
     h('h2', {}, 'Revisions and traffic'), revisions,
     h('h2', {}, 'Instances'), instances,
     h('h2', {}, 'Logs'), logView(ctx, `${base}/logs`, `Logs of application ${name}`),

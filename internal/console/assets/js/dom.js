@@ -134,3 +134,38 @@ export function confirmPlain(title, text, action) {
     dlg.showModal();
   });
 }
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+  add(el, children);
+  return el;
+}
+
+// chart draws a line of values over the last hour (points of { t: ms,
+// v: number }) as SVG, with its scale in text; screen readers get a
+// summary of it.
+export function chart(title, unit, points, nowMs) {
+  const W = 480, H = 140, L = 40, B = 20, T = 8;
+  const span = 3600 * 1000;
+  const max = Math.max(1, ...points.map((p) => p.v));
+  const top = max <= 5 ? Math.ceil(max) : Math.ceil(max / 5) * 5;
+  const x = (t) => L + ((t - (nowMs - span)) / span) * (W - L - 4);
+  const y = (v) => T + (1 - v / top) * (H - T - B);
+  const pts = points.filter((p) => p.t >= nowMs - span);
+  const last = pts.length ? pts[pts.length - 1].v : 0;
+  const peak = pts.reduce((m, p) => Math.max(m, p.v), 0);
+  const fmt = (v) => (Math.round(v * 100) / 100).toString();
+  const summary = pts.length ? `${title}: now ${fmt(last)} ${unit}, peak ${fmt(peak)} over the last hour.` : `${title}: no samples yet.`;
+  const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': summary, class: 'chart' },
+    s('line', { x1: L, y1: y(0), x2: W - 4, y2: y(0), class: 'axis' }),
+    s('line', { x1: L, y1: y(top), x2: W - 4, y2: y(top), class: 'grid' }),
+    s('text', { x: L - 6, y: y(top) + 4, 'text-anchor': 'end' }, fmt(top)),
+    s('text', { x: L - 6, y: y(0) + 4, 'text-anchor': 'end' }, '0'),
+    s('text', { x: L, y: H - 4 }, '60 min ago'),
+    s('text', { x: W - 4, y: H - 4, 'text-anchor': 'end' }, 'now'),
+    pts.length > 1 ? s('polyline', { points: pts.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' '), class: 'line' }) : null);
+  return h('figure', { class: 'chart-box' }, h('figcaption', {}, h('strong', {}, title), ` — now ${fmt(last)} ${unit}`), svg);
+}
