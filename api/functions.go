@@ -64,6 +64,31 @@ type FunctionList struct {
 	Functions []Function `json:"functions"`
 }
 
+// FunctionInvocationPrototype is what to send a function (coligo's
+// addition, POST …/functions/{name}/invoke): a body and its media type.
+type FunctionInvocationPrototype struct {
+	Body        string `json:"body,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+}
+
+// FunctionInvocation is a function's answer to an invocation: its status,
+// media type and body (at most 1 MiB; body_binary when it was not UTF-8
+// text and is shown with replacement characters).
+type FunctionInvocation struct {
+	StatusCode           int    `json:"status_code"`
+	ContentType          string `json:"content_type,omitempty"`
+	Body                 string `json:"body"`
+	BodyTruncated        bool   `json:"body_truncated,omitempty"`
+	BodyBinary           bool   `json:"body_binary,omitempty"`
+	DurationMilliseconds int64  `json:"duration_ms"`
+}
+
+// InvokeFunction calls a function with a body through the API (coligo's
+// addition) and returns its answer.
+func (c *Client) InvokeFunction(ctx context.Context, project, name string, in FunctionInvocationPrototype) (*FunctionInvocation, error) {
+	return call[FunctionInvocation](ctx, c, http.MethodPost, resourcePath(project, "functions", name, "invoke"), nil, in)
+}
+
 // FunctionRuntime is a runtime functions may use.
 type FunctionRuntime struct {
 	ID         string `json:"id"`

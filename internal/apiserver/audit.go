@@ -40,6 +40,7 @@ var auditRoutes = map[string]struct{ action, kind string }{
 	"POST /v2/projects/{project}/functions":                              {"function.create", "function"},
 	"PATCH /v2/projects/{project}/functions/{name}":                      {"function.update", "function"},
 	"DELETE /v2/projects/{project}/functions/{name}":                     {"function.delete", "function"},
+	"POST /v2/projects/{project}/functions/{name}/invoke":                {"function.invoke", "function"},
 	"POST /v2/projects/{project}/builds":                                 {"build.create", "build"},
 	"PATCH /v2/projects/{project}/builds/{name}":                         {"build.update", "build"},
 	"DELETE /v2/projects/{project}/builds/{name}":                        {"build.delete", "build"},

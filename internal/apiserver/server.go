@@ -130,6 +130,9 @@ type Config struct {
 	EgressIPs func() []netip.Addr
 	// Console holds the web console's sessions; nil serves no console.
 	Console *console.Sessions
+	// Invoke serves a request of the platform's own to an app or function
+	// of a project (the router's Dispatch); nil serves no invocations.
+	Invoke func(w http.ResponseWriter, req *http.Request, project string)
 	// AppHistory has each app's load over the last hour; nil when no
 	// engine is configured.
 	AppHistory *apphistory.History
@@ -209,6 +212,7 @@ func New(cfg Config) *API {
 	a.handle("PATCH /v2/projects/{project}/functions/{name}", a.updateFunction, true)
 	a.handle("DELETE /v2/projects/{project}/functions/{name}", a.deleteFunction, true)
 	a.handle("GET /v2/projects/{project}/functions/{name}/logs", a.functionLogs, true)
+	a.handle("POST /v2/projects/{project}/functions/{name}/invoke", a.invokeFunction, true)
 	a.handle("GET /v2/projects/{project}/subscriptions/cron", a.listCronSubscriptions, true)
 	a.handle("POST /v2/projects/{project}/subscriptions/cron", a.createCronSubscription, true)
 	a.handle("GET /v2/projects/{project}/subscriptions/cron/{name}", a.getCronSubscription, true)

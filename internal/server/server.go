@@ -235,6 +235,7 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 		}
 	}
 	rt := router.New(rcfg)
+	apiCfg.Invoke = rt.Dispatch
 	routerLn, err := net.Listen("tcp", cfg.RouterAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (--router-addr): %w", cfg.RouterAddr, err)

@@ -159,7 +159,8 @@ func (tb *tab) control(form, label string) string {
 func (tb *tab) fill(form, label, value string) {
 	tb.b.t.Helper()
 	id := tb.control(form, label)
-	tb.run(chromedp.Clear(chromedp.CSS("#"+id)), typeInto(id, value))
+	eval[bool](tb, `(document.getElementById(`+js(id)+`).value = '', true)`)
+	tb.run(typeInto(id, value))
 }
 
 // typeInto types value into the element of id, key by key.
@@ -174,7 +175,8 @@ func (tb *tab) pick(form, label, value string) {
 	tb.run(chromedp.SetValue(chromedp.CSS("#"+id), value))
 }
 
-// click clicks the button or link whose text (or aria-label) is name.
+// click clicks the button, link or label (of a checkbox) whose text (or
+// aria-label) is name.
 func (tb *tab) click(name string) {
 	tb.b.t.Helper()
 	tb.waitFor("a control named "+name, clickable(name), 15*time.Second)
@@ -182,7 +184,7 @@ func (tb *tab) click(name string) {
 }
 
 func clickable(name string) string {
-	return `[...document.querySelectorAll('button, a')].reverse().find((e) => !e.disabled && (e.getAttribute('aria-label') === ` + js(name) + ` || e.textContent.trim() === ` + js(name) + `))`
+	return `[...document.querySelectorAll('button, a, label')].reverse().find((e) => !e.disabled && (e.getAttribute('aria-label') === ` + js(name) + ` || e.textContent.trim() === ` + js(name) + `))`
 }
 
 // has reports whether a button or link named name is on the page.

@@ -308,6 +308,12 @@ func TestBuildRuns(t *testing.T) {
 // its bridge, and fetches from the Git repositories repos on loopback.
 func buildServer(t *testing.T, repos ...string) *server {
 	t.Helper()
+	return appServer(t, buildArgs(t, repos...)...)
+}
+
+// buildArgs are the server arguments of buildServer.
+func buildArgs(t *testing.T, repos ...string) []string {
+	t.Helper()
 	addr, bridge := itest.NeedBuildKit(t)
 	args := []string{"--buildkit-address", addr, "--buildkit-bridge", bridge, "--buildkit-cgroup", "coligo-e2e-builds"}
 	for _, repo := range repos {
@@ -317,7 +323,7 @@ func buildServer(t *testing.T, repos ...string) *server {
 		}
 		args = append(args, "--insecure-git-host", u.Host)
 	}
-	return appServer(t, args...)
+	return args
 }
 
 // TestPrivateRepositories: a build run fetches a private repository over

@@ -33,8 +33,9 @@ const (
 func TestConsole(t *testing.T) {
 	parts := itest.Need(t)
 	b := newBrowser(t)
-	s := appServer(t, "--app-history-interval", "500ms")
 	image := parts.BusyboxImage(t)
+	repo := itest.GitRepo(t, map[string]string{"Dockerfile": "FROM " + image + "\nRUN echo console-build-step\nENTRYPOINT [\"/bin/testprog\", \"app\"]\n"})
+	s := appServer(t, append(buildArgs(t, repo), "--app-history-interval", "500ms", "--function-pool", "1")...)
 	c := s.adminClient()
 	console := s.url() + "/console/"
 
@@ -160,6 +161,39 @@ func TestConsole(t *testing.T) {
 	tb.pick("", "Index", "2")
 	tb.click("Show logs of this index")
 	tb.waitFor("index 2's log line", `[...document.querySelectorAll('pre.logs')].some((p) => p.textContent.includes('index 2 of 4'))`, 20*time.Second)
+
+	// A function from code typed in the console, invoked from its page.
+	tb.open(console + "#/projects/" + p.ID + "/functions")
+	tb.waitText("Create a function", 10*time.Second)
+	tb.fill("Create a function", "Name", "hello")
+	tb.click("Create function")
+	tb.waitText("Function hello", 10*time.Second)
+	tb.waitFor("the function ready", `[...document.querySelectorAll('main dd .badge')].some((b) => b.textContent === 'ready')`, 60*time.Second)
+	tb.fill("Invoke", "Request body", `{"name": "<b>console</b>"}`)
+	tb.click("Invoke")
+	tb.waitFor("the function's answer", `[...document.querySelectorAll('pre.logs')].some((p) => p.textContent === 'Hello <b>console</b>')`, 30*time.Second)
+	if n := eval[int](tb, `document.querySelectorAll('main b').length`); n != 0 {
+		t.Error("a function's answer became markup in the console")
+	}
+	tb.check("function")
+
+	// A build of a Git repository, submitted and followed in the console;
+	// its page links to the image it built.
+	tb.open(console + "#/projects/" + p.ID + "/builds")
+	tb.waitText("Create a build", 10*time.Second)
+	tb.fill("Create a build", "Name", "site")
+	tb.fill("Create a build", "Git repository", repo)
+	tb.fill("Create a build", "Output image", parts.Registry+"/coligo-test/console-site:1")
+	tb.fill("Create a build", "Registry secret", "regcred")
+	tb.click("Create build")
+	tb.click("Submit a run of build site")
+	tb.waitText("Build run site-", 10*time.Second)
+	tb.click("Follow")
+	tb.waitFor("the build's log", `[...document.querySelectorAll('pre.logs')].some((p) => p.textContent.includes('console-build-step'))`, 120*time.Second)
+	tb.waitFor("the build succeeded", `[...document.querySelectorAll('main dd .badge')].some((b) => b.textContent === 'succeeded')`, 120*time.Second)
+	tb.check("buildrun")
+	tb.click("Deploy it as an app")
+	tb.waitFor("the built image in the app form", `[...document.querySelectorAll('input')].some((i) => i.value.includes('/coligo-test/console-site@sha256:'))`, 10*time.Second)
 
 	// A secret whose values are markup: shown masked, then revealed as text.
 	tb.open(console + "#/projects/" + p.ID + "/secrets")

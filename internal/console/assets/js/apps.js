@@ -2,7 +2,7 @@
 // app's page: status, URL, revisions, instances, logs, and its settings.
 import { h, replace, field, table, badge, when, errorBox, announce, confirmPlain, chart } from './dom.js';
 import * as api from './api.js';
-import { logView } from './lists.js';
+import { logView } from './logs.js';
 
 const appHref = (pid, name) => `#/projects/${encodeURIComponent(pid)}/apps/${encodeURIComponent(name)}`;
 
@@ -32,7 +32,9 @@ export function words(s) { return s.trim() ? s.trim().split(/\s+/) : undefined; 
 
 function createAppForm(project, refresh) {
   const name = h('input', { type: 'text', required: true, maxlength: 63, autocomplete: 'off', pattern: '[a-z0-9]([\\-a-z0-9]*[a-z0-9])?' });
-  const image = h('input', { type: 'text', required: true, autocomplete: 'off', placeholder: 'registry.example.com/team/app:1.0' });
+  // A build run's page links here with the image it built.
+  const built = new URLSearchParams(location.hash.split('?')[1] || '').get('image') || '';
+  const image = h('input', { type: 'text', required: true, autocomplete: 'off', placeholder: 'registry.example.com/team/app:1.0', value: built });
   const secret = h('input', { type: 'text', autocomplete: 'off' });
   const port = h('input', { type: 'number', min: 1, max: 65535, placeholder: '8080' });
   const command = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false' });

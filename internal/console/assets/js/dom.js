@@ -74,8 +74,8 @@ export function table(caption, cols, rows, empty) {
 // badge shows a status in words and colour.
 export function badge(status) {
   const s = String(status || 'unknown');
-  const tone = /^(ready|succeeded|completed|active|online|success|running)$/i.test(s) ? 'ok'
-    : /fail|error|unavailable|deleted|soft_deleted/i.test(s) ? 'bad' : 'wait';
+  const tone = /^(ready|succeeded|completed|active|online|success|running|2\d\d)$/i.test(s) ? 'ok'
+    : /fail|error|unavailable|deleted|soft_deleted|^[45]\d\d$/i.test(s) ? 'bad' : 'wait';
   return h('span', { class: `badge ${tone}` }, s);
 }
 

@@ -43,8 +43,11 @@ const samples = {
 
 function createForm(project, runtimes) {
   const name = h('input', { type: 'text', required: true, autocomplete: 'off' });
-  const runtime = h('select', {}, runtimes.map((r) => h('option', { value: r.id, selected: r.default }, r.name || r.id)));
-  const code = h('textarea', { rows: 10, spellcheck: 'false', class: 'code', value: samples[(runtimes.find((r) => r.default) || runtimes[0]).family] || '' });
+  // Each family has a default runtime; the first family's is chosen.
+  const first = runtimes.find((r) => r.default && r.family === 'nodejs') || runtimes.find((r) => r.default) || runtimes[0];
+  const runtime = h('select', {}, runtimes.map((r) => h('option', { value: r.id }, `${r.name || r.id}${r.default ? ' (default)' : ''}`)));
+  runtime.value = first.id;
+  const code = h('textarea', { rows: 10, spellcheck: 'false', class: 'code', value: samples[first.family] || '' });
   runtime.addEventListener('change', () => {
     const r = runtimes.find((x) => x.id === runtime.value);
     if (r && samples[r.family] && Object.values(samples).includes(code.value)) code.value = samples[r.family];
@@ -65,6 +68,25 @@ function createForm(project, runtimes) {
   h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Create function')));
 }
 
+// invokeForm calls the function through the API with a body, and shows
+// its answer as text.
+function invokeForm(base) {
+  const body = h('textarea', { rows: 4, spellcheck: 'false', class: 'code', value: '{"name": "console"}' });
+  const type = h('input', { type: 'text', value: 'application/json', autocomplete: 'off' });
+  const out = h('div', { 'aria-live': 'polite' });
+  return h('form', { class: 'card', onsubmit: async (e) => {
+    e.preventDefault();
+    replace(out, h('p', {}, 'Waiting for the answer…'));
+    try {
+      const r = await api.call('POST', `${base}/invoke`, { body: body.value, content_type: type.value || undefined });
+      replace(out, h('p', {}, badge(String(r.status_code)), ` ${r.content_type || ''} · ${r.duration_ms} ms${r.body_truncated ? ' · cut at 1 MiB' : ''}`),
+        h('pre', { class: 'logs', tabindex: '0', 'aria-label': 'Answer' }, r.body));
+    } catch (x) { replace(out, errorBox(x)); }
+  } }, h('h2', {}, 'Invoke'),
+  field('Request body', body), field('Content type', type), out,
+  h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Invoke')));
+}
+
 export async function functionPage(ctx, pid, name) {
   const base = api.p('projects', pid, 'functions', name);
   const project = await api.get(api.p('projects', pid));
@@ -75,7 +97,7 @@ export async function functionPage(ctx, pid, name) {
       fn = await api.get(base);
       const sd = fn.status_details || {};
       replace(facts, h('dl', { class: 'facts' },
-        h('dt', {}, 'Status'), h('dd', {}, badge(fn.status), sd.reason ? ` ${sd.reason}` : ''),
+        h('dt', {}, 'Status'), h('dd', {}, badge(fn.status), sd.reason && sd.reason !== fn.status ? ` ${sd.reason}` : ''),
         h('dt', {}, 'URL'), h('dd', {}, fn.endpoint ? h('a', { href: fn.endpoint, rel: 'noopener noreferrer', target: '_blank' }, fn.endpoint) : ''),
         h('dt', {}, 'Runtime'), h('dd', {}, fn.runtime || ''),
         h('dt', {}, 'Created'), h('dd', {}, when(fn.created_at))));
@@ -88,6 +110,7 @@ export async function functionPage(ctx, pid, name) {
     h('p', { class: 'crumbs' }, h('a', { href: '#/projects' }, 'Projects'), ' / ',
       h('a', { href: `#/projects/${encodeURIComponent(pid)}/functions` }, project.name), ' / ', name),
     h('h1', {}, `Function ${name}`), facts,
+    api.can('writer') ? invokeForm(base) : null,
     m ? [h('h2', {}, 'Code'), h('pre', { class: 'logs', tabindex: '0', 'aria-label': 'Code' }, code)] : h('p', {}, `Code from ${fn.code_reference || ''}`),
     api.can('writer') ? h('div', { class: 'card' }, h('h2', {}, 'Delete'), h('button', { type: 'button', class: 'danger', onclick: async () => {
       if (!await confirmPlain(`Delete function ${name}?`, 'Its URL stops answering.', 'Delete')) return;

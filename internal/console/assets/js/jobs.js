@@ -2,7 +2,7 @@
 // their progress; a run's page with a grid of its indices and their logs.
 import { h, replace, field, table, badge, when, errorBox, announce } from './dom.js';
 import * as api from './api.js';
-import { logView } from './lists.js';
+import { logView } from './logs.js';
 import { words } from './apps.js';
 
 const runHref = (pid, name) => `#/projects/${encodeURIComponent(pid)}/runs/${encodeURIComponent(name)}`;

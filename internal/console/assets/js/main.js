@@ -8,6 +8,7 @@ import { jobRunPage } from './jobs.js';
 import { valuesPage } from './values.js';
 import { tokensPage, auditPage } from './admin.js';
 import { functionPage } from './functions.js';
+import { buildRunPage } from './builds.js';
 
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
@@ -85,6 +86,7 @@ const routes = [
   ['projects/:id/apps/:name', (c, a) => appPage(c, a.id, a.name)],
   ['projects/:id/runs/:name', (c, a) => jobRunPage(c, a.id, a.name)],
   ['projects/:id/functions/:name', (c, a) => functionPage(c, a.id, a.name)],
+  ['projects/:id/build_runs/:name', (c, a) => buildRunPage(c, a.id, a.name)],
   ['projects/:id/secrets/:name', (c, a) => valuesPage(c, a.id, 'secrets', a.name)],
   ['projects/:id/config_maps/:name', (c, a) => valuesPage(c, a.id, 'config_maps', a.name)],
   ['projects/:id/:tab', (c, a) => projectPage(c, a.id, a.tab)],
@@ -105,7 +107,7 @@ function match(path) {
 
 async function route() {
   const c = newContext();
-  const path = location.hash.replace(/^#\/?/, '') || 'projects';
+  const path = location.hash.replace(/^#\/?/, '').split('?')[0] || 'projects';
   if (!api.session && path !== 'login') { location.hash = '#/login'; return; }
   const m = match(path);
   if (!m) { replace(main, h('h1', {}, 'Not found'), h('p', {}, 'No page here. ', h('a', { href: '#/projects' }, 'Go to projects'))); return; }

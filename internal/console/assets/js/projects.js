@@ -6,7 +6,8 @@ import { appsTab } from './apps.js';
 import { jobsTab, runsTab } from './jobs.js';
 import { valuesTab } from './values.js';
 import { functionsTab } from './functions.js';
-import { listTab } from './lists.js';
+import { domainsTab } from './domains.js';
+import { buildsTab } from './builds.js';
 
 export async function projectsPage(ctx) {
   const body = h('div', {});
@@ -70,14 +71,10 @@ const tabs = [
   ['jobs', 'Jobs', jobsTab],
   ['runs', 'Job runs', runsTab],
   ['functions', 'Functions', functionsTab],
-  ['builds', 'Builds', (c, p) => listTab(c, p, 'build_runs', 'Build runs', [
-    ['Name', (b) => b.name], ['Status', (b) => badge(b.status)], ['Build', (b) => b.build_name || ''],
-    ['Image', (b) => b.output_image || ''], ['Created', (b) => when(b.created_at)]])],
+  ['builds', 'Builds', buildsTab],
   ['secrets', 'Secrets', (c, p) => valuesTab(c, p, 'secrets')],
   ['config_maps', 'Config maps', (c, p) => valuesTab(c, p, 'config_maps')],
-  ['domains', 'Domain mappings', (c, p) => listTab(c, p, 'domain_mappings', 'Domain mappings', [
-    ['Name', (d) => d.name], ['Status', (d) => badge(d.status)], ['Target', (d) => d.component ? `${d.component.resource_type} ${d.component.name}` : ''],
-    ['CNAME target', (d) => d.cname_target || ''], ['Created', (d) => when(d.created_at)]])],
+  ['domains', 'Domain mappings', domainsTab],
 ];
 
 export async function projectPage(ctx, id, tab) {

@@ -1,16 +1,7 @@
-// A project's list of one kind of resource, polled while shown.
-import { h, replace, table, errorBox } from './dom.js';
+// A log view: the last lines of a resource's logs, and a switch that
+// follows new ones.
+import { h, replace, errorBox } from './dom.js';
 import * as api from './api.js';
-
-export async function listTab(ctx, project, kind, caption, cols) {
-  const body = h('div', {});
-  await ctx.every(3000, async () => {
-    try {
-      replace(body, table(caption, cols, await api.list(api.p('projects', project.id, kind), kind)));
-    } catch (e) { replace(body, errorBox(e)); }
-  });
-  return body;
-}
 
 // logView shows logs: the last lines, and a follow switch that streams
 // new ones while the page is shown.
