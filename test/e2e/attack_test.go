@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -453,4 +454,120 @@ func TestIntegrationRouteAttacks(t *testing.T) {
 			t.Errorf("a mapping of %q: %v", name, err)
 		}
 	}
+}
+
+// TestConsoleRouteAttacks: the console's session routes and the routes it
+// added to /v2 (invoke, app metrics), as an attacker would call them.
+func TestConsoleRouteAttacks(t *testing.T) {
+	s := startServer(t)
+	admin := s.adminClient()
+	ctx := context.Background()
+	p := activeProject(t, admin, "victim")
+	other := activeProject(t, admin, "attacker")
+	atk, err := admin.CreateToken(ctx, api.TokenPrototype{Name: "attacker", ProjectID: other.ID, Role: "manager"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := admin.CreateToken(ctx, api.TokenPrototype{Name: "reader", ProjectID: p.ID, Role: "reader"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, tc := range map[string]struct {
+		body   string
+		header map[string]string
+		want   int
+	}{
+		"a token of 1 MB":            {`{"token":"` + strings.Repeat("a", 1<<20) + `"}`, nil, 400},
+		"not JSON":                   {`token=x`, nil, 400},
+		"an unknown field":           {`{"token":"x","role":"admin"}`, nil, 400},
+		"a made-up token":            {`{"token":"coligo_made-up"}`, nil, 401},
+		"a compute resource token":   {`{"token":"coligo-crt.eyJ4IjoxfQ.sig"}`, nil, 401},
+		"from another origin":        {`{"token":"` + s.admin + `"}`, map[string]string{"Origin": "http://evil.example"}, 403},
+		"a page of another site":     {`{"token":"` + s.admin + `"}`, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		"an empty token":             {`{"token":""}`, nil, 401},
+		"nested 10k deep (no crash)": {strings.Repeat("[", 10000), nil, 400},
+	} {
+		if code, body := s.send(t, attack{method: "POST", path: "/console/session", body: tc.body, header: tc.header}); code != tc.want {
+			t.Errorf("login with %s: %d %s, want %d", what, code, clipBody(body), tc.want)
+		}
+	}
+
+	// A forged or ended session gets nothing.
+	if code, _ := s.send(t, attack{method: "GET", path: "/v2/projects", header: map[string]string{"Cookie": "coligo_session=forged"}}); code != 401 {
+		t.Errorf("a forged session cookie: %d", code)
+	}
+	// The reader's session, with a manager's bearer token of another
+	// project: the bearer decides, and the cookie adds nothing to it.
+	cookie := loginCookie(t, s, rd.Token)
+	if code, _ := s.send(t, attack{method: "GET", path: "/v2/projects/" + p.ID, token: atk.Token, header: map[string]string{"Cookie": cookie}}); code != 404 {
+		t.Errorf("another project's bearer with the victim reader's cookie reads the victim's project: %d", code)
+	}
+	// The reader's own session cannot write, even with its CSRF token.
+	sess := sessionOf(t, s, cookie)
+	if code, _ := s.send(t, attack{method: "POST", path: "/v2/projects/" + p.ID + "/config_maps", body: `{"name":"x","data":{"a":"b"}}`,
+		header: map[string]string{"Cookie": cookie, "X-CSRF-Token": sess.CSRFToken}}); code != 403 {
+		t.Errorf("a reader's session writes: %d", code)
+	}
+	// One token's sessions are capped: the oldest end.
+	first := loginCookie(t, s, rd.Token)
+	for range 16 {
+		loginCookie(t, s, rd.Token)
+	}
+	if code, _ := s.send(t, attack{method: "GET", path: "/v2/projects/" + p.ID, header: map[string]string{"Cookie": first}}); code != 401 {
+		t.Errorf("a token's 18th login left its first session alive: %d", code)
+	}
+
+	// Invoke and app metrics: another project's, a reader, injected headers,
+	// a body over the limit.
+	for what, tc := range map[string]struct {
+		a    attack
+		want int
+	}{
+		"invoke another project's function": {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/fn/invoke", token: atk.Token, body: `{}`}, 404},
+		"invoke as a reader":                 {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/fn/invoke", token: rd.Token, body: `{}`}, 403},
+		"a header in content_type":           {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/fn/invoke", token: s.admin, body: `{"content_type":"text/plain\r\nX-Evil: 1"}`}, 400},
+		"a body of 3 MB":                     {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/fn/invoke", token: s.admin, body: `{"body":"` + strings.Repeat("x", 3<<20) + `"}`}, 413},
+		"a function that is not there":       {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/nope/invoke", token: s.admin, body: `{}`}, 404},
+		"another project's app's metrics":    {attack{method: "GET", path: "/v2/projects/" + p.ID + "/apps/web/metrics", token: atk.Token}, 404},
+	} {
+		if code, body := s.send(t, tc.a); code != tc.want {
+			t.Errorf("%s: %d %s, want %d", what, code, clipBody(body), tc.want)
+		}
+	}
+}
+
+// loginCookie logs in to the console with token and returns the session
+// cookie as a Cookie header value.
+func loginCookie(t *testing.T, s *server, token string) string {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"token": token})
+	resp, err := http.Post(s.url()+"/console/session", "application/json", strings.NewReader(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "coligo_session" && c.HttpOnly && c.SameSite == http.SameSiteStrictMode {
+			return c.Name + "=" + c.Value
+		}
+	}
+	t.Fatalf("login: %s, no HttpOnly SameSite=Strict session cookie", resp.Status)
+	return ""
+}
+
+func sessionOf(t *testing.T, s *server, cookie string) api.ConsoleSession {
+	t.Helper()
+	code, body := s.send(t, attack{method: "GET", path: "/console/session", header: map[string]string{"Cookie": cookie}})
+	var sess api.ConsoleSession
+	if code != 200 || json.Unmarshal([]byte(body), &sess) != nil || sess.CSRFToken == "" {
+		t.Fatalf("session: %d %s", code, body)
+	}
+	return sess
+}
+
+func clipBody(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
 }
