@@ -42,6 +42,9 @@ echo
 echo "== go test -run '^\$' -bench Proxy -benchtime 3s ./internal/router"
 go test -run '^$' -bench Proxy -benchtime 3s ./internal/router
 echo
+echo "== go run ./bench/console -bin bin/coligo"
+go run ./bench/console -bin bin/coligo -chromium "$COLIGO_TEST_CHROMIUM"
+echo
 echo "== go run ./bench/keys -bin bin/coligo -kms bin/coligo-kms-pkcs11"
 go run ./bench/keys -bin bin/coligo -kms bin/coligo-kms-pkcs11
 echo

@@ -85,10 +85,19 @@ func contentType(p string) string {
 	return "application/octet-stream"
 }
 
+// Assets are the console's files.
+func Assets() fs.FS {
+	sub, err := fs.Sub(assets, "assets")
+	if err != nil {
+		panic(err) // the embedded tree always has it
+	}
+	return sub
+}
+
 // Size is the total size of the embedded assets, in bytes.
 func Size() int {
 	n := 0
-	fs.WalkDir(assets, "assets", func(p string, d fs.DirEntry, err error) error {
+	fs.WalkDir(Assets(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if info, err := d.Info(); err == nil {
 				n += int(info.Size())

@@ -78,9 +78,9 @@ const tabs = [
 ];
 
 export async function projectPage(ctx, id, tab) {
-  const project = await api.get(api.p('projects', id));
   const t = tabs.find(([k]) => k === tab) || tabs[0];
-  const panel = await t[2](ctx, project);
+  // The project and the tab's first list load at once.
+  const [project, panel] = await Promise.all([api.get(api.p('projects', id)), t[2](ctx, { id })]);
   return h('section', {},
     h('p', { class: 'crumbs' }, h('a', { href: '#/projects' }, 'Projects'), ' / ', project.name),
     h('h1', {}, `${project.name}: ${t[1]}`),
