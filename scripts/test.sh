@@ -43,7 +43,10 @@ export COLIGO_BIN=$PWD/bin/coligo-race COLIGO_KMS_BIN=$PWD/bin/coligo-kms-pkcs11
 export COLIGO_STATIC_BIN=$PWD/bin/coligo
 
 echo "== unit and integration tests ($SECONDS s)"
-go test -count=1 -race -timeout 15m ./...
+# Tests keep what they make for people to look at (the console's
+# screenshots at 1280 and 390 px) under bin/test-output/_artifacts.
+rm -rf bin/test-output && mkdir -p bin/test-output
+go test -count=1 -race -timeout 15m -artifacts -outputdir "$PWD/bin/test-output" ./...
 
 # Every test removes what it made: no fence rule, bridge or test network
 # namespace of coligo may be left on the machine.
