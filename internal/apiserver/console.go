@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,10 +52,9 @@ func (a *API) consoleLogin(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Token string `json:"token"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		return core.Invalid("token", "the body must be {\"token\": \"…\"}")
+	r.Body = http.MaxBytesReader(w, r.Body, 4096) // a token is 50 bytes
+	if err := decode(r, &body); err != nil {
+		return err
 	}
 	body.Token = strings.TrimSpace(body.Token)
 	if strings.HasPrefix(body.Token, computetoken.Prefix) {

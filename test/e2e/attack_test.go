@@ -477,15 +477,15 @@ func TestConsoleRouteAttacks(t *testing.T) {
 		header map[string]string
 		want   int
 	}{
-		"a token of 1 MB":            {`{"token":"` + strings.Repeat("a", 1<<20) + `"}`, nil, 400},
-		"not JSON":                   {`token=x`, nil, 400},
-		"an unknown field":           {`{"token":"x","role":"admin"}`, nil, 400},
-		"a made-up token":            {`{"token":"coligo_made-up"}`, nil, 401},
-		"a compute resource token":   {`{"token":"coligo-crt.eyJ4IjoxfQ.sig"}`, nil, 401},
-		"from another origin":        {`{"token":"` + s.admin + `"}`, map[string]string{"Origin": "http://evil.example"}, 403},
-		"a page of another site":     {`{"token":"` + s.admin + `"}`, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
-		"an empty token":             {`{"token":""}`, nil, 401},
-		"nested 10k deep (no crash)": {strings.Repeat("[", 10000), nil, 400},
+		"a token of 1 MB":          {`{"token":"` + strings.Repeat("a", 1<<20) + `"}`, nil, 413},
+		"not JSON":                 {`token=x`, nil, 400},
+		"an unknown field":         {`{"token":"x","role":"admin"}`, nil, 400},
+		"a made-up token":          {`{"token":"coligo_made-up"}`, nil, 401},
+		"a compute resource token": {`{"token":"coligo-crt.eyJ4IjoxfQ.sig"}`, nil, 401},
+		"from another origin":      {`{"token":"` + s.admin + `"}`, map[string]string{"Origin": "http://evil.example"}, 403},
+		"a page of another site":   {`{"token":"` + s.admin + `"}`, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403},
+		"an empty token":           {`{"token":""}`, nil, 401},
+		"nested 2k deep":           {strings.Repeat("[", 2000), nil, 400},
 	} {
 		if code, body := s.send(t, attack{method: "POST", path: "/console/session", body: tc.body, header: tc.header}); code != tc.want {
 			t.Errorf("login with %s: %d %s, want %d", what, code, clipBody(body), tc.want)
@@ -524,11 +524,11 @@ func TestConsoleRouteAttacks(t *testing.T) {
 		want int
 	}{
 		"invoke another project's function": {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/fn/invoke", token: atk.Token, body: `{}`}, 404},
-		"invoke as a reader":                 {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/fn/invoke", token: rd.Token, body: `{}`}, 403},
-		"a header in content_type":           {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/fn/invoke", token: s.admin, body: `{"content_type":"text/plain\r\nX-Evil: 1"}`}, 400},
-		"a body of 3 MB":                     {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/fn/invoke", token: s.admin, body: `{"body":"` + strings.Repeat("x", 3<<20) + `"}`}, 413},
-		"a function that is not there":       {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/nope/invoke", token: s.admin, body: `{}`}, 404},
-		"another project's app's metrics":    {attack{method: "GET", path: "/v2/projects/" + p.ID + "/apps/web/metrics", token: atk.Token}, 404},
+		"invoke as a reader":                {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/fn/invoke", token: rd.Token, body: `{}`}, 403},
+		"a header in content_type":          {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/fn/invoke", token: s.admin, body: `{"content_type":"text/plain\r\nX-Evil: 1"}`}, 400},
+		"a body of 3 MB":                    {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/fn/invoke", token: s.admin, body: `{"body":"` + strings.Repeat("x", 3<<20) + `"}`}, 413},
+		"a function that is not there":      {attack{method: "POST", path: "/v2/projects/" + p.ID + "/functions/nope/invoke", token: s.admin, body: `{}`}, 404},
+		"another project's app's metrics":   {attack{method: "GET", path: "/v2/projects/" + p.ID + "/apps/web/metrics", token: atk.Token}, 404},
 	} {
 		if code, body := s.send(t, tc.a); code != tc.want {
 			t.Errorf("%s: %d %s, want %d", what, code, clipBody(body), tc.want)

@@ -163,6 +163,15 @@ func (tb *tab) fill(form, label, value string) {
 	tb.run(typeInto(id, value))
 }
 
+// fillForm fills the form whose heading is form: pairs of a label and a
+// value.
+func (tb *tab) fillForm(form string, pairs ...string) {
+	tb.b.t.Helper()
+	for i := 0; i+1 < len(pairs); i += 2 {
+		tb.fill(form, pairs[i], pairs[i+1])
+	}
+}
+
 // typeInto types value into the element of id, key by key.
 func typeInto(id, value string) chromedp.Action[chromedp.Void] {
 	return chromedp.SendKeys(chromedp.CSS("#"+id), value)

@@ -100,12 +100,14 @@ func TestConsole(t *testing.T) {
 	// An app from the test registry; it becomes ready, and its URL answers.
 	tb.open(console + "#/projects/" + p.ID + "/apps")
 	tb.waitText("Create an application", 10*time.Second)
-	tb.fill("Create an application", "Name", "web")
-	tb.fill("Create an application", "Image", image)
-	tb.fill("Create an application", "Registry secret", "regcred")
-	tb.fill("Create an application", "Command", "/bin/testprog app")
-	tb.fill("Create an application", "CPU", "0.25")
-	tb.fill("Create an application", "Memory", "0.5G")
+	tb.fillForm("Create an application",
+		"Name", "web",
+		"Image", image,
+		"Registry secret", "regcred",
+		"Command", "/bin/testprog app",
+		"CPU", "0.25",
+		"Memory", "0.5G",
+	)
 	tb.click("Create application")
 	tb.waitText("Application web", 10*time.Second)
 	tb.waitFor("the app ready", `[...document.querySelectorAll('main dd .badge')].some((b) => b.textContent === 'ready')`, 90*time.Second)
@@ -145,13 +147,15 @@ func TestConsole(t *testing.T) {
 	// shows every index succeed, and an index's log is read.
 	tb.open(console + "#/projects/" + p.ID + "/jobs")
 	tb.waitText("Create a job", 10*time.Second)
-	tb.fill("Create a job", "Name", "batch")
-	tb.fill("Create a job", "Image", image)
-	tb.fill("Create a job", "Registry secret", "regcred")
-	tb.fill("Create a job", "Array indices", "0-3")
-	tb.fill("Create a job", "Command", "testprog job")
-	tb.fill("Create a job", "CPU", "0.25")
-	tb.fill("Create a job", "Memory", "0.5G")
+	tb.fillForm("Create a job",
+		"Name", "batch",
+		"Image", image,
+		"Registry secret", "regcred",
+		"Array indices", "0-3",
+		"Command", "testprog job",
+		"CPU", "0.25",
+		"Memory", "0.5G",
+	)
 	tb.click("Create job")
 	tb.click("Submit a run of job batch")
 	tb.waitText("Job run batch-jobrun-", 10*time.Second)
@@ -181,10 +185,12 @@ func TestConsole(t *testing.T) {
 	// its page links to the image it built.
 	tb.open(console + "#/projects/" + p.ID + "/builds")
 	tb.waitText("Create a build", 10*time.Second)
-	tb.fill("Create a build", "Name", "site")
-	tb.fill("Create a build", "Git repository", repo)
-	tb.fill("Create a build", "Output image", parts.Registry+"/coligo-test/console-site:1")
-	tb.fill("Create a build", "Registry secret", "regcred")
+	tb.fillForm("Create a build",
+		"Name", "site",
+		"Git repository", repo,
+		"Output image", parts.Registry+"/coligo-test/console-site:1",
+		"Registry secret", "regcred",
+	)
 	tb.click("Create build")
 	tb.click("Submit a run of build site")
 	tb.waitText("Build run site-", 10*time.Second)
@@ -198,9 +204,11 @@ func TestConsole(t *testing.T) {
 	// A secret whose values are markup: shown masked, then revealed as text.
 	tb.open(console + "#/projects/" + p.ID + "/secrets")
 	tb.waitText("Create a secret", 10*time.Second)
-	tb.fill("Create a secret", "Name", "markup")
-	tb.fill("Create a secret", "Key", "html")
-	tb.fill("Create a secret", "Value", xssScript+xssImg)
+	tb.fillForm("Create a secret",
+		"Name", "markup",
+		"Key", "html",
+		"Value", xssScript+xssImg,
+	)
 	tb.click("Create secret")
 	tb.waitText("Secret markup", 10*time.Second)
 	if strings.Contains(tb.text(), "window.__xss") {

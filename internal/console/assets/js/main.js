@@ -11,6 +11,7 @@ import { functionPage } from './functions.js';
 import { buildRunPage } from './builds.js';
 
 const main = document.getElementById('main');
+let wanted = ''; // the page asked for before logging in
 const nav = document.getElementById('nav');
 
 // ctx is the current page's: its timers and requests end when the user
@@ -24,7 +25,12 @@ function newContext() {
     signal: abort.signal,
     // every runs fn now and then every ms while the page is shown.
     every(ms, fn) {
-      const tick = async () => { if (!abort.signal.aborted) { try { await fn(); } catch (e) { /* shown by fn */ } } };
+      // A hidden tab asks nothing; it catches up when shown again.
+      const tick = async () => {
+        if (abort.signal.aborted || document.hidden) return;
+        try { await fn(); } catch (e) { /* shown by fn */ }
+      };
+      document.addEventListener('visibilitychange', tick, { signal: abort.signal });
       timers.push(setInterval(tick, ms));
       return tick();
     },
@@ -64,7 +70,8 @@ function loginPage() {
       await api.login(value);
       renderNav();
       announce('Logged in');
-      location.hash = '#/projects';
+      location.hash = wanted || '#/projects';
+      wanted = '';
     } catch (x) {
       replace(err, errorBox(x.status === 401 ? new Error('That token is not valid: it is unknown, revoked or expired.') : x));
       token.focus();
@@ -108,7 +115,11 @@ function match(path) {
 async function route() {
   const c = newContext();
   const path = location.hash.replace(/^#\/?/, '').split('?')[0] || 'projects';
-  if (!api.session && path !== 'login') { location.hash = '#/login'; return; }
+  if (!api.session && path !== 'login') {
+    wanted = location.hash; // shown once logged in
+    location.hash = '#/login';
+    return;
+  }
   const m = match(path);
   if (!m) { replace(main, h('h1', {}, 'Not found'), h('p', {}, 'No page here. ', h('a', { href: '#/projects' }, 'Go to projects'))); return; }
   try {
@@ -127,6 +138,7 @@ api.whenEnded(() => {
   if (api.session) announce('Your session has ended; log in again.');
   if (ctx) ctx.end();
   renderNav();
+  if (location.hash !== '#/login') wanted = location.hash;
   location.hash = '#/login';
 });
 
