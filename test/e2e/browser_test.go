@@ -7,9 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/coligo/coligo/internal/itest"
@@ -52,15 +56,86 @@ func newBrowser(t *testing.T) *browser {
 type tab struct {
 	b   *browser
 	ctx context.Context
+	mu  sync.Mutex
+	log []string // the page's exceptions, console errors and failed loads
 }
 
 func (b *browser) tab() *tab {
 	ctx, cancel := chromedp.NewContext(b.root, chromedp.WithNewBrowserContext())
 	b.t.Cleanup(cancel)
+	tb := &tab{b: b, ctx: ctx}
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
 		b.t.Fatal(err)
 	}
-	return &tab{b: b, ctx: ctx}
+	note := func(s string) {
+		tb.mu.Lock()
+		tb.log = append(tb.log, time.Now().Format("15:04:05.000 ")+s)
+		tb.mu.Unlock()
+	}
+	go func() {
+		for ev, err := range chromedp.Events(ctx, runtime.ExceptionThrown) {
+			if err != nil {
+				return
+			}
+			d := ev.ExceptionDetails
+			desc := d.Text
+			if d.Exception != nil {
+				desc += " " + d.Exception.Description
+			}
+			note(fmt.Sprintf("exception at %s:%d: %s", d.URL, d.LineNumber, desc))
+		}
+	}()
+	go func() {
+		for ev, err := range chromedp.Events(ctx, runtime.ConsoleAPICalled) {
+			if err != nil {
+				return
+			}
+			var args []string
+			for _, a := range ev.Args {
+				args = append(args, string(a.Value)+a.Description)
+			}
+			note(fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " ")))
+		}
+	}()
+	go func() {
+		for ev, err := range chromedp.Events(ctx, network.LoadingFailed) {
+			if err != nil {
+				return
+			}
+			note(fmt.Sprintf("load failed: %s %s (%s)", ev.Type, ev.ErrorText, ev.BlockedReason))
+		}
+	}()
+	go func() {
+		for ev, err := range chromedp.Events(ctx, network.RequestWillBeSent) {
+			if err != nil {
+				return
+			}
+			note("request: " + ev.Request.Method + " " + ev.Request.URL)
+		}
+	}()
+	return tb
+}
+
+// block makes the page's loads of URLs matching pattern (URLPattern
+// syntax) fail, as a network failure would; "" lifts it.
+func (tb *tab) block(pattern string) {
+	tb.b.t.Helper()
+	var ps []*network.BlockPattern
+	if pattern != "" {
+		ps = append(ps, &network.BlockPattern{URLPattern: pattern, Block: true})
+	}
+	tb.run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, network.SetBlockedURLs, network.SetBlockedURLsParams{URLPatterns: ps})
+		return err
+	}))
+}
+
+// events is what the page reported: exceptions, console messages,
+// requests and failed loads.
+func (tb *tab) events() string {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return strings.Join(tb.log, "\n")
 }
 
 // login opens the console of the server at base in a new tab and logs in
@@ -82,7 +157,7 @@ func (tb *tab) run(actions ...chromedp.Action[chromedp.Void]) {
 	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
-		tb.b.t.Fatalf("browser: %v (page: %s)", err, tb.text())
+		tb.b.t.Fatalf("browser: %v (page: %s)\nthe page's events:\n%s", err, tb.text(), tb.events())
 	}
 }
 
@@ -106,9 +181,22 @@ func (tb *tab) text() string {
 	return s
 }
 
+// open navigates to url. A navigation the browser aborts because the
+// machine's network changed (a container's interface came or went:
+// ERR_NETWORK_CHANGED) is made again.
 func (tb *tab) open(url string) {
 	tb.b.t.Helper()
-	tb.run(chromedp.Navigate(url))
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+		err := chromedp.Do(ctx, chromedp.Navigate(url))
+		cancel()
+		if err == nil {
+			return
+		}
+		if !strings.Contains(err.Error(), "ERR_NETWORK_CHANGED") || try == 3 {
+			tb.b.t.Fatalf("browser: open %s: %v\nthe page's events:\n%s", url, err, tb.events())
+		}
+	}
 }
 
 // waitFor polls a JavaScript condition until it is true.
@@ -123,7 +211,7 @@ func (tb *tab) waitFor(what, cond string, within time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.b.t.Fatalf("browser: %s: not within %s (%v); the page says:\n%s", what, within, err, tb.text())
+			tb.b.t.Fatalf("browser: %s: not within %s (%v); the page says:\n%s\nthe page's events:\n%s", what, within, err, tb.text(), tb.events())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -40,7 +40,13 @@ func TestConsole(t *testing.T) {
 	console := s.url() + "/console/"
 
 	tb := b.tab()
+	// A module that fails to load (as when the machine's network changes
+	// mid-load): the page loads itself again, then says so and offers to.
+	tb.block("*://*:*/console/js/dom.js")
 	tb.open(console)
+	tb.waitText("The console did not load", 15*time.Second)
+	tb.block("")
+	tb.click("Load it again")
 	tb.waitText("Log in to coligo", 10*time.Second)
 	tb.check("login")
 	tb.fill("Log in to coligo", "Token", "coligo_not-a-token")

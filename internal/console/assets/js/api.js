@@ -19,16 +19,41 @@ export class APIError extends Error {
   }
 }
 
+// A browser on the machine that runs coligo aborts what is in flight each
+// time a container's network interface comes or goes
+// (ERR_NETWORK_CHANGED): fetch then fails with a TypeError. Reads are
+// asked again; a write is not (it may have been done), and its error says
+// to check.
+const retries = [150, 400, 1000];
+
+async function send(url, init, again) {
+  for (let i = 0; ; i++) {
+    try {
+      return await fetch(url, init);
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      if (!again || i === retries.length) {
+        throw new APIError(0, 'network_error', again
+          ? `The network failed (${e.message}); the console will try again.`
+          : `The network failed while this was sent (${e.message}): check whether it was done, then try again.`);
+      }
+      await new Promise((r) => setTimeout(r, retries[i]));
+    }
+  }
+}
+
 // call makes one API request and returns its decoded answer.
 export async function call(method, path, body, opts = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = opts.type || 'application/json';
   if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = csrf;
   if (opts.ifMatch) headers['If-Match'] = opts.ifMatch;
-  const r = await fetch(path, {
+  // Reads, and a login (a second session does no harm), are sent again.
+  const again = method === 'GET' || method === 'HEAD' || path === '/console/session' && method === 'POST';
+  const r = await send(path, {
     method, headers, credentials: 'same-origin', cache: 'no-store', redirect: 'error',
     body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  }, again);
   if (!r.ok) {
     let e = {};
     try { e = await r.json(); } catch (x) { /* not JSON */ }
@@ -92,7 +117,7 @@ export function can(need) {
 // stream reads a text response as it comes, handing each piece to onText,
 // until it ends or signal aborts it.
 export async function stream(path, onText, signal) {
-  const r = await fetch(path, { credentials: 'same-origin', cache: 'no-store', signal });
+  const r = await send(path, { credentials: 'same-origin', cache: 'no-store', signal }, true);
   if (!r.ok) {
     let e = {};
     try { e = await r.json(); } catch (x) { /* not JSON */ }

@@ -143,6 +143,8 @@ api.whenEnded(() => {
 });
 
 async function start() {
+  window.__coligoStarted = true; // boot.js: the modules loaded
+  if (location.search) history.replaceState(null, '', location.pathname + location.hash); // boot.js's ?retry=
   try { await api.resume(); } catch (e) { /* shown by the login page */ }
   renderNav();
   window.addEventListener('hashchange', route);
