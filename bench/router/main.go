@@ -33,8 +33,19 @@ func main() {
 	bin := flag.String("bin", "bin/coligo", "coligo binary")
 	dur := flag.Duration("d", 6*time.Second, "how long wrk loads each path at each connection count")
 	conns := flag.String("c", "1,8,64", "connection counts")
+	floor := flag.Bool("floor", false, "also measure two minimal Go proxies, a goroutine per connection and an epoll loop per core (floor.go)")
+	serve := flag.String("serve-floor", "", "serve as a floor proxy of this kind (goroutine or epoll): how -floor runs them")
+	listen := flag.String("floor-listen", "", "with -serve-floor: where to listen")
+	up := flag.String("floor-up", "", "with -serve-floor: the instance")
 	flag.Parse()
-	if err := run(*bin, *dur, *conns); err != nil {
+	if *serve != "" {
+		if err := serveFloor(*serve, *listen, *up); err != nil {
+			fmt.Fprintln(os.Stderr, "floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*bin, *dur, *conns, *floor); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -49,7 +60,7 @@ type target struct {
 	pids func() []int
 }
 
-func run(bin string, dur time.Duration, conns string) error {
+func run(bin string, dur time.Duration, conns string, floor bool) error {
 	for _, tool := range []string{"wrk", "nginx", "haproxy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is not installed (apt-get install wrk nginx haproxy; scripts/bench.sh installs them)", tool)
@@ -88,6 +99,19 @@ func run(bin string, dur time.Duration, conns string) error {
 		{name: "coligo router", url: "http://" + s.Router + "/", host: strings.TrimPrefix(a.Endpoint, "http://"), pids: func() []int { return []int{server} }},
 		{name: "nginx 1.22 (2 workers, upstream keepalive 64)", url: "http://" + nginx.addr + "/", pids: nginx.pids},
 		{name: "haproxy 2.6 (2 threads, http-reuse always)", url: "http://" + haproxy.addr + "/", pids: haproxy.pids},
+	}
+	if floor {
+		for _, f := range []struct{ kind, name string }{
+			{"goroutine", "floor: minimal Go proxy, a goroutine per connection"},
+			{"epoll", "floor: minimal Go proxy, an epoll loop per core"},
+		} {
+			fp, err := startFloor(f.kind, addr)
+			if err != nil {
+				return err
+			}
+			defer stop(fp)
+			targets = append(targets, target{name: f.name, url: "http://" + fp.addr + "/", pids: fp.pids})
+		}
 	}
 	fmt.Printf("GET / of the sample app (2 vCPU) through each path, wrk for %s per row, 2 cores shared by load, proxy and app\n\n", dur)
 	fmt.Println("| connections | path | req/s | p50 | p99 | req/s ÷ direct | added p50 | CPU s per 10k requests |")
