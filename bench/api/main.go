@@ -42,15 +42,9 @@ func run(bin string, n, conc int) error {
 	c.HTTP = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
 	rssStart := s.RSSKiB()
 
-	p, err := c.CreateProject(ctx, api.ProjectPrototype{Name: "bench"})
+	p, err := benchkit.ActiveProject(ctx, c, "bench")
 	if err != nil {
 		return err
-	}
-	for p.Status != "active" {
-		time.Sleep(10 * time.Millisecond)
-		if p, err = c.GetProject(ctx, p.ID); err != nil {
-			return err
-		}
 	}
 	value := strings.Repeat("s", 64)
 	health := func(int) error {

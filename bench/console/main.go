@@ -64,15 +64,9 @@ func run(bin, chrome string, n, loads int, timings bool) error {
 	defer s.Stop()
 	ctx := context.Background()
 	c := s.Client()
-	p, err := c.CreateProject(ctx, api.ProjectPrototype{Name: "bench"})
+	p, err := benchkit.ActiveProject(ctx, c, "bench")
 	if err != nil {
 		return err
-	}
-	for p.Status != "active" {
-		time.Sleep(10 * time.Millisecond)
-		if p, err = c.GetProject(ctx, p.ID); err != nil {
-			return err
-		}
 	}
 	for i := range n {
 		if _, err := c.CreateApp(ctx, p.ID, api.AppPrototype{Name: fmt.Sprintf("app-%02d", i),

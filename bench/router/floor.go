@@ -143,7 +143,9 @@ func floorLoop(listen, upstream string) error {
 	if err != nil {
 		return err
 	}
-	add := func(fd int) { unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}) }
+	add := func(fd int) {
+		unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
+	}
 	add(lfd)
 	type pair struct {
 		client, up int

@@ -121,15 +121,9 @@ func (s *Server) RSSKiB() int {
 // test registry; the returned function hard-deletes it.
 func (s *Server) Project(ctx context.Context, name, reg, user, pass string) (*api.Project, func(), error) {
 	c := s.Client()
-	p, err := c.CreateProject(ctx, api.ProjectPrototype{Name: name})
+	p, err := ActiveProject(ctx, c, name)
 	if err != nil {
 		return nil, nil, err
-	}
-	for p.Status != "active" {
-		time.Sleep(10 * time.Millisecond)
-		if p, err = c.GetProject(ctx, p.ID); err != nil {
-			return nil, nil, err
-		}
 	}
 	// The hard delete removes the project's network and fence; the server
 	// must not stop before it has (a project being deleted answers 409).
@@ -145,6 +139,21 @@ func (s *Server) Project(ctx context.Context, name, reg, user, pass string) (*ap
 	}
 	_, err = c.CreateSecret(ctx, p.ID, api.SecretPrototype{Name: "reg", Format: "registry", Data: map[string]string{"server": reg, "username": user, "password": pass}})
 	return p, cleanup, err
+}
+
+// ActiveProject creates a project and waits until it is active.
+func ActiveProject(ctx context.Context, c *api.Client, name string) (*api.Project, error) {
+	p, err := c.CreateProject(ctx, api.ProjectPrototype{Name: name})
+	if err != nil {
+		return nil, err
+	}
+	for p.Status != "active" {
+		time.Sleep(10 * time.Millisecond)
+		if p, err = c.GetProject(ctx, p.ID); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // PushHello builds examples/hello into a one-layer image, pushes it to the
