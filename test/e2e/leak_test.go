@@ -48,6 +48,16 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	if len(errs) < 5 {
 		t.Fatalf("expected the bad calls to fail, got %d errors", len(errs))
 	}
+	// A console login, its session at work, and a failed login: neither the
+	// tokens, the session cookie nor its CSRF token reach a log or an answer.
+	cookie := loginCookie(t, s, tok.Token)
+	sess := sessionOf(t, s, cookie)
+	s.send(t, attack{method: "GET", path: "/v2/projects/" + p.ID + "/secrets/s", header: map[string]string{"Cookie": cookie}})
+	if code, body := s.send(t, attack{method: "POST", path: "/console/session", body: `{"token":"` + tok.Token + `x"}`}); code != 401 {
+		t.Errorf("a login with a wrong token: %d", code)
+	} else {
+		errs = append(errs, body)
+	}
 	list, _ := c.ListSecrets(ctx, p.ID, api.ListOptions{}, "")
 	tokens, _ := c.ListTokens(ctx)
 	s.stop()
@@ -56,7 +66,7 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	secrets := append(values, s.admin, tok.Token, hex.EncodeToString(rootKey), base64.StdEncoding.EncodeToString(rootKey), base64.RawURLEncoding.EncodeToString(rootKey))
+	secrets := append(values, s.admin, tok.Token, strings.TrimPrefix(cookie, "coligo_session="), sess.CSRFToken, hex.EncodeToString(rootKey), base64.StdEncoding.EncodeToString(rootKey), base64.RawURLEncoding.EncodeToString(rootKey))
 	haystacks := map[string]string{"server log": s.allLogs(), "errors": strings.Join(errs, "\n"), "secret list": mustJSON(list), "token list": mustJSON(tokens)}
 	for where, text := range haystacks {
 		for i, v := range secrets {
