@@ -167,16 +167,18 @@ type coreConn struct {
 	start time.Time
 
 	// The watch of the client while a request waits (watch.go).
-	timer   *time.Timer
-	armed   bool // timer set
-	running bool // watch started without the timer
-	wdone   chan struct{}
-	wmu     sync.Mutex
-	onGone  func()
-	cut     *upConn // its deadline passed when the client goes
-	gone    bool    // the client went away
-	pending [1]byte // a byte the watch read
-	hasByte bool
+	timer    *time.Timer
+	running  bool // watch started by startWatch
+	wdone    chan struct{}
+	wmu      sync.Mutex // guards what follows, to gone
+	armed    bool       // timer set
+	awaiting bool       // a response is awaited, since start
+	watching bool       // watch started by the timer
+	onGone   func()
+	cut      *upConn // cut short when the client goes
+	gone     bool    // the client went away
+	pending  [1]byte // a byte the watch read
+	hasByte  bool
 }
 
 var (
@@ -195,7 +197,7 @@ func (s *Server) newConn(c net.Conn) *coreConn {
 	cc.br.Reset(cc)
 	cc.bw = clientWriters.Get().(*bufio.Writer)
 	cc.bw.Reset(c)
-	cc.timer = time.AfterFunc(time.Hour, cc.watch)
+	cc.timer = time.AfterFunc(time.Hour, cc.tick)
 	cc.timer.Stop()
 	return cc
 }
@@ -379,7 +381,7 @@ func (cc *coreConn) finish(code int) {
 func (cc *coreConn) wait(rev *revision, timeout time.Duration) (*revision, *backend, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cc.startWatch(cancel, nil, 0)
+	cc.startWatch(cancel)
 	rev, b, err := cc.s.rt.admit(ctx, rev, string(cc.host), publicRoute)
 	cc.stopWatch()
 	if err == nil && revisionH2C(rev) {
@@ -410,7 +412,7 @@ func (cc *coreConn) forward(u *upstream, deadline time.Time) (code int, keep boo
 	for attempt := 0; ; attempt++ {
 		uc, reused, err := u.getBy(deadline)
 		if err == nil {
-			uc.SetDeadline(deadline)
+			uc.expireBy(deadline, cc.timeout)
 			err = cc.writeRequest(uc, deadline)
 		}
 		if err == nil {
@@ -508,9 +510,9 @@ func (cc *coreConn) awaitResponse(uc *upConn) error {
 	if uc.br.Buffered() > 0 {
 		return nil
 	}
-	cc.startWatch(nil, uc, 20*time.Millisecond)
+	cc.beginAwait(uc)
 	_, err := uc.br.Peek(1)
-	cc.stopWatch()
+	cc.endAwait()
 	if err != nil {
 		return errors.Join(errNoResponse, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,42 @@ type upConn struct {
 	br   *bufio.Reader
 	bw   *bufio.Writer
 	used time.Time
+	dl   time.Time   // the deadline last set (expireBy)
+	cut  atomic.Bool // cut short (cutShort): not to be reused
+}
+
+// expireBy gives c the deadline d (none when zero) of a request whose
+// timeout is timeout, rounded up (roundDeadline), and sets it only when
+// that moves it: a kept-alive connection's deadline then moves a few times
+// a second, not twice per request.
+func (c *upConn) expireBy(d time.Time, timeout time.Duration) {
+	d = roundDeadline(d, timeout)
+	if !d.Equal(c.dl) && !c.cut.Load() {
+		c.dl = d
+		c.SetDeadline(d)
+	}
+}
+
+// roundDeadline rounds d up to a step of a hundredth of timeout, at least
+// a millisecond and at most a quarter of a second: a 504 comes at most
+// that step late. The zero time (no deadline) stays.
+func roundDeadline(d time.Time, timeout time.Duration) time.Time {
+	if d.IsZero() {
+		return d
+	}
+	step := min(max(timeout/100, time.Millisecond), 250*time.Millisecond)
+	t := d.Truncate(step)
+	if t.Before(d) {
+		t = t.Add(step)
+	}
+	return t
+}
+
+// cutShort ends c's pending reads and writes, for a client that went away
+// or a request past its time; put closes it then.
+func (c *upConn) cutShort() {
+	c.cut.Store(true)
+	c.SetDeadline(aLongTimeAgo)
 }
 
 var dialer = &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
@@ -92,12 +129,12 @@ func (u *upstream) idleConn() *upConn {
 	return nil
 }
 
-// put keeps c for the next request, unless the instance is gone.
+// put keeps c for the next request, unless the instance is gone or c was
+// cut short. Its deadline stays: the next request sets its own.
 func (u *upstream) put(c *upConn) {
-	c.SetDeadline(time.Time{})
 	c.used = time.Now()
 	u.mu.Lock()
-	if u.shut || len(u.idle) >= 256 {
+	if u.shut || len(u.idle) >= 256 || c.cut.Load() {
 		u.mu.Unlock()
 		c.Close()
 		return
@@ -148,10 +185,9 @@ func (r *Router) forward(ctx context.Context, w http.ResponseWriter, req *http.R
 		}
 		// The connection lives by the request's time: its deadline, and
 		// closed for reads and writes when the client goes away.
-		if d, ok := ctx.Deadline(); ok {
-			c.SetDeadline(d)
-		}
-		stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+		d, _ := ctx.Deadline()
+		c.expireBy(d, timeout)
+		stop := context.AfterFunc(ctx, c.cutShort)
 		resp, err := roundTrip(ctx, c, req)
 		if err != nil {
 			stop()

@@ -203,3 +203,80 @@ func inFlight(r *Router, key string) int {
 	}
 	return n
 }
+
+// TestCoreWatchAcrossRequests: on one kept-alive client connection,
+// responses that come at once and responses awaited past watchDelay (the
+// client is watched for them) alternate; each is answered, in order, over
+// one kept-alive connection to the instance, whose deadline the requests
+// share. Then a client that goes away while a response is awaited gives
+// its room back, and the instance's request is cut.
+func TestCoreWatchAcrossRequests(t *testing.T) {
+	var mu sync.Mutex
+	remotes := map[string]bool{}
+	cut := make(chan struct{}, 1)
+	r, addr := routed(t, func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		remotes[req.RemoteAddr] = true
+		mu.Unlock()
+		switch req.URL.Path {
+		case "/slow":
+			time.Sleep(3 * watchDelay)
+		case "/hang":
+			<-req.Context().Done()
+			cut <- struct{}{}
+			return
+		}
+		fmt.Fprint(w, req.URL.Path)
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	for i, path := range []string{"/fast", "/slow", "/fast", "/fast", "/slow", "/slow", "/fast"} {
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: app.p.localhost\r\n\r\n", path)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d (%s): %v", i+1, path, err)
+		}
+		if b := body(resp); resp.StatusCode != 200 || b != path {
+			t.Fatalf("request %d (%s): %d %q", i+1, path, resp.StatusCode, b)
+		}
+	}
+	mu.Lock()
+	if len(remotes) != 1 {
+		t.Errorf("%d connections to the instance for one client's requests, one at a time: want 1", len(remotes))
+	}
+	mu.Unlock()
+	io.WriteString(c, "GET /hang HTTP/1.1\r\nHost: app.p.localhost\r\n\r\n")
+	waitFor(t, func() bool { return inFlight(r, "rev") == 2 }) // in the router, and on the instance
+	c.Close()
+	select {
+	case <-cut:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the instance still serves the request 2 s after its client went away")
+	}
+	waitFor(t, func() bool { return inFlight(r, "rev") == 0 })
+}
+
+func TestRoundDeadline(t *testing.T) {
+	base := time.Unix(1000, 0)
+	for _, c := range []struct {
+		name    string
+		d       time.Time
+		timeout time.Duration
+		want    time.Time
+	}{
+		{"no deadline", time.Time{}, time.Minute, time.Time{}},
+		{"a long timeout: a quarter of a second", base.Add(100 * time.Millisecond), 5 * time.Minute, base.Add(250 * time.Millisecond)},
+		{"on a step", base.Add(250 * time.Millisecond), 5 * time.Minute, base.Add(250 * time.Millisecond)},
+		{"a second: a hundredth", base.Add(11 * time.Millisecond), time.Second, base.Add(20 * time.Millisecond)},
+		{"a short timeout: a millisecond", base.Add(1500 * time.Microsecond), 50 * time.Millisecond, base.Add(2 * time.Millisecond)},
+	} {
+		if got := roundDeadline(c.d, c.timeout); !got.Equal(c.want) {
+			t.Errorf("%s: roundDeadline(%v, %v) = %v, want %v", c.name, c.d, c.timeout, got, c.want)
+		}
+	}
+}
