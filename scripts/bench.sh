@@ -8,10 +8,12 @@ source scripts/parts.sh
 source scripts/kube.sh
 parts_install
 kube_install
-# The proxies bench/router compares the router with, and its load generator;
-# installed without starting their services (the bench starts its own).
+# The proxies bench/router compares the router with, its load generator,
+# and perf, which counts their system calls; installed without starting
+# their services (the bench starts its own).
 missing=()
 for tool in wrk nginx haproxy; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+command -v perf >/dev/null || missing+=(linux-perf)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== apt-get install ${missing[*]}"
   guard=""
@@ -36,8 +38,8 @@ echo
 echo "== go run ./bench/app -bin bin/coligo"
 go run ./bench/app -bin bin/coligo 2>&1 | grep -v 'level='
 echo
-echo "== go run ./bench/router -bin bin/coligo"
-go run ./bench/router -bin bin/coligo 2>&1 | grep -v 'level='
+echo "== go run ./bench/router -bin bin/coligo -d 4s -rounds 3"
+go run ./bench/router -bin bin/coligo -d 4s -rounds 3 2>&1 | grep -v 'level='
 echo
 echo "== go test -run '^\$' -bench Proxy -benchtime 3s ./internal/router"
 go test -run '^$' -bench Proxy -benchtime 3s ./internal/router

@@ -12,18 +12,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The floor: two proxies in Go that do nothing but what every proxy must —
+// The floor: proxies in Go that do nothing but what every proxy must —
 // read a request, write it to a kept-alive connection to the instance (one
 // per client connection), read the response to its Content-Length, write
 // it back — with none of the router's work (no routing, no accounting, no
 // header rewriting, no deadlines). One has a goroutine per connection, as
-// the router's core; the other an epoll loop per core, as nginx and
-// haproxy. They show what Go's runtime costs per request on this path, by
+// the router's core; one an epoll loop per core, as nginx and haproxy; one
+// an io_uring loop per core (uring.go). They show what Go's runtime costs per request on this path, by
 // itself: `-floor` adds them to the table. They serve GET requests without
 // bodies only; they are measuring instruments, not proxies to use.
 
 // startFloor starts this program again as a floor proxy of kind
-// (goroutine or epoll) in front of upstream.
+// (goroutine, epoll or uring) in front of upstream.
 func startFloor(kind, upstream string) (*proxy, error) {
 	addr, err := freeAddr()
 	if err != nil {
@@ -40,10 +40,10 @@ func startFloor(kind, upstream string) (*proxy, error) {
 
 // serveFloor serves as a floor proxy until killed.
 func serveFloor(kind, listen, upstream string) error {
-	if kind == "epoll" {
+	if loop := map[string]func(string, string) error{"epoll": floorLoop, "uring": ringLoop}[kind]; loop != nil {
 		errc := make(chan error)
 		for range runtime.GOMAXPROCS(0) {
-			go func() { errc <- floorLoop(listen, upstream) }()
+			go func() { errc <- loop(listen, upstream) }()
 		}
 		return <-errc
 	}
@@ -120,23 +120,8 @@ func floorConn(c net.Conn, upstream string) {
 // socket of its own (SO_REUSEPORT) and level-triggered events.
 func floorLoop(listen, upstream string) error {
 	runtime.LockOSThread()
-	la, err := netip.ParseAddrPort(listen)
+	lfd, ua, err := loopSockets(listen, upstream, unix.SOCK_NONBLOCK)
 	if err != nil {
-		return err
-	}
-	ua, err := netip.ParseAddrPort(upstream)
-	if err != nil {
-		return err
-	}
-	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		return err
-	}
-	unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: la.Addr().As4(), Port: int(la.Port())}); err != nil {
-		return err
-	}
-	if err := unix.Listen(lfd, 1024); err != nil {
 		return err
 	}
 	ep, err := unix.EpollCreate1(0)
@@ -176,21 +161,13 @@ func floorLoop(listen, upstream string) error {
 					if err != nil {
 						break
 					}
-					ufd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+					ufd, err := connectUp(cfd, ua)
 					if err != nil {
-						unix.Close(cfd)
-						continue
-					}
-					if err := unix.Connect(ufd, &unix.SockaddrInet4{Addr: ua.Addr().As4(), Port: int(ua.Port())}); err != nil {
-						unix.Close(cfd)
-						unix.Close(ufd)
 						continue
 					}
 					unix.SetNonblock(ufd, true)
-					for _, f := range []int{cfd, ufd} {
-						unix.SetsockoptInt(f, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-						add(f)
-					}
+					add(cfd)
+					add(ufd)
 					p := &pair{client: cfd, up: ufd, req: make([]byte, 16<<10), resp: make([]byte, 16<<10)}
 					pairs[cfd], pairs[ufd] = p, p
 				}
@@ -227,4 +204,43 @@ func floorLoop(listen, upstream string) error {
 			}
 		}
 	}
+}
+
+// loopSockets parses a loop's addresses and opens its listening socket of
+// its own (SO_REUSEPORT), of type flags (SOCK_NONBLOCK or 0).
+func loopSockets(listen, upstream string, flags int) (lfd int, ua netip.AddrPort, err error) {
+	la, err := netip.ParseAddrPort(listen)
+	if err != nil {
+		return 0, ua, err
+	}
+	if ua, err = netip.ParseAddrPort(upstream); err != nil {
+		return 0, ua, err
+	}
+	if lfd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|flags, 0); err != nil {
+		return 0, ua, err
+	}
+	unix.SetsockoptInt(lfd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: la.Addr().As4(), Port: int(la.Port())}); err != nil {
+		return 0, ua, err
+	}
+	return lfd, ua, unix.Listen(lfd, 1024)
+}
+
+// connectUp opens the connection to the instance for the client
+// connection cfd, both with TCP_NODELAY; on failure cfd is closed.
+func connectUp(cfd int, ua netip.AddrPort) (int, error) {
+	ufd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		unix.Close(cfd)
+		return 0, err
+	}
+	if err := unix.Connect(ufd, &unix.SockaddrInet4{Addr: ua.Addr().As4(), Port: int(ua.Port())}); err != nil {
+		unix.Close(cfd)
+		unix.Close(ufd)
+		return 0, err
+	}
+	for _, f := range []int{cfd, ufd} {
+		unix.SetsockoptInt(f, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	}
+	return ufd, nil
 }

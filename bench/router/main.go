@@ -4,11 +4,15 @@
 // bridge): straight to the instance (the baseline), coligo's router, nginx
 // (2 workers, upstream keepalive) and haproxy (2 threads, http-reuse
 // always), both from Debian, each loaded by wrk (Debian) at 1, 8 and 64
-// connections. It reports req/s, p50 and p99 as wrk measures them, and
-// each proxy's CPU seconds per 10,000 requests (user + system time of its
-// processes, from /proc).
+// connections. It reports req/s, p50 and p99 as wrk measures them, each
+// proxy's CPU seconds per 10,000 requests (user + system time of its
+// processes, from /proc) and the system calls it makes per request (from
+// perf, when it is installed). With -rounds N each row is measured N times,
+// the paths taking turns, and the medians are reported, with the range of
+// req/s: the machine is shared, and one run of a path can fall on a busy
+// moment.
 //
-//	go run ./bench/router -bin bin/coligo   (needs the parts of scripts/parts.sh, nginx, haproxy and wrk)
+//	go run ./bench/router -bin bin/coligo   (needs the parts of scripts/parts.sh, nginx, haproxy, wrk, and perf for the system calls)
 package main
 
 import (
@@ -21,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,8 +38,9 @@ func main() {
 	bin := flag.String("bin", "bin/coligo", "coligo binary")
 	dur := flag.Duration("d", 6*time.Second, "how long wrk loads each path at each connection count")
 	conns := flag.String("c", "1,8,64", "connection counts")
-	floor := flag.Bool("floor", false, "also measure two minimal Go proxies, a goroutine per connection and an epoll loop per core (floor.go)")
-	serve := flag.String("serve-floor", "", "serve as a floor proxy of this kind (goroutine or epoll): how -floor runs them")
+	rounds := flag.Int("rounds", 1, "measure each row this many times, the paths taking turns, and report the medians")
+	floor := flag.Bool("floor", false, "also measure three minimal Go proxies: a goroutine per connection, an epoll loop and an io_uring loop per core (floor.go, uring.go)")
+	serve := flag.String("serve-floor", "", "serve as a floor proxy of this kind (goroutine, epoll or uring): how -floor runs them")
 	listen := flag.String("floor-listen", "", "with -serve-floor: where to listen")
 	up := flag.String("floor-up", "", "with -serve-floor: the instance")
 	flag.Parse()
@@ -45,7 +51,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(*bin, *dur, *conns, *floor); err != nil {
+	if err := run(*bin, *dur, *conns, *rounds, *floor); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -60,7 +66,7 @@ type target struct {
 	pids func() []int
 }
 
-func run(bin string, dur time.Duration, conns string, floor bool) error {
+func run(bin string, dur time.Duration, conns string, rounds int, floor bool) error {
 	for _, tool := range []string{"wrk", "nginx", "haproxy"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is not installed (apt-get install wrk nginx haproxy; scripts/bench.sh installs them)", tool)
@@ -104,6 +110,7 @@ func run(bin string, dur time.Duration, conns string, floor bool) error {
 		for _, f := range []struct{ kind, name string }{
 			{"goroutine", "floor: minimal Go proxy, a goroutine per connection"},
 			{"epoll", "floor: minimal Go proxy, an epoll loop per core"},
+			{"uring", "floor: minimal Go proxy, an io_uring loop per core"},
 		} {
 			fp, err := startFloor(f.kind, addr)
 			if err != nil {
@@ -113,41 +120,125 @@ func run(bin string, dur time.Duration, conns string, floor bool) error {
 			targets = append(targets, target{name: f.name, url: "http://" + fp.addr + "/", pids: fp.pids})
 		}
 	}
-	fmt.Printf("GET / of the sample app (2 vCPU) through each path, wrk for %s per row, 2 cores shared by load, proxy and app\n\n", dur)
-	fmt.Println("| connections | path | req/s | p50 | p99 | req/s ÷ direct | added p50 | CPU s per 10k requests |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	_, perfErr := exec.LookPath("perf")
+	fmt.Printf("GET / of the sample app (2 vCPU) through each path, wrk for %s per row, 2 cores shared by load, proxy and app", dur)
+	if rounds > 1 {
+		fmt.Printf("; medians of %d rounds, the paths taking turns", rounds)
+	}
+	fmt.Print("\n\n| connections | path | req/s | p50 | p99 | req/s ÷ direct | added p50 | CPU s per 10k requests | system calls per request |\n|---|---|---|---|---|---|---|---|---|\n")
+	var against []string
 	for _, field := range strings.Split(conns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(field))
 		if err != nil || n < 1 {
 			return fmt.Errorf("-c %q: want connection counts", conns)
 		}
-		var base result
-		for i, t := range targets {
-			// A short warm-up opens the keep-alive connections.
-			if _, err := load(t, n, time.Second); err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
+		runs := make([][]result, len(targets))
+		for range max(rounds, 1) {
+			for i, t := range targets {
+				// A short warm-up opens the keep-alive connections.
+				if _, err := load(t, n, time.Second, false); err != nil {
+					return fmt.Errorf("%s: %w", t.name, err)
+				}
+				r, err := load(t, n, dur, perfErr == nil)
+				if err != nil {
+					return fmt.Errorf("%s: %w", t.name, err)
+				}
+				if i > 0 {
+					base := runs[0][len(runs[i])]
+					r.ratio, r.added = r.perSec/base.perSec, r.p50-base.p50
+				}
+				runs[i] = append(runs[i], r)
 			}
-			r, err := load(t, n, dur)
-			if err != nil {
-				return fmt.Errorf("%s: %w", t.name, err)
+		}
+		for i, t := range targets {
+			r := medians(runs[i])
+			perSec := fmt.Sprintf("%.0f", r.perSec)
+			if len(runs[i]) > 1 {
+				perSec += fmt.Sprintf(" (%.0f–%.0f)", r.minPerSec, r.maxPerSec)
 			}
 			if i == 0 {
-				base = r
-				fmt.Printf("| %d | %s | %.0f | %s | %s | 1.00 | | |\n", n, t.name, r.perSec, ms(r.p50), ms(r.p99))
+				fmt.Printf("| %d | %s | %s | %s | %s | 1.00 | | | |\n", n, t.name, perSec, ms(r.p50), ms(r.p99))
 				continue
 			}
-			fmt.Printf("| %d | %s | %.0f | %s | %s | %.2f | %s | %.2f |\n", n, t.name, r.perSec, ms(r.p50), ms(r.p99),
-				r.perSec/base.perSec, ms(r.p50-base.p50), r.cpu.Seconds()/float64(r.requests)*10000)
+			calls := ""
+			if r.syscalls > 0 {
+				calls = fmt.Sprintf("%.2f", r.syscalls)
+			}
+			fmt.Printf("| %d | %s | %s | %s | %s | %.2f | %s | %.2f | %s |\n", n, t.name, perSec, ms(r.p50), ms(r.p99),
+				r.ratio, ms(r.added), r.cpuPer10k, calls)
 		}
+		// The targets of issue 14, round by round: coligo's req/s against
+		// the better proxy's, and its CPU per request against the
+		// cheaper one's.
+		var perSec, cpu []float64
+		for k := range runs[0] {
+			c, ng, ha := runs[1][k], runs[2][k], runs[3][k]
+			perSec = append(perSec, c.perSec/max(ng.perSec, ha.perSec))
+			cpu = append(cpu, c.cpuPer10k/min(ng.cpuPer10k, ha.cpuPer10k))
+		}
+		against = append(against, fmt.Sprintf("%d connections: req/s %s, CPU per request %s", n, spread(perSec), spread(cpu)))
+	}
+	fmt.Println("\ncoligo's router ÷ the better of nginx and haproxy (median, and range over the rounds):")
+	for _, l := range against {
+		fmt.Println("  " + l)
 	}
 	return nil
 }
 
+// median sorts v and returns its median.
+func median(v []float64) float64 {
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// spread is the median of v, and its range when v has more than one.
+func spread(v []float64) string {
+	m := median(v)
+	if len(v) == 1 {
+		return fmt.Sprintf("%.2f×", m)
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", m, v[0], v[len(v)-1])
+}
+
 type result struct {
-	perSec   float64
-	p50, p99 time.Duration
-	requests int
-	cpu      time.Duration
+	perSec    float64
+	p50, p99  time.Duration
+	cpuPer10k float64 // CPU seconds per 10,000 requests
+	syscalls  float64 // system calls per request; 0: not counted
+	ratio     float64 // req/s ÷ the baseline's of the same round
+	added     time.Duration
+	minPerSec float64
+	maxPerSec float64
+}
+
+// medians returns the median of each measure of rs, and the range of
+// req/s.
+func medians(rs []result) result {
+	med := func(f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		return median(v)
+	}
+	out := result{
+		perSec:    med(func(r result) float64 { return r.perSec }),
+		p50:       time.Duration(med(func(r result) float64 { return float64(r.p50) })),
+		p99:       time.Duration(med(func(r result) float64 { return float64(r.p99) })),
+		cpuPer10k: med(func(r result) float64 { return r.cpuPer10k }),
+		syscalls:  med(func(r result) float64 { return r.syscalls }),
+		ratio:     med(func(r result) float64 { return r.ratio }),
+		added:     time.Duration(med(func(r result) float64 { return float64(r.added) })),
+		minPerSec: rs[0].perSec,
+		maxPerSec: rs[0].perSec,
+	}
+	for _, r := range rs {
+		out.minPerSec, out.maxPerSec = min(out.minPerSec, r.perSec), max(out.maxPerSec, r.perSec)
+	}
+	return out
 }
 
 var (
@@ -157,24 +248,54 @@ var (
 	errorsRe  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: .*`)
 )
 
-// load runs wrk against t with n connections for d.
-func load(t target, n int, d time.Duration) (result, error) {
+// load runs wrk against t with n connections for d, counting the system
+// calls of t's processes with perf when count.
+func load(t target, n int, d time.Duration, count bool) (result, error) {
 	threads := min(n, 2)
 	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(n), "-d", fmt.Sprintf("%ds", max(1, int(d.Seconds()))), "--latency"}
 	if t.host != "" {
 		args = append(args, "-H", "Host: "+t.host)
 	}
 	var before time.Duration
+	var perf *exec.Cmd
+	var perfOut strings.Builder
 	if t.pids != nil {
 		before = cpuOf(t.pids())
+		if count {
+			// Counted while wrk runs: from its start to a moment before its end.
+			pids := make([]string, 0, 4)
+			for _, pid := range t.pids() {
+				pids = append(pids, strconv.Itoa(pid))
+			}
+			perf = exec.Command("perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", strings.Join(pids, ","),
+				"--", "sleep", strconv.FormatFloat(max(d.Seconds()-0.5, 0.5), 'f', 1, 64))
+			perf.Stderr = &perfOut
+			if err := perf.Start(); err != nil {
+				return result{}, fmt.Errorf("perf: %w", err)
+			}
+		}
 	}
 	out, err := exec.Command("wrk", append(args, t.url)...).CombinedOutput()
 	if err != nil {
 		return result{}, fmt.Errorf("wrk: %w: %s", err, out)
 	}
 	var r result
+	var cpu time.Duration
 	if t.pids != nil {
-		r.cpu = cpuOf(t.pids()) - before
+		cpu = cpuOf(t.pids()) - before
+	}
+	var calls float64
+	var counted time.Duration
+	if perf != nil {
+		if err := perf.Wait(); err != nil {
+			return result{}, fmt.Errorf("perf: %w: %s", err, perfOut.String())
+		}
+		f := strings.Split(strings.TrimSpace(perfOut.String()), ",")
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return result{}, fmt.Errorf("perf's output is not what it should be: %s", perfOut.String())
+		}
+		calls, counted = v, time.Duration(max(d.Seconds()-0.5, 0.5)*float64(time.Second))
 	}
 	text := string(out)
 	if m := errorsRe.FindString(text); m != "" {
@@ -186,7 +307,14 @@ func load(t target, n int, d time.Duration) (result, error) {
 		return r, fmt.Errorf("wrk's output is not what it should be:\n%s", text)
 	}
 	r.perSec, _ = strconv.ParseFloat(m[1], 64)
-	r.requests, _ = strconv.Atoi(rm[1])
+	requests, _ := strconv.Atoi(rm[1])
+	if requests > 0 {
+		r.cpuPer10k = cpu.Seconds() / float64(requests) * 10000
+	}
+	if calls > 0 && r.perSec > 0 {
+		// By wrk's rate over the part of its run perf counted.
+		r.syscalls = calls / (r.perSec * counted.Seconds())
+	}
 	for _, l := range latencyRe.FindAllStringSubmatch(text, -1) {
 		v, _ := strconv.ParseFloat(l[2], 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[l[3]]
