@@ -47,6 +47,10 @@ echo "== unit and integration tests ($SECONDS s)"
 # screenshots at 1280 and 390 px) under bin/test-output/_artifacts.
 rm -rf bin/test-output && mkdir -p bin/test-output
 go test -count=1 -race -timeout 15m -artifacts -outputdir "$PWD/bin/test-output" ./...
+# The router's tests ran on its io_uring loops, as coligo serves; once more
+# on a goroutine per connection, as where io_uring is refused.
+echo "== the router on a goroutine per connection ($SECONDS s)"
+COLIGO_ROUTER_RINGS=0 go test -count=1 -race ./internal/router
 
 # Every test removes what it made: no fence rule, bridge or test network
 # namespace of coligo may be left on the machine.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 	"time"
@@ -25,6 +26,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:9104", "where the core listens")
 	up := flag.String("up", "127.0.0.1:9200", "the instance")
 	prof := flag.String("cpuprofile", "", "write a CPU profile here until SIGINT")
+	rings := flag.Int("loops", max(runtime.GOMAXPROCS(0)-1, 1), "io_uring loops to serve on, as coligo does (0: the goroutine core)")
 	flag.Parse()
 	r := router.New(router.Config{Logger: slog.New(slog.DiscardHandler)})
 	r.SetRoutes(map[string]router.Route{"app.p.localhost": {Revision: "p/app-00001", Public: true}})
@@ -50,5 +52,12 @@ func main() {
 			os.Exit(0)
 		}()
 	}
-	router.NewServer(r, &http.Server{Handler: r}).Serve(ln)
+	s := router.NewServer(r, &http.Server{Handler: r})
+	if *rings > 0 {
+		if err := s.UseRings(*rings); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	s.Serve(ln)
 }

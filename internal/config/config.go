@@ -81,8 +81,12 @@ type Server struct {
 	// ComputeTokenLife is how long a compute resource token is valid.
 	ComputeTokenLife time.Duration
 	// ConsoleSessionLife is how long a web console login lasts.
-	ConsoleSessionLife    time.Duration
-	RouterQueueDepth      int
+	ConsoleSessionLife time.Duration
+	RouterQueueDepth   int
+	// RouterLoops is how many io_uring loops serve the router's
+	// connections: -1, a loop per core less one (at least one); 0, none
+	// (a goroutine per connection).
+	RouterLoops           int
 	AutoscaleStableWindow time.Duration
 	AutoscalePanicWindow  time.Duration
 	OCIRuntime            string   // the runc shim's OCI runtime binary: runc or crun
@@ -138,6 +142,7 @@ func Default() Server {
 		RouterAddr:            "127.0.0.1:8080",
 		RouterTLSAddr:         "127.0.0.1:8443",
 		RouterQueueDepth:      100,
+		RouterLoops:           -1,
 		AutoscaleStableWindow: 60 * time.Second,
 		AutoscalePanicWindow:  6 * time.Second,
 		OCIRuntime:            "runc",
@@ -242,6 +247,9 @@ func (s Server) Validate() error {
 	}
 	if s.RouterQueueDepth < 1 {
 		errs = append(errs, fmt.Errorf("--router-queue-depth must be at least 1"))
+	}
+	if s.RouterLoops < -1 || s.RouterLoops > 256 {
+		errs = append(errs, fmt.Errorf("--router-loops must be -1 (a loop per core less one), 0 (none) or up to 256, got %d", s.RouterLoops))
 	}
 	if _, _, err := net.SplitHostPort(s.FunctionRegistryAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--function-registry-addr %q: %w", s.FunctionRegistryAddr, err))

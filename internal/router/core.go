@@ -33,6 +33,7 @@ import (
 type Server struct {
 	rt            *Router
 	fallback      *http.Server
+	rings         *loops // when set, they serve the accepted connections (loop.go)
 	handoff       *handoffListener
 	headerTimeout time.Duration
 	idleTimeout   time.Duration
@@ -86,6 +87,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if s.rings != nil && s.rings.give(c) {
+			continue
+		}
 		cc := s.newConn(c)
 		s.mu.Lock()
 		s.conns[cc] = struct{}{}
@@ -117,12 +121,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Close closes the listener and every connection at once.
 func (s *Server) Close() error {
 	s.stopAccepting()
+	if s.rings != nil {
+		s.rings.stop(true)
+	}
 	s.closeConns(false)
 	return s.fallback.Close()
 }
 
 func (s *Server) stopAccepting() {
-	s.closing.Store(true)
+	if !s.closing.Swap(true) && s.rings != nil {
+		s.rings.stop(false)
+	}
 	s.mu.Lock()
 	if s.ln != nil {
 		s.ln.Close()
@@ -140,6 +149,9 @@ func (s *Server) closeConns(idleOnly bool) int {
 		if !idleOnly || cc.idle.Load() {
 			cc.c.Close()
 		}
+	}
+	if s.rings != nil {
+		return len(s.conns) + s.rings.count()
 	}
 	return len(s.conns)
 }
@@ -165,6 +177,11 @@ type coreConn struct {
 	rev   *revision
 	b     *backend
 	start time.Time
+
+	// A request a loop handed over at an instance: its response is read
+	// from resume, an instance connection to resumeUp, first.
+	resume   *upConn
+	resumeUp *upstream
 
 	// The watch of the client while a request waits (watch.go).
 	timer    *time.Timer
@@ -227,6 +244,14 @@ func (cc *coreConn) serve() {
 		cc.bw.Reset(nil)
 		clientWriters.Put(cc.bw)
 	}()
+	if uc := cc.resume; uc != nil {
+		cc.resume = nil
+		code, keep := cc.respond(cc.resumeUp, uc)
+		cc.finish(code)
+		if !keep || cc.req.close {
+			return
+		}
+	}
 	for !cc.s.closing.Load() {
 		n, err := cc.readHead()
 		switch {
@@ -321,22 +346,13 @@ func (cc *coreConn) setReadDeadline(t time.Time) {
 func (cc *coreConn) serveRequest(n int) (keep, handoff bool) {
 	r := cc.s.rt
 	cc.host = routeHost(cc.host, cc.req.host)
-	if r.isChallenge(cc.req.target) {
-		return true, true // net/http answers ACME's challenges
-	}
-	rt, found := (*r.routes.Load())[string(cc.host)]
-	if !found || !rt.Public {
-		cc.br.Discard(n)
-		r.requests.WithLabelValues("404").Inc()
-		return cc.refuse(http.StatusNotFound, "no app is served at "+string(cc.host)+"\n"), false
-	}
-	if rt.Redirect && !r.cfg.HTTPSOff {
-		return true, true // net/http answers the redirect
-	}
-	rev := r.revision(rt.Revision)
-	b, cfg := rev.tryAcquire()
-	if cfg.H2C {
+	rev, b, cfg, action := r.routeCore(cc.host, cc.req.target)
+	switch action {
+	case routeNetHTTP:
 		return true, true
+	case routeNotFound:
+		cc.br.Discard(n)
+		return cc.refuse(http.StatusNotFound, notFoundText(cc.host)), false
 	}
 	start := time.Now()
 	cc.timeout, cc.owner = cfg.Timeout, cfg.Owner
@@ -366,12 +382,7 @@ func (cc *coreConn) finish(code int) {
 	if cc.b == nil {
 		return
 	}
-	cc.rev.release(cc.b)
-	if code != 0 {
-		cc.s.rt.count(code)
-		cc.rev.requests.Inc()
-		cc.rev.latency.Observe(time.Since(cc.start).Seconds())
-	}
+	cc.s.rt.finishRequest(cc.rev, cc.b, cc.start, code)
 	cc.rev, cc.b = nil, nil
 }
 
@@ -394,6 +405,55 @@ func (cc *coreConn) wait(rev *revision, timeout time.Duration) (*revision, *back
 }
 
 func publicRoute(rt Route) bool { return rt.Public }
+
+// routeAction is what the route of a request of the core's shape makes of
+// it.
+type routeAction uint8
+
+const (
+	routeProxy    routeAction = iota // to b, which has room for it
+	routeWait                        // no instance has room now: wait for one
+	routeNotFound                    // 404 (counted)
+	routeNetHTTP                     // net/http's: an ACME challenge, a redirect to HTTPS, an h2c revision
+)
+
+// routeCore routes a request of the core's shape to host (routeHost's)
+// and target; with routeProxy, it holds room on b, given back by release.
+func (r *Router) routeCore(host, target []byte) (rev *revision, b *backend, cfg RevisionConfig, action routeAction) {
+	if r.isChallenge(target) {
+		return nil, nil, cfg, routeNetHTTP
+	}
+	rt, found := (*r.routes.Load())[string(host)]
+	if !found || !rt.Public {
+		r.requests.WithLabelValues("404").Inc()
+		return nil, nil, cfg, routeNotFound
+	}
+	if rt.Redirect && !r.cfg.HTTPSOff {
+		return nil, nil, cfg, routeNetHTTP
+	}
+	rev = r.revision(rt.Revision)
+	b, cfg = rev.tryAcquire()
+	switch {
+	case cfg.H2C:
+		return rev, nil, cfg, routeNetHTTP
+	case b == nil:
+		return rev, nil, cfg, routeWait
+	}
+	return rev, b, cfg, routeProxy
+}
+
+func notFoundText(host []byte) string { return "no app is served at " + string(host) + "\n" }
+
+// finishRequest gives back a request's room on b and counts it (code 0:
+// the client went away).
+func (r *Router) finishRequest(rev *revision, b *backend, start time.Time, code int) {
+	rev.release(b)
+	if code != 0 {
+		r.count(code)
+		rev.requests.Inc()
+		rev.latency.Observe(time.Since(start).Seconds())
+	}
+}
 
 func revisionH2C(rev *revision) bool {
 	rev.mu.Lock()
@@ -440,38 +500,7 @@ var (
 // arrive by deadline.
 func (cc *coreConn) writeRequest(uc *upConn, deadline time.Time) error {
 	h, bw := &cc.req, uc.bw
-	bw.Write(h.method)
-	bw.WriteByte(' ')
-	bw.Write(h.target)
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.Write(h.host)
-	bw.WriteString("\r\n")
-	for _, l := range h.lines {
-		if l.kind == lineCopy {
-			bw.Write(cc.head[l.start:l.end])
-			bw.WriteString("\r\n")
-		}
-	}
-	bw.WriteString("X-Forwarded-For: ")
-	for _, l := range h.lines {
-		if l.kind == lineXFF && l.vend > l.val {
-			bw.Write(cc.head[l.val:l.vend])
-			bw.WriteString(", ")
-		}
-	}
-	bw.Write(cc.ip)
-	bw.WriteString("\r\nX-Forwarded-Host: ")
-	bw.Write(h.host)
-	bw.WriteString("\r\nX-Forwarded-Proto: http\r\n")
-	switch m := string(h.method); {
-	case h.contentLength > 0:
-		bw.WriteString("Content-Length: ")
-		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), h.contentLength, 10))
-		bw.WriteString("\r\n")
-	case m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch:
-		bw.WriteString("Content-Length: 0\r\n")
-	}
-	bw.WriteString("\r\n")
+	bw.Write(appendRequestHead(bw.AvailableBuffer(), h, cc.head, cc.ip))
 	if h.contentLength > 0 {
 		cc.setReadDeadline(deadline)
 		if err := copyN(bw, cc.br, h.contentLength, errClientRead, errNoResponse); err != nil {
@@ -482,6 +511,44 @@ func (cc *coreConn) writeRequest(uc *upConn, deadline time.Time) error {
 		return errors.Join(errNoResponse, err)
 	}
 	return nil
+}
+
+// appendRequestHead appends to b the head of the request h (parsed from
+// head, from a client at ip) as the instance gets it: its header lines as
+// they came, less the hop-by-hop ones, with X-Forwarded-* set.
+func appendRequestHead(b []byte, h *requestHead, head, ip []byte) []byte {
+	b = append(b, h.method...)
+	b = append(b, ' ')
+	b = append(b, h.target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, h.host...)
+	b = append(b, "\r\n"...)
+	for _, l := range h.lines {
+		if l.kind == lineCopy {
+			b = append(b, head[l.start:l.end]...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = append(b, "X-Forwarded-For: "...)
+	for _, l := range h.lines {
+		if l.kind == lineXFF && l.vend > l.val {
+			b = append(b, head[l.val:l.vend]...)
+			b = append(b, ", "...)
+		}
+	}
+	b = append(b, ip...)
+	b = append(b, "\r\nX-Forwarded-Host: "...)
+	b = append(b, h.host...)
+	b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
+	switch m := string(h.method); {
+	case h.contentLength > 0:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, h.contentLength, 10)
+		b = append(b, "\r\n"...)
+	case m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch:
+		b = append(b, "Content-Length: 0\r\n"...)
+	}
+	return append(b, "\r\n"...)
 }
 
 // copyN copies n bytes from br to w through br's buffer. A failure to read
@@ -593,30 +660,40 @@ func responseHeadLen(br *bufio.Reader) (int, error) {
 // writeResponseHead writes the parsed response head to the client, less
 // its hop-by-hop lines, with a Date when it has none.
 func (cc *coreConn) writeResponseHead(head []byte) {
-	bw := cc.bw
-	bw.Write(cc.resp.statusLine)
-	bw.WriteString("\r\n")
-	for _, l := range cc.resp.lines {
+	cc.bw.Write(appendResponseHead(cc.bw.AvailableBuffer(), &cc.resp, head, cc.req.close))
+}
+
+// appendResponseHead appends to b the response head h (parsed from head)
+// as the client gets it: less its hop-by-hop lines, with a Date when it
+// has none, and Connection: close when the client asked for it (close).
+func appendResponseHead(b []byte, h *responseHead, head []byte, close bool) []byte {
+	b = append(b, h.statusLine...)
+	b = append(b, "\r\n"...)
+	for _, l := range h.lines {
 		if l.kind == lineCopy {
-			bw.Write(head[l.start:l.end])
-			bw.WriteString("\r\n")
+			b = append(b, head[l.start:l.end]...)
+			b = append(b, "\r\n"...)
 		}
 	}
-	cc.endHead(!cc.resp.date)
+	return appendEndHead(b, !h.date, close)
 }
 
 // endHead ends a response head, with a Date when date and Connection:
 // close when the client asked for it.
 func (cc *coreConn) endHead(date bool) {
+	cc.bw.Write(appendEndHead(cc.bw.AvailableBuffer(), date, cc.req.close))
+}
+
+func appendEndHead(b []byte, date, close bool) []byte {
 	if date {
-		cc.bw.WriteString("Date: ")
-		cc.bw.Write(httpDate(time.Now()))
-		cc.bw.WriteString("\r\n")
+		b = append(b, "Date: "...)
+		b = append(b, httpDate(time.Now())...)
+		b = append(b, "\r\n"...)
 	}
-	if cc.req.close {
-		cc.bw.WriteString("Connection: close\r\n")
+	if close {
+		b = append(b, "Connection: close\r\n"...)
 	}
-	cc.bw.WriteString("\r\n")
+	return append(b, "\r\n"...)
 }
 
 // respondSlow copies a response the core does not parse itself (chunked,
@@ -749,21 +826,27 @@ func (cc *coreConn) upstreamFailed(err error) (int, bool) {
 // still unread.
 func (cc *coreConn) refuse(code int, msg string) (keep bool) {
 	keep = cc.req.contentLength == 0
-	bw := cc.bw
-	bw.WriteString("HTTP/1.1 ")
-	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(code), 10))
-	bw.WriteByte(' ')
-	bw.WriteString(http.StatusText(code))
-	bw.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
-	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(len(msg)), 10))
-	bw.WriteString("\r\n")
-	if !keep && !cc.req.close {
-		bw.WriteString("Connection: close\r\n")
-	}
-	cc.endHead(true)
-	bw.WriteString(msg)
+	cc.bw.Write(appendRefusal(cc.bw.AvailableBuffer(), code, msg, keep, cc.req.close))
 	cc.finish(code)
-	return bw.Flush() == nil && keep
+	return cc.bw.Flush() == nil && keep
+}
+
+// appendRefusal appends to b a short plain-text response of the router's
+// own, which closes the connection unless keep and the client did not
+// ask to (close).
+func appendRefusal(b []byte, code int, msg string, keep, close bool) []byte {
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, http.StatusText(code)...)
+	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(msg)), 10)
+	b = append(b, "\r\n"...)
+	if !keep && !close {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	b = appendEndHead(b, true, close)
+	return append(b, msg...)
 }
 
 // dates caches the Date header's value for the current second.

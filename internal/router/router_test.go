@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,7 @@ func serve(t testing.TB, r *Router) string {
 	fallback.Protocols.SetHTTP1(true)
 	fallback.Protocols.SetUnencryptedHTTP2(true)
 	s := NewServer(r, fallback)
+	useRings(t, s)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -54,6 +56,23 @@ func serve(t testing.TB, r *Router) string {
 		}
 	})
 	return "http://" + ln.Addr().String()
+}
+
+// useRings serves the test's connections on io_uring loops, as coligo
+// does, unless COLIGO_ROUTER_RINGS=0 (make test runs the package both
+// ways). Where io_uring is refused the goroutine core serves them, but in
+// CI that fails the test.
+func useRings(t testing.TB, s *Server) {
+	t.Helper()
+	if os.Getenv("COLIGO_ROUTER_RINGS") == "0" {
+		return
+	}
+	if err := s.UseRings(2); err != nil {
+		if os.Getenv("CI") != "" || os.Getenv("COLIGO_REQUIRE_INTEGRATION") != "" {
+			t.Fatal(err)
+		}
+		t.Logf("the goroutine core serves: %v", err)
+	}
 }
 
 func get(t *testing.T, base, host string) (int, string) {

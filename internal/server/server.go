@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -369,6 +370,13 @@ func Run(ctx context.Context, cfg config.Server, log *slog.Logger) error {
 	serveRouter, shutdownRouter := routerSrv.Serve, routerSrv.Shutdown
 	if cfg.OTLPEndpoint == "" {
 		core := router.NewServer(rt, routerSrv)
+		if n := routerLoops(cfg.RouterLoops); n > 0 {
+			if err := core.UseRings(n); err != nil {
+				log.Warn("router: io_uring refused; a goroutine per connection serves the router", "err", err)
+			} else {
+				log.Info("router: io_uring loops serve the router", "loops", n)
+			}
+		}
 		serveRouter, shutdownRouter = core.Serve, core.Shutdown
 	}
 	// HTTPS: net/http serves it (HTTP/2 and HTTP/1.1 over TLS) with the
@@ -729,4 +737,14 @@ func selfSign(addr string, sans []string, certFile, keyFile string) error {
 		}
 	}
 	return localca.SelfSign(tmpl, key, certFile, keyFile)
+}
+
+// routerLoops is how many io_uring loops serve the router for the setting
+// n: -1 is a loop per core less one, which the rest of the server keeps
+// (at least one loop).
+func routerLoops(n int) int {
+	if n < 0 {
+		return max(runtime.GOMAXPROCS(0)-1, 1)
+	}
+	return n
 }

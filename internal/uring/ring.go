@@ -52,6 +52,7 @@ const (
 	opAccept      = 13
 	opAsyncCancel = 14
 	opLinkTimeout = 15
+	opConnect     = 16
 	opRead        = 22
 	opSend        = 26
 	opRecv        = 27
@@ -59,6 +60,7 @@ const (
 
 const (
 	sqeLink        = 1 << 2  // IOSQE_IO_LINK
+	sqeSkipSuccess = 1 << 6  // IOSQE_CQE_SKIP_SUCCESS
 	setupSingle    = 1 << 12 // IORING_SETUP_SINGLE_ISSUER
 	setupDeferTask = 1 << 13 // IORING_SETUP_DEFER_TASKRUN
 	featSingleMmap = 1 << 0  // IORING_FEAT_SINGLE_MMAP
@@ -173,6 +175,22 @@ func (r *Ring) Room() int {
 	return len(r.sqes) - int(r.tail-atomic.LoadUint32(r.sqHead))
 }
 
+// Reserve makes room for n operations, submitting what is prepared when
+// there is less: a chain of linked operations is prepared whole, never
+// split between two submissions.
+func (r *Ring) Reserve(n int) error {
+	if r.Room() >= n {
+		return nil
+	}
+	if err := r.Submit(0); err != nil {
+		return err
+	}
+	if r.Room() < n {
+		return ErrFull
+	}
+	return nil
+}
+
 // ErrFull is a prepare's when the submission queue is full: Submit, then
 // prepare again.
 var ErrFull = errors.New("io_uring: the submission queue is full")
@@ -220,6 +238,20 @@ func (r *Ring) Send(fd int, buf []byte, userData uint64, link bool) error {
 	return err
 }
 
+// SendAll sends all of buf on the socket fd (MSG_WAITALL: a short send is
+// sent on) and completes only when it fails: success posts no completion
+// (IOSQE_CQE_SKIP_SUCCESS), which spares a wait for it. It links to
+// nothing: the kernel ends a chain whose head fails with that flag without
+// a completion for any of it.
+func (r *Ring) SendAll(fd int, buf []byte, userData uint64) error {
+	e, err := r.prep(opSend, false, fd, bufAddr(buf), uint32(len(buf)), userData)
+	if err == nil {
+		e.opFlags = unix.MSG_NOSIGNAL | unix.MSG_WAITALL
+		e.flags |= sqeSkipSuccess
+	}
+	return err
+}
+
 // Read reads into buf from fd (an eventfd, say).
 func (r *Ring) Read(fd int, buf []byte, userData uint64) error {
 	e, err := r.prep(opRead, false, fd, bufAddr(buf), uint32(len(buf)), userData)
@@ -235,6 +267,16 @@ func (r *Ring) Accept(fd int, userData uint64) error {
 	e, err := r.prep(opAccept, false, fd, nil, 0, userData)
 	if err == nil {
 		e.opFlags = unix.SOCK_CLOEXEC
+	}
+	return err
+}
+
+// Connect connects the socket fd to the address sa of length n; its
+// result is 0 or -errno. sa must stay unchanged until it completes.
+func (r *Ring) Connect(fd int, sa *unix.RawSockaddrAny, n uint32, userData uint64, link bool) error {
+	e, err := r.prep(opConnect, link, fd, unsafe.Pointer(sa), 0, userData)
+	if err == nil {
+		e.off = uint64(n)
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -33,6 +34,10 @@ func await(t *testing.T, r *Ring, n int) map[uint64]int32 {
 	t.Helper()
 	got := map[uint64]int32{}
 	var cs []Completion
+	// A timeout of its own ends a wait for completions that do not come.
+	ts := unix.NsecToTimespec(int64(5 * time.Second))
+	t.Cleanup(func() { _ = ts })
+	r.Timeout(&ts, awaitTimeout)
 	for deadline := time.Now().Add(5 * time.Second); len(got) < n; {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d completions of %d in 5 s: %v", len(got), n, got)
@@ -42,11 +47,16 @@ func await(t *testing.T, r *Ring, n int) map[uint64]int32 {
 		}
 		cs = r.Reap(cs[:0])
 		for _, c := range cs {
-			got[c.UserData] = c.Res
+			if c.UserData != awaitTimeout {
+				got[c.UserData] = c.Res
+			}
 		}
 	}
 	return got
 }
+
+// awaitTimeout is the user data of await's timeouts.
+const awaitTimeout = ^uint64(0)
 
 func socketPair(t *testing.T) (int, int) {
 	t.Helper()
@@ -209,5 +219,86 @@ func TestSetupError(t *testing.T) {
 		if !strings.Contains(err.Error(), c.want) || !errors.Is(err, c.errno) {
 			t.Errorf("setupError(%v) = %q, want it to say %q and wrap the errno", c.errno, err, c.want)
 		}
+	}
+}
+
+// TestConnect: a connect linked to a send reaches a listener, and the
+// bytes with it; a connect to a port nobody listens on is refused.
+func TestConnect(t *testing.T) {
+	r := newRing(t, 8)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer c.Close()
+		b := make([]byte, 5)
+		n, _ := c.Read(b)
+		got <- string(b[:n])
+	}()
+	sa := func(port int) (*unix.RawSockaddrAny, uint32) {
+		var any unix.RawSockaddrAny
+		in := (*unix.RawSockaddrInet4)(unsafe.Pointer(&any))
+		in.Family = unix.AF_INET
+		in.Addr = [4]byte{127, 0, 0, 1}
+		p := (*[2]byte)(unsafe.Pointer(&in.Port))
+		p[0], p[1] = byte(port>>8), byte(port)
+		return &any, unix.SizeofSockaddrInet4
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	addr, n := sa(ln.Addr().(*net.TCPAddr).Port)
+	if err := r.Reserve(2); err != nil {
+		t.Fatal(err)
+	}
+	r.Connect(fd, addr, n, 1, true)
+	r.Send(fd, []byte("hello"), 2, false)
+	if res := await(t, r, 2); res[1] != 0 || res[2] != 5 {
+		t.Errorf("connect %d, send %d: want 0 and 5", res[1], res[2])
+	}
+	if s := <-got; s != "hello" {
+		t.Errorf("the listener read %q", s)
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	fd2, _ := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	defer unix.Close(fd2)
+	addr, n = sa(port)
+	r.Connect(fd2, addr, n, 3, false)
+	if res := await(t, r, 1); res[3] != errno(unix.ECONNREFUSED) {
+		t.Errorf("connect to a closed port: %d, want %d", res[3], errno(unix.ECONNREFUSED))
+	}
+}
+
+// TestSendAll: a send that succeeds posts no completion, and its bytes
+// arrive; one that fails posts its error.
+func TestSendAll(t *testing.T) {
+	r := newRing(t, 8)
+	a, b := socketPair(t)
+	in := make([]byte, 8)
+	r.SendAll(a, []byte("ping"), 1)
+	r.Recv(b, in, 2, false)
+	got := await(t, r, 1)
+	if _, ok := got[1]; ok || got[2] != 4 || string(in[:4]) != "ping" {
+		t.Errorf("completions %v (%q): want the receive's only, of 4 bytes", got, in[:4])
+	}
+	unix.Shutdown(a, unix.SHUT_WR)
+	r.SendAll(a, []byte("ping"), 3)
+	if got := await(t, r, 1); got[3] != errno(unix.EPIPE) {
+		t.Errorf("send after shutdown: %d, want %d", got[3], errno(unix.EPIPE))
 	}
 }

@@ -108,6 +108,7 @@ On first start the server creates the data dir (0700), a 32-byte root key
 	f.DurationVar(&cfg.ConsoleSessionLife, "console-session-life", cfg.ConsoleSessionLife, "how long a login to the web console (/console/) lasts")
 	f.DurationVar(&cfg.ComputeTokenLife, "compute-token-life", cfg.ComputeTokenLife, "how long an instance's compute resource token is valid; it is renewed every sixth of that")
 	f.IntVar(&cfg.RouterQueueDepth, "router-queue-depth", cfg.RouterQueueDepth, "requests that wait per revision when every instance is at scale_concurrency; more get 503")
+	f.IntVar(&cfg.RouterLoops, "router-loops", cfg.RouterLoops, "io_uring loops that serve the router's connections: -1, one per core less one (at least one); 0, none (a goroutine per connection, as where io_uring is refused)")
 	f.StringVar(&cfg.FunctionRegistryAddr, "function-registry-addr", cfg.FunctionRegistryAddr, "HOST:PORT where coligo serves its function runtime images (pull only, plain HTTP); on Kubernetes, an address the nodes reach and pull from (port 0: any free one)")
 	f.StringArrayVar(&cfg.FunctionRuntimes, "function-runtime", nil, "FAMILY=PATH: an interpreter of your own to run functions on (nodejs=/opt/node22/bin/node, python=/opt/py313/bin/python3.13), before /usr/bin's; repeatable")
 	f.IntVar(&cfg.FunctionPool, "function-pool", cfg.FunctionPool, "pre-warmed runtime instances kept per project, runtime and size its functions use, so that a cold invocation only gives code to a running process (0: none)")

@@ -1,0 +1,146 @@
+package router
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ringServer serves r on io_uring loops with the idle timeout idle, and
+// returns the Server and its address.
+func ringServer(t *testing.T, r *Router, idle time.Duration) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("COLIGO_ROUTER_RINGS") == "0" {
+		t.Skip("the loops are off (COLIGO_ROUTER_RINGS=0)")
+	}
+	s := NewServer(r, &http.Server{Handler: r, IdleTimeout: idle})
+	if useRings(t, s); s.rings == nil {
+		t.Skip("io_uring is refused here")
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		<-done
+	})
+	return s, ln.Addr().String()
+}
+
+func (s *Server) handedOver() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// TestLoopServesTheCommonCase: a loop serves requests of the common shape
+// on a kept-alive connection itself, and hands the connection to the
+// goroutine core at the first response it does not serve (chunked), which
+// serves it from there; the loop closes a connection idle past the idle
+// timeout.
+func TestLoopServesTheCommonCase(t *testing.T) {
+	ep := instance(t, func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/chunked" {
+			fmt.Fprint(w, "part one, ")
+			w.(http.Flusher).Flush()
+			fmt.Fprint(w, "part two")
+			return
+		}
+		fmt.Fprintf(w, "%s from %s", req.URL.Path, req.Header.Get("X-Forwarded-For"))
+	})
+	r := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+	s, addr := ringServer(t, r, 1500*time.Millisecond)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	ask := func(path string) string {
+		t.Helper()
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: app.p.localhost\r\n\r\n", path)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	for i := range 20 {
+		if b := ask(fmt.Sprintf("/%d", i)); b != fmt.Sprintf("/%d from 127.0.0.1", i) {
+			t.Fatalf("request %d: %q", i, b)
+		}
+	}
+	if n, h := s.rings.count(), s.handedOver(); n != 1 || h != 0 {
+		t.Fatalf("after 20 requests of the common shape: %d connections on the loops, %d handed over; want 1 and 0", n, h)
+	}
+	if b := ask("/chunked"); b != "part one, part two" {
+		t.Fatalf("chunked: %q", b)
+	}
+	if b := ask("/after"); b != "/after from 127.0.0.1" {
+		t.Fatalf("after the hand-over: %q", b)
+	}
+	if n, h := s.rings.count(), s.handedOver(); n != 0 || h != 1 {
+		t.Fatalf("after a chunked response: %d connections on the loops, %d handed over; want 0 and 1", n, h)
+	}
+
+	// Idle past the timeout, a loop's connection is closed.
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	fmt.Fprint(idle, "GET /x HTTP/1.1\r\nHost: app.p.localhost\r\n\r\n")
+	ibr := bufio.NewReader(idle)
+	if resp, err := http.ReadResponse(ibr, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("idle connection's request: %v", err)
+	} else {
+		io.ReadAll(resp.Body)
+	}
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	if _, err := ibr.ReadByte(); err != io.EOF {
+		t.Errorf("an idle connection: %v after %v, want it closed (EOF)", err, time.Since(start))
+	}
+}
+
+// TestLoopRefusesAndTimesOut: a loop answers a host it does not serve
+// with 404 and keeps the connection; a request past its timeout gets 504.
+func TestLoopRefusesAndTimesOut(t *testing.T) {
+	ep := instance(t, func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/slow" {
+			time.Sleep(time.Second)
+		}
+		io.WriteString(w, "ok")
+	})
+	r := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: 200 * time.Millisecond, Owner: "app"}, []Endpoint{ep})
+	s, addr := ringServer(t, r, time.Minute)
+	resps := raw(t, addr, "GET / HTTP/1.1\r\nHost: nobody.p.localhost\r\n\r\nGET /slow HTTP/1.1\r\nHost: app.p.localhost\r\n\r\nGET / HTTP/1.1\r\nHost: app.p.localhost\r\n\r\n", 3)
+	if resps[0].StatusCode != 404 || !strings.Contains(body(resps[0]), "nobody.p.localhost") {
+		t.Errorf("an unknown host: %d", resps[0].StatusCode)
+	}
+	if resps[1].StatusCode != 504 {
+		t.Errorf("past the timeout: %d, want 504", resps[1].StatusCode)
+	}
+	if resps[2].StatusCode != 200 {
+		t.Errorf("after a 504: %d", resps[2].StatusCode)
+	}
+	if h := s.handedOver(); h != 0 {
+		t.Errorf("%d connections handed over: the loop serves these itself", h)
+	}
+}
