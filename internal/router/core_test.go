@@ -191,13 +191,7 @@ func TestCoreResponseShapes(t *testing.T) {
 	// With the loops (loop.go), the first four are theirs; the interim
 	// response hands the connection to the goroutine core, which serves
 	// the rest.
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
+	c, br := dial(t, addr)
 	for _, tt := range tests {
 		if _, err := io.WriteString(c, tt.request+" HTTP/1.1\r\nHost: app.p.localhost\r\n\r\n"); err != nil {
 			t.Fatal(err)

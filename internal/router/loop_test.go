@@ -62,13 +62,7 @@ func TestLoopServesTheCommonCase(t *testing.T) {
 	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
 	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
 	s, addr := ringServer(t, r, 1500*time.Millisecond)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
+	c, br := dial(t, addr)
 	ask := func(path string) string {
 		t.Helper()
 		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: app.p.localhost\r\n\r\n", path)

@@ -51,6 +51,19 @@ func raw(t *testing.T, addr, request string, responses int) []*http.Response {
 	return out
 }
 
+// dial opens a client connection to addr for 10 s at most, closed when
+// the test ends, and a reader of its responses.
+func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
+}
+
 func body(r *http.Response) string { b, _ := io.ReadAll(r.Body); return string(b) }
 
 // TestPipelinedRequests: requests a client sends before reading the
@@ -72,13 +85,7 @@ func TestExpectContinueAndChunkedUpload(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%d %s %v", len(b), b, r.TransferEncoding)
 	})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
+	c, br := dial(t, addr)
 	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: app.p.localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 	if line, _ := br.ReadString('\n'); !strings.HasPrefix(line, "HTTP/1.1 100") {
 		t.Fatalf("before the body: %q, want 100 Continue", line)
@@ -228,13 +235,7 @@ func TestCoreWatchAcrossRequests(t *testing.T) {
 		}
 		fmt.Fprint(w, req.URL.Path)
 	})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
+	c, br := dial(t, addr)
 	for i, path := range []string{"/fast", "/slow", "/fast", "/fast", "/slow", "/slow", "/fast"} {
 		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: app.p.localhost\r\n\r\n", path)
 		resp, err := http.ReadResponse(br, nil)
