@@ -1,6 +1,6 @@
-// Command routercore serves the router's HTTP/1.1 core alone, in front of
-// one instance at -up, for profiling the data path with a load generator
-// on this machine:
+// Command routercore serves the router's data path alone (its io_uring
+// loops, -loops, and its HTTP/1.1 core), in front of one instance at -up,
+// for profiling it with a load generator on this machine:
 //
 //	go run ./bench/routercore -addr 127.0.0.1:9104 -up 127.0.0.1:9200 -cpuprofile /tmp/core.prof
 //	wrk -t2 -c8 -d5s -H 'Host: app.p.localhost' http://127.0.0.1:9104/
@@ -26,7 +26,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:9104", "where the core listens")
 	up := flag.String("up", "127.0.0.1:9200", "the instance")
 	prof := flag.String("cpuprofile", "", "write a CPU profile here until SIGINT")
-	rings := flag.Int("loops", max(runtime.GOMAXPROCS(0)-1, 1), "io_uring loops to serve on, as coligo does (0: the goroutine core)")
+	loops := flag.Int("loops", max(runtime.GOMAXPROCS(0)-1, 1), "io_uring loops to serve on, as coligo does (0: the goroutine core)")
 	flag.Parse()
 	r := router.New(router.Config{Logger: slog.New(slog.DiscardHandler)})
 	r.SetRoutes(map[string]router.Route{"app.p.localhost": {Revision: "p/app-00001", Public: true}})
@@ -53,8 +53,8 @@ func main() {
 		}()
 	}
 	s := router.NewServer(r, &http.Server{Handler: r})
-	if *rings > 0 {
-		if err := s.UseRings(*rings); err != nil {
+	if *loops > 0 {
+		if err := s.UseRings(*loops); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
