@@ -46,7 +46,7 @@ echo "== unit and integration tests ($SECONDS s)"
 # Tests keep what they make for people to look at (the console's
 # screenshots at 1280 and 390 px) under bin/test-output/_artifacts.
 rm -rf bin/test-output && mkdir -p bin/test-output
-go test -count=1 -race -timeout 25m -artifacts -outputdir "$PWD/bin/test-output" ./...
+go test -count=1 -race -timeout 45m -artifacts -outputdir "$PWD/bin/test-output" ./...
 # The router's tests ran on its io_uring loops, as coligo serves; once more
 # on a goroutine per connection, as where io_uring is refused.
 echo "== the router on a goroutine per connection ($SECONDS s)"
