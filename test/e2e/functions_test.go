@@ -37,6 +37,11 @@ func waitFunction(t *testing.T, c *api.Client, project, name string, within time
 }
 
 // invoke calls a function through the server's router.
+// burstSize is how many requests of 300 ms the burst sends at once: at
+// concurrency 1 they take 12 s one after another, time enough for new
+// instances to start on a slow day.
+const burstSize = 40
+
 func invoke(t *testing.T, s *server, f *api.Function, method, path, contentType, body string) (int, http.Header, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://"+s.router+path, strings.NewReader(body))
@@ -184,7 +189,7 @@ func testFunctions(t *testing.T, eng string) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	burst := map[string]bool{}
-	for range 20 {
+	for range burstSize {
 		wg.Go(func() {
 			code, _, b := invoke(t, s, bursty, "GET", "/hold", "", "")
 			mu.Lock()
@@ -197,7 +202,7 @@ func testFunctions(t *testing.T, eng string) {
 	}
 	wg.Wait()
 	if len(burst) < 3 {
-		t.Errorf("20 requests of 300 ms at concurrency 1 were served by %d instances", len(burst))
+		t.Errorf("%d requests of 300 ms at concurrency 1 were served by %d instances", burstSize, len(burst))
 	}
 	// Back in, by the autoscaler once the stable window has no request: the
 	// pool's pre-warmed instance and at most one more.
