@@ -195,7 +195,8 @@ func (c *Controller) done(project, name string) {
 	}
 }
 
-// deliver makes a decided delivery and records its outcome.
+// deliver makes a decided delivery and records its outcome. It retries
+// within the budget, and not past next unless next is zero.
 func (c *Controller) deliver(ctx context.Context, p core.Project, cs core.CronSubscription, st core.CronState, version uint64, next time.Time) {
 	d := *st.Pending
 	budget := c.cfg.Budget
@@ -332,7 +333,10 @@ func (c *Controller) schedule(ctx context.Context, p core.Project, cs core.CronS
 	}
 	c.subs[k] = s
 	if st.Pending != nil {
-		// Decided before a stop, not delivered: deliver it now, once.
+		// Decided before a stop, not delivered: deliver it now, once, with
+		// the whole budget: the server is starting, and its router may not
+		// serve the destination before the next tick is due (that tick
+		// waits for this one).
 		s.busy = true
 		s.next = sched.Next(now)
 		p, cs := p, cs
@@ -340,7 +344,7 @@ func (c *Controller) schedule(ctx context.Context, p core.Project, cs core.CronS
 			defer c.done(p.ID, cs.Name)
 			st, version, err := c.state(ctx, p.ID, cs.Name)
 			if err == nil && st.Pending != nil {
-				c.deliver(ctx, p, cs, st, version, s.next)
+				c.deliver(ctx, p, cs, st, version, time.Time{})
 			}
 		})
 		return

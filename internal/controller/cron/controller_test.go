@@ -133,6 +133,34 @@ func TestDeliverToApp(t *testing.T) {
 	})
 }
 
+// TestDecidedWaitsForTheRouter: a tick decided before a stop, of a
+// schedule that ticks every second, is delivered although the router
+// serves its app only 2.5 s after the start, past the next ticks: the
+// server's start does not use up its budget.
+func TestDecidedWaitsForTheRouter(t *testing.T) {
+	f := newFixture(t)
+	f.rt.SetRoutes(map[string]router.Route{})
+	tick := time.Now().Add(-3 * time.Second).Truncate(time.Second)
+	f.put(core.KindCronSubscription, "secondly", core.CronSubscription{ID: "s-1", Name: "secondly", DestinationType: core.DestinationApp,
+		Destination: "web", Schedule: "* * * * * *", TimeZone: "UTC", CreatedAt: tick.Add(-time.Hour)})
+	f.put(core.KindCronState, "secondly", core.CronState{LastTick: tick, Pending: &core.CronDelivery{Tick: tick, ID: "decided-before-the-stop", Outcome: core.CronPending}})
+	f.run(t)
+	time.Sleep(2500 * time.Millisecond)
+	f.rt.SetRoutes(map[string]router.Route{"web.s1.svc": {Revision: "p1/web-00001", Project: "p1"}})
+	var d core.CronDelivery
+	waitFor(t, "the decided delivery", func() bool {
+		for _, d = range f.state("secondly").Deliveries {
+			if d.ID == "decided-before-the-stop" {
+				return true
+			}
+		}
+		return false
+	})
+	if d.Outcome != core.CronDelivered || d.Attempts < 2 {
+		t.Errorf("the decided delivery: %+v, want delivered after the router served the app", d)
+	}
+}
+
 // TestDecidedIsDeliveredOnce: a tick decided before a stop (its state has
 // the pending delivery) is delivered at start, once, with its id; ticks
 // missed while stopped are not replayed but the last, and the others are
