@@ -36,8 +36,8 @@ import (
 // instance connection and what was read of the response. The loop keeps
 // the router's promises as the core does: room on an instance taken
 // before the request goes and given back before its response's last
-// byte, X-Forwarded-*, the request timeout (a timeout linked to the
-// instance's receive; 504), a kept-alive instance connection closed
+// byte, X-Forwarded-*, the request timeout (the loop's deadline timer
+// cancels the instance's receive; 504), a kept-alive instance connection closed
 // between requests sent again once, a client that goes away while its
 // request is at an instance ends it (the loop receives from the client
 // meanwhile: its end ends the wait, a byte is the next request's), the
@@ -54,14 +54,15 @@ const (
 const (
 	lopClientRecv = iota + 1
 	lopClientSend
+	lopClientSendNow
 	lopUpConnect
 	lopUpConnectTimeout
 	lopUpSend
 	lopUpRecv
-	lopUpTimeout
 	lopCancel
 	lopWake
 	lopTick
+	lopDeadline
 )
 
 // loops are the Server's loops; it gives each accepted connection to one
@@ -158,6 +159,7 @@ type loop struct {
 	ring *uring.Ring
 	efd  int          // eventfd: wakes the loop for its inbox and stop
 	n    atomic.Int32 // connections given to it and not yet closed or handed over
+	full atomic.Int64 // responses their client's socket had no room for at once
 
 	mu       sync.Mutex
 	inbox    []adopted
@@ -166,11 +168,15 @@ type loop struct {
 	wake    [8]byte
 	tickTS  unix.Timespec
 	ticking bool
+	dlTS    unix.Timespec
+	dlAt    time.Time // when the deadline timer fires (zero: it is not set)
+	dlSeq   uint32    // the deadline timer's, in its user data
 	stop    int
 	conns   []*lconn // by slot
 	free    []uint32
 	idle    map[*upstream][]*lup
 	done    []uring.Completion
+	sentNow []*lconn // responses sent with SendNow, in the order prepared
 }
 
 // setUp sets up the loop's ring and eventfd.
@@ -200,8 +206,10 @@ type lconn struct {
 	n         int
 	out       []byte // the response being sent, sent bytes of it
 	sent      int
-	pending   int  // its client operations in the ring
-	recv      bool // a receive from the client is pending
+	pending   int    // its client operations in the ring
+	nowOp     uint64 // its SendNow's number in the ring
+	nowRes    int32  // its SendNow's completion (0: none came)
+	recv      bool   // a receive from the client is pending
 	state     lstate
 	since     time.Time // reading since, for the idle and header timeouts
 	gone      bool      // the client went away
@@ -270,14 +278,16 @@ func (l *loop) run(errc chan<- error) {
 	defer l.close()
 	l.ring.Read(l.efd, l.wake[:], lopWake)
 	for {
-		if err := l.ring.Submit(1); err != nil {
+		if err := l.ring.Submit(l.wait()); err != nil {
 			l.s.rt.log.Error("router: io_uring loop", "err", err)
 			return
 		}
+		sent := l.ring.Submitted() // a send's completion is there once it is submitted
 		l.done = l.ring.Reap(l.done[:0])
 		for _, c := range l.done {
 			l.complete(c)
 		}
+		l.confirm(sent)
 		if l.stop > 0 && l.n.Load() == 0 {
 			return
 		}
@@ -306,6 +316,9 @@ func (l *loop) complete(cq uring.Completion) {
 	case lopTick:
 		l.onTick()
 		return
+	case lopDeadline:
+		l.onDeadline(gen)
+		return
 	case lopCancel:
 		return
 	}
@@ -321,6 +334,9 @@ func (l *loop) complete(cq uring.Completion) {
 	case lopClientSend:
 		c.pending--
 		l.onClientSend(c, res)
+	case lopClientSendNow:
+		c.nowRes = res // confirm ends it
+		return
 	case lopUpSend:
 		// The request's send completes only when it fails (SendAll): the
 		// receive of its response ends then.
@@ -336,7 +352,7 @@ func (l *loop) complete(cq uring.Completion) {
 			up.connRes = res
 		case lopUpRecv:
 			up.recvRes = res
-		case lopUpConnectTimeout, lopUpTimeout:
+		case lopUpConnectTimeout:
 			up.timedOut = up.timedOut || res == -int32(unix.ETIME)
 		}
 		if up.pending == 0 {
@@ -558,23 +574,62 @@ func (l *loop) exchange(c *lconn) {
 	up := c.up
 	up.out = appendRequestHead(up.out[:0], &c.req, c.head, c.ip)
 	up.m, up.connecting, up.sendRes, up.recvRes, up.timedOut = 0, false, 0, 0, false
-	up.ts = unix.NsecToTimespec(int64(max(time.Until(c.deadline), time.Microsecond)))
-	l.reserve(3)
+	l.reserve(2)
 	l.ring.SendAll(up.fd, up.out, l.data(c, lopUpSend))
-	l.ring.Recv(up.fd, up.in, l.data(c, lopUpRecv), true)
-	l.ring.LinkTimeout(&up.ts, l.data(c, lopUpTimeout))
-	up.pending += 2
+	l.ring.Recv(up.fd, up.in, l.data(c, lopUpRecv), false)
+	up.pending++
+	l.armDeadline(c.deadline, c.timeout)
 }
 
 // recvMore receives more of the response.
 func (l *loop) recvMore(c *lconn) {
 	up := c.up
 	up.recvRes, up.timedOut = 0, false
-	up.ts = unix.NsecToTimespec(int64(max(time.Until(c.deadline), time.Microsecond)))
-	l.reserve(2)
-	l.ring.Recv(up.fd, up.in[up.m:], l.data(c, lopUpRecv), true)
-	l.ring.LinkTimeout(&up.ts, l.data(c, lopUpTimeout))
-	up.pending += 2
+	l.reserve(1)
+	l.ring.Recv(up.fd, up.in[up.m:], l.data(c, lopUpRecv), false)
+	up.pending++
+	l.armDeadline(c.deadline, c.timeout)
+}
+
+// armDeadline sets the loop's deadline timer to fire by d (rounded up, as
+// the goroutine core rounds its deadlines), unless it fires by then
+// already. One timer serves the requests at instances: onDeadline ends
+// those past their deadline and sets it for the next. A timeout linked to
+// each receive cost a completion per request, and often a system call to
+// reap it.
+func (l *loop) armDeadline(d time.Time, timeout time.Duration) {
+	d = roundDeadline(d, timeout)
+	if !l.dlAt.IsZero() && !d.Before(l.dlAt) {
+		return
+	}
+	l.dlAt = d
+	l.dlSeq++
+	l.dlTS = unix.NsecToTimespec(int64(max(time.Until(d), time.Microsecond)))
+	l.reserve(1)
+	l.ring.Timeout(&l.dlTS, uint64(l.dlSeq)<<8|lopDeadline)
+}
+
+// onDeadline ends the requests at instances that are past their deadline
+// (their receive is canceled; they are answered 504) and sets the timer
+// for the others. A timer set before the last one (seq) is let go.
+func (l *loop) onDeadline(seq uint32) {
+	if seq != l.dlSeq {
+		return
+	}
+	l.dlAt = time.Time{}
+	now := time.Now()
+	for _, c := range l.conns {
+		if c == nil || c.state != lAwaiting || c.closing || c.up == nil || c.up.connecting || c.up.pending == 0 {
+			continue
+		}
+		if now.Before(c.deadline) {
+			l.armDeadline(c.deadline, c.timeout)
+			continue
+		}
+		c.up.timedOut = true
+		l.reserve(1)
+		l.ring.Cancel(l.data(c, lopUpRecv), lopCancel)
+	}
 }
 
 // onUpDone goes on once the operations on the instance connection ended.
@@ -683,11 +738,59 @@ func (l *loop) finish(c *lconn, code int) {
 	}
 }
 
+// send sends c's response. It is sent, or not, while the next Submit
+// runs, and confirm goes on from there: the loop's next wait is for the
+// next request, not for the send's completion.
 func (l *loop) send(c *lconn) {
-	c.state, c.sent = lSending, 0
+	c.state, c.sent, c.nowRes = lSending, 0, 0
 	l.reserve(1)
-	l.ring.Send(c.fd, c.out, l.data(c, lopClientSend), false)
+	l.ring.SendNow(c.fd, c.out, l.data(c, lopClientSendNow))
+	c.nowOp = l.ring.Prepared()
 	c.pending++
+	l.sentNow = append(l.sentNow, c)
+}
+
+// wait is how many completions the loop's next Submit waits for: none
+// when a response it sends is one its connection goes on from at once,
+// with no completion to wake the loop (the next request is there already,
+// or the connection closes), or when a Reserve sent one; else one.
+func (l *loop) wait() uint32 {
+	for _, c := range l.sentNow {
+		if c.nowOp <= l.ring.Submitted() || !c.recv || c.req.close || c.gone || l.stop > 0 {
+			return 0
+		}
+	}
+	return 1
+}
+
+// confirm goes on after the responses of sentNow that were submitted (the
+// ring's operations up to sent), whose completions were reaped: those that
+// posted none were sent whole; the others sent what their completion says
+// (-EAGAIN: nothing, the socket is full), and their rest is sent as a Send
+// that waits for room.
+func (l *loop) confirm(sent uint64) {
+	n := 0
+	for n < len(l.sentNow) && l.sentNow[n].nowOp <= sent {
+		n++
+	}
+	for i := range n {
+		c := l.sentNow[i]
+		c.pending--
+		res := int32(len(c.out))
+		switch {
+		case c.nowRes == -int32(unix.EAGAIN):
+			res = 0
+			l.full.Add(1)
+		case c.nowRes > 0:
+			res = c.nowRes
+			l.full.Add(1)
+		case c.nowRes < 0:
+			res = c.nowRes
+		}
+		l.onClientSend(c, res)
+		l.settle(c)
+	}
+	l.sentNow = l.sentNow[:copy(l.sentNow, l.sentNow[n:])]
 }
 
 func (l *loop) onClientSend(c *lconn, res int32) {
@@ -749,6 +852,7 @@ func (l *loop) settle(c *lconn) {
 	if c.pending > 0 || c.up != nil && c.up.pending > 0 || !c.closing && !c.handing {
 		return
 	}
+	l.n.Add(-1) // before the goroutine core serves it, and counts it
 	if c.closing {
 		if c.up != nil {
 			l.closeUp(c)
@@ -765,7 +869,6 @@ func (l *loop) settle(c *lconn) {
 	c.fd = -1
 	l.free = append(l.free, c.slot)
 	c.gen++ // late completions are not its next connection's
-	l.n.Add(-1)
 }
 
 // give gives c, with what was received of it (and of its response, when

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -133,6 +135,89 @@ func TestLoopRefusesAndTimesOut(t *testing.T) {
 	}
 	if resps[2].StatusCode != 200 {
 		t.Errorf("after a 504: %d", resps[2].StatusCode)
+	}
+	if h := s.handedOver(); h != 0 {
+		t.Errorf("%d connections handed over: the loop serves these itself", h)
+	}
+}
+
+// TestLoopSlowReader: a client that sends many requests at once and reads
+// none of their responses for a while gets each of them whole and in
+// order: the loop sends what its socket has room for and the rest once
+// there is more, and no response's buffer is reused before it is sent.
+func TestLoopSlowReader(t *testing.T) {
+	const n, size = 300, 12 << 10
+	ep := instance(t, func(w http.ResponseWriter, req *http.Request) {
+		b := strings.Repeat(req.URL.Path[1:], size/6)
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		io.WriteString(w, b)
+	})
+	r := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: time.Minute}, []Endpoint{ep})
+	s, addr := ringServer(t, r, time.Minute)
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	go func() {
+		for i := range n {
+			fmt.Fprintf(c, "GET /%05d HTTP/1.1\r\nHost: app.p.localhost\r\n\r\n", i)
+		}
+	}()
+	time.Sleep(500 * time.Millisecond) // the loop's sends find the socket full
+	br := bufio.NewReader(c)
+	for i := range n {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		if b, want := body(resp), strings.Repeat(fmt.Sprintf("%05d", i), size/6); b != want {
+			t.Fatalf("response %d: %d bytes, %.20q…; want %d bytes of %05d", i, len(b), b, len(want), i)
+		}
+	}
+	full := int64(0)
+	for _, l := range s.rings.all {
+		full += l.full.Load()
+	}
+	if h := s.handedOver(); h != 0 || full == 0 {
+		t.Errorf("%d connections handed over, %d responses sent in parts: want none handed over, some in parts", h, full)
+	}
+}
+
+// TestLoopDeadlines: one timer serves a loop's requests at instances; a
+// request with a shorter timeout than one already waiting on the same loop
+// gets its 504 by its own timeout, and the waiting one is not ended by
+// that. (The test's Server has two loops, given connections in turn.)
+func TestLoopDeadlines(t *testing.T) {
+	ep := instance(t, func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case <-req.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+	})
+	r := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	r.SetRoutes(map[string]Route{"long.p.localhost": {Revision: "long", Public: true}, "short.p.localhost": {Revision: "short", Public: true}})
+	r.SetRevision("long", RevisionConfig{Concurrency: 10, Timeout: 15 * time.Second, Owner: "app"}, []Endpoint{ep})
+	r.SetRevision("short", RevisionConfig{Concurrency: 10, Timeout: 300 * time.Millisecond, Owner: "app"}, []Endpoint{ep})
+	s, addr := ringServer(t, r, time.Minute)
+	long, lbr := dial(t, addr)
+	fmt.Fprint(long, "GET / HTTP/1.1\r\nHost: long.p.localhost\r\n\r\n")
+	time.Sleep(100 * time.Millisecond) // at the instance, the timer set for it
+	dial(t, addr)                      // the other loop's: the next is long's loop's
+	short, sbr := dial(t, addr)
+	fmt.Fprint(short, "GET / HTTP/1.1\r\nHost: short.p.localhost\r\n\r\n")
+	short.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, err := http.ReadResponse(sbr, nil); err != nil || resp.StatusCode != 504 {
+		t.Fatalf("the request of 300 ms while one of 15 s waits: %v %v, want a 504 (before 5 s)", resp, err)
+	}
+	long.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := lbr.ReadByte(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the request of 15 s after the other's 504: %v, want it still waiting", err)
 	}
 	if h := s.handedOver(); h != 0 {
 		t.Errorf("%d connections handed over: the loop serves these itself", h)

@@ -87,6 +87,7 @@ type Ring struct {
 	cqes    []cqe
 	tail    uint32 // the next submission's index
 	pending uint32 // prepared, not yet submitted
+	done    uint64 // submitted, ever
 }
 
 // New sets up a ring for entries operations at a time (rounded up to a
@@ -252,6 +253,21 @@ func (r *Ring) SendAll(fd int, buf []byte, userData uint64) error {
 	return err
 }
 
+// SendNow sends all of buf on the socket fd while the Submit that submits
+// it runs, or says how much it could: success posts no completion, and buf
+// is free once that Submit returns; a socket without room for all of buf
+// completes at once (MSG_DONTWAIT: never later) with the length it took,
+// or -EAGAIN when it took none. The completion, if any, is in the queue
+// when that Submit returns. Like SendAll it links to nothing.
+func (r *Ring) SendNow(fd int, buf []byte, userData uint64) error {
+	e, err := r.prep(opSend, false, fd, bufAddr(buf), uint32(len(buf)), userData)
+	if err == nil {
+		e.opFlags = unix.MSG_NOSIGNAL | unix.MSG_WAITALL | unix.MSG_DONTWAIT
+		e.flags |= sqeSkipSuccess
+	}
+	return err
+}
+
 // Read reads into buf from fd (an eventfd, say).
 func (r *Ring) Read(fd int, buf []byte, userData uint64) error {
 	e, err := r.prep(opRead, false, fd, bufAddr(buf), uint32(len(buf)), userData)
@@ -319,6 +335,7 @@ func (r *Ring) Submit(wait uint32) error {
 		switch errno {
 		case 0:
 			r.pending -= uint32(n)
+			r.done += uint64(n)
 			return nil
 		case unix.EINTR:
 			if r.pending == 0 {
@@ -334,6 +351,15 @@ func (r *Ring) Submit(wait uint32) error {
 		}
 	}
 }
+
+// Prepared is how many operations were ever prepared: an operation's
+// number is this count right after it is prepared.
+func (r *Ring) Prepared() uint64 { return r.done + uint64(r.pending) }
+
+// Submitted is how many operations were ever submitted (in the order they
+// were prepared: the operations numbered up to it). A Submit can leave
+// some while completions wait to be reaped.
+func (r *Ring) Submitted() uint64 { return r.done }
 
 // Completion is a completed operation: its user data, and its result (as
 // the system call's: a count, a descriptor, or -errno).

@@ -302,3 +302,56 @@ func TestSendAll(t *testing.T) {
 		t.Errorf("send after shutdown: %d, want %d", got[3], errno(unix.EPIPE))
 	}
 }
+
+// TestSendNow: a send the socket has room for is done when Submit returns
+// (its bytes are there to read, and no completion comes); one it has no
+// room for completes at once with -EAGAIN, one it has some room for with
+// the length it took.
+func TestSendNow(t *testing.T) {
+	r := newRing(t, 8)
+	a, b := socketPair(t)
+	if err := r.SendNow(a, []byte("ping"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if p, s := r.Prepared(), r.Submitted(); p != s+1 {
+		t.Errorf("one operation prepared: %d prepared, %d submitted", p, s)
+	}
+	if err := r.Submit(0); err != nil {
+		t.Fatal(err)
+	}
+	if p, s := r.Prepared(), r.Submitted(); p != s {
+		t.Errorf("after Submit: %d prepared, %d submitted", p, s)
+	}
+	in := make([]byte, 64<<10)
+	if n, _, err := unix.Recvfrom(b, in, unix.MSG_DONTWAIT); err != nil || string(in[:n]) != "ping" {
+		t.Errorf("read right after Submit: %q, %v; want ping", in[:max(n, 0)], err)
+	}
+	if cs := r.Reap(nil); len(cs) != 0 {
+		t.Errorf("completions of a send that succeeded: %v", cs)
+	}
+	// Fill the socket, then send: -EAGAIN, there when Submit returns.
+	unix.SetsockoptInt(a, unix.SOL_SOCKET, unix.SO_SNDBUF, 4096)
+	block := make([]byte, 1024)
+	for {
+		if _, err := unix.SendmsgN(a, block, nil, nil, unix.MSG_DONTWAIT); err != nil {
+			break
+		}
+	}
+	r.SendNow(a, []byte("pong"), 2)
+	r.Submit(0)
+	if cs := r.Reap(nil); len(cs) != 1 || cs[0].UserData != 2 || cs[0].Res != errno(unix.EAGAIN) {
+		t.Errorf("completions of a send to a full socket, right after Submit: %v, want one of -EAGAIN", cs)
+	}
+	// Room for some of it: the length it took.
+	for {
+		if _, _, err := unix.Recvfrom(b, in, unix.MSG_DONTWAIT); err != nil {
+			break
+		}
+	}
+	big := make([]byte, 8<<20)
+	r.SendNow(a, big, 3)
+	r.Submit(0)
+	if cs := r.Reap(nil); len(cs) != 1 || cs[0].UserData != 3 || cs[0].Res <= 0 || cs[0].Res >= int32(len(big)) {
+		t.Errorf("completions of a send of 8 MiB to a socket with room for some, right after Submit: %v, want one of its short length", cs)
+	}
+}
