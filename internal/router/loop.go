@@ -338,10 +338,15 @@ func (l *loop) complete(cq uring.Completion) {
 		c.nowRes = res // confirm ends it
 		return
 	case lopUpSend:
-		// The request's send completes only when it fails (SendAll): the
-		// receive of its response ends then.
+		// The request's send completes only when it failed or the
+		// instance's socket had no room for all of it (SendNow): the
+		// receive of its response ends then, and the request fails, or
+		// goes once more on a new connection. A send never stays under
+		// way in the kernel, reading a buffer the loop may have let go.
 		if up := c.up; up != nil && up.pending > 0 {
-			up.sendRes = res
+			if up.sendRes = res; res >= 0 {
+				up.sendRes = -int32(unix.EAGAIN)
+			}
 			unix.Shutdown(up.fd, unix.SHUT_RDWR)
 		}
 	default:
@@ -575,7 +580,7 @@ func (l *loop) exchange(c *lconn) {
 	up.out = appendRequestHead(up.out[:0], &c.req, c.head, c.ip)
 	up.m, up.connecting, up.sendRes, up.recvRes, up.timedOut = 0, false, 0, 0, false
 	l.reserve(2)
-	l.ring.SendAll(up.fd, up.out, l.data(c, lopUpSend))
+	l.ring.SendNow(up.fd, up.out, l.data(c, lopUpSend))
 	l.ring.Recv(up.fd, up.in, l.data(c, lopUpRecv), false)
 	up.pending++
 	l.armDeadline(c.deadline, c.timeout)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -142,11 +143,12 @@ func TestLoopRefusesAndTimesOut(t *testing.T) {
 }
 
 // TestLoopSlowReader: a client that sends many requests at once and reads
-// none of their responses for a while gets each of them whole and in
-// order: the loop sends what its socket has room for and the rest once
-// there is more, and no response's buffer is reused before it is sent.
+// none of their responses until its socket is full gets each of them
+// whole and in order: the loop sends what its socket has room for and the
+// rest once there is more, and no response's buffer is reused before it
+// is sent.
 func TestLoopSlowReader(t *testing.T) {
-	const n, size = 300, 12 << 10
+	const n, size = 600, 12 << 10 // 7 MiB: more than a socket's send buffer grows to (4 MiB)
 	ep := instance(t, func(w http.ResponseWriter, req *http.Request) {
 		b := strings.Repeat(req.URL.Path[1:], size/6)
 		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
@@ -169,7 +171,16 @@ func TestLoopSlowReader(t *testing.T) {
 			fmt.Fprintf(c, "GET /%05d HTTP/1.1\r\nHost: app.p.localhost\r\n\r\n", i)
 		}
 	}()
-	time.Sleep(500 * time.Millisecond) // the loop's sends find the socket full
+	full := func() int64 {
+		n := int64(0)
+		for _, l := range s.rings.all {
+			n += l.full.Load()
+		}
+		return n
+	}
+	for deadline := time.Now().Add(20 * time.Second); full() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond) // until the loop's sends find the socket full
+	}
 	br := bufio.NewReader(c)
 	for i := range n {
 		resp, err := http.ReadResponse(br, nil)
@@ -180,12 +191,8 @@ func TestLoopSlowReader(t *testing.T) {
 			t.Fatalf("response %d: %d bytes, %.20q…; want %d bytes of %05d", i, len(b), b, len(want), i)
 		}
 	}
-	full := int64(0)
-	for _, l := range s.rings.all {
-		full += l.full.Load()
-	}
-	if h := s.handedOver(); h != 0 || full == 0 {
-		t.Errorf("%d connections handed over, %d responses sent in parts: want none handed over, some in parts", h, full)
+	if h, f := s.handedOver(), full(); h != 0 || f == 0 {
+		t.Errorf("%d connections handed over, %d responses sent in parts: want none handed over, some in parts", h, f)
 	}
 }
 
@@ -221,5 +228,63 @@ func TestLoopDeadlines(t *testing.T) {
 	}
 	if h := s.handedOver(); h != 0 {
 		t.Errorf("%d connections handed over: the loop serves these itself", h)
+	}
+}
+
+// TestLoopInstanceThatDoesNotRead: an instance that answers each request
+// without reading it (a byte of it only) fills its socket; a request the
+// loop finds no room for there (its send fails at once: SendNow, never
+// left under way in the kernel, TestSendNow) goes again on a new
+// connection, and every request is answered.
+func TestLoopInstanceThatDoesNotRead(t *testing.T) {
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer c.Close()
+				b := make([]byte, 1)
+				for {
+					if _, err := c.Read(b); err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	r := New(Config{Logger: slog.New(slog.DiscardHandler)})
+	r.SetRoutes(map[string]Route{"app.p.localhost": {Revision: "rev", Public: true}})
+	r.SetRevision("rev", RevisionConfig{Concurrency: 10, Timeout: 10 * time.Second}, []Endpoint{{ID: "i", Addr: ln.Addr().String()}})
+	s, addr := ringServer(t, r, time.Minute)
+	c, br := dial(t, addr)
+	pad := strings.Repeat("x", 12<<10)
+	for i := range 30 {
+		fmt.Fprintf(c, "GET /%d HTTP/1.1\r\nHost: app.p.localhost\r\nX-Pad: %s\r\n\r\n", i, pad)
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if b := body(resp); resp.StatusCode != 200 || b != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, b)
+		}
+	}
+	if n, h := accepted.Load(), s.handedOver(); n < 2 || h != 0 {
+		t.Errorf("%d connections to the instance, %d handed over: want more than one (a full one is not sent on), none handed over", n, h)
 	}
 }

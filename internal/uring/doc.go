@@ -14,9 +14,10 @@
 //
 // The buffers given to an operation belong to the kernel until its
 // completion: the caller keeps them referenced and unchanged until then.
-// SendAll and SendNow post a completion only when they fail; SendNow's
-// buffer is free once the Submit that submitted it returns, which lets a
-// loop send a response and wait for the next request in one system call.
+// SendNow posts a completion only when it fails, and never stays under
+// way: its buffer is free once the Submit that submitted it returns, which
+// lets a loop send a response and wait for the next request in one system
+// call.
 // Go's heap does not move, so a referenced slice stays where the kernel
 // writes it.
 //

@@ -239,26 +239,14 @@ func (r *Ring) Send(fd int, buf []byte, userData uint64, link bool) error {
 	return err
 }
 
-// SendAll sends all of buf on the socket fd (MSG_WAITALL: a short send is
-// sent on) and completes only when it fails: success posts no completion
-// (IOSQE_CQE_SKIP_SUCCESS), which spares a wait for it. It links to
-// nothing: the kernel ends a chain whose head fails with that flag without
-// a completion for any of it.
-func (r *Ring) SendAll(fd int, buf []byte, userData uint64) error {
-	e, err := r.prep(opSend, false, fd, bufAddr(buf), uint32(len(buf)), userData)
-	if err == nil {
-		e.opFlags = unix.MSG_NOSIGNAL | unix.MSG_WAITALL
-		e.flags |= sqeSkipSuccess
-	}
-	return err
-}
-
 // SendNow sends all of buf on the socket fd while the Submit that submits
 // it runs, or says how much it could: success posts no completion, and buf
 // is free once that Submit returns; a socket without room for all of buf
 // completes at once (MSG_DONTWAIT: never later) with the length it took,
 // or -EAGAIN when it took none. The completion, if any, is in the queue
-// when that Submit returns. Like SendAll it links to nothing.
+// when that Submit returns. It links to nothing: the kernel ends a chain
+// whose head fails with IOSQE_CQE_SKIP_SUCCESS without a completion for
+// any of it.
 func (r *Ring) SendNow(fd int, buf []byte, userData uint64) error {
 	e, err := r.prep(opSend, false, fd, bufAddr(buf), uint32(len(buf)), userData)
 	if err == nil {

@@ -284,29 +284,10 @@ func TestConnect(t *testing.T) {
 	}
 }
 
-// TestSendAll: a send that succeeds posts no completion, and its bytes
-// arrive; one that fails posts its error.
-func TestSendAll(t *testing.T) {
-	r := newRing(t, 8)
-	a, b := socketPair(t)
-	in := make([]byte, 8)
-	r.SendAll(a, []byte("ping"), 1)
-	r.Recv(b, in, 2, false)
-	got := await(t, r, 1)
-	if _, ok := got[1]; ok || got[2] != 4 || string(in[:4]) != "ping" {
-		t.Errorf("completions %v (%q): want the receive's only, of 4 bytes", got, in[:4])
-	}
-	unix.Shutdown(a, unix.SHUT_WR)
-	r.SendAll(a, []byte("ping"), 3)
-	if got := await(t, r, 1); got[3] != errno(unix.EPIPE) {
-		t.Errorf("send after shutdown: %d, want %d", got[3], errno(unix.EPIPE))
-	}
-}
-
 // TestSendNow: a send the socket has room for is done when Submit returns
 // (its bytes are there to read, and no completion comes); one it has no
 // room for completes at once with -EAGAIN, one it has some room for with
-// the length it took.
+// the length it took, one to a socket shut down with -EPIPE.
 func TestSendNow(t *testing.T) {
 	r := newRing(t, 8)
 	a, b := socketPair(t)
@@ -353,5 +334,11 @@ func TestSendNow(t *testing.T) {
 	r.Submit(0)
 	if cs := r.Reap(nil); len(cs) != 1 || cs[0].UserData != 3 || cs[0].Res <= 0 || cs[0].Res >= int32(len(big)) {
 		t.Errorf("completions of a send of 8 MiB to a socket with room for some, right after Submit: %v, want one of its short length", cs)
+	}
+	unix.Shutdown(a, unix.SHUT_WR)
+	r.SendNow(a, []byte("ping"), 4)
+	r.Submit(0)
+	if cs := r.Reap(nil); len(cs) != 1 || cs[0].Res != errno(unix.EPIPE) {
+		t.Errorf("completions of a send after shutdown: %v, want one of %d", cs, errno(unix.EPIPE))
 	}
 }
