@@ -583,7 +583,7 @@ func (l *loop) exchange(c *lconn) {
 	l.ring.SendNow(up.fd, up.out, l.data(c, lopUpSend))
 	l.ring.Recv(up.fd, up.in, l.data(c, lopUpRecv), false)
 	up.pending++
-	l.armDeadline(c.deadline, c.timeout)
+	l.armDeadline(roundDeadline(c.deadline, c.timeout))
 }
 
 // recvMore receives more of the response.
@@ -593,17 +593,16 @@ func (l *loop) recvMore(c *lconn) {
 	l.reserve(1)
 	l.ring.Recv(up.fd, up.in[up.m:], l.data(c, lopUpRecv), false)
 	up.pending++
-	l.armDeadline(c.deadline, c.timeout)
+	l.armDeadline(roundDeadline(c.deadline, c.timeout))
 }
 
-// armDeadline sets the loop's deadline timer to fire by d (rounded up, as
-// the goroutine core rounds its deadlines), unless it fires by then
-// already. One timer serves the requests at instances: onDeadline ends
-// those past their deadline and sets it for the next. A timeout linked to
-// each receive cost a completion per request, and often a system call to
-// reap it.
-func (l *loop) armDeadline(d time.Time, timeout time.Duration) {
-	d = roundDeadline(d, timeout)
+// armDeadline sets the loop's deadline timer to fire by d (a request's
+// deadline, rounded up as the goroutine core rounds its deadlines), unless
+// it fires by then already. One timer serves the requests at instances:
+// onDeadline ends those past their deadline and sets it for the next. A
+// timeout linked to each receive cost a completion per request, and often
+// a system call to reap it.
+func (l *loop) armDeadline(d time.Time) {
 	if !l.dlAt.IsZero() && !d.Before(l.dlAt) {
 		return
 	}
@@ -623,17 +622,23 @@ func (l *loop) onDeadline(seq uint32) {
 	}
 	l.dlAt = time.Time{}
 	now := time.Now()
+	var next time.Time // the earliest deadline still ahead
 	for _, c := range l.conns {
 		if c == nil || c.state != lAwaiting || c.closing || c.up == nil || c.up.connecting || c.up.pending == 0 {
 			continue
 		}
 		if now.Before(c.deadline) {
-			l.armDeadline(c.deadline, c.timeout)
+			if d := roundDeadline(c.deadline, c.timeout); next.IsZero() || d.Before(next) {
+				next = d
+			}
 			continue
 		}
 		c.up.timedOut = true
 		l.reserve(1)
 		l.ring.Cancel(l.data(c, lopUpRecv), lopCancel)
+	}
+	if !next.IsZero() {
+		l.armDeadline(next)
 	}
 }
 
